@@ -1,0 +1,53 @@
+// Package bus is the message bus under every pushpull transport: topics with
+// a bounded history, cursors that let any consumer resume with no gap and no
+// duplicate, and fan-out that never lets a slow subscriber hold up others.
+//
+// # Model
+//
+// A [Message] lives on a topic and gets an ID from the broker when it is
+// published. The ID is the cursor ("everything after ID x"). It is the wire
+// form of a [Position]: the topic's epoch, naming the generation of its
+// storage, and a contiguous offset within it (1, 2, 3, …), written
+// "<epoch>-<offset>". A consumer proves it missed nothing by checking that
+// each ID [Position.Follows] the previous one. IDs are short ASCII, safe in
+// URLs, HTTP headers and SSE id fields.
+//
+// Interfaces are small and consumer-sized, as in package io: [Publisher],
+// [Subscriber], [Reader], composed into [Broker]. Each transport's client
+// (sse.Client, ws.Client, longpoll.Client, poll.Client) implements
+// [Subscriber] too, so code that consumes messages does not care whether they
+// come from an in-process broker or over the network.
+//
+// # Cursors
+//
+// Subscribe and Read take a cursor:
+//
+//   - "" — only what is published from now on (Read: the newest messages);
+//   - [Oldest] ("0") — everything the history still holds, then live;
+//   - a message ID — what follows that message.
+//
+// A cursor that cannot be served whole — older than the history, from another
+// epoch (a restarted memory broker, a flushed Redis), or beyond the top — is
+// refused with [ErrCursorExpired], as a [*CursorError] carrying the topic's
+// current top, and no partial replay. The consumer reloads its state and
+// continues after that top. A string that is not an ID at all gets
+// [ErrInvalidCursor]. A topic's epoch and top outlive its messages, so
+// "nothing new after x" stays answerable after the data expired.
+//
+// # Slow consumers
+//
+// Publish never waits for subscribers. A subscriber that falls behind a burst
+// catches up from the history while its position is still retained; one that
+// stops reading is cut with [ErrSlowConsumer] while its position is still
+// retained, so it resumes after its last ID; one whose position left the
+// history ends with [ErrCursorExpired]. Every ending is reported by
+// [Subscription.Err] once the channel is closed.
+//
+// # Brokers
+//
+// [Memory] is the embedded broker: zero configuration, no dependencies, a
+// ring buffer per topic. The bus/redisbus and bus/natsbus modules run the
+// same contract on Redis and NATS JetStream for services with several
+// instances. Package bus/bustest holds the conformance suite all of them
+// pass.
+package bus

@@ -1,0 +1,459 @@
+package bus
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Defaults of the Memory broker's fields.
+const (
+	DefaultHistorySize  = 1000
+	DefaultHistoryTTL   = time.Hour
+	DefaultBuffer       = 16
+	DefaultMetaTTL      = 24 * time.Hour
+	DefaultStallTimeout = time.Second
+)
+
+// Memory is the in-process Broker: a bounded history per topic held in a
+// ring buffer, and fan-out to the subscribers of this process. It needs no
+// other service, and is the default for tests, single-instance services and
+// development.
+//
+// The zero value is ready to use; NewMemory returns one too. Fields must not
+// be changed after the first call of a method. A Memory is safe for
+// concurrent use and starts no goroutine until a subscriber falls behind or
+// replays history; every goroutine it starts ends before Close returns.
+//
+// Each Memory gives the topics it creates a fresh random epoch, so IDs handed
+// out by a previous process (or a reclaimed topic) are answered with
+// ErrCursorExpired, never with wrong messages.
+//
+// Publish never waits for subscribers. Each subscription has a channel of
+// Buffer messages; a subscriber whose channel is full falls back to reading
+// the topic's history on a goroutine of its own and switches back to live
+// delivery once it has caught up, so a burst larger than the buffer costs no
+// disconnect. A subscriber that stops reading (its channel stays full and it
+// takes nothing for StallTimeout while more than MaxLag messages are
+// published) is cut with ErrSlowConsumer while its position is still in the
+// history, so it can resume; one whose position leaves the history, because
+// it reads more slowly than the topic is written for too long, ends with
+// ErrCursorExpired.
+type Memory struct {
+	// HistorySize is how many messages each topic retains. Zero means
+	// DefaultHistorySize.
+	HistorySize int
+	// HistoryTTL is how long a message is retained. Zero means
+	// DefaultHistoryTTL; a negative value keeps messages until HistorySize
+	// pushes them out.
+	HistoryTTL time.Duration
+	// Buffer is the capacity of each subscription's channel. Zero means
+	// DefaultBuffer.
+	Buffer int
+	// MaxLag is how far, in messages, a subscriber that stopped reading may
+	// fall behind before it is cut with ErrSlowConsumer (once StallTimeout
+	// has passed too). Zero means HistorySize/2, which leaves the
+	// subscriber's position in the history so it can resume.
+	MaxLag int
+	// StallTimeout is how long a subscriber whose channel is full may take
+	// nothing before it counts as stopped. It keeps a consumer that is
+	// merely descheduled for a moment from being cut. Zero means
+	// DefaultStallTimeout.
+	StallTimeout time.Duration
+	// MetaTTL is how long a topic with no subscribers and no retained
+	// message keeps its epoch and top, so that "nothing new after x" stays
+	// answerable after the messages expired. Then the topic is reclaimed
+	// and a later use starts a new epoch. Zero means DefaultMetaTTL.
+	MetaTTL time.Duration
+
+	initOnce  sync.Once
+	base      string    // random prefix of this broker's epochs
+	start     time.Time // origin of the monotonic clock of entries
+	mu        sync.Mutex
+	gen       uint64 // topics created so far; part of each epoch
+	topics    map[string]*topic
+	closed    bool
+	lastSweep int64
+	wg        sync.WaitGroup // catch-up goroutines
+}
+
+var _ Broker = (*Memory)(nil)
+
+// NewMemory returns a Memory broker with default settings. It is the same as
+// &Memory{}.
+func NewMemory() *Memory { return &Memory{} }
+
+type topic struct {
+	name   string
+	epoch  string
+	mu     sync.Mutex
+	ring   ring
+	top    uint64
+	subs   []*memSub
+	active int64 // last use, on the broker's clock
+	dead   bool  // reclaimed or closed: look the topic up again
+}
+
+func (b *Memory) init() {
+	b.initOnce.Do(func() {
+		var raw [8]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			panic("bus: no randomness for an epoch: " + err.Error())
+		}
+		const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+		buf := make([]byte, len(raw))
+		for i, c := range raw {
+			buf[i] = digits[int(c)%len(digits)]
+		}
+		b.base = string(buf)
+		b.start = time.Now()
+		b.topics = make(map[string]*topic)
+	})
+}
+
+func (b *Memory) now() int64 { return int64(time.Since(b.start)) }
+
+func (b *Memory) historySize() int {
+	if b.HistorySize > 0 {
+		return b.HistorySize
+	}
+	return DefaultHistorySize
+}
+
+func (b *Memory) historyTTL() time.Duration {
+	if b.HistoryTTL == 0 {
+		return DefaultHistoryTTL
+	}
+	return b.HistoryTTL
+}
+
+func (b *Memory) buffer() int {
+	if b.Buffer > 0 {
+		return b.Buffer
+	}
+	return DefaultBuffer
+}
+
+func (b *Memory) maxLag() uint64 {
+	if b.MaxLag > 0 {
+		return uint64(b.MaxLag)
+	}
+	return uint64(max(b.historySize()/2, 1))
+}
+
+func (b *Memory) stallTimeout() int64 {
+	if b.StallTimeout > 0 {
+		return int64(b.StallTimeout)
+	}
+	return int64(DefaultStallTimeout)
+}
+
+func (b *Memory) metaTTL() time.Duration {
+	if b.MetaTTL > 0 {
+		return b.MetaTTL
+	}
+	return DefaultMetaTTL
+}
+
+// sweepEvery is how often topics are checked for expired messages and
+// reclamation, piggybacking on calls (Memory runs no background goroutine).
+func (b *Memory) sweepEvery() int64 {
+	d := b.metaTTL()
+	if ttl := b.historyTTL(); ttl > 0 && ttl < d {
+		d = ttl
+	}
+	d /= 4
+	d = min(max(d, time.Millisecond), time.Minute)
+	return int64(d)
+}
+
+// lookup returns the live topic called name, creating it when create is set.
+// It returns nil when the topic does not exist and create is false.
+func (b *Memory) lookup(name string, create bool) (*topic, error) {
+	b.init()
+	now := b.now()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if now-b.lastSweep >= b.sweepEvery() {
+		b.lastSweep = now
+		b.sweepLocked(now)
+	}
+	t := b.topics[name]
+	if t == nil && create {
+		b.gen++
+		t = &topic{name: name, epoch: b.base + strconv.FormatUint(b.gen, 36), active: now}
+		b.topics[name] = t
+	}
+	b.mu.Unlock()
+	return t, nil
+}
+
+// sweepLocked drops expired messages everywhere and reclaims topics that
+// have had no subscriber and no message for MetaTTL. b.mu is held.
+func (b *Memory) sweepLocked(now int64) {
+	idle := int64(b.metaTTL())
+	for name, t := range b.topics {
+		t.mu.Lock()
+		b.expireLocked(t, now)
+		if len(t.subs) == 0 && t.ring.n == 0 && now-t.active >= idle {
+			t.dead = true
+			delete(b.topics, name)
+		}
+		t.mu.Unlock()
+	}
+}
+
+// Topics returns the number of topics the broker holds, including those
+// kept only for their epoch and top. It is meant for metrics and tests.
+func (b *Memory) Topics() int {
+	b.init()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.topics)
+}
+
+// expireLocked drops messages older than HistoryTTL. t.mu is held.
+func (b *Memory) expireLocked(t *topic, now int64) {
+	if ttl := b.historyTTL(); ttl > 0 && t.ring.n > 0 {
+		t.ring.expire(now - int64(ttl))
+	}
+}
+
+// locked looks up (or creates) a topic and returns it locked.
+func (b *Memory) locked(name string, create bool) (*topic, error) {
+	for {
+		t, err := b.lookup(name, create)
+		if err != nil || t == nil {
+			return nil, err
+		}
+		t.mu.Lock()
+		if !t.dead {
+			return t, nil
+		}
+		t.mu.Unlock()
+	}
+}
+
+// Publish implements Publisher.
+func (b *Memory) Publish(ctx context.Context, topicName string, m Message) (Message, error) {
+	if err := ctx.Err(); err != nil {
+		return Message{}, err
+	}
+	if err := ValidateTopic(topicName); err != nil {
+		return Message{}, err
+	}
+	if err := ValidateType(m.Type); err != nil {
+		return Message{}, err
+	}
+	t, err := b.locked(topicName, true)
+	if err != nil {
+		return Message{}, err
+	}
+	defer t.mu.Unlock()
+	now := b.now()
+	t.active = now
+	b.expireLocked(t, now)
+	t.top++
+	m.Topic = topicName
+	m.ID = Position{Epoch: t.epoch, Offset: t.top}.ID()
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	t.ring.push(entry{m: m, at: now}, b.historySize())
+
+	oldest := t.ring.oldest(t.top)
+	maxLag := b.maxLag()
+	// Backwards, because ending a subscription moves the last one into its
+	// slot.
+	for i := len(t.subs) - 1; i >= 0; i-- {
+		s := t.subs[i]
+		if s.state == stateLive {
+			select {
+			case s.ch <- m:
+				s.sent.Store(t.top)
+			default:
+				b.startCatchUp(t, s)
+			}
+			continue
+		}
+		// Lagging: its own goroutine reads the history. It has stopped when
+		// its channel stays full and its position does not move.
+		sent := s.sent.Load()
+		switch {
+		case sent+1 < oldest:
+			t.endLocked(s, ErrCursorExpired, now)
+		case sent != s.seenSent || len(s.ch) < cap(s.ch):
+			s.seenSent, s.seenAt = sent, now
+		case t.top-sent > maxLag && now-s.seenAt >= b.stallTimeout():
+			t.endLocked(s, ErrSlowConsumer, now)
+		}
+	}
+	return m, nil
+}
+
+// startCatchUp switches s to reading the history. t.mu is held.
+func (b *Memory) startCatchUp(t *topic, s *memSub) {
+	s.state = stateLagging
+	s.seenSent, s.seenAt = s.sent.Load(), b.now()
+	if s.done == nil {
+		s.done = make(chan struct{})
+	}
+	s.wg.Add(1)
+	b.wg.Add(1)
+	go s.catchUp()
+}
+
+// cursor parses after against the locked topic t and returns the offset
+// after which delivery starts.
+func (b *Memory) cursor(t *topic, after string) (uint64, error) {
+	switch after {
+	case "":
+		return t.top, nil
+	case Oldest:
+		return t.ring.oldest(t.top) - 1, nil
+	}
+	p, err := ParseID(after)
+	if err != nil {
+		return 0, &CursorError{Topic: t.name, Cursor: after, Err: ErrInvalidCursor}
+	}
+	if p.Epoch != t.epoch || p.Offset > t.top || (p.Offset < t.top && p.Offset+1 < t.ring.oldest(t.top)) {
+		return 0, &CursorError{Topic: t.name, Cursor: after, Top: Position{Epoch: t.epoch, Offset: t.top}.ID(), Err: ErrCursorExpired}
+	}
+	return p.Offset, nil
+}
+
+func checkCursor(topicName, after string) error {
+	if after == "" || after == Oldest {
+		return nil
+	}
+	if _, err := ParseID(after); err != nil {
+		return &CursorError{Topic: topicName, Cursor: after, Err: ErrInvalidCursor}
+	}
+	return nil
+}
+
+// Subscribe implements Subscriber.
+func (b *Memory) Subscribe(ctx context.Context, topicName, after string) (Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := ValidateTopic(topicName); err != nil {
+		return nil, err
+	}
+	if err := checkCursor(topicName, after); err != nil {
+		return nil, err
+	}
+	t, err := b.locked(topicName, true)
+	if err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	now := b.now()
+	t.active = now
+	b.expireLocked(t, now)
+	from, err := b.cursor(t, after)
+	if err != nil {
+		return nil, err
+	}
+	s := &memSub{b: b, t: t, ch: make(chan Message, b.buffer()), idx: len(t.subs)}
+	s.sent.Store(from)
+	t.subs = append(t.subs, s)
+	if from < t.top {
+		b.startCatchUp(t, s)
+	}
+	if ctx.Done() != nil {
+		s.stop = context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
+	}
+	return s, nil
+}
+
+// Read implements Reader.
+func (b *Memory) Read(ctx context.Context, topicName, after string, limit int) ([]Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := ValidateTopic(topicName); err != nil {
+		return nil, err
+	}
+	if err := checkCursor(topicName, after); err != nil {
+		return nil, err
+	}
+	// Reading "" or Oldest of an unknown topic needs no epoch: don't create it.
+	t, err := b.locked(topicName, after != "" && after != Oldest)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	now := b.now()
+	b.expireLocked(t, now)
+	var from uint64
+	if after == "" {
+		n := uint64(t.ring.n)
+		if limit > 0 && uint64(limit) < n {
+			n = uint64(limit)
+		}
+		from = t.top - n
+	} else if from, err = b.cursor(t, after); err != nil {
+		return nil, err
+	}
+	n := int(t.top - from)
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	msgs, _ := t.ring.appendAfter(make([]Message, 0, n), from, t.top, n)
+	return msgs, nil
+}
+
+// Top implements Reader.
+func (b *Memory) Top(ctx context.Context, topicName string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if err := ValidateTopic(topicName); err != nil {
+		return "", err
+	}
+	t, err := b.locked(topicName, true)
+	if err != nil {
+		return "", err
+	}
+	defer t.mu.Unlock()
+	t.active = b.now()
+	return Position{Epoch: t.epoch, Offset: t.top}.ID(), nil
+}
+
+// Close ends every subscription with ErrClosed and makes later calls return
+// ErrClosed. It waits for the broker's goroutines to end. It is idempotent.
+func (b *Memory) Close() error {
+	b.init()
+	b.mu.Lock()
+	topics := b.topics
+	b.topics, b.closed = nil, true
+	b.mu.Unlock()
+	now := b.now()
+	for _, t := range topics {
+		t.mu.Lock()
+		t.dead = true
+		for i := len(t.subs) - 1; i >= 0; i-- {
+			t.endLocked(t.subs[i], ErrClosed, now)
+		}
+		t.ring = ring{}
+		t.mu.Unlock()
+	}
+	b.wg.Wait()
+	return nil
+}
+
+// String describes the broker for logs.
+func (b *Memory) String() string {
+	b.init()
+	return fmt.Sprintf("bus.Memory(%s)", b.base)
+}
