@@ -1,0 +1,130 @@
+package sse
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// ResetEvent is the type of the event a Handler sends, in place of any
+// message, when a client's cursor can no longer be served. Its id and data
+// carry the topic's current top:
+//
+//	event: reset
+//	id: <top>
+//	data: {"top":"<top>"}
+//
+// Message types may not be "reset".
+const ResetEvent = "reset"
+
+// appendMessage appends the wire form of m: its id, its type when set, and
+// its data split into data lines at CR, LF and CRLF.
+func appendMessage(dst []byte, m *bus.Message) ([]byte, error) {
+	if err := checkField("id", m.ID); err != nil {
+		return dst, err
+	}
+	if err := checkField("event", m.Type); err != nil {
+		return dst, err
+	}
+	if m.Type == ResetEvent {
+		return dst, fmt.Errorf("%w: the type %q is reserved", ErrEncode, ResetEvent)
+	}
+	dst = append(dst, "id: "...)
+	dst = append(dst, m.ID...)
+	dst = append(dst, '\n')
+	if m.Type != "" {
+		dst = append(dst, "event: "...)
+		dst = append(dst, m.Type...)
+		dst = append(dst, '\n')
+	}
+	return appendData(dst, m.Data), nil
+}
+
+// appendData appends data as data lines and the blank line that ends the
+// event. Empty data is one empty data line, so the event is still
+// dispatched.
+func appendData(dst, data []byte) []byte {
+	for {
+		i := 0
+		for i < len(data) && data[i] != '\n' && data[i] != '\r' {
+			i++
+		}
+		dst = append(dst, "data: "...)
+		dst = append(dst, data[:i]...)
+		dst = append(dst, '\n')
+		if i == len(data) {
+			break
+		}
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	return append(dst, '\n')
+}
+
+func checkField(name, v string) error {
+	if i := strings.IndexAny(v, "\r\n\x00"); i >= 0 {
+		return fmt.Errorf("%w: %s has a CR, LF or NUL at byte %d", ErrEncode, name, i)
+	}
+	return nil
+}
+
+// appendReset appends the reset event for top.
+func appendReset(dst []byte, top string) []byte {
+	dst = append(dst, "event: reset\nid: "...)
+	dst = append(dst, top...)
+	dst = append(dst, "\ndata: {\"top\":\""...)
+	dst = append(dst, top...)
+	return append(dst, "\"}\n\n"...)
+}
+
+// An encoding is the wire form of one message, shared by every stream.
+type encoding struct {
+	topic, id string
+	b         []byte
+	err       error
+}
+
+// cacheSlots is the number of encodings kept; a power of two.
+const cacheSlots = 512
+
+// An encCache encodes each message once for all the streams of a Handler.
+// It is a direct-mapped cache keyed by topic and ID: streams reading the
+// same message look it up in the same slot, the first one encodes it under
+// the slot's lock and the others share its bytes. A message evicted by a
+// later one that maps to the same slot (a stream far behind) is encoded
+// again.
+type encCache struct {
+	slots [cacheSlots]struct {
+		mu sync.Mutex
+		e  atomic.Pointer[encoding]
+	}
+	encodes atomic.Int64 // for tests: how many messages were encoded
+}
+
+func (c *encCache) get(m *bus.Message) ([]byte, error) {
+	h := uint32(2166136261) // FNV-1a over the ID, then the topic
+	for i := 0; i < len(m.ID); i++ {
+		h = (h ^ uint32(m.ID[i])) * 16777619
+	}
+	for i := 0; i < len(m.Topic); i++ {
+		h = (h ^ uint32(m.Topic[i])) * 16777619
+	}
+	s := &c.slots[h&(cacheSlots-1)]
+	if e := s.e.Load(); e != nil && e.id == m.ID && e.topic == m.Topic {
+		return e.b, e.err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.e.Load(); e != nil && e.id == m.ID && e.topic == m.Topic {
+		return e.b, e.err
+	}
+	c.encodes.Add(1)
+	b, err := appendMessage(make([]byte, 0, 24+len(m.ID)+len(m.Type)+len(m.Data)), m)
+	s.e.Store(&encoding{topic: m.Topic, id: m.ID, b: b, err: err})
+	return b, err
+}
