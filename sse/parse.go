@@ -61,11 +61,11 @@ type Parser struct {
 	skipLF  bool // the previous line ended with CR
 	started bool // the BOM check is done
 
-	data   []byte
-	typ    string
-	idBuf  string
-	idSeen bool
-	lastID string
+	data     []byte
+	typ      string
+	idBuf    string
+	idSeen   bool
+	lastID   string
 	retry    time.Duration
 	hasRetry bool
 

@@ -1,0 +1,295 @@
+package sse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/httptopic"
+)
+
+// Defaults of the Handler's fields.
+const (
+	DefaultHeartbeat    = 15 * time.Second
+	DefaultRetry        = 3 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// CursorParam is the query parameter a Handler reads the cursor from when a
+// request has no Last-Event-ID header, as on a browser's first connection:
+// new EventSource("/events/prices?last_event_id=" + id).
+const CursorParam = "last_event_id"
+
+// Handler streams the messages of one topic per request as Server-Sent
+// Events. See the package documentation for the wire format.
+//
+// Broker is required; every other field has a useful zero value. Fields
+// must not be changed after the first ServeHTTP. A Handler is safe for
+// concurrent use and must not be copied after first use.
+type Handler struct {
+	// Broker supplies the messages. Required.
+	Broker bus.Broker
+	// Topic returns the topic of a request. Nil means the {topic} path
+	// value, then the "topic" query parameter. An error wrapping
+	// bus.ErrInvalidTopic is answered 400; any other error 404.
+	Topic func(*http.Request) (string, error)
+	// Authorize, when set, is called before anything is streamed; an error
+	// is answered 403 and the stream is not opened.
+	Authorize func(r *http.Request, topic string) error
+	// Heartbeat is the interval of comment lines sent while no message is,
+	// so proxies keep the stream open. Zero means DefaultHeartbeat; a
+	// negative value sends none.
+	Heartbeat time.Duration
+	// Retry is the reconnection time sent to clients in the retry field
+	// when a stream opens, rounded down to milliseconds. Zero means
+	// DefaultRetry; a negative value sends none.
+	Retry time.Duration
+	// WriteTimeout bounds each write to a client, so a client that stops
+	// reading is cut. It replaces the http.Server's WriteTimeout, which is
+	// cleared for the stream. Zero means DefaultWriteTimeout; a negative
+	// value sets no deadline.
+	WriteTimeout time.Duration
+	// MaxStreams caps the streams open at once; past it a request is
+	// answered 503 with Retry-After. Zero means no limit.
+	MaxStreams int
+	// MaxLifetime, when positive, ends each stream cleanly after a random
+	// time between 80% and 100% of it. The client resumes from its cursor,
+	// possibly on another instance, so long-lived streams rebalance.
+	MaxLifetime time.Duration
+	// Logger receives the errors that cannot be reported to the client.
+	// Nil means none are logged.
+	Logger *slog.Logger
+
+	initOnce sync.Once
+	stop     chan struct{} // closed by Shutdown
+	mu       sync.Mutex
+	streams  int
+	shut     bool
+	drained  chan struct{} // closed when the last stream ends after Shutdown
+	cache    encCache
+}
+
+func (h *Handler) init() {
+	h.initOnce.Do(func() { h.stop = make(chan struct{}) })
+}
+
+func (h *Handler) heartbeat() time.Duration {
+	if h.Heartbeat == 0 {
+		return DefaultHeartbeat
+	}
+	return h.Heartbeat
+}
+
+func (h *Handler) retry() time.Duration {
+	if h.Retry == 0 {
+		return DefaultRetry
+	}
+	return h.Retry
+}
+
+func (h *Handler) writeTimeout() time.Duration {
+	if h.WriteTimeout == 0 {
+		return DefaultWriteTimeout
+	}
+	return h.WriteTimeout
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
+// Streams returns the number of streams open now. It is meant for metrics
+// and tests.
+func (h *Handler) Streams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.streams
+}
+
+// Shutdown ends every open stream, refuses new ones with 503 and waits
+// until their ServeHTTP calls have returned or ctx is done. A stream blocked
+// writing to a client ends within WriteTimeout. http.Server.Shutdown does
+// not end streams; register this with RegisterOnShutdown:
+//
+//	srv.RegisterOnShutdown(func() { h.Shutdown(context.Background()) })
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.init()
+	h.mu.Lock()
+	if !h.shut {
+		h.shut = true
+		close(h.stop)
+	}
+	if h.streams == 0 {
+		h.mu.Unlock()
+		return nil
+	}
+	if h.drained == nil {
+		h.drained = make(chan struct{})
+	}
+	drained := h.drained
+	h.mu.Unlock()
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Handler) acquire() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.shut:
+		return ErrShutdown
+	case h.MaxStreams > 0 && h.streams >= h.MaxStreams:
+		return fmt.Errorf("%w: %d open", ErrTooManyStreams, h.streams)
+	}
+	h.streams++
+	return nil
+}
+
+func (h *Handler) release() {
+	h.mu.Lock()
+	h.streams--
+	if h.streams == 0 && h.drained != nil {
+		close(h.drained)
+		h.drained = nil
+	}
+	h.mu.Unlock()
+}
+
+// fail answers a request that gets no stream.
+func (h *Handler) fail(w http.ResponseWriter, err error) {
+	code := statusOf(err)
+	msg := err.Error()
+	switch code {
+	case http.StatusForbidden:
+		msg = ErrForbidden.Error() // the reason stays on the server
+	case http.StatusServiceUnavailable:
+		secs := max(int((h.retry()+time.Second-1)/time.Second), 1)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	case http.StatusInternalServerError:
+		h.logger().Error("sse: stream not opened", "err", err)
+	}
+	http.Error(w, msg, code)
+}
+
+// ServeHTTP implements http.Handler: it streams the messages of the
+// request's topic that follow the request's cursor until the client goes
+// away, the subscription ends, MaxLifetime passes or Shutdown is called.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.Broker == nil {
+		panic("sse: Handler.Broker is nil")
+	}
+	h.init()
+	topic, err := httptopic.Resolve(r, h.Topic)
+	if err != nil {
+		if !errors.Is(err, bus.ErrInvalidTopic) {
+			err = fmt.Errorf("%w: %w", errTopicFunc, err)
+		}
+		h.fail(w, err)
+		return
+	}
+	if h.Authorize != nil {
+		if err := h.Authorize(r, topic); err != nil {
+			h.fail(w, fmt.Errorf("%w: %w", ErrForbidden, err))
+			return
+		}
+	}
+	cursor := r.Header.Get("Last-Event-ID")
+	if cursor == "" {
+		cursor = r.URL.Query().Get(CursorParam)
+	}
+	if err := httptopic.CheckCursor(cursor); err != nil {
+		h.fail(w, fmt.Errorf("sse: Last-Event-ID: %w", err))
+		return
+	}
+	if err := h.acquire(); err != nil {
+		h.fail(w, err)
+		return
+	}
+	defer h.release()
+
+	ctx := r.Context()
+	sub, prelude, err := h.subscribe(ctx, topic, cursor)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	defer sub.Close()
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		// Nothing was written: the writer cannot flush at all.
+		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
+			hdr.Del(k)
+		}
+		h.fail(w, fmt.Errorf("sse: the ResponseWriter cannot flush (wrap it with an Unwrap method): %w", err))
+		return
+	}
+	// The server's WriteTimeout and ReadTimeout are absolute: they would
+	// cut a healthy stream. Each write gets its own deadline instead.
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
+	s := stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
+	s.run(ctx, prelude)
+}
+
+// subscribe opens the subscription for cursor and returns the bytes to send
+// before any message: a comment, the retry field, and either the id of the
+// topic's top (for an empty cursor, so the client's Last-Event-ID is set
+// from the start) or a reset event (for a cursor that cannot be served).
+func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subscription, []byte, error) {
+	prelude := []byte(":ok\n")
+	if d := h.retry(); d > 0 {
+		prelude = append(prelude, "retry: "...)
+		prelude = strconv.AppendInt(prelude, d.Milliseconds(), 10)
+		prelude = append(prelude, '\n')
+	}
+	prelude = append(prelude, '\n')
+	var reset bool
+	if cursor == "" {
+		top, err := h.Broker.Top(ctx, topic)
+		if err != nil {
+			return nil, nil, err
+		}
+		cursor = top
+		prelude = append(prelude, "id: "...)
+		prelude = append(prelude, top...)
+		prelude = append(prelude, "\n\n"...)
+	}
+	for attempt := 0; ; attempt++ {
+		sub, err := h.Broker.Subscribe(ctx, topic, cursor)
+		if err == nil {
+			if reset {
+				prelude = appendReset(prelude, cursor)
+			}
+			return sub, prelude, nil
+		}
+		if !errors.Is(err, bus.ErrCursorExpired) || attempt == 3 {
+			return nil, nil, err
+		}
+		top, ok := bus.TopOf(err)
+		if !ok {
+			if top, err = h.Broker.Top(ctx, topic); err != nil {
+				return nil, nil, err
+			}
+		}
+		cursor, reset = top, true
+	}
+}
+

@@ -1,0 +1,133 @@
+package sse
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// readUntil reads r until it has seen want, and returns what it read.
+func readUntil(t *testing.T, r *bufio.Reader, want string) string {
+	t.Helper()
+	var sb strings.Builder
+	for !strings.Contains(sb.String(), want) {
+		b, err := r.ReadByte()
+		require.NoError(t, err, "read so far: %q", sb.String())
+		sb.WriteByte(b)
+	}
+	return sb.String()
+}
+
+func TestHandlerOutlivesServerTimeouts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		h := &Handler{Broker: b, Heartbeat: 500 * time.Millisecond}
+		mux := http.NewServeMux()
+		mux.Handle("GET /events/{topic}", h)
+		hc := servePipe(t, &http.Server{Handler: mux, WriteTimeout: time.Second, ReadTimeout: time.Second})
+
+		resp, err := hc.Get("http://pipe/events/ticks")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		r := bufio.NewReader(resp.Body)
+		readUntil(t, r, "id: ")
+
+		start := time.Now()
+		beats := 0
+		for time.Since(start) < 3*time.Second {
+			readUntil(t, r, ":\n")
+			beats++
+		}
+		assert.GreaterOrEqual(t, beats, 5, "heartbeats every 500ms for 3s")
+		publish(t, b, "ticks", bus.Message{Data: []byte("still here")})
+		readUntil(t, r, "data: still here\n\n")
+	})
+}
+
+func TestHandlerHeartbeatDefault(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		hc := servePipe(t, &http.Server{Handler: &Handler{Broker: b}})
+		resp, err := hc.Get("http://pipe/?topic=t")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		r := bufio.NewReader(resp.Body)
+		readUntil(t, r, "\n\nid: ")
+		readUntil(t, r, "\n\n")
+		start := time.Now()
+		readUntil(t, r, ":\n")
+		assert.Equal(t, DefaultHeartbeat, time.Since(start))
+
+		// A message postpones the next heartbeat.
+		time.Sleep(10 * time.Second)
+		publish(t, b, "t", bus.Message{Data: []byte("x")})
+		readUntil(t, r, "data: x\n\n")
+		readUntil(t, r, ":\n")
+		assert.Equal(t, 2*DefaultHeartbeat+10*time.Second, time.Since(start))
+	})
+}
+
+func TestHandlerShutdownEndsStreams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		h := &Handler{Broker: b}
+		srv := &http.Server{Handler: h}
+		srv.RegisterOnShutdown(func() { _ = h.Shutdown(context.Background()) })
+		hc := servePipe(t, srv)
+		// net.Pipe does not buffer: read the streams while they end.
+		ended := make(chan error, 3)
+		for range 3 {
+			resp, err := hc.Get("http://pipe/?topic=t")
+			require.NoError(t, err)
+			go func() {
+				defer resp.Body.Close()
+				_, err := io.ReadAll(resp.Body)
+				ended <- err
+			}()
+		}
+		synctest.Wait()
+		require.Equal(t, 3, h.Streams())
+
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, srv.Shutdown(ctx))
+		require.NoError(t, h.Shutdown(ctx))
+		assert.Less(t, time.Since(start), time.Second, "Shutdown does not wait for a timeout")
+		assert.Zero(t, h.Streams())
+		for range 3 {
+			assert.NoError(t, <-ended, "streams end cleanly")
+		}
+	})
+}
+
+func TestHandlerMaxLifetime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		h := &Handler{Broker: b, MaxLifetime: 10 * time.Minute}
+		hc := servePipe(t, &http.Server{Handler: h})
+		resp, err := hc.Get("http://pipe/?topic=t")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		start := time.Now()
+		_, err = io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		life := time.Since(start)
+		assert.GreaterOrEqual(t, life, 8*time.Minute)
+		assert.LessOrEqual(t, life, 10*time.Minute)
+	})
+}
