@@ -153,4 +153,3 @@ func (s *clientSub) event(ctx context.Context, ev Event) error {
 	s.setCursor(ev.ID)
 	return nil
 }
-

@@ -90,14 +90,15 @@ type encoding struct {
 }
 
 // cacheSlots is the number of encodings kept; a power of two.
-const cacheSlots = 512
+const cacheSlots = 1024
 
 // An encCache encodes each message once for all the streams of a Handler.
 // It is a direct-mapped cache keyed by topic and ID: streams reading the
 // same message look it up in the same slot, the first one encodes it under
 // the slot's lock and the others share its bytes. A message evicted by a
 // later one that maps to the same slot (a stream far behind) is encoded
-// again.
+// again. Consecutive messages of a topic go to consecutive slots, so they
+// never evict each other within cacheSlots messages.
 type encCache struct {
 	slots [cacheSlots]struct {
 		mu sync.Mutex
@@ -107,14 +108,7 @@ type encCache struct {
 }
 
 func (c *encCache) get(m *bus.Message) ([]byte, error) {
-	h := uint32(2166136261) // FNV-1a over the ID, then the topic
-	for i := 0; i < len(m.ID); i++ {
-		h = (h ^ uint32(m.ID[i])) * 16777619
-	}
-	for i := 0; i < len(m.Topic); i++ {
-		h = (h ^ uint32(m.Topic[i])) * 16777619
-	}
-	s := &c.slots[h&(cacheSlots-1)]
+	s := &c.slots[slot(m.Topic, m.ID)]
 	if e := s.e.Load(); e != nil && e.id == m.ID && e.topic == m.Topic {
 		return e.b, e.err
 	}
@@ -127,4 +121,25 @@ func (c *encCache) get(m *bus.Message) ([]byte, error) {
 	b, err := appendMessage(make([]byte, 0, 24+len(m.ID)+len(m.Type)+len(m.Data)), m)
 	s.e.Store(&encoding{topic: m.Topic, id: m.ID, b: b, err: err})
 	return b, err
+}
+
+// slot returns the cache slot of a message: a hash of the topic and the ID's
+// epoch, plus the ID's offset.
+func slot(topic, id string) int {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(topic); i++ {
+		h = (h ^ uint32(topic[i])) * 16777619
+	}
+	var off uint32
+	end := len(id)
+	for end > 0 && id[end-1] >= '0' && id[end-1] <= '9' {
+		end--
+	}
+	for i := end; i < len(id); i++ {
+		off = off*10 + uint32(id[i]-'0')
+	}
+	for i := 0; i < end; i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return int((h + off) & (cacheSlots - 1))
 }

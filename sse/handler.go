@@ -292,4 +292,3 @@ func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subs
 		cursor, reset = top, true
 	}
 }
-
