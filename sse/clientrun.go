@@ -51,7 +51,7 @@ func (s *clientSub) run(ctx context.Context, resp *http.Response, err error) {
 			if b == nil {
 				b = retry.NewBackOff(max(d, 100*time.Millisecond), s.c.maxBackoff())
 			}
-			d += b.NextBackOff()
+			d += min(b.NextBackOff(), s.c.maxBackoff())
 		} else if b != nil {
 			b.Reset()
 		}
