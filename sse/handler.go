@@ -234,6 +234,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
 	if err := rc.Flush(); err != nil {
+		if !errors.Is(err, http.ErrNotSupported) {
+			return // the client is gone
+		}
 		// Nothing was written: the writer cannot flush at all.
 		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
 			hdr.Del(k)
