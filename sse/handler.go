@@ -1,6 +1,8 @@
 package sse
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -62,6 +64,15 @@ type Handler struct {
 	// time between 80% and 100% of it. The client resumes from its cursor,
 	// possibly on another instance, so long-lived streams rebalance.
 	MaxLifetime time.Duration
+	// DisableHijack keeps HTTP/1.x streams on the ResponseWriter (chunked,
+	// flushed through http.ResponseController) instead of taking over the
+	// connection. By default a Handler hijacks HTTP/1.x connections and
+	// writes the stream on them directly: that frees net/http's buffers
+	// and its background reader goroutine, about half the memory of an
+	// idle stream, but middleware sees no status or body, and a client
+	// that leaves is noticed at the next write (at most two heartbeats)
+	// rather than at once. HTTP/2 streams always use the ResponseWriter.
+	DisableHijack bool
 	// Logger receives the errors that cannot be reported to the client.
 	// Nil means none are logged.
 	Logger *slog.Logger
@@ -233,23 +244,53 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
-	if err := rc.Flush(); err != nil {
-		if !errors.Is(err, http.ErrNotSupported) {
-			return // the client is gone
-		}
-		// Nothing was written: the writer cannot flush at all.
-		for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
-			hdr.Del(k)
-		}
-		h.fail(w, fmt.Errorf("sse: the ResponseWriter cannot flush (wrap it with an Unwrap method): %w", err))
-		return
-	}
-	// The server's WriteTimeout and ReadTimeout are absolute: they would
-	// cut a healthy stream. Each write gets its own deadline instead.
-	_ = rc.SetWriteDeadline(time.Time{})
-	_ = rc.SetReadDeadline(time.Time{})
 	s := stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
+	if !h.DisableHijack && r.ProtoMajor == 1 {
+		conn, rw, err := rc.Hijack()
+		switch {
+		case err == nil:
+			defer conn.Close()
+			// The connection and net/http's buffers for it are ours now.
+			// Nothing more is read, and writes go straight to the
+			// connection, so the buffers are released at once.
+			*rw.Reader = bufio.Reader{}
+			*rw.Writer = bufio.Writer{}
+			s.conn = conn
+			prelude = appendHead(hdr, prelude)
+		case !errors.Is(err, http.ErrNotSupported):
+			return
+		}
+	}
+	if s.conn == nil {
+		if err := rc.Flush(); err != nil {
+			if !errors.Is(err, http.ErrNotSupported) {
+				return // the client is gone
+			}
+			// Nothing was written: the writer cannot flush at all.
+			for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
+				hdr.Del(k)
+			}
+			h.fail(w, fmt.Errorf("sse: the ResponseWriter cannot flush (wrap it with an Unwrap method): %w", err))
+			return
+		}
+		// The server's WriteTimeout and ReadTimeout are absolute: they
+		// would cut a healthy stream. Each write gets its own deadline
+		// instead.
+		_ = rc.SetWriteDeadline(time.Time{})
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	s.run(ctx, prelude)
+}
+
+// appendHead returns the response head of a hijacked stream followed by
+// body. The body ends when the connection closes.
+func appendHead(hdr http.Header, body []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = hdr.Write(&b)
+	b.WriteString("Connection: close\r\n\r\n")
+	b.Write(body)
+	return b.Bytes()
 }
 
 // subscribe opens the subscription for cursor and returns the bytes to send

@@ -29,10 +29,17 @@ func serve(t *testing.T, h http.Handler) *httptest.Server {
 }
 
 func TestHandlerHeadersAndFirstBytes(t *testing.T) {
-	t.Parallel()
+	modes(t, headersAndFirstBytes)
+}
+
+func headersAndFirstBytes(t *testing.T, disableHijack bool) {
 	b := &bus.Memory{}
 	defer b.Close()
-	srv := serve(t, &Handler{Broker: b, Retry: 1500 * time.Millisecond})
+	h := &Handler{Broker: b, Retry: 1500 * time.Millisecond, DisableHijack: disableHijack}
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*") // set by middleware
+		h.ServeHTTP(w, r)
+	}))
 	top, err := b.Top(context.Background(), "news")
 	require.NoError(t, err)
 
@@ -43,6 +50,7 @@ func TestHandlerHeadersAndFirstBytes(t *testing.T) {
 	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 	assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
 	assert.Equal(t, "no", resp.Header.Get("X-Accel-Buffering"))
+	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
 	// Before any message: a comment, the retry time and the top's id.
 	want := ":ok\nretry: 1500\n\nid: " + top + "\n\n"
 	got := make([]byte, len(want))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"time"
 
@@ -19,6 +20,7 @@ type stream struct {
 	sub   bus.Subscription
 	topic string
 	last  time.Time // of the last write
+	conn  net.Conn  // the hijacked connection, or nil
 }
 
 // maxBatch bounds the messages written between two flushes.
@@ -81,12 +83,16 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 // messages writes m and whatever else is queued already, then flushes once.
 func (s *stream) messages(m *bus.Message) error {
 	s.deadline()
+	var arr [8][]byte
+	bufs := arr[:0] // for a hijacked connection: one writev per batch
 	for n := 0; ; n++ {
 		b, err := s.h.cache.get(m)
 		if err != nil {
 			// Never written: the client sees the gap in the IDs and
 			// reports it rather than missing the message silently.
 			s.h.logger().Error("sse: message skipped", "topic", s.topic, "id", m.ID, "err", err)
+		} else if s.conn != nil {
+			bufs = append(bufs, b)
 		} else if _, err := s.w.Write(b); err != nil {
 			return err
 		}
@@ -101,6 +107,12 @@ func (s *stream) messages(m *bus.Message) error {
 		if !ok {
 			break // empty, or closed: the main loop sees it
 		}
+	}
+	if s.conn != nil {
+		nb := net.Buffers(bufs)
+		_, err := nb.WriteTo(s.conn)
+		s.last = time.Now()
+		return err
 	}
 	return s.flush()
 }
@@ -124,13 +136,24 @@ func (s *stream) ended(ctx context.Context) {
 }
 
 func (s *stream) deadline() {
-	if d := s.h.writeTimeout(); d > 0 {
-		_ = s.rc.SetWriteDeadline(time.Now().Add(d))
+	d := s.h.writeTimeout()
+	if d <= 0 {
+		return
 	}
+	if s.conn != nil {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(d))
+		return
+	}
+	_ = s.rc.SetWriteDeadline(time.Now().Add(d))
 }
 
 func (s *stream) write(b []byte) error {
 	s.deadline()
+	if s.conn != nil {
+		_, err := s.conn.Write(b)
+		s.last = time.Now()
+		return err
+	}
 	if _, err := s.w.Write(b); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package sse
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -27,11 +28,25 @@ func readUntil(t *testing.T, r *bufio.Reader, want string) string {
 	return sb.String()
 }
 
+// modes runs f with the stream on a hijacked connection and on the
+// ResponseWriter.
+func modes(t *testing.T, f func(t *testing.T, disableHijack bool)) {
+	for _, d := range []bool{false, true} {
+		t.Run(fmt.Sprintf("DisableHijack=%v", d), func(t *testing.T) { f(t, d) })
+	}
+}
+
 func TestHandlerOutlivesServerTimeouts(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, disableHijack bool) {
+		synctest.Test(t, func(t *testing.T) { outlivesServerTimeouts(t, disableHijack) })
+	})
+}
+
+func outlivesServerTimeouts(t *testing.T, disableHijack bool) {
+	{
 		b := &bus.Memory{}
 		defer b.Close()
-		h := &Handler{Broker: b, Heartbeat: 500 * time.Millisecond}
+		h := &Handler{Broker: b, Heartbeat: 500 * time.Millisecond, DisableHijack: disableHijack}
 		mux := http.NewServeMux()
 		mux.Handle("GET /events/{topic}", h)
 		hc := servePipe(t, &http.Server{Handler: mux, WriteTimeout: time.Second, ReadTimeout: time.Second})
@@ -52,7 +67,8 @@ func TestHandlerOutlivesServerTimeouts(t *testing.T) {
 		assert.GreaterOrEqual(t, beats, 5, "heartbeats every 500ms for 3s")
 		publish(t, b, "ticks", bus.Message{Data: []byte("still here")})
 		readUntil(t, r, "data: still here\n\n")
-	})
+		require.NoError(t, h.Shutdown(context.Background()))
+	}
 }
 
 func TestHandlerHeartbeatDefault(t *testing.T) {
@@ -80,10 +96,16 @@ func TestHandlerHeartbeatDefault(t *testing.T) {
 }
 
 func TestHandlerShutdownEndsStreams(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
+	modes(t, func(t *testing.T, disableHijack bool) {
+		synctest.Test(t, func(t *testing.T) { shutdownEndsStreams(t, disableHijack) })
+	})
+}
+
+func shutdownEndsStreams(t *testing.T, disableHijack bool) {
+	{
 		b := &bus.Memory{}
 		defer b.Close()
-		h := &Handler{Broker: b}
+		h := &Handler{Broker: b, DisableHijack: disableHijack}
 		srv := &http.Server{Handler: h}
 		srv.RegisterOnShutdown(func() { _ = h.Shutdown(context.Background()) })
 		hc := servePipe(t, srv)
@@ -111,7 +133,7 @@ func TestHandlerShutdownEndsStreams(t *testing.T) {
 		for range 3 {
 			assert.NoError(t, <-ended, "streams end cleanly")
 		}
-	})
+	}
 }
 
 func TestHandlerMaxLifetime(t *testing.T) {
