@@ -3,7 +3,6 @@ package sse
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/pushpull/pushpull/bus"
@@ -83,10 +82,21 @@ func appendReset(dst []byte, top string) []byte {
 }
 
 // An encoding is the wire form of one message, shared by every stream.
+// Its encoder fills b and err, sets done and closes ready; streams that
+// find it before then wait on ready.
 type encoding struct {
 	topic, id string
+	done      atomic.Bool
+	ready     chan struct{}
 	b         []byte
 	err       error
+}
+
+func (e *encoding) wait() ([]byte, error) {
+	if !e.done.Load() {
+		<-e.ready
+	}
+	return e.b, e.err
 }
 
 // cacheSlots is the number of encodings kept; a power of two.
@@ -94,33 +104,35 @@ const cacheSlots = 1024
 
 // An encCache encodes each message once for all the streams of a Handler.
 // It is a direct-mapped cache keyed by topic and ID: streams reading the
-// same message look it up in the same slot, the first one encodes it under
-// the slot's lock and the others share its bytes. A message evicted by a
-// later one that maps to the same slot (a stream far behind) is encoded
-// again. Consecutive messages of a topic go to consecutive slots, so they
-// never evict each other within cacheSlots messages.
+// same message look it up in the same slot; the first one installs a
+// pending encoding and fills it, the others wait for it (a channel close
+// wakes them all at once, with no lock convoy) and share its bytes. A
+// message evicted by a later one that maps to the same slot (a stream far
+// behind) is encoded again. Consecutive messages of a topic go to
+// consecutive slots, so they never evict each other within cacheSlots
+// messages.
 type encCache struct {
-	slots [cacheSlots]struct {
-		mu sync.Mutex
-		e  atomic.Pointer[encoding]
-	}
+	slots   [cacheSlots]atomic.Pointer[encoding]
 	encodes atomic.Int64 // for tests: how many messages were encoded
 }
 
 func (c *encCache) get(m *bus.Message) ([]byte, error) {
 	s := &c.slots[slot(m.Topic, m.ID)]
-	if e := s.e.Load(); e != nil && e.id == m.ID && e.topic == m.Topic {
-		return e.b, e.err
+	for {
+		e := s.Load()
+		if e != nil && e.id == m.ID && e.topic == m.Topic {
+			return e.wait()
+		}
+		ne := &encoding{topic: m.Topic, id: m.ID, ready: make(chan struct{})}
+		if !s.CompareAndSwap(e, ne) {
+			continue // another stream got there first: look again
+		}
+		c.encodes.Add(1)
+		ne.b, ne.err = appendMessage(make([]byte, 0, 24+len(m.ID)+len(m.Type)+len(m.Data)), m)
+		ne.done.Store(true)
+		close(ne.ready)
+		return ne.b, ne.err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.e.Load(); e != nil && e.id == m.ID && e.topic == m.Topic {
-		return e.b, e.err
-	}
-	c.encodes.Add(1)
-	b, err := appendMessage(make([]byte, 0, 24+len(m.ID)+len(m.Type)+len(m.Data)), m)
-	s.e.Store(&encoding{topic: m.Topic, id: m.ID, b: b, err: err})
-	return b, err
 }
 
 // slot returns the cache slot of a message: a hash of the topic and the ID's

@@ -23,8 +23,10 @@ type stream struct {
 	conn  net.Conn  // the hijacked connection, or nil
 }
 
-// maxBatch bounds the messages written between two flushes.
-const maxBatch = 64
+// maxBatch bounds the messages written between two flushes (on a hijacked
+// connection: in one writev, whose iovec array the runtime keeps per
+// connection).
+const maxBatch = 16
 
 var heartbeatLine = []byte(":\n")
 
@@ -83,7 +85,7 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 // messages writes m and whatever else is queued already, then flushes once.
 func (s *stream) messages(m *bus.Message) error {
 	s.deadline()
-	var arr [8][]byte
+	var arr [maxBatch + 1][]byte
 	bufs := arr[:0] // for a hijacked connection: one writev per batch
 	for n := 0; ; n++ {
 		b, err := s.h.cache.get(m)
@@ -108,13 +110,20 @@ func (s *stream) messages(m *bus.Message) error {
 			break // empty, or closed: the main loop sees it
 		}
 	}
-	if s.conn != nil {
-		nb := net.Buffers(bufs)
-		_, err := nb.WriteTo(s.conn)
-		s.last = time.Now()
-		return err
+	if s.conn == nil {
+		return s.flush()
 	}
-	return s.flush()
+	var err error
+	switch len(bufs) {
+	case 0:
+	case 1:
+		_, err = s.conn.Write(bufs[0])
+	default:
+		nb := net.Buffers(bufs)
+		_, err = nb.WriteTo(s.conn)
+	}
+	s.last = time.Now()
+	return err
 }
 
 // ended handles the end of the subscription. A subscriber whose position
