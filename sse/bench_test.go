@@ -29,9 +29,12 @@ type benchServer struct {
 
 func newBenchServer(kind string) benchServer {
 	switch kind {
-	case "pushpull":
+	case "pushpull", "pushpull-buffer4", "pushpull-nohijack":
 		b := &bus.Memory{}
-		h := &Handler{Broker: b}
+		if kind == "pushpull-buffer4" {
+			b.Buffer = 4 // each subscription's channel: 4 messages instead of 16
+		}
+		h := &Handler{Broker: b, DisableHijack: kind == "pushpull-nohijack"}
 		return benchServer{
 			handler: h,
 			publish: func(_ int, data []byte) {
@@ -144,7 +147,7 @@ func BenchmarkFanout(b *testing.B) {
 // reports the server's heap+stack and RSS growth per stream, and goroutines
 // per stream. Run it with -benchtime=1x.
 func BenchmarkIdleStreams(b *testing.B) {
-	for _, kind := range []string{"minimal", "pushpull"} {
+	for _, kind := range []string{"minimal", "pushpull", "pushpull-buffer4", "pushpull-nohijack"} {
 		b.Run(kind, func(b *testing.B) {
 			const conns = 5000
 			s := newBenchServer(kind)
