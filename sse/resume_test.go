@@ -147,7 +147,7 @@ func TestSlowConsumer(t *testing.T) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	h := &Handler{Broker: b, WriteTimeout: 5 * time.Second}
+	h := &Handler{Broker: b, WriteTimeout: 10 * time.Second}
 	srv := serve(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
