@@ -153,3 +153,26 @@ func TestHandlerMaxLifetime(t *testing.T) {
 		assert.LessOrEqual(t, life, 10*time.Minute)
 	})
 }
+
+// A client that leaves is noticed by the next heartbeat at the latest, in
+// both modes, and its stream ends.
+func TestHandlerNoticesDepartedClient(t *testing.T) {
+	modes(t, func(t *testing.T, disableHijack bool) {
+		synctest.Test(t, func(t *testing.T) {
+			b := &bus.Memory{}
+			defer b.Close()
+			h := &Handler{Broker: b, Heartbeat: time.Second, DisableHijack: disableHijack}
+			hc := servePipe(t, &http.Server{Handler: h})
+			resp, err := hc.Get("http://pipe/?topic=t")
+			require.NoError(t, err)
+			readUntil(t, bufio.NewReader(resp.Body), "id: ")
+			synctest.Wait()
+			require.Equal(t, 1, h.Streams())
+			resp.Body.Close()
+			hc.Transport.(*http.Transport).CloseIdleConnections()
+			time.Sleep(2 * time.Second)
+			synctest.Wait()
+			assert.Zero(t, h.Streams())
+		})
+	})
+}
