@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -83,6 +84,7 @@ type Handler struct {
 	streams  int
 	shut     bool
 	drained  chan struct{} // closed when the last stream ends after Shutdown
+	conns    map[net.Conn]struct{} // hijacked connections, closed by Shutdown
 	cache    encCache
 }
 
@@ -127,8 +129,9 @@ func (h *Handler) Streams() int {
 }
 
 // Shutdown ends every open stream, refuses new ones with 503 and waits
-// until their ServeHTTP calls have returned or ctx is done. A stream blocked
-// writing to a client ends within WriteTimeout. http.Server.Shutdown does
+// until their ServeHTTP calls have returned or ctx is done. A hijacked
+// stream blocked writing to a stalled client is cut at once (its
+// connection is closed); one on a ResponseWriter ends within WriteTimeout. http.Server.Shutdown does
 // not end streams; register this with RegisterOnShutdown:
 //
 //	srv.RegisterOnShutdown(func() { h.Shutdown(context.Background()) })
@@ -138,6 +141,11 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	if !h.shut {
 		h.shut = true
 		close(h.stop)
+		// A stream blocked writing to a stalled client ends now rather
+		// than after WriteTimeout.
+		for c := range h.conns {
+			_ = c.Close()
+		}
 	}
 	if h.streams == 0 {
 		h.mu.Unlock()
@@ -176,6 +184,29 @@ func (h *Handler) release() {
 		close(h.drained)
 		h.drained = nil
 	}
+	h.mu.Unlock()
+}
+
+// track registers a hijacked connection for Shutdown. It reports false
+// when Shutdown has begun.
+func (h *Handler) track(c net.Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.shut {
+		return false
+	}
+	if h.conns == nil {
+		h.conns = make(map[net.Conn]struct{})
+	}
+	h.conns[c] = struct{}{}
+	return true
+}
+
+// untrack closes a hijacked connection and forgets it.
+func (h *Handler) untrack(c net.Conn) {
+	_ = c.Close()
+	h.mu.Lock()
+	delete(h.conns, c)
 	h.mu.Unlock()
 }
 
@@ -249,7 +280,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conn, rw, err := rc.Hijack()
 		switch {
 		case err == nil:
-			defer conn.Close()
+			if !h.track(conn) {
+				conn.Close()
+				return
+			}
+			defer h.untrack(conn)
 			// The connection and net/http's buffers for it are ours now.
 			// Nothing more is read, and writes go straight to the
 			// connection, so the buffers are released at once.

@@ -200,3 +200,28 @@ func TestSlowConsumer(t *testing.T) {
 	require.Eventually(t, func() bool { return h.Streams() == good }, 30*time.Second, 20*time.Millisecond,
 		"the stalled client is dropped")
 }
+
+// Shutdown does not wait for a stream blocked writing to a client that
+// stopped reading.
+func TestShutdownCutsBlockedWrite(t *testing.T) {
+	t.Parallel()
+	b := &bus.Memory{}
+	defer b.Close()
+	h := &Handler{Broker: b, WriteTimeout: time.Hour}
+	srv := serve(t, h)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
+	_, err = fmt.Fprintf(conn, "GET /events/s HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return h.Streams() == 1 }, 10*time.Second, 10*time.Millisecond)
+	payload := strings.Repeat("p", 32<<10)
+	for range 300 { // far more than the socket buffers hold
+		publish(t, b, "s", bus.Message{Data: []byte(payload)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, h.Shutdown(ctx), "returns long before the hour-long write timeout")
+	assert.Zero(t, h.Streams())
+}
