@@ -83,7 +83,7 @@ type Handler struct {
 	mu       sync.Mutex
 	streams  int
 	shut     bool
-	drained  chan struct{} // closed when the last stream ends after Shutdown
+	drained  chan struct{}         // closed when the last stream ends after Shutdown
 	conns    map[net.Conn]struct{} // hijacked connections, closed by Shutdown
 	cache    encCache
 }
