@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -174,5 +175,42 @@ func TestHandlerNoticesDepartedClient(t *testing.T) {
 			synctest.Wait()
 			assert.Zero(t, h.Streams())
 		})
+	})
+}
+
+// Streams closed by MaxLifetime are resumed by the Client with nothing lost.
+func TestMaxLifetimeResume(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		h := &Handler{Broker: b, MaxLifetime: time.Minute, Retry: 100 * time.Millisecond}
+		var streams atomic.Int64
+		hc := servePipe(t, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			streams.Add(1)
+			h.ServeHTTP(w, r)
+		})})
+		defer h.Shutdown(context.Background())
+		sub, err := (&Client{URL: "http://pipe/?topic={topic}", HTTPClient: hc}).Subscribe(context.Background(), "t", "")
+		require.NoError(t, err)
+		defer sub.Close()
+		received := make(chan []string, 1)
+		go func() {
+			var got []string
+			for m := range sub.C() {
+				got = append(got, string(m.Data))
+				if len(got) == 600 {
+					break
+				}
+			}
+			received <- got
+		}()
+		var want []string
+		for i := range 600 { // one a second for ten minutes: about ten streams
+			time.Sleep(time.Second)
+			publish(t, b, "t", bus.Message{Data: fmt.Appendf(nil, "%d", i)})
+			want = append(want, fmt.Sprint(i))
+		}
+		assert.Equal(t, want, <-received)
+		assert.GreaterOrEqual(t, streams.Load(), int64(10), "streams ended by MaxLifetime")
 	})
 }
