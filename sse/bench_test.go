@@ -1,0 +1,198 @@
+package sse
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// A benchServer is the server under test: sse.Handler on bus.Memory, or the
+// hand-written minimal loop.
+type benchServer struct {
+	handler http.Handler
+	publish func(seq int, data []byte)
+	close   func()
+}
+
+func newBenchServer(kind string) benchServer {
+	switch kind {
+	case "pushpull", "pushpull-buffer4", "pushpull-nohijack":
+		b := &bus.Memory{}
+		if kind == "pushpull-buffer4" {
+			b.Buffer = 4 // each subscription's channel: 4 messages instead of 16
+		}
+		h := &Handler{Broker: b, DisableHijack: kind == "pushpull-nohijack"}
+		return benchServer{
+			handler: h,
+			publish: func(_ int, data []byte) {
+				_, _ = b.Publish(context.Background(), "bench", bus.Message{Data: data})
+			},
+			close: func() { _ = h.Shutdown(context.Background()); b.Close() },
+		}
+	default:
+		h := &minimalHub{}
+		return benchServer{
+			handler: h,
+			publish: func(seq int, data []byte) { h.publish(strconv.Itoa(seq), data) },
+			close:   func() {},
+		}
+	}
+}
+
+// loadgen starts the subscriber process and waits until it is ready.
+func loadgen(b *testing.B, addr string, conns, msgs int) (*exec.Cmd, *bufio.Reader, func()) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadgen$", "-test.v=false")
+	cmd.Env = append(os.Environ(), "PUSHPULL_SSE_LOADGEN="+addr, "LOADGEN_PATH=/?topic=bench",
+		"LOADGEN_CONNS="+strconv.Itoa(conns), "LOADGEN_MSGS="+strconv.Itoa(msgs))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	out := bufio.NewReader(stdout)
+	expect(b, out, "ready")
+	return cmd, out, func() { stdin.Close(); _ = cmd.Wait() }
+}
+
+func expect(b *testing.B, out *bufio.Reader, prefix string) string {
+	for {
+		line, err := out.ReadString('\n')
+		if err != nil {
+			b.Fatalf("loadgen: %v", err)
+		}
+		if strings.HasPrefix(line, prefix) {
+			return strings.TrimSpace(line)
+		}
+		if strings.HasPrefix(line, "error") {
+			b.Fatalf("loadgen: %s", line)
+		}
+	}
+}
+
+func serveBench(b *testing.B, h http.Handler) (string, func()) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(l) }()
+	return l.Addr().String(), func() { srv.Close() }
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkFanout publishes to one topic with 1,000 and 10,000 subscribers
+// held by a separate process, and reports the server's CPU time per
+// delivered message and the publish-to-receive latency, for sse.Handler and
+// for the minimal hand-written loop. Run it with -benchtime=1x.
+func BenchmarkFanout(b *testing.B) {
+	for _, subs := range []int{1000, 10000} {
+		for _, kind := range []string{"minimal", "pushpull"} {
+			b.Run(fmt.Sprintf("subs=%d/%s", subs, kind), func(b *testing.B) {
+				const msgs = 100
+				every := 20 * time.Millisecond * time.Duration(subs/1000)
+				if subs >= 10000 {
+					every = 100 * time.Millisecond
+				}
+				s := newBenchServer(kind)
+				defer s.close()
+				addr, stop := serveBench(b, s.handler)
+				defer stop()
+				_, out, wait := loadgen(b, addr, subs, msgs)
+				defer wait()
+				time.Sleep(200 * time.Millisecond) // let every stream settle
+				pad := strings.Repeat("x", 80)
+				b.ResetTimer()
+				cpu0 := cpuTime()
+				tick := time.NewTicker(every)
+				for i := range msgs {
+					s.publish(i+1, fmt.Appendf(nil, "%d %s", time.Now().UnixNano(), pad))
+					<-tick.C
+				}
+				tick.Stop()
+				res := strings.Fields(expect(b, out, "done"))
+				cpu := cpuTime() - cpu0
+				b.StopTimer()
+				p50, _ := strconv.ParseFloat(res[1], 64)
+				p99, _ := strconv.ParseFloat(res[2], 64)
+				got, _ := strconv.ParseFloat(res[3], 64)
+				b.ReportMetric(float64(cpu.Nanoseconds())/got, "cpu-ns/delivery")
+				b.ReportMetric(p50/1e3, "p50-µs")
+				b.ReportMetric(p99/1e3, "p99-µs")
+				b.ReportMetric(got/float64(subs*msgs), "delivered-fraction")
+			})
+		}
+	}
+}
+
+// BenchmarkIdleStreams opens 5,000 idle streams from a separate process and
+// reports the server's heap+stack and RSS growth per stream, and goroutines
+// per stream. Run it with -benchtime=1x.
+func BenchmarkIdleStreams(b *testing.B) {
+	for _, kind := range []string{"minimal", "pushpull", "pushpull-buffer4", "pushpull-nohijack"} {
+		b.Run(kind, func(b *testing.B) {
+			const conns = 5000
+			s := newBenchServer(kind)
+			defer s.close()
+			addr, stop := serveBench(b, s.handler)
+			defer stop()
+			heap0, rss0, g0 := memNow()
+			stack0 := stackInuse()
+			_, _, wait := loadgen(b, addr, conns, 0)
+			time.Sleep(500 * time.Millisecond)
+			heap1, rss1, g1 := memNow()
+			stack1 := stackInuse()
+			if f := os.Getenv("PUSHPULL_SSE_HEAPPROFILE"); f != "" {
+				if w, err := os.Create(f + "." + kind); err == nil {
+					_ = pprof.WriteHeapProfile(w)
+					w.Close()
+				}
+			}
+			wait()
+			b.ReportMetric(float64(heap1-heap0)/conns/1024, "heap+stack-KiB/stream")
+			b.ReportMetric(float64(rss1-rss0)/conns/1024, "rss-KiB/stream")
+			b.ReportMetric(float64(stack1-stack0)/conns/1024, "stack-KiB/stream")
+			b.ReportMetric(float64(g1-g0)/conns, "goroutines/stream")
+		})
+	}
+}
+
+func memNow() (heapStack, rss uint64, goroutines int) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if data, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseUint(f[1], 10, 64)
+				rss = kb * 1024
+			}
+		}
+	}
+	return ms.HeapInuse + ms.StackInuse, rss, runtime.NumGoroutine()
+}
+
+func stackInuse() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.StackInuse
+}

@@ -1,0 +1,123 @@
+// Package sse streams bus topics as Server-Sent Events (text/event-stream)
+// and reads them back with a WHATWG-conformant client that resumes with no
+// gap and no duplicate.
+//
+// [Handler] is an http.Handler: each GET request streams the messages of one
+// topic from its cursor on. [Client] implements bus.Subscriber over that
+// stream, so consumer code reads from an in-process broker or over SSE
+// alike. [Parser] (or [Parse]) reads any event stream on its own, as an
+// iterator of events.
+//
+//	h := &sse.Handler{Broker: b}
+//	mux.Handle("GET /events/{topic}", h)
+//	srv.RegisterOnShutdown(func() { h.Shutdown(context.Background()) })
+//
+//	sub, err := sse.NewClient("https://example.com/events/{topic}").Subscribe(ctx, "prices", lastID)
+//
+// # Wire format
+//
+// A stream opens at once, before any message, with a comment, the
+// reconnection time and, when the request had no cursor, the topic's top as
+// an id with no data (it moves the client's Last-Event-ID without firing an
+// event, so a reconnection resumes from the moment the stream opened):
+//
+//	:ok
+//	retry: 3000
+//
+//	id: k3v9q2d8ma1-41
+//
+// Each message is one event: id is the bus message ID, event its Type when
+// set, and data its Data split into one data line per line (at CR, LF or
+// CRLF). Empty Data is one empty data line, so the event still fires.
+//
+//	id: k3v9q2d8ma1-42
+//	event: price.changed
+//	data: {"sym":"ACME",
+//	data:  "px":12.5}
+//
+// While no message is written, a comment line (":") goes out every Heartbeat
+// (15 s by default) so proxies keep the stream open.
+//
+// Consequences of the format: Data arrives as UTF-8 text in which CR and
+// CRLF became LF and invalid UTF-8 became U+FFFD (encode binary data, e.g.
+// as base64); Meta and Time are not sent. An ID or Type containing CR, LF or
+// NUL is never written, and the Type "reset" is reserved: such a message is
+// skipped and logged, and the Client reports the gap.
+//
+// # Cursors and the reset event
+//
+// A stream starts after the cursor in the Last-Event-ID header, or, when
+// the request has none (a browser's first connection), in the
+// last_event_id query parameter ([CursorParam]). "0" ([bus.Oldest]) replays
+// the whole retained history; no cursor starts at the top. A malformed
+// cursor is answered 400.
+//
+// A cursor the broker can no longer serve — older than the history, from
+// another epoch, beyond the top — is not an error response but a reset
+// event, after which the stream continues live from the top:
+//
+//	event: reset
+//	id: <top>
+//	data: {"top":"<top>"}
+//
+// The id moves a browser's Last-Event-ID to the top, so an EventSource
+// simply carries on; the page should reload its state when it sees the
+// reset event. The Client ends its subscription with an error wrapping
+// bus.ErrCursorExpired, a *bus.CursorError whose Top is the top: reload
+// state and subscribe again after it. A stream whose subscriber falls out
+// of the history while connected gets the same event before it closes.
+//
+// # Guarantees
+//
+//   - With the Client, every message after the cursor arrives exactly once
+//     and in order across any number of reconnections; a message that can
+//     no longer arrive is reported (bus.ErrCursorExpired), never skipped
+//     silently. The Client checks that each ID follows the previous one and
+//     drops duplicates.
+//   - A message is encoded once per Handler and the same bytes are written
+//     to every stream.
+//   - A client that stops reading never delays the others: each stream has
+//     its own queue (the bus subscription) and every write its own deadline
+//     (WriteTimeout); the stream is cut when either gives out, and the
+//     client resumes from its cursor.
+//   - A stream outlives http.Server's WriteTimeout and ReadTimeout, which
+//     are cleared for it. MaxStreams bounds open streams (503 with
+//     Retry-After past it); MaxLifetime ends streams after a jittered time
+//     so clients rebalance; Shutdown ends them all promptly.
+//   - A Handler starts no goroutine: each stream runs on its ServeHTTP call.
+//
+// # Connections and memory
+//
+// On HTTP/1.x a Handler takes the connection over (http.Hijacker, found
+// through http.ResponseController, so middleware that implements Unwrap is
+// fine) and writes the response head and the stream on it directly; the
+// body ends when the connection closes. net/http's read and write buffers
+// and its background reader goroutine are released, so an idle stream
+// costs one goroutine, the bus subscription and a few small structs (about
+// 15 KiB in BenchmarkIdleStreams, against about 26 KiB for a minimal
+// hand-written loop). The price: middleware sees no status or body, and a
+// client that vanished is noticed at the next write (a heartbeat at the
+// latest) rather than at once. Set DisableHijack to keep streams on the
+// ResponseWriter; HTTP/2 streams always are. Since http.Server.Shutdown
+// neither waits for nor closes hijacked connections, register
+// Handler.Shutdown with RegisterOnShutdown.
+//
+// # Client connection rules
+//
+// The Client sends Accept: text/event-stream, Cache-Control: no-cache and,
+// when it has a cursor, Last-Event-ID (also on its first request, unlike a
+// browser). It follows redirects. A 200 response whose media type is
+// text/event-stream is read (parameters such as charset are ignored; the
+// stream is always UTF-8). 204 ends the subscription with [ErrStopped];
+// any other status ends it with a [*StatusError], and another media type
+// with [ErrNotEventStream], unless the status is one of RetryStatuses. A
+// clean end of stream or a network error reconnects after the server's
+// retry time plus, while connections keep failing, an exponential backoff
+// with jitter, for as long as the context lasts.
+//
+// # Zero values and concurrency
+//
+// A Handler needs only its Broker; a Client only its URL. Their other
+// fields default as documented and must not be changed after first use.
+// Both are safe for concurrent use. A Parser is for one goroutine.
+package sse

@@ -1,0 +1,76 @@
+package sse
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// Errors of package sse. The bus sentinels (bus.ErrCursorExpired,
+// bus.ErrInvalidCursor, bus.ErrInvalidTopic, bus.ErrClosed) are wrapped,
+// never copied.
+var (
+	// ErrStopped ends a Client subscription whose server answered
+	// 204 No Content: the WHATWG signal to stop reconnecting for good.
+	ErrStopped = errors.New("sse: server asked the client to stop (204 No Content)")
+	// ErrNotEventStream means a 200 response was not text/event-stream.
+	ErrNotEventStream = errors.New("sse: response is not text/event-stream")
+	// ErrShutdown is the reason a Handler gives to requests that arrive
+	// after Shutdown was called.
+	ErrShutdown = errors.New("sse: handler is shutting down")
+	// ErrTooManyStreams refuses a stream past Handler.MaxStreams.
+	ErrTooManyStreams = errors.New("sse: too many streams")
+	// ErrForbidden is what a Handler answers when Authorize refuses.
+	ErrForbidden = errors.New("sse: forbidden")
+	// ErrEncode means a message cannot be written as an SSE event: its ID
+	// or Type contains CR, LF or NUL, or its Type is the reserved "reset".
+	ErrEncode = errors.New("sse: message cannot be encoded")
+)
+
+// An EventTooLargeError is returned by Parser.Next (and ends a Client
+// subscription) when an event or one of its lines exceeds the maximum size.
+type EventTooLargeError struct {
+	Max int // the limit in bytes
+}
+
+// Error implements error.
+func (e *EventTooLargeError) Error() string {
+	return fmt.Sprintf("sse: event larger than %d bytes", e.Max)
+}
+
+// A StatusError reports a response status other than 200 and 204. It is
+// permanent unless the status is listed in Client.RetryStatuses.
+type StatusError struct {
+	StatusCode int
+	// RetryAfter is the delay the server asked for in Retry-After, zero
+	// when it sent none.
+	RetryAfter time.Duration
+}
+
+// Error implements error.
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("sse: server answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+}
+
+// statusOf maps an error met before a stream starts to an HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, bus.ErrInvalidTopic), errors.Is(err, bus.ErrInvalidCursor):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrShutdown), errors.Is(err, bus.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, errTopicFunc):
+		return http.StatusNotFound
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// errTopicFunc wraps errors returned by a Handler's Topic function that are
+// not about an invalid name: the topic does not exist (404).
+var errTopicFunc = errors.New("sse: no such topic")

@@ -1,0 +1,373 @@
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/httptopic"
+)
+
+// Defaults of the Handler's fields.
+const (
+	DefaultHeartbeat    = 15 * time.Second
+	DefaultRetry        = 3 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// CursorParam is the query parameter a Handler reads the cursor from when a
+// request has no Last-Event-ID header, as on a browser's first connection:
+// new EventSource("/events/prices?last_event_id=" + id).
+const CursorParam = "last_event_id"
+
+// Handler streams the messages of one topic per request as Server-Sent
+// Events. See the package documentation for the wire format.
+//
+// Broker is required; every other field has a useful zero value. Fields
+// must not be changed after the first ServeHTTP. A Handler is safe for
+// concurrent use and must not be copied after first use.
+type Handler struct {
+	// Broker supplies the messages. Required.
+	Broker bus.Broker
+	// Topic returns the topic of a request. Nil means the {topic} path
+	// value, then the "topic" query parameter. An error wrapping
+	// bus.ErrInvalidTopic is answered 400; any other error 404.
+	Topic func(*http.Request) (string, error)
+	// Authorize, when set, is called before anything is streamed; an error
+	// is answered 403 and the stream is not opened.
+	Authorize func(r *http.Request, topic string) error
+	// Heartbeat is the interval of comment lines sent while no message is,
+	// so proxies keep the stream open. Zero means DefaultHeartbeat; a
+	// negative value sends none.
+	Heartbeat time.Duration
+	// Retry is the reconnection time sent to clients in the retry field
+	// when a stream opens, rounded down to milliseconds. Zero means
+	// DefaultRetry; a negative value sends none.
+	Retry time.Duration
+	// WriteTimeout bounds each write to a client, so a client that stops
+	// reading is cut. It replaces the http.Server's WriteTimeout, which is
+	// cleared for the stream. Zero means DefaultWriteTimeout; a negative
+	// value sets no deadline.
+	WriteTimeout time.Duration
+	// MaxStreams caps the streams open at once; past it a request is
+	// answered 503 with Retry-After. Zero means no limit.
+	MaxStreams int
+	// MaxLifetime, when positive, ends each stream cleanly after a random
+	// time between 80% and 100% of it. The client resumes from its cursor,
+	// possibly on another instance, so long-lived streams rebalance.
+	MaxLifetime time.Duration
+	// DisableHijack keeps HTTP/1.x streams on the ResponseWriter (chunked,
+	// flushed through http.ResponseController) instead of taking over the
+	// connection. By default a Handler hijacks HTTP/1.x connections and
+	// writes the stream on them directly: that frees net/http's buffers
+	// and its background reader goroutine, about half the memory of an
+	// idle stream, but middleware sees no status or body, and a client
+	// that leaves is noticed at the next write (at most two heartbeats)
+	// rather than at once. HTTP/2 streams always use the ResponseWriter.
+	DisableHijack bool
+	// Logger receives the errors that cannot be reported to the client.
+	// Nil means none are logged.
+	Logger *slog.Logger
+
+	initOnce sync.Once
+	stop     chan struct{} // closed by Shutdown
+	mu       sync.Mutex
+	streams  int
+	shut     bool
+	drained  chan struct{}         // closed when the last stream ends after Shutdown
+	conns    map[net.Conn]struct{} // hijacked connections, closed by Shutdown
+	cache    encCache
+}
+
+func (h *Handler) init() {
+	h.initOnce.Do(func() { h.stop = make(chan struct{}) })
+}
+
+func (h *Handler) heartbeat() time.Duration {
+	if h.Heartbeat == 0 {
+		return DefaultHeartbeat
+	}
+	return h.Heartbeat
+}
+
+func (h *Handler) retry() time.Duration {
+	if h.Retry == 0 {
+		return DefaultRetry
+	}
+	return h.Retry
+}
+
+func (h *Handler) writeTimeout() time.Duration {
+	if h.WriteTimeout == 0 {
+		return DefaultWriteTimeout
+	}
+	return h.WriteTimeout
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Logger
+}
+
+// Streams returns the number of streams open now. It is meant for metrics
+// and tests.
+func (h *Handler) Streams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.streams
+}
+
+// Shutdown ends every open stream, refuses new ones with 503 and waits
+// until their ServeHTTP calls have returned or ctx is done. A hijacked
+// stream blocked writing to a stalled client is cut at once (its
+// connection is closed); one on a ResponseWriter ends within WriteTimeout. http.Server.Shutdown does
+// not end streams; register this with RegisterOnShutdown:
+//
+//	srv.RegisterOnShutdown(func() { h.Shutdown(context.Background()) })
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.init()
+	h.mu.Lock()
+	if !h.shut {
+		h.shut = true
+		close(h.stop)
+		// A stream blocked writing to a stalled client ends now rather
+		// than after WriteTimeout.
+		for c := range h.conns {
+			_ = c.Close()
+		}
+	}
+	if h.streams == 0 {
+		h.mu.Unlock()
+		return nil
+	}
+	if h.drained == nil {
+		h.drained = make(chan struct{})
+	}
+	drained := h.drained
+	h.mu.Unlock()
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Handler) acquire() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.shut:
+		return ErrShutdown
+	case h.MaxStreams > 0 && h.streams >= h.MaxStreams:
+		return fmt.Errorf("%w: %d open", ErrTooManyStreams, h.streams)
+	}
+	h.streams++
+	return nil
+}
+
+func (h *Handler) release() {
+	h.mu.Lock()
+	h.streams--
+	if h.streams == 0 && h.drained != nil {
+		close(h.drained)
+		h.drained = nil
+	}
+	h.mu.Unlock()
+}
+
+// track registers a hijacked connection for Shutdown. It reports false
+// when Shutdown has begun.
+func (h *Handler) track(c net.Conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.shut {
+		return false
+	}
+	if h.conns == nil {
+		h.conns = make(map[net.Conn]struct{})
+	}
+	h.conns[c] = struct{}{}
+	return true
+}
+
+// untrack closes a hijacked connection and forgets it.
+func (h *Handler) untrack(c net.Conn) {
+	_ = c.Close()
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
+
+// fail answers a request that gets no stream.
+func (h *Handler) fail(w http.ResponseWriter, err error) {
+	code := statusOf(err)
+	msg := err.Error()
+	switch code {
+	case http.StatusForbidden:
+		msg = ErrForbidden.Error() // the reason stays on the server
+	case http.StatusServiceUnavailable:
+		secs := max(int((h.retry()+time.Second-1)/time.Second), 1)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	case http.StatusInternalServerError:
+		h.logger().Error("sse: stream not opened", "err", err)
+	}
+	http.Error(w, msg, code)
+}
+
+// ServeHTTP implements http.Handler: it streams the messages of the
+// request's topic that follow the request's cursor until the client goes
+// away, the subscription ends, MaxLifetime passes or Shutdown is called.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.Broker == nil {
+		panic("sse: Handler.Broker is nil")
+	}
+	h.init()
+	topic, err := httptopic.Resolve(r, h.Topic)
+	if err != nil {
+		if !errors.Is(err, bus.ErrInvalidTopic) {
+			err = fmt.Errorf("%w: %w", errTopicFunc, err)
+		}
+		h.fail(w, err)
+		return
+	}
+	if h.Authorize != nil {
+		if err := h.Authorize(r, topic); err != nil {
+			h.fail(w, fmt.Errorf("%w: %w", ErrForbidden, err))
+			return
+		}
+	}
+	cursor := r.Header.Get("Last-Event-ID")
+	if cursor == "" {
+		cursor = r.URL.Query().Get(CursorParam)
+	}
+	if err := httptopic.CheckCursor(cursor); err != nil {
+		h.fail(w, fmt.Errorf("sse: Last-Event-ID: %w", err))
+		return
+	}
+	if err := h.acquire(); err != nil {
+		h.fail(w, err)
+		return
+	}
+	defer h.release()
+
+	ctx := r.Context()
+	sub, prelude, err := h.subscribe(ctx, topic, cursor)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	defer sub.Close()
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	s := stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
+	if !h.DisableHijack && r.ProtoMajor == 1 {
+		conn, rw, err := rc.Hijack()
+		switch {
+		case err == nil:
+			if !h.track(conn) {
+				conn.Close()
+				return
+			}
+			defer h.untrack(conn)
+			// The connection and net/http's buffers for it are ours now.
+			// Nothing more is read, and writes go straight to the
+			// connection, so the buffers are released at once.
+			*rw.Reader = bufio.Reader{}
+			*rw.Writer = bufio.Writer{}
+			s.conn = conn
+			prelude = appendHead(hdr, prelude)
+		case !errors.Is(err, http.ErrNotSupported):
+			return
+		}
+	}
+	if s.conn == nil {
+		if err := rc.Flush(); err != nil {
+			if !errors.Is(err, http.ErrNotSupported) {
+				return // the client is gone
+			}
+			// Nothing was written: the writer cannot flush at all.
+			for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
+				hdr.Del(k)
+			}
+			h.fail(w, fmt.Errorf("sse: the ResponseWriter cannot flush (wrap it with an Unwrap method): %w", err))
+			return
+		}
+		// The server's WriteTimeout and ReadTimeout are absolute: they
+		// would cut a healthy stream. Each write gets its own deadline
+		// instead.
+		_ = rc.SetWriteDeadline(time.Time{})
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	s.run(ctx, prelude)
+}
+
+// appendHead returns the response head of a hijacked stream followed by
+// body. The body ends when the connection closes.
+func appendHead(hdr http.Header, body []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = hdr.Write(&b)
+	b.WriteString("Connection: close\r\n\r\n")
+	b.Write(body)
+	return b.Bytes()
+}
+
+// subscribe opens the subscription for cursor and returns the bytes to send
+// before any message: a comment, the retry field, and either the id of the
+// topic's top (for an empty cursor, so the client's Last-Event-ID is set
+// from the start) or a reset event (for a cursor that cannot be served).
+func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subscription, []byte, error) {
+	prelude := []byte(":ok\n")
+	if d := h.retry(); d > 0 {
+		prelude = append(prelude, "retry: "...)
+		prelude = strconv.AppendInt(prelude, d.Milliseconds(), 10)
+		prelude = append(prelude, '\n')
+	}
+	prelude = append(prelude, '\n')
+	var reset bool
+	if cursor == "" {
+		top, err := h.Broker.Top(ctx, topic)
+		if err != nil {
+			return nil, nil, err
+		}
+		cursor = top
+		prelude = append(prelude, "id: "...)
+		prelude = append(prelude, top...)
+		prelude = append(prelude, "\n\n"...)
+	}
+	for attempt := 0; ; attempt++ {
+		sub, err := h.Broker.Subscribe(ctx, topic, cursor)
+		if err == nil {
+			if reset {
+				prelude = appendReset(prelude, cursor)
+			}
+			return sub, prelude, nil
+		}
+		if !errors.Is(err, bus.ErrCursorExpired) || attempt == 3 {
+			return nil, nil, err
+		}
+		top, ok := bus.TopOf(err)
+		if !ok {
+			if top, err = h.Broker.Top(ctx, topic); err != nil {
+				return nil, nil, err
+			}
+		}
+		cursor, reset = top, true
+	}
+}

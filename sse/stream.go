@@ -1,0 +1,175 @@
+package sse
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// A stream is one open event stream, run on the ServeHTTP goroutine: it
+// starts no goroutine of its own.
+type stream struct {
+	h     *Handler
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	sub   bus.Subscription
+	topic string
+	last  time.Time // of the last write
+	conn  net.Conn  // the hijacked connection, or nil
+}
+
+// maxBatch bounds the messages written between two flushes (on a hijacked
+// connection: in one writev, whose iovec array the runtime keeps per
+// connection).
+const maxBatch = 16
+
+var heartbeatLine = []byte(":\n")
+
+func (s *stream) run(ctx context.Context, prelude []byte) {
+	// The server ends the response after ServeHTTP returns: give that
+	// write a fresh deadline too.
+	defer s.deadline()
+	if s.write(prelude) != nil {
+		return
+	}
+	var beatC <-chan time.Time
+	hb := s.h.heartbeat()
+	var beat *time.Timer
+	if hb > 0 {
+		beat = time.NewTimer(hb)
+		defer beat.Stop()
+		beatC = beat.C
+	}
+	var lifeC <-chan time.Time
+	if l := s.h.MaxLifetime; l > 0 {
+		life := time.NewTimer(l - rand.N(l/5+1))
+		defer life.Stop()
+		lifeC = life.C
+	}
+	for {
+		select {
+		case m, ok := <-s.sub.C():
+			if !ok {
+				s.ended(ctx)
+				return
+			}
+			if s.messages(&m) != nil {
+				return
+			}
+		case <-beatC:
+			// The timer is not reset on every message; it checks when the
+			// stream last wrote instead.
+			if idle := time.Since(s.last); idle < hb {
+				beat.Reset(hb - idle)
+				continue
+			}
+			if s.write(heartbeatLine) != nil {
+				return
+			}
+			beat.Reset(hb)
+		case <-lifeC:
+			return
+		case <-s.h.stop:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// messages writes m and whatever else is queued already, then flushes once.
+func (s *stream) messages(m *bus.Message) error {
+	s.deadline()
+	var arr [maxBatch + 1][]byte
+	bufs := arr[:0] // for a hijacked connection: one writev per batch
+	for n := 0; ; n++ {
+		b, err := s.h.cache.get(m)
+		if err != nil {
+			// Never written: the client sees the gap in the IDs and
+			// reports it rather than missing the message silently.
+			s.h.logger().Error("sse: message skipped", "topic", s.topic, "id", m.ID, "err", err)
+		} else if s.conn != nil {
+			bufs = append(bufs, b)
+		} else if _, err := s.w.Write(b); err != nil {
+			return err
+		}
+		if n == maxBatch {
+			break
+		}
+		var ok bool
+		select {
+		case *m, ok = <-s.sub.C():
+		default:
+		}
+		if !ok {
+			break // empty, or closed: the main loop sees it
+		}
+	}
+	if s.conn == nil {
+		return s.flush()
+	}
+	var err error
+	switch len(bufs) {
+	case 0:
+	case 1:
+		_, err = s.conn.Write(bufs[0])
+	default:
+		nb := net.Buffers(bufs)
+		_, err = nb.WriteTo(s.conn)
+	}
+	s.last = time.Now()
+	return err
+}
+
+// ended handles the end of the subscription. A subscriber whose position
+// left the history gets a reset event with the top; a slow one is simply
+// disconnected and resumes from its cursor.
+func (s *stream) ended(ctx context.Context) {
+	err := s.sub.Err()
+	if !errors.Is(err, bus.ErrCursorExpired) {
+		return
+	}
+	top, ok := bus.TopOf(err)
+	if !ok {
+		var terr error
+		if top, terr = s.h.Broker.Top(ctx, s.topic); terr != nil {
+			return
+		}
+	}
+	_ = s.write(appendReset(nil, top))
+}
+
+func (s *stream) deadline() {
+	d := s.h.writeTimeout()
+	if d <= 0 {
+		return
+	}
+	if s.conn != nil {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(d))
+		return
+	}
+	_ = s.rc.SetWriteDeadline(time.Now().Add(d))
+}
+
+func (s *stream) write(b []byte) error {
+	s.deadline()
+	if s.conn != nil {
+		_, err := s.conn.Write(b)
+		s.last = time.Now()
+		return err
+	}
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	return s.flush()
+}
+
+func (s *stream) flush() error {
+	s.last = time.Now()
+	return s.rc.Flush()
+}
