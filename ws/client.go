@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
@@ -380,6 +381,9 @@ func (c *Client) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 	}
 	if err := bus.ValidateType(m.Type); err != nil {
 		return bus.Message{}, err
+	}
+	if !utf8.ValidString(m.Type) {
+		return bus.Message{}, fmt.Errorf("%w: type is not UTF-8", bus.ErrInvalidMessage)
 	}
 	r, err := c.request(ctx, &op{topic: topic, msg: m}, func() error { return nil })
 	if err != nil {
