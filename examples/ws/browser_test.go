@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/examples/internal/browsertest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// connTracker maps client addresses to their server-side connections so
+// the test can cut one page's connection.
+type connTracker struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[string]net.Conn
+}
+
+func (l *connTracker) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns[c.RemoteAddr().String()] = c
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func TestBrowserChatCatchesUpAfterDrop(t *testing.T) {
+	b := &bus.Memory{}
+	defer b.Close()
+	app, h := newApp(b)
+
+	var gate atomic.Bool // while set, the WebSocket endpoint refuses upgrades
+	var mu sync.Mutex
+	wsAddrs := map[string][]string{} // page name → remote addresses of its upgrades
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ws" {
+			if gate.Load() {
+				http.Error(w, "closed for the test", http.StatusServiceUnavailable)
+				return
+			}
+			mu.Lock()
+			wsAddrs[r.URL.Query().Get("name")] = append(wsAddrs[r.URL.Query().Get("name")], r.RemoteAddr)
+			mu.Unlock()
+		}
+		app.ServeHTTP(w, r)
+	}))
+	tracker := &connTracker{Listener: srv.Listener, conns: map[string]net.Conn{}}
+	srv.Listener = tracker
+	srv.Start()
+	defer srv.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.Shutdown(ctx)
+	}()
+
+	pageA := browsertest.New(t, 60*time.Second)
+	pageB, cancelB := chromedp.NewContext(pageA) // a second tab
+	defer cancelB()
+	require.NoError(t, chromedp.Do(pageA, chromedp.Navigate(srv.URL+"/?name=a")))
+	require.NoError(t, chromedp.Do(pageB, chromedp.Navigate(srv.URL+"/?name=b")))
+	browsertest.WaitFor(t, pageA, "window.chat && window.chat.ready")
+	browsertest.WaitFor(t, pageB, "window.chat && window.chat.ready")
+
+	send := func(page context.Context, text string) {
+		t.Helper()
+		_, err := chromedp.Run(page, chromedp.Evaluate[bool](`window.chat.send(`+jsString(text)+`).then(() => true)`, chromedp.EvalAwaitPromise))
+		require.NoError(t, err)
+	}
+	messages := func(page context.Context) []string {
+		t.Helper()
+		v, err := chromedp.Run(page, chromedp.Evaluate[[]string](`window.chat.messages`))
+		require.NoError(t, err)
+		return v
+	}
+
+	send(pageA, "hello from a")
+	send(pageB, "hello from b")
+	browsertest.WaitFor(t, pageA, "window.chat.messages.length === 2")
+	browsertest.WaitFor(t, pageB, "window.chat.messages.length === 2")
+	assert.Equal(t, []string{"a: hello from a", "b: hello from b"}, messages(pageB))
+
+	// Cut page B's connection and keep it out while page A talks on.
+	gate.Store(true)
+	mu.Lock()
+	addrs := wsAddrs["b"]
+	mu.Unlock()
+	require.Len(t, addrs, 1)
+	tracker.mu.Lock()
+	tracker.conns[addrs[0]].Close()
+	tracker.mu.Unlock()
+	browsertest.WaitFor(t, pageB, `document.getElementById("state").textContent === "closed"`)
+	for _, text := range []string{"are you there?", "b dropped", "three"} {
+		send(pageA, text)
+	}
+	browsertest.WaitFor(t, pageA, "window.chat.messages.length === 5")
+	assert.Len(t, messages(pageB), 2, "page B is offline")
+
+	// Let it back in: it resumes from its cursor and catches up.
+	gate.Store(false)
+	browsertest.WaitFor(t, pageB, "window.chat.messages.length >= 5 && window.chat.opens >= 2")
+	send(pageB, "back")
+	browsertest.WaitFor(t, pageA, "window.chat.messages.length === 6")
+	browsertest.WaitFor(t, pageB, "window.chat.messages.length === 6")
+	want := []string{"a: hello from a", "b: hello from b", "a: are you there?", "a: b dropped", "a: three", "b: back"}
+	assert.Equal(t, want, messages(pageA))
+	assert.Equal(t, want, messages(pageB), "no gap, no duplicate after the reconnect")
+}
+
+func jsString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
