@@ -1,7 +1,9 @@
 package ws
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -10,6 +12,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
 )
+
+// minQueue is the initial capacity of a connection's queue.
+const minQueue = 4
 
 // maxMalformed is how many malformed frames in a row a connection may send
 // before it is closed with StatusPolicyViolation.
@@ -22,10 +27,10 @@ type Conn struct {
 	ws  *websocket.Conn
 	req *http.Request
 
-	abortRead context.CancelFunc // closes the connection at once
+	netConn net.Conn // the hijacked connection: closing it aborts everything
 
 	mu          sync.Mutex
-	queue       []frame // ring buffer of QueueSize frames, made on first use
+	queue       []frame // ring buffer, grown up to QueueSize frames
 	head, n     int
 	writing     bool // a writer goroutine runs
 	closing     bool // no more frames are queued
@@ -44,8 +49,22 @@ type frame struct {
 	bin bool
 }
 
-func newConn(h *Handler, wc *websocket.Conn, r *http.Request) *Conn {
-	return &Conn{h: h, ws: wc, req: r, space: make(chan struct{}, 1)}
+func newConn(h *Handler, wc *websocket.Conn, nc net.Conn, r *http.Request) *Conn {
+	return &Conn{h: h, ws: wc, netConn: nc, req: r, space: make(chan struct{}, 1)}
+}
+
+// hijackRecorder remembers the connection websocket.Accept hijacks, so that
+// the Handler can always close it at once. (websocket.Conn.CloseNow waits
+// for a closing handshake in progress instead.)
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	w.conn = c
+	return c, brw, err
 }
 
 // Request returns the upgrade request. Its Context must not be used: the
@@ -89,12 +108,19 @@ func (c *Conn) send(p []byte) {
 // pushLocked queues f, or closes the connection as a slow consumer when
 // the queue is full. c.mu is held and c is not closing.
 func (c *Conn) pushLocked(f frame) bool {
-	if c.queue == nil {
-		c.queue = make([]frame, c.h.queueSize())
-	}
 	if c.n == len(c.queue) {
-		c.closeLocked(CloseSlowConsumer, "slow consumer")
-		return false
+		limit := c.h.queueSize()
+		if c.n >= limit {
+			c.closeLocked(CloseSlowConsumer, "slow consumer")
+			return false
+		}
+		// Grow the ring; it starts small because most connections are
+		// idle most of the time.
+		q := make([]frame, min(max(2*len(c.queue), minQueue), limit))
+		for i := range c.n {
+			q[i] = c.queue[(c.head+i)%len(c.queue)]
+		}
+		c.queue, c.head = q, 0
 	}
 	c.queue[(c.head+c.n)%len(c.queue)] = f
 	c.n++
@@ -171,9 +197,7 @@ func (c *Conn) abort() {
 		c.n = 0
 	}
 	c.mu.Unlock()
-	if c.abortRead != nil {
-		c.abortRead()
-	}
+	c.netConn.Close()
 }
 
 func (c *Conn) writeLoop() {
@@ -193,6 +217,9 @@ func (c *Conn) writeLoop() {
 		}
 		if c.n == 0 {
 			c.writing = false
+			if len(c.queue) > minQueue {
+				c.queue, c.head = nil, 0 // a burst is over: give its memory back
+			}
 			c.mu.Unlock()
 			return
 		}
@@ -289,10 +316,10 @@ func (c *Conn) ping(ctx context.Context) {
 
 // serve runs the reader until the connection ends, then tears it down.
 func (c *Conn) serve() {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(c.req.Context()))
-	defer cancel()
+	// Reads are never cancelled through ctx (that would cost a context
+	// callback per frame); abort closes the connection instead.
+	ctx := context.WithoutCancel(c.req.Context())
 	c.mu.Lock()
-	c.abortRead = cancel
 	c.schedulePingLocked(ctx)
 	c.mu.Unlock()
 	c.ws.SetReadLimit(c.h.readLimit())

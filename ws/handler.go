@@ -170,7 +170,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.connWG.Done()
-	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hw := &hijackRecorder{ResponseWriter: w}
+	wc, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
 		OriginPatterns:     h.OriginPatterns,
 		InsecureSkipVerify: h.InsecureSkipVerify,
@@ -181,7 +182,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.logger().Debug("ws: accept", "err", err)
 		return
 	}
-	c := newConn(h, wc, r)
+	c := newConn(h, wc, hw.conn, r)
 	h.mu.Lock()
 	down := h.shutdown
 	h.conns[c] = struct{}{}

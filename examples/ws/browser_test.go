@@ -16,10 +16,7 @@ import (
 	"github.com/pushpull/pushpull/examples/internal/browsertest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // connTracker maps client addresses to their server-side connections so
 // the test can cut one page's connection.
