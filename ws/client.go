@@ -374,7 +374,9 @@ func encodePublish(ref, topic string, m bus.Message) []byte {
 // stored message with its ID (and Time, when the server sent it). Errors
 // from the server are *ServerError values unwrapping to the bus sentinels
 // (bus.ErrInvalidTopic, bus.ErrInvalidMessage, …) or ErrForbidden; a
-// connection lost after the frame was sent yields ErrNoAck.
+// connection lost after the frame was sent yields ErrNoAck. When ctx ends
+// first, Publish returns ctx's error and the message may or may not be
+// stored.
 func (c *Client) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
 	if err := bus.ValidateTopic(topic); err != nil {
 		return bus.Message{}, err

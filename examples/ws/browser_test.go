@@ -119,6 +119,44 @@ func TestBrowserChatCatchesUpAfterDrop(t *testing.T) {
 	assert.Equal(t, want, messages(pageB), "no gap, no duplicate after the reconnect")
 }
 
+// TestBrowserBinaryRoundTrip checks that bytes that are not UTF-8 travel
+// byte for byte between the browser client and Go, both ways.
+func TestBrowserBinaryRoundTrip(t *testing.T) {
+	b := &bus.Memory{}
+	defer b.Close()
+	app, h := newApp(b)
+	srv := httptest.NewServer(app)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+	page := browsertest.New(t, 60*time.Second)
+	require.NoError(t, chromedp.Do(page, chromedp.Navigate(srv.URL+"/?name=bin")))
+	browsertest.WaitFor(t, page, "window.chat && window.chat.ready")
+
+	// Browser → Go.
+	id, err := chromedp.Run(page, chromedp.Evaluate[string](
+		`window.chat.client.publish("bin", new Uint8Array([255, 0, 254, 65])).then(a => a.id)`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	msgs, err := b.Read(context.Background(), "bin", bus.Oldest, 0)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	assert.Equal(t, id, msgs[0].ID)
+	assert.Equal(t, []byte{255, 0, 254, 65}, msgs[0].Data)
+
+	// Go → browser, binary and text.
+	_, err = chromedp.Run(page, chromedp.Evaluate[bool](`(window.bin = [], window.chat.client.subscribe("bin", {
+		after: "0", onMessage: (m) => window.bin.push(typeof m.data === "string" ? m.data : Array.from(m.data)) }).then(() => true))`,
+		chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	_, err = b.Publish(context.Background(), "bin", bus.Message{Data: []byte{0, 1, 0x80}})
+	require.NoError(t, err)
+	_, err = b.Publish(context.Background(), "bin", bus.Message{Data: []byte("héllo")})
+	require.NoError(t, err)
+	browsertest.WaitFor(t, page, "window.bin.length === 3")
+	got, err := chromedp.Run(page, chromedp.Evaluate[string](`JSON.stringify(window.bin)`))
+	require.NoError(t, err)
+	assert.Equal(t, `[[255,0,254,65],[0,1,128],"héllo"]`, got)
+}
+
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
