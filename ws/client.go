@@ -41,7 +41,8 @@ type DialOptions struct {
 	// Buffer is the capacity of each subscription's channel. Zero means
 	// DefaultClientBuffer.
 	Buffer int
-	// WriteTimeout bounds each write. Zero means DefaultWriteTimeout.
+	// WriteTimeout bounds each write and each reconnect handshake. Zero
+	// means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// Logger receives reconnects at debug level. Nil means slog.Default().
 	Logger *slog.Logger
@@ -57,6 +58,15 @@ type DialOptions struct {
 // once and in order (it checks that each ID follows the previous one).
 // Publishes not yet sent are sent after the reconnect; a Publish whose frame
 // was sent but not acknowledged fails with ErrNoAck.
+//
+// Messages of all topics arrive on one connection, in one reader: a
+// subscription whose consumer does not keep up stalls the others, until the
+// server cuts the connection as a slow consumer and the Client resumes
+// (nothing is lost). Give each subscription a consumer that keeps reading,
+// or a Buffer large enough for its bursts.
+//
+// The Client keeps reconnecting until Close, also after refusals such as
+// 403 or 503; the error of each attempt is logged at debug level.
 //
 // A Client is safe for concurrent use. Its goroutine ends before Close
 // returns.
@@ -181,7 +191,10 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 				return
 			case <-t.C:
 			}
-			if conn, err = c.dial(ctx); err != nil {
+			dctx, cancel := context.WithTimeout(ctx, c.writeTimeout())
+			conn, err = c.dial(dctx)
+			cancel()
+			if err != nil {
 				c.logger().Debug("ws: reconnect failed", "url", c.url, "err", err)
 			}
 		}

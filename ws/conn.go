@@ -197,6 +197,10 @@ func (c *Conn) abort() {
 		c.n = 0
 	}
 	c.mu.Unlock()
+	select {
+	case c.space <- struct{}{}: // wake a replay waiting for room
+	default:
+	}
 	c.netConn.Close()
 }
 

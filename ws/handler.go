@@ -60,7 +60,7 @@ type Handler struct {
 	// with the upgrade request; a non-nil error is answered with an
 	// error frame with code "forbidden", and the connection stays open.
 	// Authenticate the connection itself in a middleware before the
-	// Handler.
+	// Handler. r's Context must not be used: the connection outlives it.
 	Authorize func(r *http.Request, action Action, topic string) error
 
 	// OnMessage, when set, sees every data frame a client sends before
