@@ -195,3 +195,42 @@ func TestConcurrentPublishers(t *testing.T) {
 	}
 	assert.Len(t, seen, publishers*each)
 }
+
+// TestReplayJoinsLiveWithoutGapOrDuplicate replays a history much larger
+// than the connection's queue while messages keep arriving, and checks the
+// seam between replay and live fan-out.
+func TestReplayJoinsLiveWithoutGapOrDuplicate(t *testing.T) {
+	b := &bus.Memory{HistorySize: 10000}
+	_, url := newServer(t, &Handler{Broker: b, QueueSize: 8})
+	ctx := testCtx(t)
+	for i := range 1000 {
+		_, err := b.Publish(ctx, "h", bus.Message{Data: fmt.Appendf(nil, "%d", i)})
+		require.NoError(t, err)
+	}
+	// Someone else keeps the topic's fan-out running meanwhile.
+	other := dial(t, url, nil)
+	live, err := other.Subscribe(ctx, "h", "")
+	require.NoError(t, err)
+	go func() {
+		for range live.C() {
+		}
+	}()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1000; i < 1500; i++ {
+			if _, err := b.Publish(ctx, "h", bus.Message{Data: fmt.Appendf(nil, "%d", i)}); err != nil {
+				return
+			}
+		}
+	}()
+	c := dial(t, url, &DialOptions{Buffer: 1})
+	s, err := c.Subscribe(ctx, "h", bus.Oldest)
+	require.NoError(t, err)
+	for i := range 1500 {
+		m := recv(t, ctx, s)
+		require.Equal(t, fmt.Sprint(i), string(m.Data))
+	}
+	<-done
+}
