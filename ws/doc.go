@@ -11,7 +11,9 @@
 // # Protocol "pushpull.v1"
 //
 // The client asks for the subprotocol "pushpull.v1" (Sec-WebSocket-Protocol);
-// a server that answers without it does not speak this protocol. A later
+// a server that answers without it does not speak this protocol. (The
+// Handler also accepts connections that ask for no subprotocol, for
+// applications that only use Handler.OnMessage.) A later
 // incompatible revision gets a new name. Every frame is a text frame holding
 // one JSON object with a string field "op"; unknown fields are ignored, so
 // later revisions may add optional ones. Frames of one connection are

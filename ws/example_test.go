@@ -3,6 +3,8 @@ package ws_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"time"
@@ -113,4 +115,22 @@ func ExampleHandler_onMessage() {
 	_, p, _ := conn.Read(ctx)
 	fmt.Println(string(p))
 	// Output: echo: ping
+}
+
+// The browser client is served by the Go package itself.
+func ExampleClientJS() {
+	srv := httptest.NewServer(ws.ClientJS())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/pushpull-ws.js")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.Header.Get("Content-Type"))
+	fmt.Println(strings.Contains(string(body), `export const SUBPROTOCOL = "pushpull.v1"`))
+	// Output:
+	// text/javascript; charset=utf-8
+	// true
 }
