@@ -14,7 +14,7 @@ import (
 // Defaults of the Handler's fields.
 const (
 	DefaultReadLimit        = 64 << 10
-	DefaultQueueSize        = 64
+	DefaultQueueSize        = 256
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultPingInterval     = 30 * time.Second
 	DefaultPongTimeout      = 10 * time.Second
@@ -75,9 +75,13 @@ type Handler struct {
 	// means DefaultReadLimit (64 KiB). A larger frame closes the
 	// connection with StatusMessageTooBig.
 	ReadLimit int64
-	// QueueSize is how many frames may wait for a connection's writer.
-	// Zero means DefaultQueueSize. A connection whose queue is full is
-	// closed with CloseSlowConsumer.
+	// QueueSize is how many frames may wait for a connection's writer:
+	// the burst a connection absorbs. Zero means DefaultQueueSize. A
+	// connection whose queue is full is closed with CloseSlowConsumer;
+	// its client resumes from its cursors. The queue starts at a few
+	// slots and grows only while frames wait, and queued messages share
+	// their encoded bytes with every other connection, so a large value
+	// costs little.
 	QueueSize int
 	// WriteTimeout bounds each write to a connection. Zero means
 	// DefaultWriteTimeout. A write that takes longer closes the
