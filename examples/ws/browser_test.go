@@ -107,14 +107,18 @@ func TestBrowserChatCatchesUpAfterDrop(t *testing.T) {
 	}
 	browsertest.WaitFor(t, pageA, "window.chat.messages.length === 5")
 	assert.Len(t, messages(pageB), 2, "page B is offline")
+	// Page B writes while offline: the publish waits for the reconnect.
+	_, err := chromedp.Run(pageB, chromedp.Evaluate[bool](`window.chat.send("written offline").then(() => window.offlineAcked = true), true`))
+	require.NoError(t, err)
 
-	// Let it back in: it resumes from its cursor and catches up.
+	// Let it back in: it resumes from its cursor, catches up, and sends
+	// what was written offline.
 	gate.Store(false)
-	browsertest.WaitFor(t, pageB, "window.chat.messages.length >= 5 && window.chat.opens >= 2")
+	browsertest.WaitFor(t, pageB, "window.offlineAcked === true && window.chat.opens >= 2")
 	send(pageB, "back")
-	browsertest.WaitFor(t, pageA, "window.chat.messages.length === 6")
-	browsertest.WaitFor(t, pageB, "window.chat.messages.length === 6")
-	want := []string{"a: hello from a", "b: hello from b", "a: are you there?", "a: b dropped", "a: three", "b: back"}
+	browsertest.WaitFor(t, pageA, "window.chat.messages.length === 7")
+	browsertest.WaitFor(t, pageB, "window.chat.messages.length === 7")
+	want := []string{"a: hello from a", "b: hello from b", "a: are you there?", "a: b dropped", "a: three", "b: written offline", "b: back"}
 	assert.Equal(t, want, messages(pageA))
 	assert.Equal(t, want, messages(pageB), "no gap, no duplicate after the reconnect")
 }
