@@ -1,0 +1,475 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry"
+)
+
+// Defaults of DialOptions.
+const (
+	DefaultMinBackoff   = 100 * time.Millisecond
+	DefaultMaxBackoff   = 5 * time.Second
+	DefaultClientBuffer = 16
+	DefaultClientLimit  = 1 << 20
+)
+
+// DialOptions configures a Client. The zero value (or nil) is valid.
+type DialOptions struct {
+	// HTTPClient makes the upgrade requests. Nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// Header is sent with every upgrade request, e.g. Authorization.
+	Header http.Header
+	// MinBackoff and MaxBackoff bound the exponential, jittered wait
+	// between reconnect attempts. Zero means DefaultMinBackoff and
+	// DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// ReadLimit is the largest frame accepted from the server. Zero means
+	// DefaultClientLimit (1 MiB).
+	ReadLimit int64
+	// Buffer is the capacity of each subscription's channel. Zero means
+	// DefaultClientBuffer.
+	Buffer int
+	// WriteTimeout bounds each write and each reconnect handshake. Zero
+	// means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// Logger receives reconnects at debug level. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Client speaks the envelope protocol to a Handler over one WebSocket
+// connection, several topics at once. It implements bus.Subscriber and
+// bus.Publisher.
+//
+// When the connection breaks the Client reconnects with exponential
+// backoff and jitter and subscribes every topic again after the last
+// message it delivered, so each subscription sees every message exactly
+// once and in order (it checks that each ID follows the previous one).
+// Publishes not yet sent are sent after the reconnect; a Publish whose frame
+// was sent but not acknowledged fails with ErrNoAck.
+//
+// Messages of all topics arrive on one connection, in one reader: a
+// subscription whose consumer does not keep up stalls the others, until the
+// server cuts the connection as a slow consumer and the Client resumes
+// (nothing is lost). Give each subscription a consumer that keeps reading,
+// or a Buffer large enough for its bursts.
+//
+// The Client keeps reconnecting until Close, also after refusals such as
+// 403 or 503; the error of each attempt is logged at debug level.
+//
+// A Client is safe for concurrent use. Its goroutine ends before Close
+// returns.
+type Client struct {
+	url    string
+	opts   DialOptions
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	conn   *websocket.Conn // nil while reconnecting
+	gen    uint64          // connections made so far
+	subs   map[string]*subscription
+	ops    map[string]*op
+	seq    uint64
+	closed bool
+}
+
+var (
+	_ bus.Subscriber = (*Client)(nil)
+	_ bus.Publisher  = (*Client)(nil)
+)
+
+// An op is a request waiting for its ack.
+type op struct {
+	seq     uint64
+	topic   string
+	frame   []byte
+	msg     bus.Message // publish: the message sent
+	sub     *subscription
+	sentGen uint64 // the connection it was sent on; 0 when not sent
+	res     chan opResult
+}
+
+type opResult struct {
+	id, time string
+	err      error
+}
+
+// Dial connects to the Handler at url (ws://, wss://, http:// or https://).
+// ctx bounds the first connection only; later reconnects run until Close.
+// opts may be nil.
+func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
+	c := &Client{url: url, subs: make(map[string]*subscription), ops: make(map[string]*op)}
+	if opts != nil {
+		c.opts = *opts
+	}
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
+	c.wg.Add(1)
+	go c.run(runCtx, conn)
+	return c, nil
+}
+
+func (c *Client) writeTimeout() time.Duration {
+	if c.opts.WriteTimeout > 0 {
+		return c.opts.WriteTimeout
+	}
+	return DefaultWriteTimeout
+}
+
+func (c *Client) logger() *slog.Logger {
+	if c.opts.Logger != nil {
+		return c.opts.Logger
+	}
+	return slog.Default()
+}
+
+func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+	conn, resp, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{
+		HTTPClient:   c.opts.HTTPClient,
+		HTTPHeader:   c.opts.Header,
+		Subprotocols: []string{Subprotocol},
+	})
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("ws: dial %s: status %d: %w", c.url, resp.StatusCode, err)
+		}
+		return nil, fmt.Errorf("ws: dial %s: %w", c.url, err)
+	}
+	if conn.Subprotocol() != Subprotocol {
+		conn.Close(websocket.StatusProtocolError, "subprotocol "+Subprotocol+" required")
+		return nil, fmt.Errorf("ws: dial %s: server did not accept subprotocol %s", c.url, Subprotocol)
+	}
+	limit := c.opts.ReadLimit
+	if limit <= 0 {
+		limit = DefaultClientLimit
+	}
+	conn.SetReadLimit(limit)
+	return conn, nil
+}
+
+// run serves connections and reconnects until Close.
+func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
+	defer c.wg.Done()
+	minB, maxB := c.opts.MinBackoff, c.opts.MaxBackoff
+	if minB <= 0 {
+		minB = DefaultMinBackoff
+	}
+	if maxB <= 0 {
+		maxB = DefaultMaxBackoff
+	}
+	b := retry.NewBackOff(minB, max(minB, maxB))
+	for {
+		err := c.serve(ctx, conn)
+		conn.CloseNow()
+		c.disconnected()
+		if ctx.Err() != nil {
+			return
+		}
+		c.logger().Debug("ws: connection lost, reconnecting", "url", c.url, "err", err)
+		conn = nil
+		for conn == nil {
+			t := time.NewTimer(b.NextBackOff())
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			dctx, cancel := context.WithTimeout(ctx, c.writeTimeout())
+			conn, err = c.dial(dctx)
+			cancel()
+			if err != nil {
+				c.logger().Debug("ws: reconnect failed", "url", c.url, "err", err)
+			}
+		}
+		b.Reset()
+	}
+}
+
+// serve subscribes every topic again from its cursor, sends the publishes
+// still waiting, then reads frames until the connection fails.
+func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
+	c.mu.Lock()
+	c.conn = conn
+	c.gen++
+	gen := c.gen
+	var frames [][]byte
+	for _, s := range c.subs {
+		ref := ""
+		if s.op != nil {
+			ref = s.ref
+		}
+		frames = append(frames, encode(&envelope{Op: opSubscribe, Ref: ref, Topic: s.topic, After: s.cursor}))
+		s.sentGen = gen
+	}
+	var unsent []*op
+	for _, o := range c.ops {
+		if o.sub == nil && o.sentGen == 0 {
+			unsent = append(unsent, o)
+		}
+	}
+	slices.SortFunc(unsent, func(a, b *op) int { return int(a.seq - b.seq) })
+	for _, o := range unsent {
+		o.sentGen = gen
+		frames = append(frames, o.frame)
+	}
+	c.mu.Unlock()
+	for _, p := range frames {
+		if err := c.write(ctx, conn, p); err != nil {
+			return err
+		}
+	}
+	for {
+		_, p, err := conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.dispatch(ctx, p); err != nil {
+			conn.Close(websocket.StatusProtocolError, "protocol error")
+			return err
+		}
+	}
+}
+
+func (c *Client) write(ctx context.Context, conn *websocket.Conn, p []byte) error {
+	// The write must not inherit the caller's cancellation: an expiring
+	// context closes the connection in the middle of a frame.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.writeTimeout())
+	defer cancel()
+	return conn.Write(ctx, websocket.MessageText, p)
+}
+
+// disconnected fails the publishes sent on the lost connection.
+func (c *Client) disconnected() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = nil
+	for ref, o := range c.ops {
+		if o.sub == nil && o.sentGen != 0 {
+			delete(c.ops, ref)
+			o.res <- opResult{err: fmt.Errorf("publish to %q: %w", o.topic, ErrNoAck)}
+		}
+	}
+}
+
+// dispatch handles one frame from the server.
+func (c *Client) dispatch(ctx context.Context, p []byte) error {
+	e, err := decodeEnvelope(p)
+	if err != nil {
+		return fmt.Errorf("ws: from server: %w", err)
+	}
+	switch e.Op {
+	case opMessage:
+		c.mu.Lock()
+		s := c.subs[e.Topic]
+		c.mu.Unlock()
+		if s == nil {
+			return nil // unsubscribed meanwhile
+		}
+		return s.deliver(ctx, &e)
+	case opAck:
+		c.mu.Lock()
+		o := c.ops[e.Ref]
+		if e.Ref != "" {
+			delete(c.ops, e.Ref)
+		}
+		s := c.subs[e.Topic]
+		if s != nil && s.cursor == "" && (o == nil || o.sub == s) {
+			s.setCursor(e.ID)
+		}
+		if o != nil && o.sub != nil {
+			o.sub.op = nil
+		}
+		c.mu.Unlock()
+		if o != nil {
+			o.res <- opResult{id: e.ID, time: e.Time}
+		}
+	case opError, opReset:
+		var ferr error = &ServerError{Code: e.Code, Message: e.Message}
+		if e.Op == opReset {
+			ferr = &bus.CursorError{Topic: e.Topic, Top: e.Top, Err: bus.ErrCursorExpired}
+		}
+		c.mu.Lock()
+		o := c.ops[e.Ref]
+		if e.Ref != "" {
+			delete(c.ops, e.Ref)
+		}
+		s := c.subs[e.Topic]
+		c.mu.Unlock()
+		if ce, ok := ferr.(*bus.CursorError); ok && s != nil {
+			ce.Cursor = s.cursor
+		}
+		switch {
+		case o != nil:
+			o.res <- opResult{err: ferr}
+		case s != nil:
+			s.end(ferr, false)
+		default:
+			c.logger().Debug("ws: error frame", "topic", e.Topic, "err", ferr)
+		}
+	default:
+		return fmt.Errorf("ws: from server: unexpected op %q", e.Op)
+	}
+	return nil
+}
+
+// request registers o and sends frame if connected, then waits for the
+// answer.
+func (c *Client) request(ctx context.Context, o *op, register func() error) (opResult, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return opResult{}, bus.ErrClosed
+	}
+	if err := register(); err != nil {
+		c.mu.Unlock()
+		return opResult{}, err
+	}
+	c.seq++
+	o.seq = c.seq
+	ref := strconv.FormatUint(c.seq, 36)
+	c.ops[ref] = o
+	o.res = make(chan opResult, 1)
+	if o.sub != nil {
+		o.sub.ref = ref
+		o.sub.op = o
+		o.frame = encode(&envelope{Op: opSubscribe, Ref: ref, Topic: o.topic, After: o.sub.cursor})
+	} else {
+		o.frame = encodePublish(ref, o.topic, o.msg)
+	}
+	conn := c.conn
+	if conn != nil {
+		o.sentGen = c.gen
+		if o.sub != nil {
+			o.sub.sentGen = c.gen
+		}
+	}
+	c.mu.Unlock()
+	if conn != nil {
+		// A failed write breaks the connection; the reconnect sends
+		// subscriptions again and fails this publish with ErrNoAck.
+		_ = c.write(ctx, conn, o.frame)
+	}
+	select {
+	case r := <-o.res:
+		return r, r.err
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.ops, ref)
+		c.mu.Unlock()
+		return opResult{}, ctx.Err()
+	}
+}
+
+func encodePublish(ref, topic string, m bus.Message) []byte {
+	e := envelope{Op: opPublish, Ref: ref, Topic: topic, Type: m.Type, Meta: m.Meta}
+	e.setData(m.Data)
+	return encode(&e)
+}
+
+// Publish sends m to topic and waits for the server's ack. It returns the
+// stored message with its ID (and Time, when the server sent it). Errors
+// from the server are *ServerError values unwrapping to the bus sentinels
+// (bus.ErrInvalidTopic, bus.ErrInvalidMessage, …) or ErrForbidden; a
+// connection lost after the frame was sent yields ErrNoAck. When ctx ends
+// first, Publish returns ctx's error and the message may or may not be
+// stored.
+func (c *Client) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
+	if err := bus.ValidateTopic(topic); err != nil {
+		return bus.Message{}, err
+	}
+	if err := bus.ValidateType(m.Type); err != nil {
+		return bus.Message{}, err
+	}
+	if !utf8.ValidString(m.Type) {
+		return bus.Message{}, fmt.Errorf("%w: type is not UTF-8", bus.ErrInvalidMessage)
+	}
+	r, err := c.request(ctx, &op{topic: topic, msg: m}, func() error { return nil })
+	if err != nil {
+		return bus.Message{}, err
+	}
+	m.Topic, m.ID = topic, r.id
+	if r.time != "" {
+		if t, err := time.Parse(time.RFC3339Nano, r.time); err == nil {
+			m.Time = t
+		}
+	}
+	return m, nil
+}
+
+// Subscribe subscribes to topic after the cursor after ("" for new
+// messages only, bus.Oldest for the whole history, or a message ID) and
+// waits for the server to accept. One Client holds at most one
+// subscription per topic (ErrAlreadySubscribed). The subscription ends when
+// ctx is done, when it is closed, when the Client is closed (bus.ErrClosed)
+// or when the server ends it (a reset yields a *bus.CursorError with the
+// topic's top).
+func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
+	if err := bus.ValidateTopic(topic); err != nil {
+		return nil, err
+	}
+	if after != "" && after != bus.Oldest {
+		if _, err := bus.ParseID(after); err != nil {
+			return nil, err
+		}
+	}
+	s := newSubscription(c, topic, after, c.opts.Buffer)
+	_, err := c.request(ctx, &op{topic: topic, sub: s}, func() error {
+		if c.subs[topic] != nil {
+			return fmt.Errorf("%w: topic %q", ErrAlreadySubscribed, topic)
+		}
+		c.subs[topic] = s
+		return nil
+	})
+	if err != nil {
+		s.end(err, !errors.Is(err, bus.ErrClosed))
+		return nil, err
+	}
+	s.watch(ctx)
+	return s, nil
+}
+
+// Close ends every subscription (their Err is bus.ErrClosed), fails the
+// requests in flight with bus.ErrClosed, closes the connection and waits
+// for the Client's goroutine. It is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	c.mu.Lock()
+	subs := make([]*subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	for ref, o := range c.ops {
+		delete(c.ops, ref)
+		o.res <- opResult{err: bus.ErrClosed}
+	}
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.end(bus.ErrClosed, false)
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+// pushpull WebSocket client for browsers: protocol "pushpull.v1" (see the
+// Go package github.com/pushpull/pushpull/ws). No dependencies.
+//
+//   import { Client } from "/pushpull-ws.js";
+//   const c = new Client("wss://example.com/ws");
+//   const sub = await c.subscribe("chat", { after: "", onMessage: (m) => … });
+//   const { id } = await c.publish("chat", "hello");
+//
+// The client reconnects with exponential backoff and jitter and subscribes
+// every topic again after the last message it delivered: no gap, no
+// duplicate. Publishes not yet sent are sent after a reconnect; a publish
+// sent on a connection that broke before its ack is rejected with an error
+// whose code is "no_ack" (it may or may not be stored).
+
+export const SUBPROTOCOL = "pushpull.v1";
+
+function parseID(id) {
+  const i = typeof id === "string" ? id.lastIndexOf("-") : -1;
+  if (i <= 0 || !/^[0-9]+$/.test(id.slice(i + 1))) return null;
+  return { epoch: id.slice(0, i), offset: BigInt(id.slice(i + 1)) };
+}
+
+function encodeData(data) {
+  if (data === undefined || data === null) return {};
+  if (typeof data === "string") return data === "" ? {} : { data };
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  return bytes.length ? { data64: btoa(bin) } : {};
+}
+
+function decodeData(f) {
+  if (f.data64 !== undefined) {
+    const bin = atob(f.data64);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+  return f.data === undefined ? "" : f.data;
+}
+
+export class ServerError extends Error {
+  constructor(code, message) {
+    super(`pushpull: ${code}: ${message}`);
+    this.code = code;
+  }
+}
+
+export class Client {
+  constructor(url, opts = {}) {
+    this.url = url;
+    this.minBackoff = opts.minBackoff ?? 100;
+    this.maxBackoff = opts.maxBackoff ?? 5000;
+    this.onstatechange = opts.onstatechange ?? null;
+    this.subs = new Map(); // topic → subscription
+    this.ops = new Map(); // ref → pending request
+    this.seq = 0;
+    this.gen = 0;
+    this.attempt = 0;
+    this.ws = null;
+    this.closed = false;
+    this.connected = false;
+    this._connect();
+  }
+
+  _connect() {
+    if (this.closed) return;
+    const ws = new WebSocket(this.url, [SUBPROTOCOL]);
+    this.ws = ws;
+    ws.onopen = () => {
+      if (ws.protocol !== SUBPROTOCOL) {
+        ws.close(1002, "subprotocol " + SUBPROTOCOL + " required");
+        return;
+      }
+      this.attempt = 0;
+      this.gen++;
+      this.connected = true;
+      for (const s of this.subs.values()) {
+        const f = { op: "subscribe", topic: s.topic };
+        if (s.cursor) f.after = s.cursor;
+        if (s.pending) f.ref = s.ref;
+        ws.send(JSON.stringify(f));
+      }
+      const unsent = [...this.ops.values()].filter((o) => !o.sub && !o.sentGen);
+      unsent.sort((a, b) => a.seq - b.seq);
+      for (const o of unsent) {
+        o.sentGen = this.gen;
+        ws.send(o.frame);
+      }
+      this.onstatechange?.("open");
+    };
+    ws.onmessage = (ev) => this._dispatch(ws, ev.data);
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.connected = false;
+      for (const [ref, o] of this.ops) {
+        if (!o.sub && o.sentGen) {
+          this.ops.delete(ref);
+          const err = new Error("pushpull: connection lost before the ack; the message may or may not be stored");
+          err.code = "no_ack";
+          o.reject(err);
+        }
+      }
+      this.onstatechange?.("closed");
+      if (this.closed) return;
+      const base = Math.min(this.maxBackoff, this.minBackoff * 2 ** this.attempt++);
+      setTimeout(() => this._connect(), base * (0.5 + Math.random()));
+    };
+  }
+
+  _dispatch(ws, text) {
+    let f;
+    try {
+      f = JSON.parse(text);
+    } catch {
+      ws.close(1002, "malformed frame");
+      return;
+    }
+    const o = f.ref ? this.ops.get(f.ref) : undefined;
+    if (o) this.ops.delete(f.ref);
+    const s = f.topic !== undefined ? this.subs.get(f.topic) : undefined;
+    switch (f.op) {
+      case "message": {
+        if (!s) return;
+        const pos = parseID(f.id);
+        if (!pos) return ws.close(1002, "bad id");
+        if (s.last) {
+          if (pos.epoch === s.last.epoch && pos.offset <= s.last.offset) return; // duplicate
+          if (pos.epoch !== s.last.epoch || pos.offset !== s.last.offset + 1n) {
+            ws.close(1002, "gap"); // reconnect and resume from the cursor
+            return;
+          }
+        }
+        s.cursor = f.id;
+        s.last = pos;
+        s.onMessage?.({ topic: f.topic, id: f.id, type: f.type ?? "", data: decodeData(f), meta: f.meta ?? {}, time: f.time });
+        return;
+      }
+      case "ack":
+        if (s && !s.cursor && (!o || o.sub === s)) {
+          s.cursor = f.id ?? "";
+          s.last = parseID(s.cursor);
+        }
+        if (o?.sub) o.sub.pending = false;
+        o?.resolve(f);
+        return;
+      case "error":
+      case "reset": {
+        const err = f.op === "reset"
+          ? Object.assign(new ServerError("cursor_expired", f.message ?? "cursor expired"), { top: f.top })
+          : new ServerError(f.code, f.message);
+        if (o) {
+          if (o.sub) this.subs.delete(o.sub.topic);
+          o.reject(err);
+        } else if (s) {
+          this.subs.delete(s.topic);
+          (f.op === "reset" ? s.onReset : s.onError)?.(err);
+        }
+        return;
+      }
+    }
+  }
+
+  _request(frame, sub) {
+    if (this.closed) return Promise.reject(new Error("pushpull: client closed"));
+    const ref = (++this.seq).toString(36);
+    frame.ref = ref;
+    return new Promise((resolve, reject) => {
+      const o = { seq: this.seq, frame: JSON.stringify(frame), sub, resolve, reject, sentGen: 0 };
+      if (sub) {
+        sub.ref = ref;
+        sub.pending = true;
+      }
+      this.ops.set(ref, o);
+      if (this.connected) {
+        o.sentGen = this.gen;
+        this.ws.send(o.frame);
+      }
+    });
+  }
+
+  // subscribe(topic, {after, onMessage, onReset, onError}) resolves once the
+  // server accepted. after: "" (default) for new messages, "0" for the whole
+  // history, or a message id.
+  async subscribe(topic, { after = "", onMessage, onReset, onError } = {}) {
+    if (this.subs.has(topic)) throw new Error(`pushpull: already subscribed to ${topic}`);
+    const s = { topic, cursor: after, last: parseID(after), onMessage, onReset, onError, pending: true };
+    this.subs.set(topic, s);
+    const frame = { op: "subscribe", topic };
+    if (after) frame.after = after;
+    await this._request(frame, s);
+    return {
+      topic,
+      get cursor() { return s.cursor; },
+      close: () => {
+        if (this.subs.get(topic) !== s) return;
+        this.subs.delete(topic);
+        if (this.connected) this.ws.send(JSON.stringify({ op: "unsubscribe", topic }));
+      },
+    };
+  }
+
+  // publish(topic, data, {type, meta}) resolves with {id, time} of the
+  // stored message. data: a string, Uint8Array or ArrayBuffer.
+  async publish(topic, data, { type, meta } = {}) {
+    const frame = { op: "publish", topic, ...encodeData(data) };
+    if (type) frame.type = type;
+    if (meta) frame.meta = meta;
+    const ack = await this._request(frame);
+    return { id: ack.id, time: ack.time };
+  }
+
+  // reconnect drops the connection now; the client comes back and resumes.
+  reconnect() {
+    this.ws?.close(4001, "reconnect");
+  }
+
+  close() {
+    this.closed = true;
+    this.ws?.close(1000, "");
+    for (const o of this.ops.values()) o.reject(new Error("pushpull: client closed"));
+    this.ops.clear();
+  }
+}

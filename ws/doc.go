@@ -1,0 +1,127 @@
+// Package ws serves and consumes bus topics over WebSocket connections,
+// several topics per connection in both directions, on
+// github.com/coder/websocket.
+//
+// [Handler] is the server: an http.Handler that upgrades requests and speaks
+// the envelope protocol below, fanning each topic out from one broker
+// subscription per Handler and topic. [Client] is the Go client: a
+// bus.Subscriber and bus.Publisher that reconnects and resumes by itself.
+// [ClientJS] serves the same client as a dependency-free browser ES module.
+//
+// # Protocol "pushpull.v1"
+//
+// The client asks for the subprotocol "pushpull.v1" (Sec-WebSocket-Protocol);
+// a server that answers without it does not speak this protocol. (The
+// Handler also accepts connections that ask for no subprotocol, for
+// applications that only use Handler.OnMessage.) A later
+// incompatible revision gets a new name. Every frame is a text frame holding
+// one JSON object with a string field "op"; unknown fields are ignored, so
+// later revisions may add optional ones. Frames of one connection are
+// handled in order.
+//
+// Client to server:
+//
+//	{"op":"subscribe",   "topic":T, "after":C?, "ref":R?}
+//	{"op":"unsubscribe", "topic":T, "ref":R?}
+//	{"op":"publish",     "topic":T, "type":Y?, "data":S? | "data64":B?, "meta":{…}?, "ref":R?}
+//
+// Server to client:
+//
+//	{"op":"message", "topic":T, "id":I, "type":Y?, "data":S? | "data64":B?, "meta":{…}?, "time":W?}
+//	{"op":"ack",     "ref":R?, "topic":T, "id":I?, "time":W?}
+//	{"op":"error",   "ref":R?, "topic":T?, "code":K, "message":M}
+//	{"op":"reset",   "ref":R?, "topic":T, "top":I, "message":M?}
+//
+// The fields:
+//
+//   - topic: 1 to 200 bytes of ASCII letters, digits and - _ . : / @ + = ~.
+//   - after: the cursor. Absent or "" means messages published from now on;
+//     "0" means the whole retained history; otherwise the id of a message
+//     of the topic: delivery starts with the message after it.
+//   - ref: any string of at most 128 bytes chosen by the client; the ack,
+//     error or reset that answers the request carries it back.
+//   - id: a message ID, "<epoch>-<offset>" (ASCII letters and digits, a
+//     dash, a decimal number). Offsets of a topic are contiguous within an
+//     epoch, so each message's id follows the previous one: same epoch,
+//     offset + 1. A client checks this to prove it missed nothing.
+//   - type: an optional event type, at most 200 bytes, no control
+//     characters. meta: optional string-to-string headers. Both are JSON
+//     strings, so they must be UTF-8 (Client.Publish refuses other types);
+//     invalid bytes in a message stored by other means arrive as U+FFFD.
+//   - data / data64: the payload, byte for byte. A payload that is valid
+//     UTF-8 travels as the JSON string "data"; any other payload travels as
+//     "data64", standard base64 with padding (RFC 4648 §4). A frame carries
+//     at most one of them; neither means an empty payload. (A JavaScript
+//     client sends a string as "data" and a Uint8Array as "data64"; JSON
+//     strings with lone surrogates have no UTF-8 form and are replaced by
+//     U+FFFD.)
+//   - time: when the message was stored, RFC 3339 with nanoseconds, UTC.
+//
+// A subscribe is answered by an ack whose id is the cursor the subscription
+// starts after: the given after, or, for an absent after, the topic's top at
+// that moment (a client that reconnects before any message arrives resumes
+// from it, and so misses nothing). The ack precedes every message of the
+// subscription. Then come the retained messages after the cursor, then live
+// ones, each exactly once, in order. A cursor that cannot be served whole
+// (older than the history, of another epoch, beyond the top) is answered by
+// a reset carrying the topic's current top instead of an ack: the client
+// reloads its state and subscribes after top. A reset can also end a running
+// subscription. A publish is answered by an ack carrying the stored
+// message's id (and time). An unsubscribe is answered by an ack when it has
+// a ref; messages queued before it may still arrive and are to be ignored.
+//
+// Error codes: "bad_request" (malformed frame, or an op clients may not
+// send), "invalid_topic", "invalid_cursor", "invalid_message",
+// "forbidden" (Handler.Authorize refused), "too_many_subscriptions",
+// "already_subscribed" (one subscription per topic and connection),
+// "closed" (the broker closed), "slow_consumer", "internal". An error
+// without a ref but with a topic ends that topic's subscription. The
+// connection stays open after every error frame.
+//
+// Close codes used by the Handler:
+//
+//   - 1001 going away: Shutdown. Reconnect elsewhere or later.
+//   - 1003 unsupported data: a binary frame (unless OnMessage took it).
+//   - 1007 invalid frame payload data: a text frame that is not UTF-8.
+//   - 1008 policy violation: 16 malformed frames in a row.
+//   - 1009 message too big: a frame over Handler.ReadLimit (64 KiB).
+//   - 4000 slow consumer ([CloseSlowConsumer]): the connection's send
+//     queue (Handler.QueueSize frames) overflowed. Nothing was lost:
+//     reconnect and subscribe after the last id received. A peer that stops
+//     reading altogether cannot even receive the close frame; its
+//     connection is dropped once a write has been stuck for WriteTimeout.
+//
+// A connection that does not answer a ping (every PingInterval) within
+// PongTimeout is dropped. Browsers answer pings by themselves.
+//
+// # Guarantees
+//
+// Publishers and connections never wait for one another: each connection
+// has one reader goroutine (ServeHTTP's) and a writer goroutine that exists
+// only while the connection has frames queued, draining a bounded queue.
+// Each message is encoded once per Handler and the same bytes are queued on
+// every subscribed connection. A subscription replays history at its own
+// pace (never filling more than half the queue) before it joins the live
+// fan-out, with no gap and no duplicate at the seam.
+//
+// The Client resubscribes every topic after its last delivered id when it
+// reconnects; a message whose id does not follow the previous one makes it
+// reconnect and resume (ErrGap is logged, never delivered). Publish returns
+// once the server acknowledged; a publish that was sent on a connection that
+// broke before the ack fails with ErrNoAck (the message may or may not be
+// stored), one not yet sent is sent after the reconnect.
+//
+// # Custom frames
+//
+// Handler.OnMessage sees every frame before the protocol does. A chat or a
+// game can handle its own frames there (and answer with Conn.Send) and hand
+// the rest to the protocol by returning false.
+//
+// # Zero values and concurrency
+//
+// A Handler needs Broker; every other field has a documented default.
+// DialOptions may be nil. Handler, Conn and Client are safe for concurrent
+// use. Handler.Shutdown ends the connections; wire it to
+// http.Server.RegisterOnShutdown, which does not wait for hijacked
+// connections.
+package ws

@@ -1,0 +1,262 @@
+package ws
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pushpull/pushpull/bus"
+)
+
+// Defaults of the Handler's fields.
+const (
+	DefaultReadLimit        = 64 << 10
+	DefaultQueueSize        = 256
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultPingInterval     = 30 * time.Second
+	DefaultPongTimeout      = 10 * time.Second
+	DefaultMaxSubscriptions = 100
+)
+
+// An Action is what a client asks to do with a topic; Authorize receives it.
+type Action string
+
+// The actions Authorize is asked about.
+const (
+	ActionSubscribe Action = "subscribe"
+	ActionPublish   Action = "publish"
+)
+
+// Handler serves the envelope protocol (see the package documentation) on
+// WebSocket connections: clients subscribe to topics of Broker from their
+// own cursors, and publish to it.
+//
+// The zero value is not usable: Broker must be set. Other fields have useful
+// zero values and must not be changed after the first ServeHTTP. A Handler
+// is safe for concurrent use. Every goroutine a connection uses ends before
+// its ServeHTTP returns; the per-topic fan-out goroutines end when their
+// last subscriber leaves.
+type Handler struct {
+	// Broker stores and fans out the messages. Required.
+	Broker bus.Broker
+
+	// OriginPatterns lists the foreign origins allowed to connect, as
+	// host patterns ("*.example.com") or scheme://host patterns (see
+	// websocket.AcceptOptions). The request's own host is always allowed,
+	// as are requests without an Origin header (non-browser clients).
+	// Other origins get 403 Forbidden.
+	OriginPatterns []string
+	// InsecureSkipVerify turns the origin check off. Never set it for a
+	// service that browsers reach with cookies.
+	InsecureSkipVerify bool
+	// Compression is the permessage-deflate mode. Zero means off, which
+	// saves about 1.2 MB per connection with context takeover.
+	Compression websocket.CompressionMode
+
+	// Authorize, when set, is asked before every subscribe and publish
+	// with the upgrade request; a non-nil error is answered with an
+	// error frame with code "forbidden", and the connection stays open.
+	// Authenticate the connection itself in a middleware before the
+	// Handler. r's Context must not be used: the connection outlives it.
+	Authorize func(r *http.Request, action Action, topic string) error
+
+	// OnMessage, when set, sees every data frame a client sends before
+	// the envelope protocol does. Returning true means the frame was
+	// handled and the protocol ignores it; returning false lets the
+	// protocol decode it. It runs on the connection's reader goroutine:
+	// frames of one connection are seen one at a time, in order; a slow
+	// OnMessage delays that connection only. See Conn for what it can do.
+	OnMessage func(ctx context.Context, c *Conn, typ websocket.MessageType, data []byte) bool
+
+	// ReadLimit is the largest frame a client may send, in bytes. Zero
+	// means DefaultReadLimit (64 KiB). A larger frame closes the
+	// connection with StatusMessageTooBig.
+	ReadLimit int64
+	// QueueSize is how many frames may wait for a connection's writer:
+	// the burst a connection absorbs. Zero means DefaultQueueSize. A
+	// connection whose queue is full is closed with CloseSlowConsumer;
+	// its client resumes from its cursors. The queue starts at a few
+	// slots and grows only while frames wait, and queued messages share
+	// their encoded bytes with every other connection, so a large value
+	// costs little.
+	QueueSize int
+	// WriteTimeout bounds each write to a connection. Zero means
+	// DefaultWriteTimeout. A write that takes longer closes the
+	// connection.
+	WriteTimeout time.Duration
+	// PingInterval is how often each connection is pinged. Zero means
+	// DefaultPingInterval; a negative value turns pings off.
+	PingInterval time.Duration
+	// PongTimeout is how long a pong may take. Zero means
+	// DefaultPongTimeout. A connection that does not answer in time is
+	// closed.
+	PongTimeout time.Duration
+	// MaxConnections caps the connections served at once; more get 503
+	// Service Unavailable before the upgrade. Zero means no limit.
+	MaxConnections int
+	// MaxSubscriptions caps the topics one connection subscribes to at
+	// once. Zero means DefaultMaxSubscriptions.
+	MaxSubscriptions int
+
+	// Logger receives connection errors at debug level. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	mu       sync.Mutex
+	conns    map[*Conn]struct{}
+	hubs     map[string]*hub
+	active   int // connections admitted and not yet released
+	shutdown bool
+	connWG   sync.WaitGroup
+}
+
+func (h *Handler) readLimit() int64 {
+	if h.ReadLimit > 0 {
+		return h.ReadLimit
+	}
+	return DefaultReadLimit
+}
+
+func (h *Handler) queueSize() int {
+	if h.QueueSize > 0 {
+		return h.QueueSize
+	}
+	return DefaultQueueSize
+}
+
+func (h *Handler) writeTimeout() time.Duration {
+	if h.WriteTimeout > 0 {
+		return h.WriteTimeout
+	}
+	return DefaultWriteTimeout
+}
+
+func (h *Handler) pingInterval() time.Duration {
+	if h.PingInterval == 0 {
+		return DefaultPingInterval
+	}
+	return h.PingInterval
+}
+
+func (h *Handler) pongTimeout() time.Duration {
+	if h.PongTimeout > 0 {
+		return h.PongTimeout
+	}
+	return DefaultPongTimeout
+}
+
+func (h *Handler) maxSubscriptions() int {
+	if h.MaxSubscriptions > 0 {
+		return h.MaxSubscriptions
+	}
+	return DefaultMaxSubscriptions
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+// ServeHTTP upgrades the request and serves the connection until the client
+// leaves, the connection fails or Shutdown closes it.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.Broker == nil {
+		panic("ws: Handler.Broker is nil")
+	}
+	if !h.admit() {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "ws: too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.connWG.Done()
+	hw := &hijackRecorder{ResponseWriter: w}
+	wc, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{Subprotocol},
+		OriginPatterns:     h.OriginPatterns,
+		InsecureSkipVerify: h.InsecureSkipVerify,
+		CompressionMode:    h.Compression,
+	})
+	if err != nil {
+		h.release(nil)
+		h.logger().Debug("ws: accept", "err", err)
+		return
+	}
+	c := newConn(h, wc, hw.conn, r)
+	h.mu.Lock()
+	down := h.shutdown
+	h.conns[c] = struct{}{}
+	h.mu.Unlock()
+	if down {
+		c.closeWith(websocket.StatusGoingAway, "server shutting down")
+	}
+	c.serve()
+	h.release(c)
+}
+
+// admit reserves a connection slot.
+func (h *Handler) admit() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.shutdown || (h.MaxConnections > 0 && h.active >= h.MaxConnections) {
+		return false
+	}
+	if h.conns == nil {
+		h.conns = make(map[*Conn]struct{})
+		h.hubs = make(map[string]*hub)
+	}
+	h.connWG.Add(1)
+	h.active++
+	return true
+}
+
+func (h *Handler) release(c *Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c != nil {
+		delete(h.conns, c)
+	}
+	h.active--
+}
+
+// Shutdown closes every connection with StatusGoingAway and waits for them
+// to end. When ctx ends first, the remaining connections are closed at
+// once, without the closing handshake, and Shutdown returns ctx's error
+// after they are gone. New connections get 503 from the first call on.
+//
+// http.Server.Shutdown does not wait for WebSocket connections; call both:
+//
+//	srv.RegisterOnShutdown(func() { h.Shutdown(ctx) })
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.shutdown = true
+	conns := make([]*Conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(websocket.StatusGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		h.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	h.mu.Lock()
+	for c := range h.conns {
+		c.abort()
+	}
+	h.mu.Unlock()
+	<-done
+	return ctx.Err()
+}

@@ -1,0 +1,237 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// A hub is the live fan-out of one topic: a single broker subscription per
+// Handler and topic, whose messages are encoded once and queued on every
+// subscribed connection. It lives while some connection subscribes.
+type hub struct {
+	h     *Handler
+	topic string
+	refs  int           // connections subscribed or subscribing; guarded by h.mu
+	ready chan struct{} // closed once started; err tells how
+	err   error
+
+	sub    bus.Subscription
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
+
+	mu   sync.Mutex   // lock order: hub.mu before Conn.mu; Handler.mu is never held with either
+	last bus.Position // the last message fanned out
+	dead error        // the fan-out ended; nobody may attach
+	subs []*connSub
+}
+
+// hub returns the started hub of topic, taking a reference the caller
+// gives back with releaseHub.
+func (h *Handler) hub(ctx context.Context, topic string) (*hub, error) {
+	h.mu.Lock()
+	hb := h.hubs[topic]
+	start := hb == nil
+	if start {
+		hb = &hub{h: h, topic: topic, ready: make(chan struct{})}
+		h.hubs[topic] = hb
+	}
+	hb.refs++
+	h.mu.Unlock()
+	if start {
+		hb.err = hb.start(ctx)
+		close(hb.ready)
+	} else {
+		select {
+		case <-hb.ready:
+		case <-ctx.Done():
+			h.releaseHub(hb)
+			return nil, ctx.Err()
+		}
+	}
+	if hb.err != nil {
+		h.releaseHub(hb)
+		return nil, hb.err
+	}
+	return hb, nil
+}
+
+// releaseHub gives back a reference; the last one stops the hub.
+func (h *Handler) releaseHub(hb *hub) {
+	h.mu.Lock()
+	hb.refs--
+	last := hb.refs == 0
+	if last && h.hubs[hb.topic] == hb {
+		delete(h.hubs, hb.topic)
+	}
+	h.mu.Unlock()
+	if last && hb.done != nil {
+		hb.cancel()
+		<-hb.done
+	}
+}
+
+func (hb *hub) start(ctx context.Context) error {
+	// The fan-out outlives the request that started it; it ends with its
+	// last subscriber (releaseHub).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	top, err := hb.h.Broker.Top(ctx, hb.topic)
+	if err == nil {
+		hb.last, err = bus.ParseID(top)
+	}
+	var sub bus.Subscription
+	if err == nil {
+		sub, err = hb.h.Broker.Subscribe(ctx, hb.topic, top)
+	}
+	if err != nil {
+		cancel()
+		return err
+	}
+	hb.sub, hb.cancel, hb.done = sub, cancel, make(chan struct{})
+	go hb.run(ctx)
+	return nil
+}
+
+func (hb *hub) run(ctx context.Context) {
+	defer close(hb.done)
+	defer func() { hb.sub.Close() }()
+	for {
+		for m := range hb.sub.C() {
+			hb.fanOut(m)
+		}
+		err := hb.sub.Err()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, bus.ErrSlowConsumer) {
+			// The broker cut the fan-out; its position is still in the
+			// history, so continue from it.
+			hb.mu.Lock()
+			after := hb.last.ID()
+			hb.mu.Unlock()
+			sub, serr := hb.h.Broker.Subscribe(ctx, hb.topic, after)
+			if serr == nil {
+				hb.sub.Close()
+				hb.sub = sub
+				continue
+			}
+			err = serr
+		}
+		hb.fail(ctx, err)
+		return
+	}
+}
+
+// fanOut encodes m once and queues it on every subscribed connection that
+// has not seen it yet. It never waits for a connection.
+func (hb *hub) fanOut(m bus.Message) {
+	pos, err := bus.ParseID(m.ID)
+	if err != nil {
+		hb.h.logger().Warn("ws: broker delivered a message without a valid ID", "topic", hb.topic, "id", m.ID)
+		return
+	}
+	p := encodeMessage(m)
+	hb.mu.Lock()
+	hb.last = pos
+	for _, s := range hb.subs {
+		if pos.After(s.last) {
+			s.last = pos
+			s.c.send(p)
+		}
+	}
+	hb.mu.Unlock()
+}
+
+// fail ends the fan-out: every subscriber gets a reset or error frame and
+// loses the subscription; the client subscribes again from its cursor.
+func (hb *hub) fail(ctx context.Context, err error) {
+	hb.h.mu.Lock()
+	if hb.h.hubs[hb.topic] == hb {
+		delete(hb.h.hubs, hb.topic)
+	}
+	hb.h.mu.Unlock()
+	if errors.Is(err, bus.ErrCursorExpired) {
+		if _, ok := bus.TopOf(err); !ok {
+			if top, terr := hb.h.Broker.Top(ctx, hb.topic); terr == nil {
+				err = &bus.CursorError{Topic: hb.topic, Cursor: hb.lastID(), Top: top, Err: bus.ErrCursorExpired}
+			}
+		}
+	}
+	hb.mu.Lock()
+	subs := hb.subs
+	hb.subs = nil
+	hb.dead = err
+	hb.mu.Unlock()
+	dropped := 0
+	for _, s := range subs {
+		s.c.mu.Lock()
+		mine := s.c.subs[s.topic] == s
+		if mine {
+			delete(s.c.subs, s.topic)
+		}
+		s.c.mu.Unlock()
+		if mine {
+			dropped++
+			s.c.sendError("", hb.topic, err)
+		}
+	}
+	hb.h.mu.Lock()
+	hb.refs -= dropped
+	hb.h.mu.Unlock()
+}
+
+// tryAttach joins s to the fan-out when the fan-out is not past cursor, so
+// that the next message s gets is the one after cursor. It queues ack first
+// unless acked.
+func (hb *hub) tryAttach(s *connSub, cursor string, ack []byte, acked bool) (bool, error) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if hb.dead != nil {
+		return false, hb.dead
+	}
+	var pos bus.Position
+	if cursor == bus.Oldest {
+		if hb.last.Offset != 0 {
+			return false, nil
+		}
+		pos = hb.last
+	} else {
+		p, err := bus.ParseID(cursor)
+		if err != nil {
+			return false, err
+		}
+		if p.Epoch != hb.last.Epoch || hb.last.After(p) {
+			return false, nil
+		}
+		pos = p
+	}
+	if !acked {
+		s.c.send(ack)
+	}
+	s.last = pos
+	s.idx = len(hb.subs)
+	hb.subs = append(hb.subs, s)
+	return true, nil
+}
+
+// remove takes s out of the fan-out; it is a no-op when s is not in it.
+func (hb *hub) remove(s *connSub) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if s.idx >= len(hb.subs) || hb.subs[s.idx] != s {
+		return
+	}
+	last := len(hb.subs) - 1
+	hb.subs[s.idx] = hb.subs[last]
+	hb.subs[s.idx].idx = s.idx
+	hb.subs[last] = nil
+	hb.subs = hb.subs[:last]
+}
+
+func (hb *hub) lastID() string {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return hb.last.ID()
+}

@@ -1,0 +1,236 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// newServer serves h on a loopback httptest server that is closed (after
+// h.Shutdown) when the test ends.
+func newServer(t *testing.T, h *Handler) (*httptest.Server, string) {
+	t.Helper()
+	if h.Broker == nil {
+		b := &bus.Memory{}
+		t.Cleanup(func() { b.Close() })
+		h.Broker = b
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.Shutdown(ctx)
+		srv.Close()
+	})
+	return srv, "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+func dial(t *testing.T, url string, opts *DialOptions) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, url, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func recv(t *testing.T, ctx context.Context, s bus.Subscription) bus.Message {
+	t.Helper()
+	select {
+	case m, ok := <-s.C():
+		require.True(t, ok, "subscription ended: %v", s.Err())
+		return m
+	case <-ctx.Done():
+		t.Fatal("timed out waiting for a message")
+		return bus.Message{}
+	}
+}
+
+func TestRoundTripMultiTopic(t *testing.T) {
+	_, url := newServer(t, &Handler{})
+	ctx := testCtx(t)
+	sub := dial(t, url, nil)
+	pub := dial(t, url, nil)
+
+	a, err := sub.Subscribe(ctx, "a", "")
+	require.NoError(t, err)
+	b, err := sub.Subscribe(ctx, "b", "")
+	require.NoError(t, err)
+
+	payloads := [][]byte{[]byte("hello"), {0xff, 0x00, 0xfe}, nil, []byte(`{"json":"<&>"}`)}
+	for i, p := range payloads {
+		topic := []string{"a", "b"}[i%2]
+		stored, err := pub.Publish(ctx, topic, bus.Message{Type: "t", Data: p, Meta: map[string]string{"k": "v"}})
+		require.NoError(t, err)
+		assert.NotEmpty(t, stored.ID)
+		assert.False(t, stored.Time.IsZero())
+		got := recv(t, ctx, map[string]bus.Subscription{"a": a, "b": b}[topic])
+		assert.Equal(t, stored.ID, got.ID)
+		assert.Equal(t, topic, got.Topic)
+		assert.Equal(t, "t", got.Type)
+		assert.Equal(t, len(p), len(got.Data))
+		assert.Equal(t, string(p), string(got.Data))
+		assert.Equal(t, "v", got.Meta["k"])
+	}
+
+	require.NoError(t, a.Close())
+	_, ok := <-a.C()
+	assert.False(t, ok)
+	assert.NoError(t, a.Err())
+	// After unsubscribing, a message on a still reaches nobody, b still works.
+	_, err = pub.Publish(ctx, "a", bus.Message{Data: []byte("lost")})
+	require.NoError(t, err)
+	m, err := pub.Publish(ctx, "b", bus.Message{Data: []byte("kept")})
+	require.NoError(t, err)
+	assert.Equal(t, m.ID, recv(t, ctx, b).ID)
+
+	// Subscribing again from a cursor replays history.
+	a2, err := sub.Subscribe(ctx, "a", bus.Oldest)
+	require.NoError(t, err)
+	for _, want := range []string{"hello", "", "lost"} {
+		assert.Equal(t, want, string(recv(t, ctx, a2).Data))
+	}
+}
+
+func TestSubscribeErrors(t *testing.T) {
+	h := &Handler{
+		MaxSubscriptions: 2,
+		Authorize: func(r *http.Request, action Action, topic string) error {
+			if strings.HasPrefix(topic, "secret") {
+				return errors.New("no")
+			}
+			return nil
+		},
+	}
+	_, url := newServer(t, h)
+	ctx := testCtx(t)
+	c := dial(t, url, nil)
+
+	_, err := c.Subscribe(ctx, "secret", "")
+	assert.ErrorIs(t, err, ErrForbidden)
+	_, err = c.Publish(ctx, "secret", bus.Message{Data: []byte("x")})
+	assert.ErrorIs(t, err, ErrForbidden)
+	_, err = c.Subscribe(ctx, "x", "zz-1")
+	assert.ErrorIs(t, err, bus.ErrCursorExpired)
+	top, ok := bus.TopOf(err)
+	assert.True(t, ok)
+	assert.NotEmpty(t, top)
+	_, err = c.Subscribe(ctx, "bad topic", "")
+	assert.ErrorIs(t, err, bus.ErrInvalidTopic)
+	_, err = c.Subscribe(ctx, "one", "")
+	require.NoError(t, err)
+	_, err = c.Subscribe(ctx, "one", "")
+	assert.ErrorIs(t, err, ErrAlreadySubscribed)
+	_, err = c.Subscribe(ctx, "two", "")
+	require.NoError(t, err)
+	_, err = c.Subscribe(ctx, "three", "")
+	assert.ErrorIs(t, err, ErrTooManySubscriptions)
+	// The connection survived every refusal.
+	_, err = c.Publish(ctx, "one", bus.Message{Data: []byte("ok")})
+	assert.NoError(t, err)
+}
+
+func TestConcurrentPublishers(t *testing.T) {
+	_, url := newServer(t, &Handler{})
+	ctx := testCtx(t)
+	sub := dial(t, url, &DialOptions{Buffer: 256})
+	s, err := sub.Subscribe(ctx, "many", "")
+	require.NoError(t, err)
+
+	const publishers, each = 100, 10
+	errs := make(chan error, publishers)
+	var wg sync.WaitGroup
+	for i := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := Dial(ctx, url, nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			for j := range each {
+				if _, err := c.Publish(ctx, "many", bus.Message{Data: fmt.Appendf(nil, "%d-%d", i, j)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	seen := make(map[string]bool)
+	var last bus.Position
+	for range publishers * each {
+		m := recv(t, ctx, s)
+		assert.False(t, seen[string(m.Data)], "duplicate %s", m.Data)
+		seen[string(m.Data)] = true
+		p, err := m.Position()
+		require.NoError(t, err)
+		if last.Epoch != "" {
+			assert.True(t, p.Follows(last))
+		}
+		last = p
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NoError(t, err)
+	}
+	assert.Len(t, seen, publishers*each)
+}
+
+// TestReplayJoinsLiveWithoutGapOrDuplicate replays a history much larger
+// than the connection's queue while messages keep arriving, and checks the
+// seam between replay and live fan-out.
+func TestReplayJoinsLiveWithoutGapOrDuplicate(t *testing.T) {
+	b := &bus.Memory{HistorySize: 10000}
+	_, url := newServer(t, &Handler{Broker: b, QueueSize: 8})
+	ctx := testCtx(t)
+	for i := range 1000 {
+		_, err := b.Publish(ctx, "h", bus.Message{Data: fmt.Appendf(nil, "%d", i)})
+		require.NoError(t, err)
+	}
+	// Someone else keeps the topic's fan-out running meanwhile.
+	other := dial(t, url, nil)
+	live, err := other.Subscribe(ctx, "h", "")
+	require.NoError(t, err)
+	go func() {
+		for range live.C() {
+		}
+	}()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1000; i < 1500; i++ {
+			if _, err := b.Publish(ctx, "h", bus.Message{Data: fmt.Appendf(nil, "%d", i)}); err != nil {
+				return
+			}
+		}
+	}()
+	c := dial(t, url, &DialOptions{Buffer: 1})
+	s, err := c.Subscribe(ctx, "h", bus.Oldest)
+	require.NoError(t, err)
+	for i := range 1500 {
+		m := recv(t, ctx, s)
+		require.Equal(t, fmt.Sprint(i), string(m.Data))
+	}
+	<-done
+}

@@ -1,0 +1,187 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// catchUpBatch is how many history messages a subscription replays per
+// broker read.
+const catchUpBatch = 128
+
+// connSub is one topic a connection subscribes to.
+type connSub struct {
+	c     *Conn
+	hub   *hub
+	topic string
+	last  bus.Position // the last message queued; guarded by hub.mu once attached
+	idx   int          // index in hub.subs
+}
+
+// handle serves one envelope. It reports false for a malformed frame.
+func (c *Conn) handle(ctx context.Context, p []byte) bool {
+	e, err := decodeEnvelope(p)
+	if err != nil {
+		c.sendError(e.Ref, e.Topic, err)
+		return false
+	}
+	switch e.Op {
+	case opSubscribe:
+		c.subscribe(ctx, &e)
+	case opUnsubscribe:
+		c.unsubscribe(&e)
+	case opPublish:
+		c.publish(ctx, &e)
+	default:
+		c.sendError(e.Ref, e.Topic, fmt.Errorf("%w: op %q is sent by servers only", errEnvelope, e.Op))
+		return false
+	}
+	return true
+}
+
+func (c *Conn) sendError(ref, topic string, err error) {
+	code := errorCode(err)
+	if code == codeCursorExpired {
+		if top, ok := bus.TopOf(err); ok {
+			c.send(encode(&envelope{Op: opReset, Ref: ref, Topic: topic, Top: top, Message: err.Error()}))
+			return
+		}
+	}
+	msg := err.Error()
+	if code == codeInternal {
+		c.h.logger().Warn("ws: request failed", "topic", topic, "err", err)
+		msg = "internal error"
+	}
+	c.send(encode(&envelope{Op: opError, Ref: ref, Topic: topic, Code: code, Message: msg}))
+}
+
+func (c *Conn) authorize(action Action, topic string) error {
+	if c.h.Authorize == nil {
+		return nil
+	}
+	if err := c.h.Authorize(c.req, action, topic); err != nil {
+		return fmt.Errorf("%w: %s %q: %v", ErrForbidden, action, topic, err)
+	}
+	return nil
+}
+
+func (c *Conn) subscribe(ctx context.Context, e *envelope) {
+	if err := c.authorize(ActionSubscribe, e.Topic); err != nil {
+		c.sendError(e.Ref, e.Topic, err)
+		return
+	}
+	c.mu.Lock()
+	switch {
+	case c.subs[e.Topic] != nil:
+		c.mu.Unlock()
+		c.sendError(e.Ref, e.Topic, fmt.Errorf("%w: topic %q", ErrAlreadySubscribed, e.Topic))
+		return
+	case len(c.subs) >= c.h.maxSubscriptions():
+		c.mu.Unlock()
+		c.sendError(e.Ref, e.Topic, fmt.Errorf("%w: at most %d", ErrTooManySubscriptions, c.h.maxSubscriptions()))
+		return
+	}
+	s := &connSub{c: c, topic: e.Topic}
+	if c.subs == nil {
+		c.subs = make(map[string]*connSub)
+	}
+	c.subs[e.Topic] = s
+	c.mu.Unlock()
+
+	err := c.attach(ctx, s, e)
+	if err == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.subs[e.Topic] == s {
+		delete(c.subs, e.Topic)
+	}
+	c.mu.Unlock()
+	if s.hub != nil {
+		s.hub.remove(s)
+		c.h.releaseHub(s.hub)
+	}
+	if !errors.Is(err, errConnClosing) {
+		c.sendError(e.Ref, e.Topic, err)
+	}
+}
+
+var errConnClosing = errors.New("ws: connection closing")
+
+// attach replays the history after the subscription's cursor, then joins
+// the topic's live fan-out at the message that follows the last one
+// replayed. The ack goes out before any message of the subscription.
+func (c *Conn) attach(ctx context.Context, s *connSub, e *envelope) error {
+	cursor := e.After
+	if cursor == "" {
+		top, err := c.h.Broker.Top(ctx, e.Topic)
+		if err != nil {
+			return err
+		}
+		cursor = top
+	}
+	hb, err := c.h.hub(ctx, e.Topic)
+	if err != nil {
+		return err
+	}
+	s.hub = hb
+	ack := encode(&envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic, ID: cursor})
+	acked := false
+	for {
+		if ok, err := hb.tryAttach(s, cursor, ack, acked); ok || err != nil {
+			return err
+		}
+		msgs, err := c.h.Broker.Read(ctx, e.Topic, cursor, catchUpBatch)
+		if err != nil {
+			return err
+		}
+		if !acked {
+			c.send(ack)
+			acked = true
+		}
+		if len(msgs) == 0 {
+			return fmt.Errorf("ws: topic %q: the broker has nothing after %q but the fan-out is at %q", e.Topic, cursor, hb.lastID())
+		}
+		for _, m := range msgs {
+			if !c.sendWait(ctx, encodeMessage(m)) {
+				return errConnClosing
+			}
+		}
+		cursor = msgs[len(msgs)-1].ID
+	}
+}
+
+func (c *Conn) unsubscribe(e *envelope) {
+	c.mu.Lock()
+	s := c.subs[e.Topic]
+	delete(c.subs, e.Topic)
+	c.mu.Unlock()
+	if s != nil {
+		s.hub.remove(s)
+		c.h.releaseHub(s.hub)
+	}
+	if e.Ref != "" {
+		c.send(encode(&envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic}))
+	}
+}
+
+func (c *Conn) publish(ctx context.Context, e *envelope) {
+	if err := c.authorize(ActionPublish, e.Topic); err != nil {
+		c.sendError(e.Ref, e.Topic, err)
+		return
+	}
+	m, err := c.h.Broker.Publish(ctx, e.Topic, bus.Message{Type: e.Type, Data: e.data(), Meta: e.Meta})
+	if err != nil {
+		c.sendError(e.Ref, e.Topic, err)
+		return
+	}
+	ack := envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic, ID: m.ID}
+	if !m.Time.IsZero() {
+		ack.Time = m.Time.UTC().Format(time.RFC3339Nano)
+	}
+	c.send(encode(&ack))
+}
