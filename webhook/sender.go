@@ -70,7 +70,7 @@ type Attempt struct {
 }
 
 // OK reports whether the attempt succeeded.
-func (a *Attempt) OK() bool { return a.outcome == outcomeOK }
+func (a Attempt) OK() bool { return a.outcome == outcomeOK }
 
 type outcome int
 
