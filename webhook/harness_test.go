@@ -41,7 +41,7 @@ type flakyServer struct {
 }
 
 func newFlakyServer(t testing.TB, keys Keyring) *flakyServer {
-	f := &flakyServer{t: t, counts: map[int]int{}, slow: 150 * time.Millisecond}
+	f := &flakyServer{t: t, counts: map[int]int{}, slow: 300 * time.Millisecond}
 	f.recv = &Receiver{Keys: keys, Handler: f.handle}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -54,6 +54,9 @@ func newFlakyServer(t testing.TB, keys Keyring) *flakyServer {
 func (f *flakyServer) URL() string { return "http://" + f.addr + "/hook" }
 
 func (f *flakyServer) handle(_ context.Context, e *Event) error {
+	if f.mode.Load() == modeSlow {
+		time.Sleep(f.slow) // longer than the sender's timeout, with the claim held
+	}
 	p, err := ParsePayload(e.Body)
 	if err != nil {
 		return err
@@ -80,8 +83,6 @@ func (f *flakyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1") // clamped by the sender
 		http.Error(w, "slow down", http.StatusTooManyRequests)
 		return
-	case modeSlow:
-		time.Sleep(f.slow) // longer than the sender's timeout
 	}
 	f.recv.ServeHTTP(w, r)
 }

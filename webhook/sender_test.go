@@ -178,7 +178,9 @@ func TestSenderRedirectNotFollowed(t *testing.T) {
 	var followed int
 	var mu sync.Mutex
 	mux := http.NewServeMux()
-	mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect) })
+	mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	})
 	mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) { mu.Lock(); followed++; mu.Unlock() })
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
