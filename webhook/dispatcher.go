@@ -146,8 +146,8 @@ func (d *Dispatcher) init() {
 }
 
 // Add registers an endpoint. If the Dispatcher is running, delivery to it
-// starts at once: after its stored cursor, or, the first time, with the
-// messages published from now on.
+// starts at once: after its stored cursor, or, the first time, from
+// ep.From.
 func (d *Dispatcher) Add(ep Endpoint) error {
 	d.init()
 	if ep.ID == "" {
@@ -295,7 +295,11 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 	cursor, err := d.cursors.Load(ctx, key)
 	for err != nil || cursor == "" {
 		if err == nil {
-			if cursor, err = d.Broker.Top(ctx, ep.Topic); err == nil {
+			cursor = ep.From
+			if cursor == "" {
+				cursor, err = d.Broker.Top(ctx, ep.Topic)
+			}
+			if err == nil {
 				err = d.cursors.Save(ctx, key, cursor)
 			}
 			if err == nil {

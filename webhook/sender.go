@@ -40,6 +40,10 @@ type Endpoint struct {
 	// Type is listed; an entry ending in ".*" matches a prefix
 	// ("order.*" matches "order.paid").
 	Types []string
+	// From is where the Dispatcher starts when no cursor is stored for the
+	// endpoint yet: "" means with the messages published from then on,
+	// bus.Oldest with the whole retained history, a message ID after it.
+	From string
 	// Header holds extra request headers. It cannot replace the signature
 	// headers or Content-Type.
 	Header http.Header
