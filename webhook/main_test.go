@@ -3,9 +3,7 @@ package webhook
 import (
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 )
@@ -37,16 +35,3 @@ func swHeader(id string, ts int64, sig string) http.Header {
 	h.Set(HeaderSignature, sig)
 	return h
 }
-
-// fakeClock is a settable clock safe for concurrent use.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newClock(t time.Time) *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(t.UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Set(t time.Time)     { c.ns.Store(t.UnixNano()) }
-func (c *fakeClock) Add(d time.Duration) { c.ns.Add(int64(d)) }

@@ -19,10 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 // script is a fake endpoint: it answers the i-th request with responses[i]
 // (the last one repeats) and records every request.
 type script struct {
