@@ -206,3 +206,45 @@ func TestDispatcherDeadEndpointDoesNotStarveOthers(t *testing.T) {
 	require.True(t, live.waitHandled(50, 10*time.Second))
 	assert.Equal(t, int32(2), deadAttempts.Load())
 }
+
+func TestDispatcherExpiredCursorAndRemove(t *testing.T) {
+	t.Parallel()
+	b := &bus.Memory{HistorySize: 5}
+	defer b.Close()
+	keys := Secrets(Secret("k1"))
+	srv := newFlakyServer(t, keys)
+	first, err := b.Publish(context.Background(), "t", bus.Message{Data: eventData(0)})
+	require.NoError(t, err)
+	publish(t, b, "t", 1, 20, evenOdd) // pushes the stored cursor out of the history
+	d := &Dispatcher{Broker: b, Sender: fastSender(10)}
+	require.NoError(t, d.Add(Endpoint{ID: "ep", URL: srv.URL(), Keys: keys, Topic: "t", From: first.ID}))
+	stop := runDispatcher(d)
+	defer func() { assert.NoError(t, stop()) }()
+	// The lost messages are skipped (and logged); delivery goes on from the top.
+	require.Eventually(t, func() bool {
+		c, _ := d.cursors.Load(context.Background(), "ep|t")
+		top, _ := b.Top(context.Background(), "t")
+		return c == top
+	}, 5*time.Second, time.Millisecond)
+	publish(t, b, "t", 20, 21, evenOdd)
+	require.True(t, srv.waitHandled(1, 5*time.Second))
+	got, _ := srv.handled()
+	assert.Equal(t, []int{20}, got)
+
+	require.NoError(t, d.Remove("ep"))
+	assert.ErrorIs(t, d.Remove("ep"), ErrUnknownEndpoint)
+	_, err = d.Disabled("ep")
+	assert.ErrorIs(t, err, ErrUnknownEndpoint)
+}
+
+func TestDispatcherRunErrors(t *testing.T) {
+	t.Parallel()
+	assert.Error(t, (&Dispatcher{}).Run(context.Background()), "no broker")
+	b := &bus.Memory{}
+	defer b.Close()
+	d := &Dispatcher{Broker: b}
+	stop := runDispatcher(d)
+	require.Eventually(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.running }, 5*time.Second, time.Millisecond)
+	assert.Error(t, d.Run(context.Background()), "already running")
+	assert.NoError(t, stop())
+}

@@ -197,7 +197,7 @@ func (r *Receiver) verify(w http.ResponseWriter, req *http.Request) (*Event, err
 	if req.ContentLength > max {
 		return nil, ErrBodyTooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, max))
+	body, err := readBody(http.MaxBytesReader(w, req.Body, max), req.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -231,6 +231,19 @@ func (r *Receiver) verify(w http.ResponseWriter, req *http.Request) (*Event, err
 		}
 	}
 	return e, nil
+}
+
+// readBody reads all of rd, sized up front when the length is declared.
+func readBody(rd io.Reader, n int64) ([]byte, error) {
+	if n <= 0 {
+		return io.ReadAll(rd)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rd, buf); err != nil {
+		return nil, err
+	}
+	rest, err := io.ReadAll(rd) // nothing, unless the length was wrong
+	return append(buf, rest...), err
 }
 
 func (r *Receiver) handle(ctx context.Context, e *Event) error {
