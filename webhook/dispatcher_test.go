@@ -242,9 +242,16 @@ func TestDispatcherRunErrors(t *testing.T) {
 	assert.Error(t, (&Dispatcher{}).Run(context.Background()), "no broker")
 	b := &bus.Memory{}
 	defer b.Close()
-	d := &Dispatcher{Broker: b}
+	d := &Dispatcher{Broker: b, Sender: fastSender(3)}
 	stop := runDispatcher(d)
 	require.Eventually(t, func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.running }, 5*time.Second, time.Millisecond)
 	assert.Error(t, d.Run(context.Background()), "already running")
+
+	// An endpoint added while running starts at once.
+	keys := Secrets(Secret("k1"))
+	srv := newFlakyServer(t, keys)
+	publish(t, b, "late", 0, 3, evenOdd)
+	require.NoError(t, d.Add(Endpoint{ID: "late", URL: srv.URL(), Keys: keys, Topic: "late", From: bus.Oldest}))
+	require.True(t, srv.waitHandled(3, 5*time.Second))
 	assert.NoError(t, stop())
 }

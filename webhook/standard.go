@@ -181,6 +181,9 @@ func (v *verifier) checkSignature(s Scheme, p parsed, body []byte) error {
 	case GitHub:
 		return v.checkGitHub(p, body)
 	}
+	if len(p.sigs) > v.maxSignatures()*(maxSigLen+1) {
+		return fmt.Errorf("%w: signature header too long", ErrNoMatchingSignature)
+	}
 	entries := strings.Fields(p.sigs)
 	if len(entries) > v.maxSignatures() {
 		return fmt.Errorf("%w: %d signatures, at most %d", ErrNoMatchingSignature, len(entries), v.maxSignatures())
