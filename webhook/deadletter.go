@@ -18,7 +18,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, m bus.Message) er
 	if err != nil {
 		return err
 	}
-	dl := &DeliveryLog{ID: MessageID(m), Endpoint: e.ep.ID, MessageID: m.ID, Type: m.Type, State: "pending"}
+	dl := &DeliveryLog{ID: MessageID(m), Endpoint: e.ep.ID, MessageID: m.ID, Type: m.Type, State: Pending}
 	d.mu.Lock()
 	e.log = append(e.log, dl)
 	if max := d.maxLog(); len(e.log) > max {
@@ -29,11 +29,11 @@ func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, m bus.Message) er
 	d.mu.Lock()
 	switch {
 	case err == nil:
-		dl.State = "delivered"
+		dl.State = Delivered
 	case errors.Is(err, ErrGone):
-		dl.State = "gone"
+		dl.State = Gone
 	case errors.Is(err, ErrExhausted):
-		dl.State = "dead"
+		dl.State = Dead
 	}
 	d.mu.Unlock()
 	if errors.Is(err, ErrExhausted) {

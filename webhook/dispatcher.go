@@ -106,13 +106,24 @@ type endpoint struct {
 
 // A DeliveryLog is the record of one message's delivery to an endpoint.
 type DeliveryLog struct {
-	ID        string    // the webhook-id
-	Endpoint  string    // the endpoint's ID
-	MessageID string    // the bus message ID
-	Type      string    // the message type
-	State     string    // "pending", "delivered", "dead" or "gone"
+	ID        string // the webhook-id
+	Endpoint  string // the endpoint's ID
+	MessageID string // the bus message ID
+	Type      string // the message type
+	State     DeliveryState
 	Attempts  []Attempt // in order
 }
+
+// A DeliveryState says where a delivery stands.
+type DeliveryState string
+
+// The states of a delivery.
+const (
+	Pending   DeliveryState = "pending"   // attempts are going on
+	Delivered DeliveryState = "delivered" // an attempt succeeded
+	Dead      DeliveryState = "dead"      // the schedule is exhausted: a dead letter
+	Gone      DeliveryState = "gone"      // the endpoint answered 410 and is disabled
+)
 
 // A DeadLetter is a message whose delivery to an endpoint failed on every
 // attempt of the schedule.
@@ -159,6 +170,11 @@ func (d *Dispatcher) Add(ep Endpoint) error {
 	u, err := url.Parse(ep.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("webhook: endpoint %q: URL must be absolute http or https", ep.ID)
+	}
+	if ep.From != "" && ep.From != bus.Oldest {
+		if _, err := bus.ParseID(ep.From); err != nil {
+			return fmt.Errorf("webhook: endpoint %q: From: %w", ep.ID, err)
+		}
 	}
 	if len(ep.Keys) == 0 {
 		return fmt.Errorf("webhook: endpoint %q: %w", ep.ID, ErrNoKeys)
@@ -347,7 +363,12 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 // when the endpoint's goroutine must stop.
 func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscription, key, cursor string) (string, bool) {
 	for m := range sub.C() {
-		if matchType(e.ep.Types, m.Type) {
+		if !matchType(e.ep.Types, m.Type) {
+			cursor = m.ID
+			if len(sub.C()) > 0 {
+				continue // save the cursor of skipped messages once per burst
+			}
+		} else {
 			err := d.deliver(ctx, e, m)
 			switch {
 			case ctx.Err() != nil:

@@ -74,7 +74,7 @@ func TestDispatcherDeliversInOrderWithFilters(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, logs, DefaultMaxLog)
 	last := logs[len(logs)-1]
-	assert.Equal(t, "delivered", last.State)
+	assert.Equal(t, Delivered, last.State)
 	assert.Equal(t, 200, last.Attempts[0].Status)
 	_, err = d.Deliveries("nope")
 	assert.ErrorIs(t, err, ErrUnknownEndpoint)
@@ -82,6 +82,7 @@ func TestDispatcherDeliversInOrderWithFilters(t *testing.T) {
 	assert.Error(t, d.Add(Endpoint{ID: "x", URL: "ftp://x", Keys: keys, Topic: "nums"}))
 	assert.Error(t, d.Add(Endpoint{ID: "x", URL: all.URL(), Keys: keys, Topic: ""}))
 	assert.ErrorIs(t, d.Add(Endpoint{ID: "x", URL: all.URL(), Topic: "nums"}), ErrNoKeys)
+	assert.ErrorIs(t, d.Add(Endpoint{ID: "x", URL: all.URL(), Keys: keys, Topic: "nums", From: "nope"}), bus.ErrInvalidCursor)
 }
 
 func TestDispatcherResumesFromStoredCursor(t *testing.T) {
@@ -142,7 +143,7 @@ func TestDispatcherGoneDeadLetterRedeliver(t *testing.T) {
 	assert.Len(t, d.DeadLetters(), 1)
 	logs, err := d.Deliveries("ep")
 	require.NoError(t, err)
-	assert.Equal(t, "dead", logs[0].State)
+	assert.Equal(t, Dead, logs[0].State)
 	assert.Len(t, logs[0].Attempts, 3)
 
 	// Redeliver on demand once the endpoint works again.
@@ -165,7 +166,7 @@ func TestDispatcherGoneDeadLetterRedeliver(t *testing.T) {
 	require.NoError(t, d.Enable("ep"))
 	require.Eventually(t, func() bool { return hits.Load() == n+3 }, 5*time.Second, time.Millisecond)
 	logs, _ = d.Deliveries("ep")
-	assert.Equal(t, "delivered", logs[len(logs)-1].State)
+	assert.Equal(t, Delivered, logs[len(logs)-1].State)
 }
 
 func TestDispatcherDeadEndpointDoesNotStarveOthers(t *testing.T) {
