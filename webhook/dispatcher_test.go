@@ -164,9 +164,11 @@ func TestDispatcherGoneDeadLetterRedeliver(t *testing.T) {
 
 	// Enable resumes with the refused message.
 	require.NoError(t, d.Enable("ep"))
-	require.Eventually(t, func() bool { return hits.Load() == n+3 }, 5*time.Second, time.Millisecond)
-	logs, _ = d.Deliveries("ep")
-	assert.Equal(t, Delivered, logs[len(logs)-1].State)
+	require.Eventually(t, func() bool {
+		logs, _ = d.Deliveries("ep")
+		return len(logs) == 5 && logs[4].State == Delivered
+	}, 5*time.Second, time.Millisecond)
+	assert.Equal(t, n+3, hits.Load(), "the refused message, then the two others")
 }
 
 func TestDispatcherDeadEndpointDoesNotStarveOthers(t *testing.T) {

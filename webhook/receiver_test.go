@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pushpull/pushpull/bus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -244,4 +246,30 @@ func TestReceiverSchemes(t *testing.T) {
 	assert.Equal(t, 200, serve(st, req(HeaderStripeSignature, SignStripe(secret, now, sbody), sbody)).Code)
 	assert.Equal(t, 400, serve(st, req(HeaderStripeSignature, SignStripe(secret, now.Add(-time.Hour), sbody), sbody)).Code)
 	assert.Equal(t, []string{"guid-1", "evt_9"}, ids)
+}
+
+func TestReceiverPublishesToBus(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	b := &bus.Memory{}
+	defer b.Close()
+	sub, err := b.Subscribe(t.Context(), "in", "")
+	require.NoError(t, err)
+	defer sub.Close()
+	srv := httptest.NewServer(&Receiver{Keys: keys, Broker: b, Topic: "in"})
+	defer srv.Close()
+	s := &Sender{AllowPrivateNetworks: true}
+	defer s.CloseIdleConnections()
+	ep := &Endpoint{ID: "ep", URL: srv.URL, Keys: keys}
+	for _, data := range [][]byte{[]byte(`{"a": [1, 2]}`), {0xff, 0x00, 'x'}, nil} {
+		m := bus.Message{Topic: "out", ID: "e-1", Type: "bin.thing", Data: data, Time: time.Now()}
+		body, err := NewPayload(m).MarshalJSON()
+		require.NoError(t, err)
+		_, err = s.Send(t.Context(), ep, Delivery{ID: "msg_" + strconv.Itoa(len(data)), Body: body})
+		require.NoError(t, err)
+		got := <-sub.C()
+		assert.Equal(t, "bin.thing", got.Type)
+		assert.Equal(t, string(data), string(got.Data))
+		assert.Equal(t, "msg_"+strconv.Itoa(len(data)), got.Meta["webhook-id"])
+	}
 }
