@@ -216,3 +216,19 @@ func TestSecrets(t *testing.T) {
 		assert.ErrorIs(t, err, ErrInvalidID, id)
 	}
 }
+
+// The v1a vector of the reference Go library's Ed25519 proposal: a 32-byte
+// seed, the SW-1 id, timestamp and payload.
+func TestEd25519Golden(t *testing.T) {
+	t.Parallel()
+	const want = "v1a,tQ9V2XOqn7jL/DQenEFpqIugdBVtiMmER5mhSkXBNwM0mkATuDe6KYYUuxqtaiHeYGb7KaaBRdM5WqyeFiL8Ag=="
+	for _, s := range []string{"VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk=", "whsk_VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk="} {
+		priv, err := ParseSigningKey(s)
+		require.NoError(t, err)
+		sig, err := Sign(Keyring{{PrivateKey: priv}}, swID, time.Unix(swTimestamp, 0), []byte(swBody))
+		require.NoError(t, err)
+		assert.Equal(t, want, sig)
+		pub := Keyring{{PublicKey: priv.Public().(ed25519.PublicKey)}}
+		assert.NoError(t, Verify(pub, swHeader(swID, swTimestamp, want), []byte(swBody), time.Unix(swTimestamp, 0), 0))
+	}
+}
