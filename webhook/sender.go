@@ -297,7 +297,8 @@ func (s *Sender) log(ctx context.Context, a *Attempt) {
 
 // Send delivers d to ep, retrying on the schedule until an attempt
 // succeeds, the endpoint answers 410 Gone (ErrGone), the schedule is
-// exhausted (ErrExhausted) or ctx is done. It returns every attempt.
+// exhausted (ErrExhausted, wrapping the last attempt's error, such as a
+// *StatusError) or ctx is done. It returns every attempt.
 func (s *Sender) Send(ctx context.Context, ep *Endpoint, d Delivery) ([]Attempt, error) {
 	return s.send(ctx, ep, d, nil)
 }
@@ -320,20 +321,21 @@ func (s *Sender) send(ctx context.Context, ep *Endpoint, d Delivery, g gate) ([]
 			}
 		}
 		a := Attempt{Delivery: d.ID, Endpoint: ep.ID, N: n, At: s.now()}
-		if err := s.post(ctx, ep, d, &a); err != nil {
-			a.Error = err.Error()
+		perr := s.post(ctx, ep, d, &a)
+		if perr != nil {
+			a.Error = perr.Error()
 		}
 		var err error
 		switch {
 		case a.outcome == outcomeOK:
 		case a.outcome == outcomeGone:
-			err = ErrGone
+			err = perr // wraps ErrGone and the *StatusError
 		case ctx.Err() != nil:
 			err = ctx.Err()
 		default:
 			delay := b.NextBackOff()
 			if delay == backoff.Stop {
-				err = fmt.Errorf("%w after %d attempts: %s", ErrExhausted, n, a.Error)
+				err = fmt.Errorf("%w after %d attempts: %w", ErrExhausted, n, perr)
 				break
 			}
 			if a.outcome == outcomeSlow && a.retryAfter > delay {

@@ -136,6 +136,10 @@ func TestSenderOutcomes(t *testing.T) {
 					assert.NoError(t, err)
 				} else {
 					assert.ErrorIs(t, err, tc.err)
+					var se *StatusError
+					if assert.ErrorAs(t, err, &se) {
+						assert.Equal(t, attempts[len(attempts)-1].Status, se.StatusCode)
+					}
 				}
 				assert.Len(t, attempts, tc.attempts)
 				assert.Equal(t, tc.elapsed, time.Since(start))
