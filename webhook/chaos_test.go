@@ -55,45 +55,60 @@ func TestChaos(t *testing.T) {
 		require.NoError(t, cursors.Save(context.Background(), id+"|orders", bus.Oldest))
 	}
 
-	// The publisher runs alongside the chaos.
-	pubDone := make(chan error, 1)
-	go func() {
-		for n := range total {
-			if _, err := b.Publish(context.Background(), "orders", bus.Message{Type: evenOdd(n), Data: eventData(n)}); err != nil {
-				pubDone <- err
-				return
-			}
-			if n%10 == 0 {
-				time.Sleep(3 * time.Millisecond)
-			}
-		}
-		pubDone <- nil
-	}()
-
-	d := newDispatcher()
-	stop := runDispatcher(d)
-	phase := func(f func()) {
-		f()
-		time.Sleep(60 * time.Millisecond)
+	count := func(k string) func() int {
+		return func() int { mu.Lock(); defer mu.Unlock(); return seen[k] }
 	}
 	both := func(m int32) func() { return func() { all.mode.Store(m); even.mode.Store(m) } }
-	phase(both(modeOK))
-	phase(both(mode500))
-	phase(both(modeOK))
-	phase(both(mode429))
-	phase(both(modeSlow))
-	phase(both(modeOK))
-	phase(func() { all.down(); even.down() })
-	phase(func() { all.up(); even.up() })
-	phase(func() { // restart the dispatcher mid-stream
+	d := newDispatcher()
+	stop := runDispatcher(d)
+	restart := func() { // the dispatcher, mid-stream
 		require.NoError(t, stop())
 		d = newDispatcher()
 		stop = runDispatcher(d)
-	})
-	phase(both(mode500))
-	phase(func() { all.down() })
-	phase(func() { all.up(); both(modeOK)() })
-	require.NoError(t, <-pubDone)
+	}
+	// Each phase changes the weather, publishes its share of the events,
+	// and lasts until the senders have met that weather (or 10 s).
+	phases := []struct {
+		name   string
+		set    func()
+		met    func() int
+		bypass bool // nothing to wait for
+	}{
+		{"ok", both(modeOK), count("200"), false},
+		{"500", both(mode500), count("500"), false},
+		{"ok again", both(modeOK), nil, true},
+		{"429", both(mode429), count("429"), false},
+		{"slow", both(modeSlow), count("409"), false},
+		{"ok after slow", both(modeOK), nil, true},
+		{"down", func() { all.down(); even.down() }, count("conn"), false},
+		{"restarted", func() { all.up(); even.up() }, nil, true},
+		{"dispatcher restart", restart, nil, true},
+		{"500 after restart", both(mode500), count("500"), false},
+		{"one down", func() { all.down() }, count("conn"), false},
+		{"all well", func() { all.up(); both(modeOK)() }, nil, true},
+	}
+	per := total / len(phases)
+	for i, ph := range phases {
+		before := 0
+		if ph.met != nil {
+			before = ph.met()
+		}
+		ph.set()
+		to := (i + 1) * per
+		if i == len(phases)-1 {
+			to = total
+		}
+		publish(t, b, "orders", i*per, to, evenOdd)
+		if ph.bypass {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for ph.met() == before && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // a few more attempts in this weather
+	}
 
 	okAll := all.waitHandled(total, 60*time.Second)
 	okEven := even.waitHandled(total/2, 60*time.Second)

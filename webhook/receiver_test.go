@@ -167,7 +167,8 @@ func TestReceiverConcurrentDuplicates(t *testing.T) {
 	codes := make(chan int, n)
 	var wg sync.WaitGroup
 	for range n {
-		wg.Go(func() { codes <- serve(r, signedRequest(t, keys, "msg_c", now, []byte(`{}`))).Code })
+		req := signedRequest(t, keys, "msg_c", now, []byte(`{}`))
+		wg.Go(func() { codes <- serve(r, req).Code })
 	}
 	// n-1 copies answer while the first is still in its handler.
 	counts := map[int]int{}

@@ -46,13 +46,17 @@ type state struct {
 	}
 }
 
-func getState(t *testing.T, url string) state {
-	resp, err := http.Get(url + "/state")
-	require.NoError(t, err)
-	defer resp.Body.Close()
+// getState reads the demo's state; it runs inside Eventually conditions,
+// off the test goroutine, so it reports errors instead of failing.
+func getState(url string) (state, error) {
 	var s state
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&s))
-	return s
+	resp, err := http.Get(url + "/state")
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&s)
+	return s, err
 }
 
 func post(t *testing.T, url string) {
@@ -66,18 +70,21 @@ func TestDemoRetriesThroughFailure(t *testing.T) {
 	_, srv := start(t)
 	post(t, srv.URL+"/failing?on=1")
 	post(t, srv.URL+"/publish")
+	var s state
 	require.Eventually(t, func() bool {
-		s := getState(t, srv.URL)
-		return len(s.Deliveries) == 1 && len(s.Deliveries[0].Attempts) >= 1
+		var err error
+		s, err = getState(srv.URL)
+		return err == nil && len(s.Deliveries) == 1 && len(s.Deliveries[0].Attempts) >= 1
 	}, 10*time.Second, 20*time.Millisecond)
-	s := getState(t, srv.URL)
 	assert.Equal(t, 503, s.Deliveries[0].Attempts[0].Status)
 	assert.Empty(t, s.Handled)
 
 	post(t, srv.URL+"/failing?on=0")
-	require.Eventually(t, func() bool { return len(getState(t, srv.URL).Handled) == 1 }, 10*time.Second, 20*time.Millisecond)
-	s = getState(t, srv.URL)
-	assert.Equal(t, "delivered", s.Deliveries[0].State)
+	require.Eventually(t, func() bool {
+		var err error
+		s, err = getState(srv.URL)
+		return err == nil && len(s.Handled) == 1 && s.Deliveries[0].State == "delivered"
+	}, 10*time.Second, 20*time.Millisecond)
 	assert.Contains(t, s.Handled[0], `order.created {"order":1}`)
 	http.DefaultClient.CloseIdleConnections()
 }
