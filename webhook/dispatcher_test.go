@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -262,4 +263,61 @@ func TestDispatcherRunErrors(t *testing.T) {
 	require.NoError(t, d.Add(Endpoint{ID: "late", URL: srv.URL(), Keys: keys, Topic: "late", From: bus.Oldest}))
 	require.True(t, srv.waitHandled(3, 5*time.Second))
 	assert.NoError(t, stop())
+}
+
+// A dispatcher stopped while a delivery is in flight (the receiver handled
+// it, the answer never arrived) sends it again after the restart, with the
+// same webhook-id; the receiver acknowledges the duplicate without handling
+// it twice, and delivery goes on.
+func TestDispatcherStopMidDelivery(t *testing.T) {
+	t.Parallel()
+	b := &bus.Memory{}
+	defer b.Close()
+	keys := Secrets(Secret("k1"))
+	entered, release := make(chan string, 1), make(chan struct{})
+	var handled atomic.Int32
+	recv := &Receiver{Keys: keys, Handler: func(_ context.Context, e *Event) error {
+		if handled.Add(1) == 1 {
+			entered <- e.ID
+			<-release // hold the first event until the dispatcher is gone
+		}
+		return nil
+	}}
+	var mu sync.Mutex
+	var ids []string // webhook-id of every request, in order
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ids = append(ids, r.Header.Get(HeaderID))
+		mu.Unlock()
+		recv.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	cursors := &MemoryCursors{}
+	ep := Endpoint{ID: "ep", URL: srv.URL, Keys: keys, Topic: "t", From: bus.Oldest}
+	publish(t, b, "t", 0, 2, evenOdd)
+
+	d1 := &Dispatcher{Broker: b, Sender: fastSender(10), Cursors: cursors}
+	require.NoError(t, d1.Add(ep))
+	stop := runDispatcher(d1)
+	first := <-entered
+	require.NoError(t, stop()) // the attempt is cancelled; the handler goes on
+	close(release)
+	c, _ := cursors.Load(context.Background(), "ep|t")
+	assert.Equal(t, bus.Oldest, c, "the first message is not recorded as delivered")
+
+	d2 := &Dispatcher{Broker: b, Sender: fastSender(10), Cursors: cursors}
+	require.NoError(t, d2.Add(ep))
+	stop = runDispatcher(d2)
+	defer func() { assert.NoError(t, stop()) }()
+	require.Eventually(t, func() bool { return handled.Load() == 2 }, 5*time.Second, time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	// first (cut off), first again (maybe 409 while still held, then
+	// acknowledged as a duplicate), then the second message.
+	require.GreaterOrEqual(t, len(ids), 3)
+	last := ids[len(ids)-1]
+	assert.NotEqual(t, first, last)
+	for _, id := range ids[:len(ids)-1] {
+		assert.Equal(t, first, id)
+	}
 }
