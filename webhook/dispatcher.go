@@ -1,0 +1,410 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry"
+)
+
+// Defaults of the Dispatcher's fields.
+const (
+	DefaultMaxConcurrent    = 16
+	DefaultBreakerThreshold = 5
+	DefaultBreakerCooldown  = time.Minute
+	DefaultMaxLog           = 100
+	DefaultMaxDeadLetters   = 10000
+)
+
+// A Dispatcher delivers the messages of bus topics to registered endpoints.
+// It is a durable subscriber per endpoint: it delivers each message of the
+// endpoint's Topic whose Type passes its filter, one at a time and in bus
+// order, retrying on the Sender's schedule, and stores the endpoint's
+// cursor in Cursors after each message. Restarted, it resumes after the
+// stored cursor; with a broker whose history outlives the process (Redis,
+// NATS) and a durable CursorStore, no message is lost.
+//
+// Delivery is at least once: a message whose success was not yet recorded
+// when the process stopped is sent again, with the same webhook-id, so a
+// deduplicating Receiver handles it exactly once.
+//
+// A message whose schedule is exhausted is dead-lettered (see DeadLetters,
+// OnDeadLetter and Redeliver) and the endpoint moves on. A 410 Gone answer
+// disables the endpoint until Enable; its cursor stays before the refused
+// message.
+//
+// One dead endpoint cannot starve the others: each endpoint has its own
+// goroutine, an attempt holds one of MaxConcurrent slots only while it runs
+// (one per endpoint at most, as delivery is ordered), and after
+// BreakerThreshold failed attempts in a row the endpoint's circuit opens for
+// BreakerCooldown, during which it makes no attempt.
+//
+// Set Broker; the other fields have useful zero values and must not be
+// changed after the first method call. Endpoints can be added and removed
+// at any time. A Dispatcher is safe for concurrent use.
+type Dispatcher struct {
+	// Broker is the bus the messages come from. It must be set.
+	Broker bus.Broker
+	// Sender signs and posts deliveries. Nil means a zero Sender.
+	Sender *Sender
+	// Cursors stores each endpoint's position. Nil means a MemoryCursors
+	// of this Dispatcher.
+	Cursors CursorStore
+	// MaxConcurrent caps the attempts in flight over all endpoints. Zero
+	// means DefaultMaxConcurrent.
+	MaxConcurrent int
+	// BreakerThreshold is how many failed attempts in a row open an
+	// endpoint's circuit. Zero means DefaultBreakerThreshold.
+	BreakerThreshold int
+	// BreakerCooldown is how long an open circuit stays open. Zero means
+	// DefaultBreakerCooldown.
+	BreakerCooldown time.Duration
+	// MaxLog is how many recent deliveries per endpoint Deliveries keeps.
+	// Zero means DefaultMaxLog.
+	MaxLog int
+	// MaxDeadLetters caps the dead letters kept; the oldest go first.
+	// Zero means DefaultMaxDeadLetters.
+	MaxDeadLetters int
+	// OnAttempt, when set, is called after every attempt, from the
+	// endpoint's goroutine. It must not block.
+	OnAttempt func(Attempt)
+	// OnDeadLetter, when set, is called for every dead letter. It must
+	// not block.
+	OnDeadLetter func(DeadLetter)
+	// Logger receives errors of the bus and the cursor store and dead
+	// letters. Nil means no logging.
+	Logger *slog.Logger
+
+	once      sync.Once
+	sender    *Sender
+	cursors   CursorStore
+	sem       chan struct{}
+	notify    chan struct{}
+	mu        sync.Mutex
+	running   bool
+	endpoints map[string]*endpoint
+	dead      []DeadLetter
+}
+
+type endpoint struct {
+	ep        Endpoint
+	cancel    context.CancelFunc // set while its goroutine runs
+	done      chan struct{}      // closed when its goroutine ends
+	disabled  bool
+	started   bool // by this Run; cleared by Enable
+	failures  int
+	openUntil time.Time
+	log       []*DeliveryLog
+}
+
+// A DeliveryLog is the record of one message's delivery to an endpoint.
+type DeliveryLog struct {
+	ID        string // the webhook-id
+	Endpoint  string // the endpoint's ID
+	MessageID string // the bus message ID
+	Type      string // the message type
+	State     DeliveryState
+	Attempts  []Attempt // in order
+}
+
+// A DeliveryState says where a delivery stands.
+type DeliveryState string
+
+// The states of a delivery.
+const (
+	Pending   DeliveryState = "pending"   // attempts are going on
+	Delivered DeliveryState = "delivered" // an attempt succeeded
+	Dead      DeliveryState = "dead"      // the schedule is exhausted: a dead letter
+	Gone      DeliveryState = "gone"      // the endpoint answered 410 and is disabled
+)
+
+// A DeadLetter is a message whose delivery to an endpoint failed on every
+// attempt of the schedule.
+type DeadLetter struct {
+	Endpoint string      // the endpoint's ID
+	Delivery string      // the webhook-id
+	Message  bus.Message // the message, to redeliver it
+	Attempts []Attempt   // every attempt
+	Error    string      // why the last attempt failed
+	At       time.Time   // when it was dead-lettered
+}
+
+func (d *Dispatcher) init() {
+	d.once.Do(func() {
+		d.sender = d.Sender
+		if d.sender == nil {
+			d.sender = &Sender{}
+		}
+		d.cursors = d.Cursors
+		if d.cursors == nil {
+			d.cursors = &MemoryCursors{}
+		}
+		n := d.MaxConcurrent
+		if n <= 0 {
+			n = DefaultMaxConcurrent
+		}
+		d.sem = make(chan struct{}, n)
+		d.notify = make(chan struct{}, 1)
+		d.endpoints = make(map[string]*endpoint)
+	})
+}
+
+// Add registers an endpoint. If the Dispatcher is running, delivery to it
+// starts at once: after its stored cursor, or, the first time, from
+// ep.From.
+func (d *Dispatcher) Add(ep Endpoint) error {
+	d.init()
+	if ep.ID == "" {
+		return errors.New("webhook: endpoint without ID")
+	}
+	if err := bus.ValidateTopic(ep.Topic); err != nil {
+		return fmt.Errorf("webhook: endpoint %q: %w", ep.ID, err)
+	}
+	u, err := url.Parse(ep.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("webhook: endpoint %q: URL must be absolute http or https", ep.ID)
+	}
+	if ep.From != "" && ep.From != bus.Oldest {
+		if _, err := bus.ParseID(ep.From); err != nil {
+			return fmt.Errorf("webhook: endpoint %q: From: %w", ep.ID, err)
+		}
+	}
+	if len(ep.Keys) == 0 {
+		return fmt.Errorf("webhook: endpoint %q: %w", ep.ID, ErrNoKeys)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.endpoints[ep.ID]; ok {
+		return fmt.Errorf("webhook: endpoint %q already registered", ep.ID)
+	}
+	ep.Types = append([]string(nil), ep.Types...)
+	d.endpoints[ep.ID] = &endpoint{ep: ep}
+	d.wake()
+	return nil
+}
+
+// Remove unregisters an endpoint and waits for its delivery in progress to
+// stop. Its stored cursor is kept, so adding it again resumes.
+func (d *Dispatcher) Remove(id string) error {
+	d.init()
+	d.mu.Lock()
+	e, ok := d.endpoints[id]
+	if !ok {
+		d.mu.Unlock()
+		return ErrUnknownEndpoint
+	}
+	delete(d.endpoints, id)
+	cancel, done := e.cancel, e.done
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	return nil
+}
+
+// Enable resumes delivery to an endpoint disabled by a 410 Gone answer,
+// from the message it refused.
+func (d *Dispatcher) Enable(id string) error {
+	d.init()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.endpoints[id]
+	if !ok {
+		return ErrUnknownEndpoint
+	}
+	e.disabled, e.started, e.failures, e.openUntil = false, false, 0, time.Time{}
+	d.wake()
+	return nil
+}
+
+// Disabled reports whether an endpoint is disabled by a 410 Gone answer.
+func (d *Dispatcher) Disabled(id string) (bool, error) {
+	d.init()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.endpoints[id]
+	if !ok {
+		return false, ErrUnknownEndpoint
+	}
+	return e.disabled, nil
+}
+
+func (d *Dispatcher) wake() {
+	select {
+	case d.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx is done, then stops every endpoint's goroutine and
+// returns nil. It returns an error at once when Broker is nil or the
+// Dispatcher is already running. The caller owns the goroutine Run blocks;
+// it may call Run again after it returned.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.init()
+	if d.Broker == nil {
+		return errors.New("webhook: Dispatcher.Broker is nil")
+	}
+	d.mu.Lock()
+	if d.running {
+		d.mu.Unlock()
+		return errors.New("webhook: Dispatcher is already running")
+	}
+	d.running = true
+	for _, e := range d.endpoints {
+		e.started = false
+	}
+	d.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for {
+		d.mu.Lock()
+		for _, e := range d.endpoints {
+			if e.cancel == nil && !e.disabled && !e.started {
+				e.started = true
+				ectx, cancel := context.WithCancel(ctx)
+				e.cancel, e.done = cancel, make(chan struct{})
+				wg.Go(func() { d.serve(ectx, e) })
+			}
+		}
+		d.mu.Unlock()
+		select {
+		case <-d.notify:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	wg.Wait()
+	d.sender.CloseIdleConnections()
+	d.mu.Lock()
+	d.running = false
+	d.mu.Unlock()
+	return nil
+}
+
+// serve is the goroutine of one endpoint.
+func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
+	defer func() {
+		d.mu.Lock()
+		e.cancel()
+		e.cancel = nil
+		close(e.done)
+		d.mu.Unlock()
+		d.wake() // Enable may have come meanwhile: let Run look again
+	}()
+	ep := e.ep
+	key := ep.ID + "|" + ep.Topic
+	b := retry.NewBackOff(100*time.Millisecond, 30*time.Second)
+	pause := func(err error, what string) bool {
+		d.logError(ctx, what, ep.ID, err)
+		return sleep(ctx, b.NextBackOff()) == nil
+	}
+	cursor, err := d.cursors.Load(ctx, key)
+	for err != nil || cursor == "" {
+		if err == nil {
+			cursor = ep.From
+			if cursor == "" {
+				cursor, err = d.Broker.Top(ctx, ep.Topic)
+			}
+			if err == nil {
+				err = d.cursors.Save(ctx, key, cursor)
+			}
+			if err == nil {
+				break
+			}
+		}
+		if errors.Is(err, bus.ErrClosed) || !pause(err, "load cursor") {
+			return
+		}
+		cursor, err = d.cursors.Load(ctx, key)
+	}
+	for ctx.Err() == nil {
+		sub, err := d.Broker.Subscribe(ctx, ep.Topic, cursor)
+		if err == nil {
+			b.Reset()
+			var stop bool
+			cursor, stop = d.drain(ctx, e, sub, key, cursor)
+			_ = sub.Close()
+			if stop {
+				return
+			}
+			err = sub.Err()
+		}
+		switch {
+		case ctx.Err() != nil, errors.Is(err, bus.ErrClosed):
+			return
+		case errors.Is(err, bus.ErrCursorExpired):
+			// Messages were lost from the bus before they could be
+			// delivered: say so loudly and go on from the top.
+			top, _ := bus.TopOf(err)
+			d.logError(ctx, "messages lost, cursor expired", ep.ID, err)
+			if top != "" {
+				cursor = top
+				_ = d.cursors.Save(ctx, key, cursor)
+			}
+		case err != nil && !errors.Is(err, bus.ErrSlowConsumer):
+			if !pause(err, "subscribe") {
+				return
+			}
+		}
+	}
+}
+
+// drain delivers the messages of sub and returns the new cursor, and true
+// when the endpoint's goroutine must stop.
+func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscription, key, cursor string) (string, bool) {
+	for m := range sub.C() {
+		if !matchType(e.ep.Types, m.Type) {
+			cursor = m.ID
+			if len(sub.C()) > 0 {
+				continue // save the cursor of skipped messages once per burst
+			}
+		} else {
+			err := d.deliver(ctx, e, m)
+			switch {
+			case ctx.Err() != nil:
+				return cursor, true
+			case errors.Is(err, ErrGone):
+				d.mu.Lock()
+				e.disabled = true
+				d.mu.Unlock()
+				return cursor, true
+			}
+		}
+		cursor = m.ID
+		if err := d.cursors.Save(ctx, key, cursor); err != nil {
+			d.logError(ctx, "save cursor", e.ep.ID, err)
+		}
+	}
+	return cursor, false
+}
+
+func matchType(types []string, t string) bool {
+	if len(types) == 0 {
+		return true
+	}
+	for _, p := range types {
+		if p == t || p == "*" {
+			return true
+		}
+		if pre, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(t, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Dispatcher) logError(ctx context.Context, what, ep string, err error) {
+	if d.Logger != nil {
+		d.Logger.ErrorContext(ctx, "webhook dispatcher: "+what, "endpoint", ep, "error", err)
+	}
+}

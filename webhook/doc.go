@@ -1,0 +1,130 @@
+// Package webhook delivers bus messages to other services as signed HTTP
+// POSTs, and receives such deliveries: the provider calls the consumer.
+//
+// The provider side is a [Sender] (sign, POST, retry one delivery) and a
+// [Dispatcher] (a durable subscriber per endpoint that feeds the Sender from
+// the bus). The consumer side is a [Receiver], an [http.Handler] that
+// verifies, deduplicates and orders deliveries before it calls your
+// handler or publishes them to a bus topic.
+//
+// # Wire format
+//
+// Deliveries follow the Standard Webhooks specification, so they
+// interoperate with Svix and the Standard Webhooks libraries:
+//
+//	POST /your/endpoint HTTP/1.1
+//	Content-Type: application/json
+//	webhook-id: msg_2b1f…                 same on every attempt of a delivery
+//	webhook-timestamp: 1614265330         Unix seconds of this attempt
+//	webhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+//
+//	{"type":"order.paid","timestamp":"2026-11-27T12:00:00Z","data":{…}}
+//
+// The signature is HMAC-SHA256 over the bytes id + "." + timestamp + "." +
+// body, base64-encoded and prefixed "v1,". Secrets are written
+// "whsec_<base64>"; the key is the decoded bytes ([ParseSecret]). Several
+// signatures may be sent, separated by spaces: the Sender adds one per
+// unexpired key of the endpoint's [Keyring], which is how keys rotate
+// without downtime. "v1a," signatures are Ed25519 over the same bytes, for
+// keys given as "whsk_"/"whpk_". A verifier ignores versions it does not
+// know and accepts the request when any signature matches any of its
+// unexpired keys.
+//
+// The body is a [Payload]. Its timestamp is the time the event was
+// published on the bus, not the time of the attempt, so receivers can
+// order events by a signed field. Data holds the bus message's data as it
+// is when that is valid JSON; other data (binary, plain text, empty) is a
+// base64 JSON string and the payload has "encoding":"base64"
+// ([Payload.Bytes] undoes it). webhook-id is derived from the topic and
+// message ID ([MessageID]), so it is stable across retries, dispatcher
+// restarts and redeliveries.
+//
+// The Receiver also verifies Stripe ([Stripe]: Stripe-Signature
+// t=…,v1=<hex>, keyed with the raw secret string) and GitHub ([GitHub]:
+// X-Hub-Signature-256 sha256=<hex>) deliveries; use [RawSecret] for their
+// secrets.
+//
+// # The raw-body pitfall
+//
+// A signature covers bytes, not JSON values. Verify the body exactly as it
+// arrived: a body that was decoded and encoded again (by a framework, a
+// middleware or a logger) has other whitespace, key order or number
+// formatting, and fails verification. The Receiver reads the raw body
+// itself and hands those exact bytes to your handler as [Event.Body];
+// decode them there, and never re-encode them to verify again. Likewise
+// never put a body-parsing middleware in front of the Receiver.
+//
+// # Receiving
+//
+// The Receiver's pipeline and its answers:
+//
+//	body larger than MaxBodyBytes            413  before any HMAC work
+//	missing or malformed headers             400
+//	timestamp outside ±Tolerance (5 min)     400  digits only, both sides
+//	no signature matches                     401  at most MaxSignatures checked
+//	event id already handled                 200  handler not run again
+//	event id being handled right now         409  Retry-After: 1
+//	Order says the event is stale            200  handler skipped
+//	handler error                            500  claim released: retry works
+//	handled                                  200
+//
+// Event ids are claimed in an [IdempotencyStore] ([MemoryIdempotency] by
+// default; share one, such as Redis, between instances) for
+// IdempotencyTTL, which should outlast the sender's retries. Concurrent
+// copies of one event run the handler once: the others get 409 until the
+// first finishes, so that if it fails their senders retry.
+//
+// # Sending
+//
+// Each attempt is signed afresh with a new timestamp and the same id.
+// Outcomes: 2xx is success; 410 Gone disables the endpoint ([ErrGone]);
+// 429, 502, 503, 504 and timeouts retry no sooner than their Retry-After
+// (seconds or HTTP date, capped by MaxRetryAfter); 3xx is a failure, as
+// redirects are never followed; anything else retries on the schedule.
+// The default schedule, [DefaultSchedule], retries after 5 s, 5 min, 30 min,
+// 2 h, 5 h, 10 h and 10 h, each ±20 %, about 27.6 hours in all; it is
+// driven by a [backoff.BackOff] that has no elapsed-time limit. Each attempt
+// times out after 15 s by default. An [Attempt] records status, latency,
+// error and the start of the response body; never a secret or signature.
+//
+// The default client refuses at dial time (in net.Dialer.Control, after DNS
+// resolution, so DNS rebinding cannot slip past) to connect to loopback,
+// private (RFC 1918), link-local (169.254.169.254 included), CGNAT,
+// unspecified, multicast, reserved and unique-local IPv6 addresses, and to
+// IPv4-mapped, NAT64 and 6to4 forms of them; a host name is refused when
+// any of its addresses is. [Sender.AllowPrivateNetworks] turns this off.
+//
+// # Dispatching: guarantees
+//
+// The Dispatcher runs one goroutine per endpoint, subscribed to the
+// endpoint's topic after the cursor stored in its [CursorStore]
+// ([MemoryCursors] by default, [FileCursors] on disk, or your own on the
+// bus's Redis or NATS). For each message passing the endpoint's type
+// filter it runs the Sender's schedule to the end before the next message,
+// then stores the message ID as the cursor. Therefore:
+//
+//   - per endpoint, messages are delivered in bus order, each at least
+//     once; with a deduplicating Receiver, each is handled exactly once;
+//   - a restarted Dispatcher resumes after the stored cursor; with a broker
+//     whose history outlives the process and a durable cursor store,
+//     nothing is lost;
+//   - a message whose schedule is exhausted is dead-lettered
+//     ([Dispatcher.DeadLetters], OnDeadLetter, [Dispatcher.Redeliver]) and
+//     the endpoint moves on: a dead letter is the one exception to order;
+//   - a cursor that left the bus's history (bus.ErrCursorExpired) is
+//     logged as an error and delivery continues from the topic's top;
+//   - a failing endpoint delays only itself: attempts take one of
+//     MaxConcurrent slots only while in flight, and after BreakerThreshold
+//     failures in a row its circuit opens for BreakerCooldown.
+//
+// Dead letters and the attempt log are kept in memory.
+//
+// # Zero values and concurrency
+//
+// Sender, Receiver, Dispatcher, MemoryCursors and MemoryIdempotency are
+// configured by exported fields whose zero values are useful (Dispatcher
+// needs Broker, Receiver needs Keys and a Handler or Broker and Topic,
+// FileCursors needs Dir). Fields must not change after first use. All are
+// safe for concurrent use. [Dispatcher.Run] blocks until its context is
+// done and stops every goroutine it started before returning.
+package webhook

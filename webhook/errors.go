@@ -1,0 +1,75 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Errors of signing and verification. The Receiver maps them to HTTP
+// statuses (see the table in the package documentation).
+var (
+	// ErrBodyTooLarge means a request body exceeded Receiver.MaxBodyBytes.
+	// It was refused before any signature work (HTTP 413).
+	ErrBodyTooLarge = errors.New("webhook: body too large")
+	// ErrMissingHeaders means a required header is absent or empty (400).
+	ErrMissingHeaders = errors.New("webhook: missing required headers")
+	// ErrInvalidHeaders means a header is malformed, for example a
+	// timestamp that is not a plain decimal number of seconds (400).
+	ErrInvalidHeaders = errors.New("webhook: invalid headers")
+	// ErrTooOld means the signed timestamp is older than the tolerance (400).
+	ErrTooOld = errors.New("webhook: timestamp too old")
+	// ErrTooNew means the signed timestamp is further in the future than
+	// the tolerance (400).
+	ErrTooNew = errors.New("webhook: timestamp too new")
+	// ErrNoMatchingSignature means no signature matched any key (401).
+	ErrNoMatchingSignature = errors.New("webhook: no matching signature")
+	// ErrNoKeys means a keyring holds no usable key for the operation.
+	ErrNoKeys = errors.New("webhook: no usable key")
+	// ErrInvalidSecret means a secret or key string cannot be decoded.
+	ErrInvalidSecret = errors.New("webhook: invalid secret")
+	// ErrInvalidID means a message id is empty, too long or contains a
+	// character outside [A-Za-z0-9_-].
+	ErrInvalidID = errors.New("webhook: invalid message id")
+	// ErrGone means the endpoint answered 410 Gone: it is disabled and no
+	// more deliveries are attempted until it is enabled again.
+	ErrGone = errors.New("webhook: endpoint gone")
+	// ErrDisabled means the endpoint is disabled (after a 410 Gone).
+	ErrDisabled = errors.New("webhook: endpoint disabled")
+	// ErrForbiddenAddress means the SSRF guard refused to connect to an
+	// address (loopback, private, link-local, …).
+	ErrForbiddenAddress = errors.New("webhook: forbidden address")
+	// ErrExhausted means every attempt of a delivery's schedule failed; the
+	// delivery is dead-lettered.
+	ErrExhausted = errors.New("webhook: retries exhausted")
+	// ErrUnknownEndpoint means no endpoint with that id is registered.
+	ErrUnknownEndpoint = errors.New("webhook: unknown endpoint")
+	// ErrUnknownDelivery means no dead letter with that id is recorded.
+	ErrUnknownDelivery = errors.New("webhook: unknown delivery")
+)
+
+// A StatusError is the failure of one attempt whose response had a non-2xx
+// status.
+type StatusError struct {
+	StatusCode int
+}
+
+// Error implements error.
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("webhook: endpoint answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+}
+
+// statusOf maps a verification error to the Receiver's HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrBodyTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrMissingHeaders), errors.Is(err, ErrInvalidHeaders),
+		errors.Is(err, ErrTooOld), errors.Is(err, ErrTooNew):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNoMatchingSignature), errors.Is(err, ErrNoKeys):
+		return http.StatusUnauthorized
+	default:
+		return http.StatusInternalServerError
+	}
+}

@@ -1,0 +1,104 @@
+package webhook
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// FuzzVerify feeds arbitrary headers and bodies to every scheme's verifier
+// and to the Receiver: they must never panic, and must never accept a
+// request without a valid signature.
+func FuzzVerify(f *testing.F) {
+	f.Add(swID, "1614265330", swSignature, []byte(swBody))
+	f.Add(swID, "1614265330", "v1, v1a,AAAA v2,x", []byte(""))
+	f.Add("", "", "", []byte(nil))
+	f.Add("msg", "+1", strings.Repeat("v1,a ", 40), []byte("{}"))
+	f.Add("t=1,v1=00", "sha256=00", "t=1614265330,v1=zz,,=,t", []byte("\x00\xff"))
+	keys := swKeys(f)
+	now := time.Unix(swTimestamp, 0)
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
+		h := http.Header{}
+		h.Set(HeaderID, id)
+		h.Set(HeaderTimestamp, ts)
+		h.Set(HeaderSignature, sig)
+		err := Verify(keys, h, body, now, 0)
+		if err == nil && (id != swID || ts != "1614265330" || string(body) != swBody) {
+			t.Fatalf("accepted a forged request: id %q ts %q sig %q body %q", id, ts, sig, body)
+		}
+		_ = VerifyStripe(keys, sig, body, now, 0)
+		_ = VerifyGitHub(keys, sig, body)
+		for _, s := range []Scheme{Standard, Stripe, GitHub} {
+			r := &Receiver{Keys: keys, Scheme: s, Clock: func() time.Time { return now }, Broker: &bus.Memory{}, Topic: "t"}
+			req := signedRequest(t, keys, "msg_x", now, body)
+			req.Header = h.Clone()
+			req.Header.Set(HeaderStripeSignature, sig)
+			req.Header.Set(HeaderGitHubSignature, sig)
+			_ = serve(r, req)
+		}
+		_, _ = ParsePayload(body)
+		_, _ = ParseSecret(id)
+		_, _ = ParseSigningKey(sig)
+	})
+}
+
+// FuzzSignVerify checks that whatever Sign signs, Verify accepts, and that
+// a changed byte is refused.
+func FuzzSignVerify(f *testing.F) {
+	f.Add([]byte("k"), "msg_1", int64(1614265330), []byte(swBody), uint(0))
+	f.Add([]byte{0}, "a", int64(0), []byte{}, uint(3))
+	f.Fuzz(func(t *testing.T, secret []byte, id string, sec int64, body []byte, flip uint) {
+		if len(secret) == 0 || checkID(id) != nil || sec < 0 || sec > 1e11 {
+			return
+		}
+		keys := Secrets(Secret(secret))
+		ts := time.Unix(sec, 0)
+		sig, err := Sign(keys, id, ts, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := swHeader(id, sec, sig)
+		if err := Verify(keys, h, body, ts, 0); err != nil {
+			t.Fatalf("round trip: %v", err)
+		}
+		if len(body) > 0 {
+			tampered := append([]byte(nil), body...)
+			tampered[flip%uint(len(body))] ^= 1
+			if Verify(keys, h, tampered, ts, 0) == nil {
+				t.Fatal("tampered body accepted")
+			}
+		}
+		// The Stripe and GitHub signers round-trip too.
+		if VerifyStripe(keys, SignStripe(Secret(secret), ts, body), body, ts, 0) != nil {
+			t.Fatal("stripe round trip")
+		}
+		if VerifyGitHub(keys, SignGitHub(Secret(secret), body), body) != nil {
+			t.Fatal("github round trip")
+		}
+	})
+}
+
+// FuzzPayload checks that any bus message's data survives the payload.
+func FuzzPayload(f *testing.F) {
+	f.Add("t", []byte(`{"a":1}`))
+	f.Add("", []byte(" [1] "))
+	f.Add("x", []byte("\xff\x00"))
+	f.Fuzz(func(t *testing.T, typ string, data []byte) {
+		p := NewPayload(bus.Message{Type: typ, Data: data, Time: time.Unix(1, 0)})
+		body, err := p.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParsePayload(body)
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		got, err := back.Bytes()
+		if err != nil || string(got) != string(data) {
+			t.Fatalf("data %q came back as %q (%v)", data, got, err)
+		}
+	})
+}

@@ -1,0 +1,340 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// Defaults of the Receiver's fields.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultIdempotencyTTL = 72 * time.Hour
+	DefaultClaimTTL       = 10 * time.Minute
+)
+
+// An Event is a verified delivery as the Receiver hands it to its handler.
+type Event struct {
+	// ID is the event id used for deduplication: webhook-id (Standard),
+	// X-GitHub-Delivery (GitHub) or the body's "id" (Stripe). It may be
+	// empty for GitHub and Stripe deliveries that lack one.
+	ID string
+	// Scheme is the format that was verified.
+	Scheme Scheme
+	// Timestamp is the signed timestamp of this attempt (zero for GitHub).
+	// It changes on every retry: order events by a field of the body.
+	Timestamp time.Time
+	// Body is exactly the bytes whose signature was verified. Decode them
+	// yourself; never re-encode and verify again.
+	Body []byte
+	// Header is the request's header.
+	Header http.Header
+}
+
+// A Receiver is an http.Handler that accepts signed webhook deliveries. Each
+// POST goes through, in order:
+//
+//  1. the body size limit (413, before any signature work);
+//  2. the required headers (400);
+//  3. the signed timestamp, within Tolerance either way (400);
+//  4. the signature, by any unexpired key of Keys (401);
+//  5. the idempotency claim of the event id: an event already handled
+//     answers 200 and is not handled again; one being handled by another
+//     request right now answers 409 with Retry-After, so its sender retries
+//     and learns the outcome;
+//  6. the optional ordering guard: an event older than the last one handled
+//     for its key answers 200 and is skipped;
+//  7. Handler, or a publish to Topic on Broker. On error the claim is
+//     released and the answer is 500, so the sender retries; on success the
+//     answer is 200.
+//
+// Set Keys and either Handler or Broker and Topic; the rest has useful zero
+// values. Fields must not be changed after the first request. A Receiver is
+// safe for concurrent use.
+type Receiver struct {
+	// Keys verify signatures. For Stripe and GitHub use RawSecret.
+	Keys Keyring
+	// Scheme is the signature format. The zero value is Standard.
+	Scheme Scheme
+	// Handler handles each verified, new event. Its error makes the
+	// Receiver answer 500 and forget the event id, so a retry can succeed.
+	Handler func(ctx context.Context, e *Event) error
+	// Broker and Topic, used when Handler is nil, receive each event as a
+	// bus message: for Standard deliveries Type and Data come from the
+	// Payload (see ParsePayload), otherwise Data is the body. Meta holds
+	// "webhook-id".
+	Broker bus.Publisher
+	Topic  string
+	// MaxBodyBytes limits the body. Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Tolerance is how far the signed timestamp may be from Clock, either
+	// way. Zero means DefaultTolerance.
+	Tolerance time.Duration
+	// MaxSignatures caps the signatures a request may carry. Zero means
+	// DefaultMaxSignatures.
+	MaxSignatures int
+	// Idempotency stores event ids. Nil means a MemoryIdempotency of this
+	// Receiver. Share a store between instances of a receiver.
+	Idempotency IdempotencyStore
+	// IdempotencyTTL is how long a handled id is remembered. It should
+	// outlast the sender's retry schedule. Zero means DefaultIdempotencyTTL.
+	IdempotencyTTL time.Duration
+	// ClaimTTL is how long a claim lasts while the handler runs, so a
+	// receiver that dies mid-event does not block its retries forever.
+	// Zero means DefaultClaimTTL.
+	ClaimTTL time.Duration
+	// Order, when set, returns an ordering key and a sequence (a version,
+	// or a timestamp such as Payload.Timestamp in nanoseconds) read from
+	// the verified body. An event whose sequence is not above the last
+	// handled one for its key is acknowledged and skipped. The memory of
+	// sequences is per Receiver.
+	Order func(e *Event) (key string, seq int64, ok bool)
+	// Clock returns the current time. Nil means time.Now.
+	Clock func() time.Time
+	// Logger receives refused requests and handler errors at debug and
+	// warn level. Nil means no logging.
+	Logger *slog.Logger
+
+	once  sync.Once
+	store IdempotencyStore
+	mu    sync.Mutex
+	last  map[string]int64 // ordering guard
+	onMAC func()           // counts signature computations in tests
+}
+
+var _ http.Handler = (*Receiver)(nil)
+
+func (r *Receiver) init() {
+	r.once.Do(func() {
+		r.store = r.Idempotency
+		if r.store == nil {
+			r.store = &MemoryIdempotency{Clock: r.Clock}
+		}
+		r.last = make(map[string]int64)
+	})
+}
+
+func (r *Receiver) now() time.Time {
+	if r.Clock != nil {
+		return r.Clock()
+	}
+	return time.Now()
+}
+
+func (r *Receiver) maxBody() int64 {
+	if r.MaxBodyBytes > 0 {
+		return r.MaxBodyBytes
+	}
+	return DefaultMaxBodyBytes
+}
+
+func durationOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// ServeHTTP implements http.Handler.
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.init()
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "webhook: POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	e, err := r.verify(w, req)
+	if err != nil {
+		r.refuse(w, req, err)
+		return
+	}
+	ctx := req.Context()
+	key := r.Scheme.String() + ":" + e.ID
+	if e.ID != "" {
+		st, err := r.store.Claim(ctx, key, durationOr(r.ClaimTTL, DefaultClaimTTL))
+		switch {
+		case err != nil:
+			r.fail(w, req, fmt.Errorf("webhook: idempotency claim: %w", err))
+			return
+		case st == Done:
+			writeText(w, http.StatusOK, "duplicate")
+			return
+		case st == InProgress:
+			w.Header().Set("Retry-After", "1")
+			writeText(w, http.StatusConflict, "in progress")
+			return
+		}
+	}
+	okey, prev, stale := r.advance(e)
+	if stale {
+		r.complete(ctx, e, key)
+		writeText(w, http.StatusOK, "stale")
+		return
+	}
+	if err := r.handle(ctx, e); err != nil {
+		r.retreat(okey, prev, e)
+		if e.ID != "" {
+			_ = r.store.Release(context.WithoutCancel(ctx), key)
+		}
+		r.fail(w, req, err)
+		return
+	}
+	r.complete(ctx, e, key)
+	writeText(w, http.StatusOK, "ok")
+}
+
+// verify runs steps 1 to 4 and returns the event.
+func (r *Receiver) verify(w http.ResponseWriter, req *http.Request) (*Event, error) {
+	max := r.maxBody()
+	if req.ContentLength > max {
+		return nil, ErrBodyTooLarge
+	}
+	body, err := readBody(http.MaxBytesReader(w, req.Body, max), req.ContentLength)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, ErrBodyTooLarge
+		}
+		return nil, fmt.Errorf("%w: reading body: %v", ErrInvalidHeaders, err)
+	}
+	v := verifier{keys: r.Keys, now: r.now(), tolerance: r.Tolerance, maxSigs: r.MaxSignatures, onMAC: r.onMAC}
+	p, err := v.parse(r.Scheme, req.Header)
+	if err != nil {
+		return nil, err
+	}
+	if p.hasTS {
+		if err := v.checkTime(p.ts); err != nil {
+			return nil, err
+		}
+	}
+	if err := v.checkSignature(r.Scheme, p, body); err != nil {
+		return nil, err
+	}
+	e := &Event{ID: p.id, Scheme: r.Scheme, Body: body, Header: req.Header}
+	if p.hasTS {
+		e.Timestamp = time.Unix(p.ts, 0)
+	}
+	if r.Scheme == Stripe {
+		var s struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(body, &s) == nil && len(s.ID) <= MaxIDLen {
+			e.ID = s.ID
+		}
+	}
+	return e, nil
+}
+
+// readBody reads all of rd, sized up front when the length is declared.
+func readBody(rd io.Reader, n int64) ([]byte, error) {
+	if n <= 0 {
+		return io.ReadAll(rd)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(rd, buf); err != nil {
+		return nil, err
+	}
+	rest, err := io.ReadAll(rd) // nothing, unless the length was wrong
+	return append(buf, rest...), err
+}
+
+func (r *Receiver) handle(ctx context.Context, e *Event) error {
+	if r.Handler != nil {
+		return r.Handler(ctx, e)
+	}
+	if r.Broker == nil {
+		return errors.New("webhook: Receiver has neither Handler nor Broker")
+	}
+	m := bus.Message{Data: e.Body, Meta: map[string]string{"webhook-id": e.ID}}
+	if r.Scheme == Standard {
+		if p, err := ParsePayload(e.Body); err == nil {
+			if data, err := p.Bytes(); err == nil {
+				m.Type, m.Data = p.Type, data
+			}
+		}
+	}
+	_, err := r.Broker.Publish(ctx, r.Topic, m)
+	return err
+}
+
+func (r *Receiver) complete(ctx context.Context, e *Event, key string) {
+	if e.ID == "" {
+		return
+	}
+	if err := r.store.Complete(context.WithoutCancel(ctx), key, durationOr(r.IdempotencyTTL, DefaultIdempotencyTTL)); err != nil && r.Logger != nil {
+		r.Logger.WarnContext(ctx, "webhook: idempotency complete failed", "id", e.ID, "error", err)
+	}
+}
+
+// advance runs the ordering guard: it records e's sequence for its key
+// unless e is stale, and returns what retreat needs to undo that.
+func (r *Receiver) advance(e *Event) (key string, prev int64, stale bool) {
+	if r.Order == nil {
+		return "", 0, false
+	}
+	key, seq, ok := r.Order(e)
+	if !ok {
+		return "", 0, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev, seen := r.last[key]
+	if seen && seq <= prev {
+		return "", 0, true
+	}
+	if !seen {
+		prev = minSeq
+	}
+	r.last[key] = seq
+	return key, prev, false
+}
+
+const minSeq = -1 << 63
+
+// retreat undoes advance after a handler error, unless a newer event moved
+// the key on meanwhile.
+func (r *Receiver) retreat(key string, prev int64, e *Event) {
+	if key == "" {
+		return
+	}
+	_, seq, _ := r.Order(e)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last[key] == seq {
+		if prev == minSeq {
+			delete(r.last, key)
+		} else {
+			r.last[key] = prev
+		}
+	}
+}
+
+func (r *Receiver) refuse(w http.ResponseWriter, req *http.Request, err error) {
+	code := statusOf(err)
+	if r.Logger != nil {
+		r.Logger.DebugContext(req.Context(), "webhook: refused", "status", code, "error", err)
+	}
+	writeText(w, code, err.Error())
+}
+
+func (r *Receiver) fail(w http.ResponseWriter, req *http.Request, err error) {
+	if r.Logger != nil {
+		r.Logger.WarnContext(req.Context(), "webhook: handling failed", "error", err)
+	}
+	writeText(w, http.StatusInternalServerError, "webhook: handling failed")
+}
+
+func writeText(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg+"\n")
+}

@@ -1,0 +1,276 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// signedRequest builds a Standard Webhooks POST signed with keys at ts.
+func signedRequest(t testing.TB, keys Keyring, id string, ts time.Time, body []byte) *http.Request {
+	t.Helper()
+	sig, err := Sign(keys, id, ts, body)
+	require.NoError(t, err)
+	req := httptest.NewRequest(http.MethodPost, "/hook", bytes.NewReader(body))
+	for k, v := range swHeader(id, ts.Unix(), sig) {
+		req.Header[k] = v
+	}
+	return req
+}
+
+func serve(r http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	return w
+}
+
+func TestReceiverPipeline(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	now := time.Unix(swTimestamp, 0)
+	good := func() *http.Request { return signedRequest(t, keys, swID, now, []byte(swBody)) }
+	tests := []struct {
+		name   string
+		req    func() *http.Request
+		clock  time.Time
+		status int
+	}{
+		{"ok", good, now, 200},
+		{"get", func() *http.Request { return httptest.NewRequest(http.MethodGet, "/hook", nil) }, now, 405},
+		{"no id", func() *http.Request { r := good(); r.Header.Del(HeaderID); return r }, now, 400},
+		{"no signature", func() *http.Request { r := good(); r.Header.Del(HeaderSignature); return r }, now, 400},
+		{"bad timestamp", func() *http.Request { r := good(); r.Header.Set(HeaderTimestamp, "1e9"); return r }, now, 400},
+		{"too old", good, now.Add(301 * time.Second), 400},
+		{"too new", good, now.Add(-301 * time.Second), 400},
+		{"edge old", good, now.Add(300 * time.Second), 200},
+		{"edge new", good, now.Add(-300 * time.Second), 200},
+		{"tampered body", func() *http.Request {
+			r := good()
+			r.Body = io.NopCloser(strings.NewReader(`{"test": 1}`))
+			r.ContentLength = -1
+			return r
+		}, now, 401},
+		{"tampered id", func() *http.Request { r := good(); r.Header.Set(HeaderID, "msg_other"); return r }, now, 401},
+		{"other key", func() *http.Request { return signedRequest(t, Secrets(Secret("x")), swID, now, []byte(swBody)) }, now, 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			r := &Receiver{Keys: keys, Clock: func() time.Time { return tc.clock },
+				Handler: func(context.Context, *Event) error { calls.Add(1); return nil }}
+			w := serve(r, tc.req())
+			assert.Equal(t, tc.status, w.Code, w.Body.String())
+			want := int32(0)
+			if tc.status == 200 {
+				want = 1
+			}
+			assert.Equal(t, want, calls.Load())
+		})
+	}
+}
+
+func TestReceiverOversizeBeforeHMAC(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	now := time.Unix(swTimestamp, 0)
+	body := bytes.Repeat([]byte("a"), 1025)
+	for _, chunked := range []bool{false, true} {
+		var macs atomic.Int32
+		r := &Receiver{Keys: keys, MaxBodyBytes: 1024, Clock: func() time.Time { return now },
+			Handler: func(context.Context, *Event) error { return nil }}
+		r.onMAC = func() { macs.Add(1) }
+		req := signedRequest(t, keys, swID, now, body)
+		if chunked {
+			req.Body = io.NopCloser(bytes.NewReader(body)) // no length known up front
+			req.ContentLength = -1
+		}
+		assert.Equal(t, http.StatusRequestEntityTooLarge, serve(r, req).Code)
+		assert.Zero(t, macs.Load(), "no HMAC for an oversize body")
+
+		// The counter works: an accepted body costs one HMAC.
+		ok := signedRequest(t, keys, swID, now, body[:1024])
+		assert.Equal(t, http.StatusOK, serve(r, ok).Code)
+		assert.Equal(t, int32(1), macs.Load())
+	}
+}
+
+func TestReceiverRawBody(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	now := time.Now()
+	pretty := []byte("{\n  \"b\": 2,\n  \"a\": 1\n}\n")
+	var got []byte
+	r := &Receiver{Keys: keys, Handler: func(_ context.Context, e *Event) error { got = e.Body; return nil }}
+	require.Equal(t, 200, serve(r, signedRequest(t, keys, "msg_raw", now, pretty)).Code)
+	assert.Equal(t, pretty, got, "the handler gets the verified bytes")
+
+	// The pitfall: a re-encoded body no longer verifies.
+	req := signedRequest(t, keys, "msg_raw2", now, pretty)
+	req.Body = io.NopCloser(strings.NewReader(`{"a":1,"b":2}`))
+	req.ContentLength = -1
+	assert.Equal(t, 401, serve(r, req).Code)
+}
+
+func TestReceiverDuplicates(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	now := time.Now()
+	var calls atomic.Int32
+	fail := atomic.Bool{}
+	fail.Store(true)
+	r := &Receiver{Keys: keys, Handler: func(context.Context, *Event) error {
+		calls.Add(1)
+		if fail.Load() {
+			return errors.New("database down")
+		}
+		return nil
+	}}
+	body := []byte(`{"n":1}`)
+	// A handler error answers 500 and releases the claim...
+	assert.Equal(t, 500, serve(r, signedRequest(t, keys, "msg_d", now, body)).Code)
+	fail.Store(false)
+	// ...so the retry (fresh timestamp, same id) is handled...
+	assert.Equal(t, 200, serve(r, signedRequest(t, keys, "msg_d", now.Add(time.Second), body)).Code)
+	// ...and later copies are acknowledged without running the handler.
+	w := serve(r, signedRequest(t, keys, "msg_d", now.Add(2*time.Second), body))
+	assert.Equal(t, 200, w.Code)
+	assert.Equal(t, "duplicate\n", w.Body.String())
+	assert.Equal(t, int32(2), calls.Load())
+}
+
+func TestReceiverConcurrentDuplicates(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	now := time.Now()
+	const n = 50
+	var calls atomic.Int32
+	release := make(chan struct{})
+	r := &Receiver{Keys: keys, Handler: func(context.Context, *Event) error {
+		calls.Add(1)
+		<-release
+		return nil
+	}}
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		req := signedRequest(t, keys, "msg_c", now, []byte(`{}`))
+		wg.Go(func() { codes <- serve(r, req).Code })
+	}
+	// n-1 copies answer while the first is still in its handler.
+	counts := map[int]int{}
+	for range n - 1 {
+		counts[<-codes]++
+	}
+	close(release)
+	wg.Wait()
+	counts[<-codes]++
+	assert.Equal(t, int32(1), calls.Load())
+	assert.Equal(t, map[int]int{200: 1, 409: n - 1}, counts)
+	// Once handled, copies get 200.
+	assert.Equal(t, 200, serve(r, signedRequest(t, keys, "msg_c", now, []byte(`{}`))).Code)
+	assert.Equal(t, int32(1), calls.Load())
+}
+
+func TestReceiverOrdering(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	now := time.Now()
+	var seen []string
+	var failNext bool
+	r := &Receiver{Keys: keys,
+		Order: func(e *Event) (string, int64, bool) {
+			p, err := ParsePayload(e.Body)
+			if err != nil {
+				return "", 0, false
+			}
+			return p.Type, p.Timestamp.UnixNano(), true
+		},
+		Handler: func(_ context.Context, e *Event) error {
+			if failNext {
+				failNext = false
+				return errors.New("boom")
+			}
+			seen = append(seen, e.ID)
+			return nil
+		}}
+	body := func(typ string, sec int64) []byte {
+		b, _ := Payload{Type: typ, Timestamp: time.Unix(sec, 0), Data: []byte(`{}`)}.MarshalJSON()
+		return b
+	}
+	send := func(id string, b []byte) int { return serve(r, signedRequest(t, keys, id, now, b)).Code }
+	assert.Equal(t, 200, send("msg_2", body("user.1", 2)))
+	assert.Equal(t, 200, send("msg_1", body("user.1", 1)), "stale: acknowledged")
+	assert.Equal(t, 200, send("msg_x", body("user.2", 1)), "other key: independent")
+	failNext = true
+	assert.Equal(t, 500, send("msg_3", body("user.1", 3)))
+	assert.Equal(t, 200, send("msg_3", body("user.1", 3)), "a failed event does not move the guard")
+	assert.Equal(t, []string{"msg_2", "msg_x", "msg_3"}, seen)
+}
+
+func TestReceiverSchemes(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1700000000, 0)
+	secret := RawSecret("shh")
+	var ids []string
+	handler := func(_ context.Context, e *Event) error { ids = append(ids, e.ID); return nil }
+
+	gh := &Receiver{Keys: Secrets(secret), Scheme: GitHub, Handler: handler}
+	body := []byte(`{"action":"opened"}`)
+	req := func(h, v string, b []byte) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(b))
+		r.Header.Set(h, v)
+		r.Header.Set(HeaderGitHubDelivery, "guid-1")
+		return r
+	}
+	assert.Equal(t, 200, serve(gh, req(HeaderGitHubSignature, SignGitHub(secret, body), body)).Code)
+	assert.Equal(t, 200, serve(gh, req(HeaderGitHubSignature, SignGitHub(secret, body), body)).Code, "redelivery")
+	assert.Equal(t, 401, serve(gh, req(HeaderGitHubSignature, SignGitHub(secret, body), []byte("{}"))).Code)
+	assert.Equal(t, 400, serve(gh, req("X-Other", "x", body)).Code)
+
+	st := &Receiver{Keys: Secrets(secret), Scheme: Stripe, Handler: handler, Clock: func() time.Time { return now }}
+	sbody := []byte(`{"id":"evt_9","type":"charge.succeeded"}`)
+	assert.Equal(t, 200, serve(st, req(HeaderStripeSignature, SignStripe(secret, now, sbody), sbody)).Code)
+	assert.Equal(t, 200, serve(st, req(HeaderStripeSignature, SignStripe(secret, now, sbody), sbody)).Code)
+	assert.Equal(t, 400, serve(st, req(HeaderStripeSignature, SignStripe(secret, now.Add(-time.Hour), sbody), sbody)).Code)
+	assert.Equal(t, []string{"guid-1", "evt_9"}, ids)
+}
+
+func TestReceiverPublishesToBus(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	b := &bus.Memory{}
+	defer b.Close()
+	sub, err := b.Subscribe(t.Context(), "in", "")
+	require.NoError(t, err)
+	defer sub.Close()
+	srv := httptest.NewServer(&Receiver{Keys: keys, Broker: b, Topic: "in"})
+	defer srv.Close()
+	s := &Sender{AllowPrivateNetworks: true}
+	defer s.CloseIdleConnections()
+	ep := &Endpoint{ID: "ep", URL: srv.URL, Keys: keys}
+	for _, data := range [][]byte{[]byte(`{"a": [1, 2]}`), {0xff, 0x00, 'x'}, nil} {
+		m := bus.Message{Topic: "out", ID: "e-1", Type: "bin.thing", Data: data, Time: time.Now()}
+		body, err := NewPayload(m).MarshalJSON()
+		require.NoError(t, err)
+		_, err = s.Send(t.Context(), ep, Delivery{ID: "msg_" + strconv.Itoa(len(data)), Body: body})
+		require.NoError(t, err)
+		got := <-sub.C()
+		assert.Equal(t, "bin.thing", got.Type)
+		assert.Equal(t, string(data), string(got.Data))
+		assert.Equal(t, "msg_"+strconv.Itoa(len(data)), got.Meta["webhook-id"])
+	}
+}

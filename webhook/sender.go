@@ -1,0 +1,369 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/pushpull/pushpull/internal/retry"
+)
+
+// Defaults of the Sender's fields.
+const (
+	DefaultTimeout          = 15 * time.Second
+	DefaultMaxRetryAfter    = time.Hour
+	DefaultMaxResponseBytes = 1024
+)
+
+// An Endpoint is a receiver's URL and the keys deliveries to it are signed
+// with. Topic and Types are used by the Dispatcher.
+type Endpoint struct {
+	// ID names the endpoint; the Dispatcher needs it unique and uses it in
+	// the key of the endpoint's cursor.
+	ID string
+	// URL is where deliveries are POSTed.
+	URL string
+	// Keys sign every delivery: one signature per unexpired key.
+	Keys Keyring
+	// Topic is the bus topic the Dispatcher delivers from.
+	Topic string
+	// Types, when not empty, restricts the Dispatcher to messages whose
+	// Type is listed; an entry ending in ".*" matches a prefix
+	// ("order.*" matches "order.paid").
+	Types []string
+	// From is where the Dispatcher starts when no cursor is stored for the
+	// endpoint yet: "" means with the messages published from then on,
+	// bus.Oldest with the whole retained history, a message ID after it.
+	From string
+	// Header holds extra request headers. It cannot replace the signature
+	// headers or Content-Type.
+	Header http.Header
+}
+
+// A Delivery is one message to deliver: a stable id, sent as webhook-id on
+// every attempt, and the body.
+type Delivery struct {
+	ID   string
+	Body []byte
+}
+
+// An Attempt is the record of one POST of a delivery. It holds no secret and
+// no signature.
+type Attempt struct {
+	Delivery string        // the delivery's webhook-id
+	Endpoint string        // the endpoint's ID
+	N        int           // 1 for the first attempt
+	At       time.Time     // when the attempt started
+	Status   int           // the response status, 0 when none arrived
+	Latency  time.Duration // until the response headers, or the failure
+	Error    string        // why the attempt failed, "" on success
+	Response []byte        // the start of the response body (MaxResponseBytes)
+	Next     time.Duration // the wait before the next attempt, 0 if none
+
+	outcome    outcome
+	retryAfter time.Duration
+}
+
+// OK reports whether the attempt succeeded.
+func (a Attempt) OK() bool { return a.outcome == outcomeOK }
+
+type outcome int
+
+const (
+	outcomeFail outcome = iota // retry on schedule
+	outcomeOK
+	outcomeGone // 410: disable the endpoint
+	outcomeSlow // 429, 502, 503, 504, timeout: retry, honour Retry-After
+)
+
+// A Sender signs and POSTs deliveries and retries them on a schedule.
+//
+// The zero value is ready to use: it refuses private addresses (see
+// AllowPrivateNetworks), times out each attempt after DefaultTimeout and
+// retries on DefaultSchedule. Fields must not be changed after the first
+// call. A Sender is safe for concurrent use.
+type Sender struct {
+	// Client sends the requests. Nil means a client whose dialer refuses
+	// loopback, private, link-local and other internal addresses (the SSRF
+	// guard) and that uses no proxy. A Client you set is used as it is, so
+	// the guard is yours to provide; redirects are never followed either
+	// way.
+	Client *http.Client
+	// AllowPrivateNetworks turns the SSRF guard of the default client off,
+	// for tests and for deployments that deliver inside a trusted network.
+	AllowPrivateNetworks bool
+	// Timeout bounds each attempt, from dial to response headers and the
+	// start of the body. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// Schedule holds the delays before each retry; after the last one the
+	// delivery is exhausted (dead-lettered by the Dispatcher). Nil means
+	// DefaultSchedule. Each delay is jittered by Jitter.
+	Schedule []time.Duration
+	// Jitter is the fraction by which delays vary. Zero means
+	// DefaultJitter; a negative value means none.
+	Jitter float64
+	// NewBackOff, when set, replaces Schedule: it returns a fresh backoff
+	// per delivery, for example retry.NewBackOff wrapped in
+	// backoff.WithMaxRetries. backoff.Stop ends the delivery. Make sure
+	// its MaxElapsedTime does not cut the schedule short unknowingly.
+	NewBackOff func() backoff.BackOff
+	// MaxRetryAfter caps a Retry-After delay asked for by a 429, 502, 503
+	// or 504 response. Zero means DefaultMaxRetryAfter. The wait is never
+	// shorter than the scheduled delay.
+	MaxRetryAfter time.Duration
+	// MaxResponseBytes is how much of each response body an Attempt keeps.
+	// Zero means DefaultMaxResponseBytes; negative means none.
+	MaxResponseBytes int
+	// UserAgent is sent with every request; empty means "pushpull-webhook".
+	UserAgent string
+	// Clock returns the current time for webhook-timestamp. Nil means
+	// time.Now.
+	Clock func() time.Time
+	// Logger receives a debug record per attempt. Nil means no logging.
+	Logger *slog.Logger
+
+	once   sync.Once
+	client *http.Client
+	guard  *guard // the default client's guard; tests replace its lookup
+}
+
+func (s *Sender) init() {
+	s.once.Do(func() {
+		if s.Client != nil {
+			c := *s.Client
+			c.CheckRedirect = noRedirect
+			s.client = &c
+			return
+		}
+		s.guard = &guard{allowPrivate: s.AllowPrivateNetworks, timeout: s.timeout()}
+		s.client = &http.Client{
+			CheckRedirect: noRedirect,
+			Transport: &http.Transport{
+				DialContext:         s.guard.dialContext,
+				ForceAttemptHTTP2:   true,
+				MaxIdleConnsPerHost: 8,
+				IdleConnTimeout:     90 * time.Second,
+				TLSHandshakeTimeout: 10 * time.Second,
+			},
+		}
+	})
+}
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func (s *Sender) timeout() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (s *Sender) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock()
+	}
+	return time.Now()
+}
+
+func (s *Sender) maxRetryAfter() time.Duration {
+	if s.MaxRetryAfter > 0 {
+		return s.MaxRetryAfter
+	}
+	return DefaultMaxRetryAfter
+}
+
+func (s *Sender) maxResponse() int {
+	switch {
+	case s.MaxResponseBytes < 0:
+		return 0
+	case s.MaxResponseBytes == 0:
+		return DefaultMaxResponseBytes
+	}
+	return s.MaxResponseBytes
+}
+
+func (s *Sender) backOff() backoff.BackOff {
+	if s.NewBackOff != nil {
+		return s.NewBackOff()
+	}
+	sched := s.Schedule
+	if sched == nil {
+		sched = DefaultSchedule
+	}
+	j := s.Jitter
+	if j == 0 {
+		j = DefaultJitter
+	}
+	return &scheduleBackOff{delays: sched, jitter: j}
+}
+
+// CloseIdleConnections closes the idle connections of the Sender's client.
+func (s *Sender) CloseIdleConnections() {
+	s.init()
+	s.client.CloseIdleConnections()
+}
+
+// Attempt makes one signed POST of d to ep, with a fresh timestamp and
+// signature, and reports how it went. It does not retry.
+func (s *Sender) Attempt(ctx context.Context, ep *Endpoint, d Delivery) Attempt {
+	s.init()
+	a := Attempt{Delivery: d.ID, Endpoint: ep.ID, N: 1, At: s.now()}
+	err := s.post(ctx, ep, d, &a)
+	if err != nil {
+		a.Error = err.Error()
+	}
+	s.log(ctx, &a)
+	return a
+}
+
+func (s *Sender) post(ctx context.Context, ep *Endpoint, d Delivery, a *Attempt) error {
+	sig, err := Sign(ep.Keys, d.ID, a.At, d.Body)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Body))
+	if err != nil {
+		return fmt.Errorf("webhook: endpoint %q: %w", ep.ID, err)
+	}
+	for k, vs := range ep.Header {
+		req.Header[k] = vs
+	}
+	ua := s.UserAgent
+	if ua == "" {
+		ua = "pushpull-webhook"
+	}
+	req.Header.Set("User-Agent", ua)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderID, d.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(a.At.Unix(), 10))
+	req.Header.Set(HeaderSignature, sig)
+	start := time.Now()
+	resp, err := s.client.Do(req)
+	a.Latency = time.Since(start)
+	if err != nil {
+		if isTimeout(err) {
+			a.outcome = outcomeSlow
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if n := s.maxResponse(); n > 0 {
+		a.Response, _ = io.ReadAll(io.LimitReader(resp.Body, int64(n)))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	a.Status = resp.StatusCode
+	switch c := resp.StatusCode; {
+	case c >= 200 && c < 300:
+		a.outcome = outcomeOK
+		return nil
+	case c == http.StatusGone:
+		a.outcome = outcomeGone
+		return fmt.Errorf("%w: %w", ErrGone, &StatusError{StatusCode: c})
+	case c == http.StatusTooManyRequests || c == http.StatusBadGateway ||
+		c == http.StatusServiceUnavailable || c == http.StatusGatewayTimeout:
+		a.outcome = outcomeSlow
+		if ra, ok := retry.RetryAfter(resp.Header.Get("Retry-After"), s.now(), s.maxRetryAfter()); ok {
+			a.retryAfter = ra
+		}
+	}
+	return &StatusError{StatusCode: resp.StatusCode}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *Sender) log(ctx context.Context, a *Attempt) {
+	if s.Logger == nil {
+		return
+	}
+	s.Logger.LogAttrs(ctx, slog.LevelDebug, "webhook attempt",
+		slog.String("endpoint", a.Endpoint), slog.String("delivery", a.Delivery),
+		slog.Int("attempt", a.N), slog.Int("status", a.Status),
+		slog.Duration("latency", a.Latency), slog.String("error", a.Error))
+}
+
+// Send delivers d to ep, retrying on the schedule until an attempt
+// succeeds, the endpoint answers 410 Gone (ErrGone), the schedule is
+// exhausted (ErrExhausted, wrapping the last attempt's error, such as a
+// *StatusError) or ctx is done. It returns every attempt.
+func (s *Sender) Send(ctx context.Context, ep *Endpoint, d Delivery) ([]Attempt, error) {
+	return s.send(ctx, ep, d, nil)
+}
+
+// gate is run around each attempt by the Dispatcher: wait admits the
+// attempt (circuit breaker, concurrency slot) and done releases it.
+type gate interface {
+	wait(ctx context.Context) error
+	done(a *Attempt)
+}
+
+func (s *Sender) send(ctx context.Context, ep *Endpoint, d Delivery, g gate) ([]Attempt, error) {
+	s.init()
+	b := s.backOff()
+	var log []Attempt
+	for n := 1; ; n++ {
+		if g != nil {
+			if err := g.wait(ctx); err != nil {
+				return log, err
+			}
+		}
+		a := Attempt{Delivery: d.ID, Endpoint: ep.ID, N: n, At: s.now()}
+		perr := s.post(ctx, ep, d, &a)
+		if perr != nil {
+			a.Error = perr.Error()
+		}
+		var err error
+		switch {
+		case a.outcome == outcomeOK:
+		case a.outcome == outcomeGone:
+			err = perr // wraps ErrGone and the *StatusError
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		default:
+			delay := b.NextBackOff()
+			if delay == backoff.Stop {
+				err = fmt.Errorf("%w after %d attempts: %w", ErrExhausted, n, perr)
+				break
+			}
+			if a.outcome == outcomeSlow && a.retryAfter > delay {
+				delay = a.retryAfter
+			}
+			a.Next = delay
+		}
+		if g != nil {
+			g.done(&a)
+		}
+		s.log(ctx, &a)
+		log = append(log, a)
+		if a.outcome == outcomeOK || err != nil {
+			return log, err
+		}
+		if err := sleep(ctx, a.Next); err != nil {
+			return log, err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,231 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// script is a fake endpoint: it answers the i-th request with responses[i]
+// (the last one repeats) and records every request.
+type script struct {
+	mu        sync.Mutex
+	responses []func(*http.Request) (*http.Response, error)
+	reqs      []*http.Request
+	bodies    [][]byte
+	at        []time.Time
+}
+
+func (s *script) RoundTrip(r *http.Request) (*http.Response, error) {
+	b, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	i := min(len(s.reqs), len(s.responses)-1)
+	s.reqs = append(s.reqs, r)
+	s.bodies = append(s.bodies, b)
+	s.at = append(s.at, time.Now())
+	f := s.responses[i]
+	s.mu.Unlock()
+	return f(r)
+}
+
+func status(code int, hdr ...string) func(*http.Request) (*http.Response, error) {
+	return func(r *http.Request) (*http.Response, error) {
+		h := http.Header{}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			h.Set(hdr[i], hdr[i+1])
+		}
+		return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader("answer " + strconv.Itoa(code))), Request: r}, nil
+	}
+}
+
+func testEndpoint(t testing.TB) *Endpoint {
+	s, err := GenerateSecret()
+	require.NoError(t, err)
+	return &Endpoint{ID: "ep", URL: "http://receiver.example/hook", Keys: Secrets(s)}
+}
+
+func TestSenderRetriesOnSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sc := &script{responses: []func(*http.Request) (*http.Response, error){status(500), status(500), status(503), status(200)}}
+		s := &Sender{Client: &http.Client{Transport: sc}, Jitter: -1,
+			Schedule: []time.Duration{5 * time.Second, time.Minute, 10 * time.Minute}}
+		ep := testEndpoint(t)
+		start := time.Now()
+		attempts, err := s.Send(t.Context(), ep, Delivery{ID: "msg_1", Body: []byte(`{"x":1}`)})
+		require.NoError(t, err)
+		require.Len(t, attempts, 4)
+		require.Len(t, sc.reqs, 4)
+		wantAt := []time.Duration{0, 5 * time.Second, 65 * time.Second, 665 * time.Second}
+		for i, r := range sc.reqs {
+			assert.Equal(t, wantAt[i], sc.at[i].Sub(start), "attempt %d", i+1)
+			assert.Equal(t, "msg_1", r.Header.Get(HeaderID), "stable id")
+			assert.Equal(t, strconv.FormatInt(sc.at[i].Unix(), 10), r.Header.Get(HeaderTimestamp), "fresh timestamp")
+			assert.NoError(t, Verify(ep.Keys, r.Header, sc.bodies[i], sc.at[i], 0), "valid signature")
+			assert.Equal(t, i+1, attempts[i].N)
+		}
+		assert.Equal(t, 500, attempts[0].Status)
+		assert.Equal(t, "answer 500", string(attempts[0].Response))
+		assert.Equal(t, 5*time.Second, attempts[0].Next)
+		assert.True(t, attempts[3].OK())
+	})
+}
+
+func TestSenderJitter(t *testing.T) {
+	t.Parallel()
+	b := (&Sender{Schedule: []time.Duration{time.Hour}}).backOff()
+	for range 100 {
+		b.Reset()
+		d := b.NextBackOff()
+		assert.GreaterOrEqual(t, d, 48*time.Minute)
+		assert.LessOrEqual(t, d, 72*time.Minute)
+	}
+	// The default schedule lasts more than a day, uncapped by backoff's
+	// MaxElapsedTime.
+	b = (&Sender{Jitter: -1}).backOff()
+	var total time.Duration
+	n := 0
+	for d := b.NextBackOff(); d >= 0; d = b.NextBackOff() {
+		total += d
+		n++
+	}
+	assert.Equal(t, len(DefaultSchedule), n)
+	assert.Greater(t, total, 24*time.Hour)
+}
+
+func TestSenderOutcomes(t *testing.T) {
+	tests := []struct {
+		name     string
+		resp     []func(*http.Request) (*http.Response, error)
+		err      error
+		attempts int
+		elapsed  time.Duration
+	}{
+		{"gone stops at once", []func(*http.Request) (*http.Response, error){status(410)}, ErrGone, 1, 0},
+		{"exhausted", []func(*http.Request) (*http.Response, error){status(500)}, ErrExhausted, 3, 3 * time.Second},
+		{"redirect is a failure", []func(*http.Request) (*http.Response, error){status(302, "Location", "/x"), status(204)}, nil, 2, time.Second},
+		{"retry-after seconds", []func(*http.Request) (*http.Response, error){status(429, "Retry-After", "7"), status(200)}, nil, 2, 7 * time.Second},
+		{"retry-after clamped", []func(*http.Request) (*http.Response, error){status(503, "Retry-After", "86400"), status(200)}, nil, 2, time.Minute},
+		{"retry-after never shortens", []func(*http.Request) (*http.Response, error){status(502, "Retry-After", "0"), status(200)}, nil, 2, time.Second},
+		{"retry-after ignored on 500", []func(*http.Request) (*http.Response, error){status(500, "Retry-After", "30"), status(200)}, nil, 2, time.Second},
+		{"retry-after date", []func(*http.Request) (*http.Response, error){func(r *http.Request) (*http.Response, error) {
+			return status(504, "Retry-After", time.Now().Add(20*time.Second).UTC().Format(http.TimeFormat))(r)
+		}, status(200)}, nil, 2, 20 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sc := &script{responses: tc.resp}
+				s := &Sender{Client: &http.Client{Transport: sc}, Jitter: -1, MaxRetryAfter: time.Minute,
+					Schedule: []time.Duration{time.Second, 2 * time.Second}}
+				start := time.Now()
+				attempts, err := s.Send(t.Context(), testEndpoint(t), Delivery{ID: "msg_1", Body: []byte(`{}`)})
+				if tc.err == nil {
+					assert.NoError(t, err)
+				} else {
+					assert.ErrorIs(t, err, tc.err)
+					var se *StatusError
+					if assert.ErrorAs(t, err, &se) {
+						assert.Equal(t, attempts[len(attempts)-1].Status, se.StatusCode)
+					}
+				}
+				assert.Len(t, attempts, tc.attempts)
+				assert.Equal(t, tc.elapsed, time.Since(start))
+			})
+		})
+	}
+}
+
+func TestSenderTimeoutAndCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hang := func(r *http.Request) (*http.Response, error) { <-r.Context().Done(); return nil, r.Context().Err() }
+		sc := &script{responses: []func(*http.Request) (*http.Response, error){hang, status(200)}}
+		s := &Sender{Client: &http.Client{Transport: sc}, Timeout: 3 * time.Second, Jitter: -1,
+			Schedule: []time.Duration{time.Second}}
+		start := time.Now()
+		attempts, err := s.Send(t.Context(), testEndpoint(t), Delivery{ID: "msg_1"})
+		require.NoError(t, err)
+		require.Len(t, attempts, 2)
+		assert.Equal(t, 3*time.Second, attempts[0].Latency)
+		assert.Contains(t, attempts[0].Error, "deadline exceeded")
+		assert.Equal(t, 4*time.Second, time.Since(start))
+
+		// Cancelling the context ends the schedule.
+		ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+		defer cancel()
+		sc = &script{responses: []func(*http.Request) (*http.Response, error){status(500)}}
+		s = &Sender{Client: &http.Client{Transport: sc}, Jitter: -1}
+		attempts, err = s.Send(ctx, testEndpoint(t), Delivery{ID: "msg_1"})
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Len(t, attempts, 2, "at 0 s and 5 s; the next would be after 5 min")
+	})
+}
+
+func TestSenderRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	var followed int
+	var mu sync.Mutex
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hook", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	})
+	mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) { mu.Lock(); followed++; mu.Unlock() })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	s := &Sender{AllowPrivateNetworks: true}
+	defer s.CloseIdleConnections()
+	ep := testEndpoint(t)
+	ep.URL = srv.URL + "/hook"
+	a := s.Attempt(t.Context(), ep, Delivery{ID: "msg_1", Body: []byte(`{}`)})
+	assert.Equal(t, 307, a.Status)
+	assert.False(t, a.OK())
+	mu.Lock()
+	assert.Zero(t, followed)
+	mu.Unlock()
+}
+
+func TestSenderLogsNoSecrets(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var sig string
+	sc := &script{responses: []func(*http.Request) (*http.Response, error){func(r *http.Request) (*http.Response, error) {
+		sig = r.Header.Get(HeaderSignature)
+		return nil, errors.New("connection refused " + "(no secret here)")
+	}}}
+	ep := testEndpoint(t)
+	s := &Sender{Client: &http.Client{Transport: sc}, Logger: logger, Schedule: []time.Duration{}}
+	_, err := s.Send(t.Context(), ep, Delivery{ID: "msg_1"})
+	require.ErrorIs(t, err, ErrExhausted)
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	require.NotEmpty(t, sig)
+	assert.Contains(t, out, "msg_1")
+	assert.NotContains(t, out, ep.Keys[0].Secret.Encode()[len(SecretPrefix):])
+	assert.NotContains(t, out, sig[3:])
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

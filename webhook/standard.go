@@ -1,0 +1,270 @@
+package webhook
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Standard Webhooks header names.
+const (
+	HeaderID        = "Webhook-Id"
+	HeaderTimestamp = "Webhook-Timestamp"
+	HeaderSignature = "Webhook-Signature"
+)
+
+// Limits of verification. They bound the work an unauthenticated request
+// can cause.
+const (
+	// DefaultTolerance is how far a signed timestamp may be from the
+	// verifier's clock, in either direction.
+	DefaultTolerance = 5 * time.Minute
+	// DefaultMaxSignatures is how many signatures a header may carry.
+	DefaultMaxSignatures = 16
+	// MaxIDLen is the longest accepted message id.
+	MaxIDLen  = 256
+	maxSigLen = 128 // one "v1a,<base64>" entry is well below this
+)
+
+// Sign returns the value of the webhook-signature header for a message: one
+// "v1,<base64 HMAC-SHA256>" or "v1a,<base64 Ed25519>" entry per key of keys
+// that is unexpired at ts, separated by spaces, over id.ts.body. id must
+// match [A-Za-z0-9_-]+ so the signed content is unambiguous.
+func Sign(keys Keyring, id string, ts time.Time, body []byte) (string, error) {
+	if err := checkID(id); err != nil {
+		return "", err
+	}
+	tss := strconv.FormatInt(ts.Unix(), 10)
+	var b strings.Builder
+	for i := range keys {
+		k := &keys[i]
+		if !k.valid(ts) {
+			continue
+		}
+		switch {
+		case len(k.Secret) > 0:
+			sep(&b)
+			b.WriteString("v1,")
+			b.WriteString(base64.StdEncoding.EncodeToString(macStandard(k.Secret, id, tss, body)))
+		case k.PrivateKey != nil:
+			sep(&b)
+			b.WriteString("v1a,")
+			b.WriteString(base64.StdEncoding.EncodeToString(ed25519.Sign(k.PrivateKey, signedContent(id, tss, body))))
+		}
+	}
+	if b.Len() == 0 {
+		return "", ErrNoKeys
+	}
+	return b.String(), nil
+}
+
+func sep(b *strings.Builder) {
+	if b.Len() > 0 {
+		b.WriteByte(' ')
+	}
+}
+
+// Verify checks a Standard Webhooks request: the webhook-id,
+// webhook-timestamp and webhook-signature headers of h against the raw body,
+// with the timestamp within tolerance of now (DefaultTolerance when
+// tolerance is zero), and at least one signature made by an unexpired key of
+// keys. Unknown signature versions are ignored. The errors are
+// ErrMissingHeaders, ErrInvalidHeaders, ErrTooOld, ErrTooNew and
+// ErrNoMatchingSignature.
+func Verify(keys Keyring, h http.Header, body []byte, now time.Time, tolerance time.Duration) error {
+	v := verifier{keys: keys, now: now, tolerance: tolerance}
+	p, err := v.parse(Standard, h)
+	if err != nil {
+		return err
+	}
+	if err := v.checkTime(p.ts); err != nil {
+		return err
+	}
+	return v.checkSignature(Standard, p, body)
+}
+
+// parsed holds what a scheme's headers say.
+type parsed struct {
+	id     string // event id for idempotency; may be empty (Stripe)
+	ts     int64  // signed Unix seconds; hasTS false for GitHub
+	tsRaw  string
+	hasTS  bool
+	sigs   string // the signature header value
+	scheme Scheme
+}
+
+// verifier runs the steps of verification in the Receiver's order, so each
+// failure gets its own status.
+type verifier struct {
+	keys      Keyring
+	now       time.Time
+	tolerance time.Duration
+	maxSigs   int
+	onMAC     func() // counts signature computations in tests
+}
+
+func (v *verifier) maxSignatures() int {
+	if v.maxSigs > 0 {
+		return v.maxSigs
+	}
+	return DefaultMaxSignatures
+}
+
+func (v *verifier) parse(s Scheme, h http.Header) (parsed, error) {
+	switch s {
+	case Stripe:
+		return parseStripe(h)
+	case GitHub:
+		return parseGitHub(h)
+	}
+	p := parsed{id: h.Get(HeaderID), tsRaw: h.Get(HeaderTimestamp), sigs: h.Get(HeaderSignature), scheme: Standard}
+	if p.id == "" || p.tsRaw == "" || p.sigs == "" {
+		return p, ErrMissingHeaders
+	}
+	if len(p.id) > MaxIDLen {
+		return p, fmt.Errorf("%w: webhook-id too long", ErrInvalidHeaders)
+	}
+	ts, err := parseUnix(p.tsRaw)
+	if err != nil {
+		return p, err
+	}
+	p.ts, p.hasTS = ts, true
+	return p, nil
+}
+
+// parseUnix accepts only plain decimal seconds: no sign, space, fraction or
+// exponent.
+func parseUnix(s string) (int64, error) {
+	if len(s) == 0 || len(s) > 12 {
+		return 0, fmt.Errorf("%w: timestamp %q", ErrInvalidHeaders, trunc(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("%w: timestamp %q", ErrInvalidHeaders, trunc(s))
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+func trunc(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}
+
+func (v *verifier) checkTime(ts int64) error {
+	tol := v.tolerance
+	if tol <= 0 {
+		tol = DefaultTolerance
+	}
+	d := v.now.Sub(time.Unix(ts, 0))
+	switch {
+	case d > tol:
+		return ErrTooOld
+	case d < -tol:
+		return ErrTooNew
+	}
+	return nil
+}
+
+func (v *verifier) checkSignature(s Scheme, p parsed, body []byte) error {
+	switch s {
+	case Stripe:
+		return v.checkStripe(p, body)
+	case GitHub:
+		return v.checkGitHub(p, body)
+	}
+	if len(p.sigs) > v.maxSignatures()*(maxSigLen+1) {
+		return fmt.Errorf("%w: signature header too long", ErrNoMatchingSignature)
+	}
+	entries := strings.Fields(p.sigs)
+	if len(entries) > v.maxSignatures() {
+		return fmt.Errorf("%w: %d signatures, at most %d", ErrNoMatchingSignature, len(entries), v.maxSignatures())
+	}
+	macs := make([][]byte, len(v.keys)) // computed lazily, once per key
+	var content []byte
+	for _, e := range entries {
+		ver, sig, ok := strings.Cut(e, ",")
+		if !ok || len(sig) > maxSigLen || (ver != "v1" && ver != "v1a") {
+			continue // unknown versions are ignored
+		}
+		raw, err := base64.StdEncoding.DecodeString(sig)
+		if err != nil || len(raw) == 0 {
+			continue
+		}
+		for i := range v.keys {
+			k := &v.keys[i]
+			if !k.valid(v.now) {
+				continue
+			}
+			switch {
+			case ver == "v1" && len(k.Secret) > 0:
+				if macs[i] == nil {
+					v.count()
+					macs[i] = macStandard(k.Secret, p.id, p.tsRaw, body)
+				}
+				if hmac.Equal(macs[i], raw) {
+					return nil
+				}
+			case ver == "v1a" && len(k.Secret) == 0:
+				pub := k.publicKey()
+				if pub == nil || len(raw) != ed25519.SignatureSize {
+					continue
+				}
+				if content == nil {
+					content = signedContent(p.id, p.tsRaw, body)
+				}
+				v.count()
+				if ed25519.Verify(pub, content, raw) {
+					return nil
+				}
+			}
+		}
+	}
+	return ErrNoMatchingSignature
+}
+
+func (v *verifier) count() {
+	if v.onMAC != nil {
+		v.onMAC()
+	}
+}
+
+func macStandard(key []byte, id, ts string, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id))
+	m.Write([]byte{'.'})
+	m.Write([]byte(ts))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+func signedContent(id, ts string, body []byte) []byte {
+	c := make([]byte, 0, len(id)+len(ts)+2+len(body))
+	c = append(c, id...)
+	c = append(c, '.')
+	c = append(c, ts...)
+	c = append(c, '.')
+	return append(c, body...)
+}
+
+func checkID(id string) error {
+	if id == "" || len(id) > MaxIDLen {
+		return ErrInvalidID
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return fmt.Errorf("%w: %q", ErrInvalidID, trunc(id))
+		}
+	}
+	return nil
+}
