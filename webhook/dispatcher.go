@@ -78,6 +78,12 @@ type Dispatcher struct {
 	// OnDeadLetter, when set, is called for every dead letter. It must
 	// not block.
 	OnDeadLetter func(DeadLetter)
+	// OnCursorExpired, when set, is called when an endpoint's position has
+	// left the bus's history, so messages between cursor and top were
+	// never delivered to it. The endpoint goes on after top. It is called
+	// from the endpoint's goroutine and must not block. The loss is also
+	// logged.
+	OnCursorExpired func(endpointID, topic, cursor, top string)
 	// Logger receives errors of the bus and the cursor store and dead
 	// letters. Nil means no logging.
 	Logger *slog.Logger
@@ -347,6 +353,9 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 			// delivered: say so loudly and go on from the top.
 			top, _ := bus.TopOf(err)
 			d.logError(ctx, "messages lost, cursor expired", ep.ID, err)
+			if d.OnCursorExpired != nil {
+				d.OnCursorExpired(ep.ID, ep.Topic, cursor, top)
+			}
 			if top != "" {
 				cursor = top
 				_ = d.cursors.Save(ctx, key, cursor)

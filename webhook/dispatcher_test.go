@@ -225,10 +225,21 @@ func TestDispatcherExpiredCursorAndRemove(t *testing.T) {
 	first, err := b.Publish(context.Background(), "t", bus.Message{Data: eventData(0)})
 	require.NoError(t, err)
 	publish(t, b, "t", 1, 20, evenOdd) // pushes the stored cursor out of the history
-	d := &Dispatcher{Broker: b, Sender: fastSender(10)}
+	lost := make(chan [4]string, 1)
+	d := &Dispatcher{Broker: b, Sender: fastSender(10), OnCursorExpired: func(ep, topic, cursor, top string) {
+		lost <- [4]string{ep, topic, cursor, top}
+	}}
 	require.NoError(t, d.Add(Endpoint{ID: "ep", URL: srv.URL(), Keys: keys, Topic: "t", From: first.ID}))
 	stop := runDispatcher(d)
 	defer func() { assert.NoError(t, stop()) }()
+	// The loss is reported with the range that was skipped.
+	select {
+	case l := <-lost:
+		top, _ := b.Top(context.Background(), "t")
+		assert.Equal(t, [4]string{"ep", "t", first.ID, top}, l)
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnCursorExpired was not called")
+	}
 	// The lost messages are skipped (and logged); delivery goes on from the top.
 	require.Eventually(t, func() bool {
 		c, _ := d.cursors.Load(context.Background(), "ep|t")

@@ -112,7 +112,9 @@
 //     ([Dispatcher.DeadLetters], OnDeadLetter, [Dispatcher.Redeliver]) and
 //     the endpoint moves on: a dead letter is the one exception to order;
 //   - a cursor that left the bus's history (bus.ErrCursorExpired) is
-//     logged as an error and delivery continues from the topic's top;
+//     never skipped silently: it is logged as an error and reported to
+//     OnCursorExpired with the lost range, and delivery continues from the
+//     topic's top;
 //   - a failing endpoint delays only itself: attempts take one of
 //     MaxConcurrent slots only while in flight, and after BreakerThreshold
 //     failures in a row its circuit opens for BreakerCooldown.
