@@ -9,4 +9,3 @@ import "github.com/pushpull/pushpull/internal/pollwire"
 // reported as a *bus.CursorError wrapping bus.ErrCursorExpired instead, with
 // the StatusError further down the chain.
 type StatusError = pollwire.StatusError
-
