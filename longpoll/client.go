@@ -69,7 +69,8 @@ func NewClient(url string) *Client { return &Client{URL: url} }
 // refused topic or cursor is reported here: 410 as a *bus.CursorError
 // wrapping bus.ErrCursorExpired with the server's top, 400 as
 // bus.ErrInvalidCursor or bus.ErrInvalidTopic, other statuses as a
-// *StatusError, network errors as they are.
+// *StatusError. Failures that may pass (network errors, 5xx, 429) are
+// retried with backoff, or after Retry-After, until ctx is done.
 //
 // The subscription ends with the context, with Close, with a status that
 // repeating cannot fix (its Err tells which) or when the server breaks the

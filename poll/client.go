@@ -70,7 +70,8 @@ func NewClient(url string) *Client { return &Client{URL: url} }
 // a refused topic or cursor is reported here: 410 as a *bus.CursorError
 // wrapping bus.ErrCursorExpired with the server's top, 400 as
 // bus.ErrInvalidCursor or bus.ErrInvalidTopic, other statuses as a
-// *StatusError, network errors as they are.
+// *StatusError. Failures that may pass (network errors, 5xx, 429) are
+// retried with backoff, or after Retry-After, until ctx is done.
 //
 // With after == "" the first poll only learns the topic's top (limit=0);
 // the subscription delivers what is published later. The subscription

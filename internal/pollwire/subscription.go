@@ -57,8 +57,10 @@ func (s *Sub) Close() error {
 	return nil
 }
 
-// Subscribe makes the first request at once, so a refused topic, cursor or
-// authorization is returned here, then starts the loop.
+// Subscribe makes the first request before it returns, so a refused topic,
+// cursor or authorization is returned here, then starts the loop. It
+// retries the first request like the others while it fails for a reason
+// that may pass (network error, 5xx, 429), until ctx is done.
 func Subscribe(ctx context.Context, p Poller, topic, after string, buffer int) (*Sub, error) {
 	if err := bus.ValidateTopic(topic); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.Prefix(), err)
@@ -71,14 +73,44 @@ func Subscribe(ctx context.Context, p Poller, topic, after string, buffer int) (
 		}
 		t.last, t.has = pos, true
 	}
-	a, err := p.Fetch(ctx, after, "", true)
+	a, err := first(ctx, p, after)
 	if err != nil {
-		return nil, unwrapFetch(err)
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Sub{ch: make(chan bus.Message, buffer), cancel: cancel, done: make(chan struct{})}
 	go s.run(ctx, p, &t, after, a)
 	return s, nil
+}
+
+func first(ctx context.Context, p Poller, after string) (Answer, error) {
+	var bo backoff.BackOff
+	for {
+		a, err := p.Fetch(ctx, after, "", true)
+		if err == nil {
+			return a, nil
+		}
+		var fe *FetchError
+		if ctx.Err() != nil || !errors.As(err, &fe) || fe.Permanent {
+			return Answer{}, unwrapFetch(err)
+		}
+		if bo == nil {
+			bo = p.BackOff()
+		}
+		if err := sleep(ctx, retryDelay(bo, fe)); err != nil {
+			return Answer{}, fmt.Errorf("%w (last failure: %w)", err, fe.Err)
+		}
+	}
+}
+
+// retryDelay is the wait after a failed request: the server's Retry-After
+// with a tenth of jitter, else the next backoff.
+func retryDelay(bo backoff.BackOff, fe *FetchError) time.Duration {
+	d := bo.NextBackOff()
+	if fe.HasRetry {
+		d = fe.RetryAfter + jitter(fe.RetryAfter/10)
+	}
+	return d
 }
 
 func unwrapFetch(err error) error {
@@ -142,10 +174,7 @@ func (s *Sub) run(ctx context.Context, p Poller, t *tracker, cursor string, a An
 				err = unwrapFetch(ferr)
 				return
 			}
-			delay = bo.NextBackOff()
-			if fe.HasRetry {
-				delay = fe.RetryAfter + jitter(fe.RetryAfter/10)
-			}
+			delay = retryDelay(bo, fe)
 		}
 	}
 }
