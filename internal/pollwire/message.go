@@ -77,7 +77,9 @@ func AppendMessage(dst []byte, m *bus.Message) []byte {
 		dst = appendBase64(dst, m.Data)
 		dst = append(dst, `,"encoding":"base64"`...)
 	}
-	if !m.Time.IsZero() {
+	// RFC 3339 has four-digit years: a time outside them is left out
+	// rather than sent in a form clients cannot read.
+	if y := m.Time.UTC().Year(); !m.Time.IsZero() && y >= 0 && y <= 9999 {
 		dst = append(dst, `,"time":"`...)
 		dst = m.Time.UTC().AppendFormat(dst, time.RFC3339Nano)
 		dst = append(dst, '"')
