@@ -26,9 +26,11 @@ const (
 // carries a cursor. See the package documentation for the schema, the
 // parameters and the statuses.
 //
-// A held request costs the goroutine net/http already runs for it, one
-// broker subscription and one timer, all released as soon as it is answered
-// or its client goes away.
+// A held request costs the goroutine net/http already runs for it and one
+// timer, released as soon as it is answered or its client goes away. The
+// requests held on a topic share one broker subscription, run by a goroutine
+// that ends with the last of them; a message is encoded once for all of
+// them.
 //
 // The zero value is not usable: Broker must be set. Other fields have useful
 // zero values. Fields must not be changed after the first ServeHTTP. A
@@ -61,6 +63,8 @@ type Handler struct {
 	Logger *slog.Logger
 
 	held   atomic.Int64
+	hubsMu sync.Mutex
+	hubs   map[string]*hub // topics with held requests
 	mu     sync.Mutex
 	active int           // requests in ServeHTTP
 	stop   chan struct{} // closed by Shutdown
@@ -164,38 +168,68 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 }
 
 // ServeHTTP implements http.Handler.
+//
+// It is split so that a held request blocks in small stack frames: the
+// goroutine's stack then shrinks back to its smallest size while it waits.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Broker == nil {
 		panic("longpoll: Handler.Broker is nil")
 	}
+	st := h.begin(w, r)
+	if st == nil {
+		return
+	}
+	defer h.exit()
+	if st.hold {
+		h.hold(r.Context(), st)
+	}
+	h.finish(w, r, st)
+}
+
+// begin parses and checks r and reads what follows its cursor. It answers
+// errors itself and then returns nil.
+//
+//go:noinline
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
 	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Limit: h.limit()})
 	if !ok {
-		return
+		return nil
 	}
 	wait, err := pollwire.ParseTimeout(r, h.timeout())
 	if err != nil {
 		pollwire.WriteError(w, err, 0)
-		return
+		return nil
 	}
 	stop, ok := h.enter()
 	if !ok {
 		pollwire.WriteError(w, bus.ErrClosed, h.retryAfter())
-		return
+		return nil
 	}
-	defer h.exit()
+	st := &state{req: req, wait: wait, stop: stop}
+	h.first(r.Context(), st)
+	return st
+}
+
+// finish writes the answer of st.
+//
+//go:noinline
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, st *state) {
 	w.Header().Set("Cache-Control", "no-store")
-	msgs, cursor, err := h.answer(r.Context(), req, wait, stop)
 	switch {
-	case err == errGone:
+	case st.err == errGone:
 		return
-	case err == errOverCapacity:
+	case st.err == errOverCapacity:
 		pollwire.WriteOverCapacity(w, h.retryAfter())
 		return
-	case err != nil:
-		h.fail(w, r, req, err)
+	case st.err != nil:
+		h.fail(w, r, st.req, st.err)
 		return
 	}
-	pollwire.WriteBatch(w, r, pollwire.AppendBatch(nil, msgs, cursor))
+	if st.raw != nil {
+		pollwire.WriteBatch(w, r, pollwire.AppendRawBatch(nil, st.raw, st.cursor))
+		return
+	}
+	pollwire.WriteBatch(w, r, pollwire.AppendBatch(nil, st.msgs, st.cursor))
 }
 
 // fail answers err.

@@ -14,111 +14,128 @@ var (
 	errOverCapacity = errors.New("longpoll: too many held requests")
 )
 
-// answer returns the messages and cursor of the answer to req, waiting up to
-// wait for the first message.
-func (h *Handler) answer(ctx context.Context, req pollwire.Request, wait time.Duration, stop <-chan struct{}) ([]bus.Message, string, error) {
-	cursor := req.After
-	if cursor == "" || cursor == bus.Oldest {
+// state is a request on its way: what it asked for and, once known, its
+// answer.
+type state struct {
+	req    pollwire.Request
+	wait   time.Duration
+	stop   <-chan struct{}
+	cursor string // where the answer leaves the client
+	hold   bool   // nothing to answer yet: wait
+
+	// Set while held.
+	wake    <-chan struct{}
+	timeout <-chan time.Time
+	gone    <-chan struct{}
+
+	msgs []bus.Message // the answer's messages, or
+	raw  []byte        // one message encoded by the hub
+	err  error
+}
+
+// first computes the cursor of st and reads what follows it.
+func (h *Handler) first(ctx context.Context, st *state) {
+	st.cursor = st.req.After
+	if st.cursor == "" || st.cursor == bus.Oldest {
 		// Top before Read: a message published in between is then either
 		// read or after the cursor, never skipped.
-		top, err := h.Broker.Top(ctx, req.Topic)
+		top, err := h.Broker.Top(ctx, st.req.Topic)
 		if err != nil {
-			return nil, "", err
+			st.err = err
+			return
 		}
-		if cursor == "" {
-			cursor = top
-		} else if req.Limit > 0 {
-			msgs, err := h.Broker.Read(ctx, req.Topic, bus.Oldest, req.Limit)
-			if err != nil {
-				return nil, "", err
+		if st.cursor == bus.Oldest && st.req.Limit > 0 {
+			if h.read(ctx, st, bus.Oldest) {
+				return
 			}
-			if len(msgs) > 0 {
-				return msgs, lastID(msgs), nil
-			}
-			cursor = top
 		}
+		st.cursor = top
 	}
-	if req.Limit == 0 {
-		return nil, cursor, nil
+	if st.req.Limit == 0 || h.read(ctx, st, st.cursor) {
+		return
 	}
-	msgs, err := h.Broker.Read(ctx, req.Topic, cursor, req.Limit)
-	if err != nil {
-		return nil, "", err
-	}
-	if len(msgs) > 0 || wait <= 0 {
-		return msgs, lastIDOr(msgs, cursor), nil
-	}
-	return h.hold(ctx, req, cursor, wait, stop)
+	st.hold = st.wait > 0
 }
 
-// hold waits for the first message after cursor.
-func (h *Handler) hold(ctx context.Context, req pollwire.Request, cursor string, wait time.Duration, stop <-chan struct{}) ([]bus.Message, string, error) {
+// read reads after cursor into st and reports whether st has its answer
+// (messages or an error).
+func (h *Handler) read(ctx context.Context, st *state, cursor string) bool {
+	msgs, err := h.Broker.Read(ctx, st.req.Topic, cursor, st.req.Limit)
+	switch {
+	case err != nil:
+		st.err = err
+		if ctx.Err() != nil {
+			st.err = errGone
+		}
+		return true
+	case len(msgs) > 0:
+		st.msgs, st.cursor = msgs, msgs[len(msgs)-1].ID
+		return true
+	}
+	return false
+}
+
+// hold waits for the first message after st.cursor, the timeout, Shutdown
+// or the client's departure. It keeps its frame and wait's small: the
+// goroutine blocks in them, and a small stack in use lets the runtime shrink
+// the goroutine's stack to its minimum while it waits.
+func (h *Handler) hold(ctx context.Context, st *state) {
 	if h.held.Add(1) > h.maxHeld() {
 		h.held.Add(-1)
-		return nil, "", errOverCapacity
+		st.err = errOverCapacity
+		return
 	}
-	defer h.held.Add(-1)
-	// The subscription starts after cursor, so a message published since
-	// the Read above is delivered, not missed.
-	sub, err := h.Broker.Subscribe(ctx, req.Topic, cursor)
+	timer := time.NewTimer(st.wait)
+	st.timeout, st.gone = timer.C, ctx.Done()
+	for !h.round(ctx, st) {
+	}
+	timer.Stop()
+	h.held.Add(-1)
+}
+
+// round registers with the hub, reads, and waits once. It reports whether
+// the request has its answer.
+func (h *Handler) round(ctx context.Context, st *state) bool {
+	hb, err := h.acquire(ctx, st)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, "", errGone
-		}
-		return nil, "", err
+		st.err = err
+		return true
 	}
-	defer sub.Close()
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
+	done := h.check(ctx, st) || st.block() || h.woken(ctx, st, hb)
+	h.release(hb)
+	return done
+}
+
+// block waits until the hub wakes the request (it returns false) or the
+// request ends (true).
+func (st *state) block() bool {
 	select {
-	case m, ok := <-sub.C():
-		if !ok {
-			return h.ended(ctx, req, cursor, sub.Err())
-		}
-		// Take what else is already there, up to the limit.
-		msgs := []bus.Message{m}
-	drain:
-		for len(msgs) < req.Limit {
-			select {
-			case m, ok := <-sub.C():
-				if !ok {
-					break drain
-				}
-				msgs = append(msgs, m)
-			default:
-				break drain
-			}
-		}
-		return msgs, lastID(msgs), nil
-	case <-timer.C:
-	case <-stop:
-	case <-ctx.Done():
-		return nil, "", errGone
+	case <-st.wake:
+		return false
+	case <-st.timeout:
+	case <-st.stop:
+	case <-st.gone:
+		st.err = errGone
 	}
-	return nil, cursor, nil
+	return true
 }
 
-// ended handles a subscription that ended before its first message.
-func (h *Handler) ended(ctx context.Context, req pollwire.Request, cursor string, err error) ([]bus.Message, string, error) {
-	switch {
-	case ctx.Err() != nil:
-		return nil, "", errGone
-	case errors.Is(err, bus.ErrSlowConsumer):
-		// Cannot happen to a waiter that reads at once, but the answer is
-		// simple: whatever the history holds now.
-		msgs, err := h.Broker.Read(ctx, req.Topic, cursor, req.Limit)
-		return msgs, lastIDOr(msgs, cursor), err
-	case err == nil:
-		err = bus.ErrClosed
-	}
-	return nil, "", err
+// check reads once the request is registered with the hub, so a message
+// published since the first read is not missed.
+//
+//go:noinline
+func (h *Handler) check(ctx context.Context, st *state) bool {
+	return h.read(ctx, st, st.cursor)
 }
 
-func lastID(msgs []bus.Message) string { return msgs[len(msgs)-1].ID }
-
-func lastIDOr(msgs []bus.Message, cursor string) string {
-	if len(msgs) == 0 {
-		return cursor
+// woken answers with the hub's last message when it directly follows the
+// cursor, already encoded, and reads the history otherwise.
+//
+//go:noinline
+func (h *Handler) woken(ctx context.Context, st *state, hb *hub) bool {
+	if id, raw, ok := hb.after(st.cursor); ok {
+		st.raw, st.cursor = raw, id
+		return true
 	}
-	return lastID(msgs)
+	return h.read(ctx, st, st.cursor)
 }

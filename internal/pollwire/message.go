@@ -43,6 +43,16 @@ func AppendBatch(dst []byte, msgs []bus.Message, cursor string) []byte {
 	return append(dst, "}\n"...)
 }
 
+// AppendRawBatch appends an answer made of one message already encoded
+// with AppendMessage.
+func AppendRawBatch(dst []byte, raw []byte, cursor string) []byte {
+	dst = append(dst, `{"messages":[`...)
+	dst = append(dst, raw...)
+	dst = append(dst, `],"cursor":`...)
+	dst = appendString(dst, cursor)
+	return append(dst, "}\n"...)
+}
+
 // AppendMessage appends the JSON object of m to dst.
 //
 // Data travels as a JSON string when it is valid UTF-8 and as base64 with
