@@ -330,3 +330,68 @@ func TestHandlerShutdownDeadline(t *testing.T) {
 		assert.Zero(t, r.took-time.Second)
 	})
 }
+
+// All the requests held on a topic are woken by one message, each with an
+// answer that continues from its own cursor.
+func TestHandlerManyWaitersOneTopic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		h := &longpoll.Handler{Broker: b}
+		old := publish(t, b, "news", "old")
+		var held []<-chan result
+		for i := range 50 {
+			target := "/?topic=news"
+			if i%2 == 1 {
+				target += "&after=" + old[0].ID
+			}
+			held = append(held, start(t.Context(), h, target))
+		}
+		synctest.Wait()
+		require.Equal(t, 50, h.Held())
+		msgs := publish(t, b, "news", "new")
+		for _, ch := range held {
+			a := (<-ch).answer(t)
+			assert.Equal(t, []string{"new"}, a.data())
+			assert.Equal(t, msgs[0].ID, a.Cursor)
+		}
+		synctest.Wait()
+		assert.Equal(t, 0, h.Held())
+	})
+}
+
+// A waiter whose cursor is behind the message that woke it gets everything
+// after its cursor, read from the history.
+func TestHandlerWokenBehind(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		h := &longpoll.Handler{Broker: b}
+		first := start(t.Context(), h, "/?topic=news")
+		synctest.Wait()
+		msgs := publish(t, b, "news", "a", "b", "c")
+		a := (<-first).answer(t)
+		got := a.data()
+		for len(got) < 3 {
+			more := (<-start(t.Context(), h, "/?topic=news&after="+a.Cursor)).answer(t)
+			got = append(got, more.data()...)
+			a = more
+		}
+		assert.Equal(t, []string{"a", "b", "c"}, got)
+		assert.Equal(t, msgs[2].ID, a.Cursor)
+	})
+}
+
+func TestHandlerBrokerClosedWhileHeld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		h := &longpoll.Handler{Broker: b}
+		ch := start(t.Context(), h, "/?topic=news")
+		synctest.Wait()
+		require.NoError(t, b.Close())
+		r := <-ch
+		assert.Equal(t, http.StatusServiceUnavailable, r.code)
+		assert.Contains(t, string(r.body), `"unavailable"`)
+		assert.Equal(t, "2", r.header.Get("Retry-After"))
+	})
+}
