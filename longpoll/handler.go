@@ -150,6 +150,9 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		}
 		close(h.stop)
 	}
+	h.mu.Unlock()
+	h.notifyAll()
+	h.mu.Lock()
 	if h.active == 0 {
 		h.mu.Unlock()
 		return nil
@@ -169,8 +172,10 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 
 // ServeHTTP implements http.Handler.
 //
-// It is split so that a held request blocks in small stack frames: the
-// goroutine's stack then shrinks back to its smallest size while it waits.
+// A held request waits in ServeHTTP's own small frame, receiving from one
+// channel: with that little stack in use, the runtime keeps the goroutine's
+// stack at its smallest size while it waits. The work is done in helpers
+// that have returned by then.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Broker == nil {
 		panic("longpoll: Handler.Broker is nil")
@@ -180,8 +185,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.exit()
-	if st.hold {
-		h.hold(r.Context(), st)
+	if st.hold && h.startHold(r.Context(), st) {
+		for h.next(r.Context(), st) {
+			<-st.w.ch
+		}
+		h.endHold(st)
 	}
 	h.finish(w, r, st)
 }

@@ -24,9 +24,9 @@ type state struct {
 	hold   bool   // nothing to answer yet: wait
 
 	// Set while held.
-	wake    <-chan struct{}
-	timeout <-chan time.Time
-	gone    <-chan struct{}
+	w       *waiter
+	hub     *hub
+	stopCtx func() bool
 
 	msgs []bus.Message // the answer's messages, or
 	raw  []byte        // one message encoded by the hub
@@ -75,67 +75,93 @@ func (h *Handler) read(ctx context.Context, st *state, cursor string) bool {
 	return false
 }
 
-// hold waits for the first message after st.cursor, the timeout, Shutdown
-// or the client's departure. It keeps its frame and wait's small: the
-// goroutine blocks in them, and a small stack in use lets the runtime shrink
-// the goroutine's stack to its minimum while it waits.
-func (h *Handler) hold(ctx context.Context, st *state) {
+// startHold makes st a waiter, unless MaxHeld requests are held already.
+//
+//go:noinline
+func (h *Handler) startHold(ctx context.Context, st *state) bool {
 	if h.held.Add(1) > h.maxHeld() {
 		h.held.Add(-1)
 		st.err = errOverCapacity
-		return
-	}
-	timer := time.NewTimer(st.wait)
-	st.timeout, st.gone = timer.C, ctx.Done()
-	for !h.round(ctx, st) {
-	}
-	timer.Stop()
-	h.held.Add(-1)
-}
-
-// round registers with the hub, reads, and waits once. It reports whether
-// the request has its answer.
-func (h *Handler) round(ctx context.Context, st *state) bool {
-	hb, err := h.acquire(ctx, st)
-	if err != nil {
-		st.err = err
-		return true
-	}
-	done := h.check(ctx, st) || st.block() || h.woken(ctx, st, hb)
-	h.release(hb)
-	return done
-}
-
-// block waits until the hub wakes the request (it returns false) or the
-// request ends (true).
-func (st *state) block() bool {
-	select {
-	case <-st.wake:
 		return false
-	case <-st.timeout:
-	case <-st.stop:
-	case <-st.gone:
-		st.err = errGone
 	}
+	w := &waiter{ch: make(chan struct{}, 1), deadline: time.Now().Add(st.wait), index: -1}
+	w.wg.Add(1)
+	st.w = w
+	st.stopCtx = context.AfterFunc(ctx, func() {
+		defer w.wg.Done()
+		w.notify()
+	})
 	return true
 }
 
-// check reads once the request is registered with the hub, so a message
-// published since the first read is not missed.
+// endHold releases what startHold and next took.
 //
 //go:noinline
-func (h *Handler) check(ctx context.Context, st *state) bool {
-	return h.read(ctx, st, st.cursor)
+func (h *Handler) endHold(st *state) {
+	if st.hub != nil {
+		st.hub.remove(st.w)
+		h.release(st.hub)
+		st.hub = nil
+	}
+	if st.stopCtx() {
+		st.w.wg.Done()
+	}
+	st.w.wg.Wait() // the AfterFunc, if it started, has returned
+	h.held.Add(-1)
 }
 
-// woken answers with the hub's last message when it directly follows the
-// cursor, already encoded, and reads the history otherwise.
+// next registers the waiter with the hub of its topic when needed and
+// looks for the answer; it reports whether to wait (again).
 //
 //go:noinline
-func (h *Handler) woken(ctx context.Context, st *state, hb *hub) bool {
-	if id, raw, ok := hb.after(st.cursor); ok {
-		st.raw, st.cursor = raw, id
-		return true
+func (h *Handler) next(ctx context.Context, st *state) bool {
+	if ctx.Err() != nil {
+		st.err = errGone
+		return false
 	}
-	return h.read(ctx, st, st.cursor)
+	w := st.w
+	if hb := st.hub; hb != nil {
+		c, _ := bus.ParseID(st.cursor)
+		expired, dead, id, raw := hb.woken(w, c)
+		switch {
+		case expired:
+			return false
+		case raw != nil:
+			// Woken by the message that follows the cursor: the hub has it
+			// encoded.
+			st.raw, st.cursor = raw, id
+			return false
+		case !dead:
+			return !h.read(ctx, st, st.cursor) && !h.stopped(st)
+		}
+		hb.remove(w)
+		h.release(hb)
+		st.hub = nil
+	}
+	hb, err := h.acquire(ctx, st.req.Topic)
+	if err != nil {
+		st.err = err
+		return false
+	}
+	st.hub = hb
+	if !hb.add(w) {
+		// Ended before we joined: a read tells whether the broker is gone.
+		if !h.read(ctx, st, st.cursor) {
+			st.err = bus.ErrClosed
+		}
+		return false
+	}
+	// Read again now that the hub will report any later message, so one
+	// published since the first read is not missed; Shutdown notifies
+	// registered waiters, and this check covers one that came before.
+	return !h.read(ctx, st, st.cursor) && !h.stopped(st)
+}
+
+func (h *Handler) stopped(st *state) bool {
+	select {
+	case <-st.stop:
+		return true
+	default:
+		return false
+	}
 }
