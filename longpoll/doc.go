@@ -67,9 +67,12 @@
 //
 // # Resources
 //
-// A held request costs the goroutine net/http already runs for it, one
-// broker subscription and one timer: no goroutine of its own, and nothing
-// left once it is answered. A client that disconnects frees its waiter at
+// A held request costs the goroutine net/http already runs for it and a
+// waiter of a few hundred bytes: no goroutine or timer of its own. The
+// requests held on one topic share a broker subscription and a timer for
+// their deadlines, run by one goroutine that ends with the last of them, and
+// each message is encoded once for all of them. A client that disconnects
+// frees its waiter
 // once. At most Handler.MaxHeld requests (default 10,000) are held;
 // requests that can be answered at once are never refused for that.
 // [Handler.Shutdown] answers every held request at once and refuses new

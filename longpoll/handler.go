@@ -26,11 +26,11 @@ const (
 // carries a cursor. See the package documentation for the schema, the
 // parameters and the statuses.
 //
-// A held request costs the goroutine net/http already runs for it and one
-// timer, released as soon as it is answered or its client goes away. The
-// requests held on a topic share one broker subscription, run by a goroutine
-// that ends with the last of them; a message is encoded once for all of
-// them.
+// A held request costs the goroutine net/http already runs for it and a
+// small waiter, released as soon as it is answered or its client goes away.
+// The requests held on a topic share one broker subscription and one timer,
+// run by a goroutine that ends with the last of them; each message is
+// encoded once for all of them.
 //
 // The zero value is not usable: Broker must be set. Other fields have useful
 // zero values. Fields must not be changed after the first ServeHTTP. A

@@ -3,6 +3,7 @@ package longpoll_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -393,5 +394,28 @@ func TestHandlerBrokerClosedWhileHeld(t *testing.T) {
 		assert.Equal(t, http.StatusServiceUnavailable, r.code)
 		assert.Contains(t, string(r.body), `"unavailable"`)
 		assert.Equal(t, "2", r.header.Get("Retry-After"))
+	})
+}
+
+// Requests held on one topic with different timeouts are each answered at
+// their own deadline, whatever the order they arrived in.
+func TestHandlerDeadlinesOnOneTopic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		h := &longpoll.Handler{Broker: b, Timeout: 20 * time.Second}
+		var chans []<-chan result
+		waits := []time.Duration{20 * time.Second, 3 * time.Second, 7 * time.Second, 3 * time.Second, 500 * time.Millisecond}
+		for _, d := range waits {
+			chans = append(chans, start(t.Context(), h, fmt.Sprintf("/?topic=news&timeout=%g", d.Seconds())))
+			synctest.Wait()
+			time.Sleep(time.Second) // arrive one second apart
+		}
+		for i, ch := range chans {
+			r := <-ch
+			assert.Empty(t, r.answer(t).Messages)
+			assert.Equal(t, waits[i], r.took, "request %d", i)
+		}
+		assert.Equal(t, 0, h.Held())
 	})
 }
