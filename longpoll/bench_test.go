@@ -2,6 +2,7 @@ package longpoll_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -96,6 +97,34 @@ func BenchmarkHeldMemory(b *testing.B) {
 		{"longpoll", func(br bus.Broker) (http.Handler, func() int) {
 			h := &longpoll.Handler{Broker: br, MaxHeld: -1, Timeout: time.Hour}
 			return h, h.Held
+		}},
+		{"naive-subscribe-select", func(br bus.Broker) (http.Handler, func() int) {
+			// One subscription per request and a select with time.After:
+			// the straightforward handler, for comparison.
+			var mu sync.Mutex
+			n := 0
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				q := r.URL.Query()
+				sub, err := br.Subscribe(r.Context(), q.Get("topic"), q.Get("after"))
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				defer sub.Close()
+				mu.Lock()
+				n++
+				mu.Unlock()
+				defer func() { mu.Lock(); n--; mu.Unlock() }()
+				var msgs []bus.Message
+				select {
+				case m := <-sub.C():
+					msgs = append(msgs, m)
+				case <-time.After(time.Hour):
+				case <-r.Context().Done():
+					return
+				}
+				_ = json.NewEncoder(w).Encode(map[string]any{"messages": msgs})
+			}), func() int { mu.Lock(); defer mu.Unlock(); return n }
 		}},
 		{"idle-net-http", func(bus.Broker) (http.Handler, func() int) {
 			var mu sync.Mutex

@@ -72,8 +72,7 @@
 // requests held on one topic share a broker subscription and a timer for
 // their deadlines, run by one goroutine that ends with the last of them, and
 // each message is encoded once for all of them. A client that disconnects
-// frees its waiter
-// once. At most Handler.MaxHeld requests (default 10,000) are held;
+// frees its waiter at once. At most Handler.MaxHeld requests (default 10,000) are held;
 // requests that can be answered at once are never refused for that.
 // [Handler.Shutdown] answers every held request at once and refuses new
 // ones; hook it to http.Server.RegisterOnShutdown, which does not end held
