@@ -10,7 +10,6 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
-	"github.com/pushpull/pushpull/internal/retry"
 )
 
 // Defaults of the Client's fields.
@@ -119,12 +118,5 @@ func (p *poller) Fetch(ctx context.Context, cursor, _ string, first bool) (pollw
 func (p *poller) Delay(pollwire.Answer) time.Duration { return 0 }
 
 func (p *poller) BackOff() backoff.BackOff {
-	lo, hi := p.c.MinBackoff, p.c.MaxBackoff
-	if lo <= 0 {
-		lo = DefaultMinBackoff
-	}
-	if hi <= 0 {
-		hi = DefaultMaxBackoff
-	}
-	return retry.NewBackOff(lo, max(lo, hi))
+	return pollwire.NewBackOff(p.c.MinBackoff, p.c.MaxBackoff, DefaultMinBackoff, DefaultMaxBackoff)
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
-	"github.com/pushpull/pushpull/internal/retry"
 )
 
 // Defaults of the Client's fields.
@@ -134,12 +133,5 @@ func (p *poller) Delay(a pollwire.Answer) time.Duration {
 }
 
 func (p *poller) BackOff() backoff.BackOff {
-	lo, hi := p.c.MinBackoff, p.c.MaxBackoff
-	if lo <= 0 {
-		lo = DefaultMinBackoff
-	}
-	if hi <= 0 {
-		hi = DefaultMaxBackoff
-	}
-	return retry.NewBackOff(lo, max(lo, hi))
+	return pollwire.NewBackOff(p.c.MinBackoff, p.c.MaxBackoff, DefaultMinBackoff, DefaultMaxBackoff)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry"
 )
 
 // A Poller is what differs between the poll and the long-poll client: how
@@ -200,6 +201,18 @@ func jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	return rand.N(d)
+}
+
+// NewBackOff returns the backoff of the clients: exponential with jitter
+// from lo to hi, with the given defaults for zero values.
+func NewBackOff(lo, hi, defLo, defHi time.Duration) backoff.BackOff {
+	if lo <= 0 {
+		lo = defLo
+	}
+	if hi <= 0 {
+		hi = defHi
+	}
+	return retry.NewBackOff(lo, max(lo, hi))
 }
 
 // Jitter returns d plus up to a fifth of d at random, so clients started
