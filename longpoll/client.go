@@ -21,7 +21,9 @@ const (
 )
 
 // Client subscribes to a topic served by a Handler by long polling: it asks
-// again at once after each answer, retries failed requests with exponential
+// again at once after each answer (after MinBackoff when an empty answer
+// came back in under 100 ms, so a server that does not hold requests cannot
+// make it spin), retries failed requests with exponential
 // backoff and jitter, or after the server's Retry-After. It checks that
 // message IDs follow each other and drops duplicates. It implements
 // bus.Subscriber.
@@ -94,11 +96,20 @@ type poller struct {
 	c     *Client
 	topic string
 	ep    *pollwire.Endpoint
+	sent  time.Time // when the last request was sent
+	first bool      // the last request was the first, not held (timeout=0)
 }
+
+// minHold is the least time an empty answer should take: one that comes
+// back sooner (a server or proxy that does not hold requests) is followed by
+// a pause of MinBackoff instead of a new request at once, so the client
+// never spins.
+const minHold = 100 * time.Millisecond
 
 func (p *poller) Prefix() string { return "longpoll" }
 
 func (p *poller) Fetch(ctx context.Context, cursor, _ string, first bool) (pollwire.Answer, error) {
+	p.sent, p.first = time.Now(), first
 	q := url.Values{}
 	if cursor != "" {
 		q.Set(pollwire.ParamAfter, cursor)
@@ -115,7 +126,15 @@ func (p *poller) Fetch(ctx context.Context, cursor, _ string, first bool) (pollw
 	return p.ep.Fetch(ctx, p.topic, cursor, q, "")
 }
 
-func (p *poller) Delay(pollwire.Answer) time.Duration { return 0 }
+func (p *poller) Delay(a pollwire.Answer) time.Duration {
+	if p.first || len(a.Batch.Messages) > 0 || time.Since(p.sent) >= minHold {
+		return 0
+	}
+	if p.c.MinBackoff > 0 {
+		return p.c.MinBackoff
+	}
+	return DefaultMinBackoff
+}
 
 func (p *poller) BackOff() backoff.BackOff {
 	return pollwire.NewBackOff(p.c.MinBackoff, p.c.MaxBackoff, DefaultMinBackoff, DefaultMaxBackoff)

@@ -226,3 +226,21 @@ func TestClientNoGapNoDuplicateUnderCuts(t *testing.T) {
 	require.NoError(t, sub.Close())
 	waitUntil(t, func() bool { return h.Held() == 0 })
 }
+
+// A server that answers at once with nothing cannot make the client spin.
+func TestClientDoesNotSpin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		l := &limited{h: &longpoll.Handler{Broker: b, Timeout: time.Millisecond}}
+		c := &longpoll.Client{URL: "http://lp.test/", HTTPClient: inProcess(l), MinBackoff: time.Second}
+		sub, err := c.Subscribe(t.Context(), "news", "")
+		require.NoError(t, err)
+		time.Sleep(50 * time.Second) // requests 1 and 2 get 503 + 20 s
+		require.NoError(t, sub.Close())
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		assert.Less(t, len(l.times), 20, "about one request per second after the 503s")
+		assert.Greater(t, len(l.times), 5)
+	})
+}

@@ -82,7 +82,9 @@
 //
 // [Client] makes a first request with timeout=0, so Subscribe reports a
 // refused topic, cursor or authorization at once, then asks again as soon
-// as each answer arrives. It backs off exponentially with jitter on network
+// as each answer arrives (after a pause when an empty answer came back in
+// under 100 ms: a server or proxy that does not hold requests cannot make it
+// spin). It backs off exponentially with jitter on network
 // errors, 429 and 5xx, honours Retry-After, and ends the subscription on
 // other statuses; 410 ends it with a [*bus.CursorError] wrapping
 // [bus.ErrCursorExpired] with the server's top ([bus.TopOf]). It checks that
