@@ -4,12 +4,14 @@
 package pollwiretest
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Transport is an http.RoundTripper that serves each request with Handler
@@ -37,9 +39,11 @@ func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// Cutter wraps Handler and breaks a fraction Rate of the requests: half of
-// them are closed before the handler runs, the other half after it, in the
-// middle of the answer's body. It needs a server whose connections can be
+// Cutter wraps Handler and breaks a fraction Rate of the requests, in
+// three ways drawn at random: the connection is closed before the handler
+// runs; or after it, in the middle of the answer's body; or while the
+// handler runs (up to 5 ms in, as if the client left during a held request),
+// with no answer. It needs a server whose connections can be
 // hijacked (httptest.NewServer).
 type Cutter struct {
 	Handler http.Handler
@@ -68,7 +72,13 @@ func (c *Cutter) draw() int {
 		return 0
 	}
 	c.cuts++
-	return 1 + c.rnd.IntN(2)
+	return 1 + c.rnd.IntN(3)
+}
+
+func (c *Cutter) delay() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Duration(c.rnd.Int64N(int64(5 * time.Millisecond)))
 }
 
 // ServeHTTP implements http.Handler.
@@ -79,9 +89,14 @@ func (c *Cutter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var rec *httptest.ResponseRecorder
-	if mode == 2 {
+	switch mode {
+	case 2:
 		rec = httptest.NewRecorder()
 		c.Handler.ServeHTTP(rec, r)
+	case 3:
+		ctx, cancel := context.WithTimeout(r.Context(), c.delay())
+		c.Handler.ServeHTTP(httptest.NewRecorder(), r.WithContext(ctx))
+		cancel()
 	}
 	conn, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
