@@ -3,6 +3,7 @@ package poll_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -96,4 +97,37 @@ func ExampleClient_Subscribe() {
 	// Output:
 	// order.created A1
 	// order.created B2
+}
+
+// A cursor that left the history is refused with bus.ErrCursorExpired and
+// the topic's top: reload the state, then continue after the top.
+func ExampleClient_Subscribe_expired() {
+	b := &bus.Memory{HistorySize: 2}
+	defer b.Close()
+	srv := httptest.NewServer(&poll.Handler{Broker: b, Interval: 10 * time.Millisecond})
+	defer srv.Close()
+	ctx := context.Background()
+	first, _ := b.Publish(ctx, "orders", bus.Message{Data: []byte("1")})
+	for _, d := range []string{"2", "3", "4"} {
+		b.Publish(ctx, "orders", bus.Message{Data: []byte(d)})
+	}
+
+	c := &poll.Client{URL: srv.URL, Interval: 10 * time.Millisecond}
+	_, err := c.Subscribe(ctx, "orders", first.ID)
+	top, ok := bus.TopOf(err)
+	fmt.Println(errors.Is(err, bus.ErrCursorExpired), ok)
+
+	latest, _ := b.Read(ctx, "orders", "", 1) // reload the state...
+	fmt.Println("state:", string(latest[0].Data), latest[0].ID == top)
+	s, err := c.Subscribe(ctx, "orders", top) // ...and continue after the top
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	b.Publish(ctx, "orders", bus.Message{Data: []byte("5")})
+	fmt.Println("next:", string((<-s.C()).Data))
+	// Output:
+	// true true
+	// state: 4 true
+	// next: 5
 }

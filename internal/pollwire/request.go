@@ -19,10 +19,9 @@ const (
 
 // A Request is a parsed poll or long-poll request.
 type Request struct {
-	Topic    string
-	After    string // "", bus.Oldest or a message ID
-	Limit    int    // messages wanted, in [0, the handler's limit]
-	HasLimit bool   // the limit parameter was given
+	Topic string
+	After string // "", bus.Oldest or a message ID
+	Limit int    // messages wanted, in [0, the handler's limit]
 }
 
 // Config is what a handler needs to parse a request.
@@ -58,7 +57,7 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 			WriteError(w, fmt.Errorf("%w: limit %q is not a number >= 0", ErrInvalidParameter, v[0]), 0)
 			return Request{}, false
 		}
-		req.Limit, req.HasLimit = min(n, cfg.Limit), true
+		req.Limit = min(n, cfg.Limit)
 	}
 	if cfg.Authorize != nil {
 		if err := cfg.Authorize(r, topic); err != nil {
