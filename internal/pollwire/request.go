@@ -1,0 +1,100 @@
+package pollwire
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pushpull/pushpull/internal/httptopic"
+)
+
+// Query parameters.
+const (
+	ParamAfter   = "after"
+	ParamLimit   = "limit"
+	ParamTimeout = "timeout"
+)
+
+// A Request is a parsed poll or long-poll request.
+type Request struct {
+	Topic string
+	After string // "", bus.Oldest or a message ID
+	Limit int    // messages wanted, in [0, the handler's limit]
+}
+
+// Config is what a handler needs to parse a request.
+type Config struct {
+	Topic     func(*http.Request) (string, error)
+	Authorize func(*http.Request, string) error
+	Limit     int // the most messages one answer carries
+}
+
+// Parse checks the method and reads the topic, the cursor and the limit of r,
+// then authorizes it. It writes the error answer itself and returns false
+// when the request cannot be served.
+func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		WriteErrorBody(w, http.StatusMethodNotAllowed, ErrorBody{Error: CodeMethod, Message: "use GET", Allowed: "GET, HEAD"})
+		return Request{}, false
+	}
+	topic, err := httptopic.Resolve(r, cfg.Topic)
+	if err != nil {
+		WriteError(w, err, 0)
+		return Request{}, false
+	}
+	q := r.URL.Query()
+	req := Request{Topic: topic, After: q.Get(ParamAfter), Limit: cfg.Limit}
+	if err := httptopic.CheckCursor(req.After); err != nil {
+		WriteError(w, err, 0)
+		return Request{}, false
+	}
+	if v, ok := q[ParamLimit]; ok && len(v) > 0 {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 0 {
+			WriteError(w, fmt.Errorf("%w: limit %q is not a number >= 0", ErrInvalidParameter, v[0]), 0)
+			return Request{}, false
+		}
+		req.Limit = min(n, cfg.Limit)
+	}
+	if cfg.Authorize != nil {
+		if err := cfg.Authorize(r, topic); err != nil {
+			WriteError(w, fmt.Errorf("%w: %w", ErrForbidden, err), 0)
+			return Request{}, false
+		}
+	}
+	return req, true
+}
+
+// ParseTimeout reads the timeout parameter: seconds, an integer or a decimal
+// number >= 0. It returns def when the parameter is absent and never more
+// than def.
+func ParseTimeout(r *http.Request, def time.Duration) (time.Duration, error) {
+	v := r.URL.Query().Get(ParamTimeout)
+	if v == "" {
+		return def, nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || f < 0 || f != f {
+		return 0, fmt.Errorf("%w: timeout %q is not a number of seconds >= 0", ErrInvalidParameter, v)
+	}
+	if f*float64(time.Second) >= float64(def) {
+		return def, nil
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// WriteBatch writes a 200 answer with the batch. The caller sets any other
+// header before. A HEAD request gets the headers only.
+func WriteBatch(w http.ResponseWriter, r *http.Request, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", ContentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}

@@ -1,0 +1,101 @@
+// Package longpoll serves a topic of a [bus.Broker] to long-polling clients,
+// and long-polls such a server: near-push latency over plain
+// request/response, for networks where streaming is blocked.
+//
+// [Handler] answers GET at once when messages follow the cursor, and
+// otherwise holds the request until one is published or a timeout passes;
+// [Client] asks again as soon as it has an answer and implements
+// [bus.Subscriber].
+//
+// # Request
+//
+//	GET /path?topic=orders&after=<cursor>&timeout=<seconds>&limit=<n>
+//
+// The parameters:
+//
+//   - topic: the {topic} path value of the route, else this parameter
+//     (Handler.Topic can replace the rule).
+//   - after: a message ID waits for what follows it; "0" (bus.Oldest)
+//     starts from the oldest retained message; "" (absent) starts from the
+//     topic's top, so only messages published from now on are returned and
+//     the answer's cursor, even when empty, continues with no gap.
+//   - timeout: how long the client accepts to wait, in seconds (decimals
+//     allowed). It can shorten Handler.Timeout (default 25 s, below the
+//     60 s after which nginx and other proxies give up), never lengthen it.
+//     timeout=0 answers at once.
+//   - limit: the most messages wanted, capped by Handler.Limit (default
+//     100).
+//
+// # Answer
+//
+// 200, Content-Type application/json, Cache-Control no-store, in the schema
+// package poll documents:
+//
+//	{"messages":[{"id":"k3v9q2d8ma1-42","type":"order.created","data":"...",
+//	  "time":"2026-11-27T05:00:00.123456789Z","meta":{"k":"v"}}],
+//	 "cursor":"k3v9q2d8ma1-42"}
+//
+// "data" is the payload as a JSON string when it is valid UTF-8, else its
+// standard base64 with "encoding":"base64"; type and meta are JSON strings,
+// or all base64 with "metaEncoding":"base64" when one of them is not valid
+// UTF-8. Bytes round-trip exactly.
+//
+// Every answer carries a cursor. A request that timed out, or that
+// Shutdown ended, gets 200 with no message and the cursor it should send
+// next: the same as its own, or the top when it sent none. Messages
+// published in the same millisecond are all delivered: cursors are
+// positions, not times.
+//
+// # Errors
+//
+// Errors have a real status and a JSON body
+// {"error":"<code>","message":"<detail>"}, with Cache-Control: no-store:
+//
+//	400 invalid_topic      no topic, or an invalid name (bus.ErrInvalidTopic)
+//	400 invalid_cursor     "after" is not a cursor (bus.ErrInvalidCursor)
+//	400 invalid_parameter  "limit" or "timeout" is not a number >= 0
+//	403 forbidden          Handler.Authorize refused the request
+//	405 method_not_allowed not GET or HEAD (with Allow)
+//	410 cursor_expired     the cursor left the history or belongs to another
+//	                       epoch (bus.ErrCursorExpired); "top" holds the
+//	                       topic's current top: reload, then wait after it
+//	503 over_capacity      Handler.MaxHeld requests are already held, with
+//	                       Retry-After
+//	503 unavailable        after Shutdown, or the broker is closed or
+//	                       failing, with Retry-After
+//	500 internal           anything else
+//
+// # Resources
+//
+// A held request costs the goroutine net/http already runs for it and a
+// waiter of a few hundred bytes: no goroutine or timer of its own. The
+// requests held on one topic share a broker subscription and a timer for
+// their deadlines, run by one goroutine that ends with the last of them, and
+// each message is encoded once for all of them. A client that disconnects
+// frees its waiter at once. At most Handler.MaxHeld requests (default 10,000) are held;
+// requests that can be answered at once are never refused for that.
+// [Handler.Shutdown] answers every held request at once and refuses new
+// ones; hook it to http.Server.RegisterOnShutdown, which does not end held
+// requests by itself.
+//
+// # Client
+//
+// [Client] makes a first request with timeout=0, so Subscribe reports a
+// refused topic, cursor or authorization at once, then asks again as soon
+// as each answer arrives (after a pause when an empty answer came back in
+// under 100 ms: a server or proxy that does not hold requests cannot make it
+// spin). It backs off exponentially with jitter on network
+// errors, 429 and 5xx, honours Retry-After, and ends the subscription on
+// other statuses; 410 ends it with a [*bus.CursorError] wrapping
+// [bus.ErrCursorExpired] with the server's top ([bus.TopOf]). It checks that
+// every ID follows the previous one ([bus.Position.Follows]), drops
+// duplicates and ends with bus.ErrCursorExpired on a gap rather than skip
+// anything.
+//
+// # Zero values and concurrency
+//
+// A Handler needs Broker; its other fields have working zero values. A
+// Client needs URL. Both are safe for concurrent use and must not be changed
+// once in use. The Handler starts no goroutine; each subscription of a
+// Client runs one, which ends before Close returns.
+package longpoll

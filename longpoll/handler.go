@@ -1,0 +1,251 @@
+package longpoll
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/pollwire"
+)
+
+// Defaults of the Handler's fields.
+const (
+	DefaultTimeout    = 25 * time.Second
+	DefaultLimit      = 100
+	DefaultMaxHeld    = 10000
+	DefaultRetryAfter = 2 * time.Second
+)
+
+// Handler answers long-polling requests: GET returns at once the messages of
+// a topic that follow the "after" cursor when there are any, and otherwise
+// holds the request until one is published or Timeout passes. Every answer
+// carries a cursor. See the package documentation for the schema, the
+// parameters and the statuses.
+//
+// A held request costs the goroutine net/http already runs for it and a
+// small waiter, released as soon as it is answered or its client goes away.
+// The requests held on a topic share one broker subscription and one timer,
+// run by a goroutine that ends with the last of them; each message is
+// encoded once for all of them.
+//
+// The zero value is not usable: Broker must be set. Other fields have useful
+// zero values. Fields must not be changed after the first ServeHTTP. A
+// Handler is safe for concurrent use and starts no goroutine.
+type Handler struct {
+	// Broker holds the topics. Required.
+	Broker bus.Broker
+	// Topic returns the topic of a request. Nil means the {topic} path
+	// value, then the "topic" query parameter. The result is checked with
+	// bus.ValidateTopic.
+	Topic func(r *http.Request) (string, error)
+	// Authorize, when set, is called before anything is read; an error
+	// answers 403. Its text is not sent to the client.
+	Authorize func(r *http.Request, topic string) error
+	// Timeout is the longest a request is held. A client may ask for less
+	// with the timeout parameter, never for more. Zero means
+	// DefaultTimeout, below the 60 s after which common proxies give up.
+	Timeout time.Duration
+	// Limit is the most messages one answer carries; a client may ask for
+	// fewer with the limit parameter. Zero means DefaultLimit.
+	Limit int
+	// MaxHeld bounds the requests held at once; past it the handler
+	// answers 503 with Retry-After. Zero means DefaultMaxHeld; a negative
+	// value means no bound.
+	MaxHeld int
+	// RetryAfter is the Retry-After of 503 answers. Zero means
+	// DefaultRetryAfter.
+	RetryAfter time.Duration
+	// Logger receives server-side failures. Nil means no logging.
+	Logger *slog.Logger
+
+	held   atomic.Int64
+	hubsMu sync.Mutex
+	hubs   map[string]*hub // topics with held requests
+	mu     sync.Mutex
+	active int           // requests in ServeHTTP
+	stop   chan struct{} // closed by Shutdown
+	closed bool
+	idle   chan struct{} // closed when active drops to 0 after Shutdown
+}
+
+func (h *Handler) timeout() time.Duration {
+	if h.Timeout > 0 {
+		return h.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (h *Handler) limit() int {
+	if h.Limit > 0 {
+		return h.Limit
+	}
+	return DefaultLimit
+}
+
+func (h *Handler) maxHeld() int64 {
+	switch {
+	case h.MaxHeld > 0:
+		return int64(h.MaxHeld)
+	case h.MaxHeld < 0:
+		return 1<<63 - 1
+	}
+	return DefaultMaxHeld
+}
+
+func (h *Handler) retryAfter() time.Duration {
+	if h.RetryAfter > 0 {
+		return h.RetryAfter
+	}
+	return DefaultRetryAfter
+}
+
+// Held returns the number of requests held at this moment. It is meant for
+// metrics and tests.
+func (h *Handler) Held() int { return int(h.held.Load()) }
+
+// enter registers a request; it returns the Shutdown channel, or false after
+// Shutdown.
+func (h *Handler) enter() (<-chan struct{}, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, false
+	}
+	if h.stop == nil {
+		h.stop = make(chan struct{})
+	}
+	h.active++
+	return h.stop, true
+}
+
+func (h *Handler) exit() {
+	h.mu.Lock()
+	h.active--
+	if h.active == 0 && h.idle != nil {
+		close(h.idle)
+		h.idle = nil
+	}
+	h.mu.Unlock()
+}
+
+// Shutdown answers every held request at once, with no message and its
+// cursor, and makes later requests answer 503 with Retry-After. It waits
+// until every ServeHTTP call has returned or ctx is done, then returns
+// ctx's error. http.Server.Shutdown does not end held requests by itself;
+// register this with RegisterOnShutdown:
+//
+//	srv.RegisterOnShutdown(func() { h.Shutdown(context.Background()) })
+//
+// Shutdown is idempotent.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		if h.stop == nil {
+			h.stop = make(chan struct{})
+		}
+		close(h.stop)
+	}
+	h.mu.Unlock()
+	h.notifyAll()
+	h.mu.Lock()
+	if h.active == 0 {
+		h.mu.Unlock()
+		return nil
+	}
+	if h.idle == nil {
+		h.idle = make(chan struct{})
+	}
+	idle := h.idle
+	h.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ServeHTTP implements http.Handler.
+//
+// A held request waits in ServeHTTP's own small frame, receiving from one
+// channel: with that little stack in use, the runtime keeps the goroutine's
+// stack at its smallest size while it waits. The work is done in helpers
+// that have returned by then.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.Broker == nil {
+		panic("longpoll: Handler.Broker is nil")
+	}
+	st := h.begin(w, r)
+	if st == nil {
+		return
+	}
+	defer h.exit()
+	if st.hold && h.startHold(r.Context(), st) {
+		for h.next(r.Context(), st) {
+			<-st.w.ch
+		}
+		h.endHold(st)
+	}
+	h.finish(w, r, st)
+}
+
+// begin parses and checks r and reads what follows its cursor. It answers
+// errors itself and then returns nil.
+//
+//go:noinline
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
+	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Limit: h.limit()})
+	if !ok {
+		return nil
+	}
+	wait, err := pollwire.ParseTimeout(r, h.timeout())
+	if err != nil {
+		pollwire.WriteError(w, err, 0)
+		return nil
+	}
+	stop, ok := h.enter()
+	if !ok {
+		pollwire.WriteError(w, bus.ErrClosed, h.retryAfter())
+		return nil
+	}
+	st := &state{req: req, wait: wait, stop: stop}
+	h.first(r.Context(), st)
+	return st
+}
+
+// finish writes the answer of st.
+//
+//go:noinline
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, st *state) {
+	w.Header().Set("Cache-Control", "no-store")
+	switch {
+	case st.err == errGone:
+		return
+	case st.err == errOverCapacity:
+		pollwire.WriteOverCapacity(w, h.retryAfter())
+		return
+	case st.err != nil:
+		h.fail(w, r, st.req, st.err)
+		return
+	}
+	if st.raw != nil {
+		pollwire.WriteBatch(w, r, pollwire.AppendRawBatch(nil, st.raw, st.cursor))
+		return
+	}
+	pollwire.WriteBatch(w, r, pollwire.AppendBatch(nil, st.msgs, st.cursor))
+}
+
+// fail answers err.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req pollwire.Request, err error) {
+	status, _ := pollwire.Classify(err)
+	if status >= 500 && h.Logger != nil && r.Context().Err() == nil {
+		h.Logger.LogAttrs(r.Context(), slog.LevelError, "longpoll: failed",
+			slog.String("topic", req.Topic), slog.String("after", req.After), slog.Any("error", err))
+	}
+	pollwire.WriteError(w, err, h.retryAfter())
+}

@@ -1,0 +1,167 @@
+package longpoll
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/pollwire"
+)
+
+var (
+	errGone         = errors.New("longpoll: client gone")
+	errOverCapacity = errors.New("longpoll: too many held requests")
+)
+
+// state is a request on its way: what it asked for and, once known, its
+// answer.
+type state struct {
+	req    pollwire.Request
+	wait   time.Duration
+	stop   <-chan struct{}
+	cursor string // where the answer leaves the client
+	hold   bool   // nothing to answer yet: wait
+
+	// Set while held.
+	w       *waiter
+	hub     *hub
+	stopCtx func() bool
+
+	msgs []bus.Message // the answer's messages, or
+	raw  []byte        // one message encoded by the hub
+	err  error
+}
+
+// first computes the cursor of st and reads what follows it.
+func (h *Handler) first(ctx context.Context, st *state) {
+	st.cursor = st.req.After
+	if st.cursor == "" || st.cursor == bus.Oldest {
+		// Top before Read: a message published in between is then either
+		// read or after the cursor, never skipped.
+		top, err := h.Broker.Top(ctx, st.req.Topic)
+		if err != nil {
+			st.err = err
+			return
+		}
+		if st.cursor == bus.Oldest && st.req.Limit > 0 {
+			if h.read(ctx, st, bus.Oldest) {
+				return
+			}
+		}
+		st.cursor = top
+	}
+	if st.req.Limit == 0 || h.read(ctx, st, st.cursor) {
+		return
+	}
+	st.hold = st.wait > 0
+}
+
+// read reads after cursor into st and reports whether st has its answer
+// (messages or an error).
+func (h *Handler) read(ctx context.Context, st *state, cursor string) bool {
+	msgs, err := h.Broker.Read(ctx, st.req.Topic, cursor, st.req.Limit)
+	switch {
+	case err != nil:
+		st.err = err
+		if ctx.Err() != nil {
+			st.err = errGone
+		}
+		return true
+	case len(msgs) > 0:
+		st.msgs, st.cursor = msgs, msgs[len(msgs)-1].ID
+		return true
+	}
+	return false
+}
+
+// startHold makes st a waiter, unless MaxHeld requests are held already.
+//
+//go:noinline
+func (h *Handler) startHold(ctx context.Context, st *state) bool {
+	if h.held.Add(1) > h.maxHeld() {
+		h.held.Add(-1)
+		st.err = errOverCapacity
+		return false
+	}
+	w := &waiter{ch: make(chan struct{}, 1), deadline: time.Now().Add(st.wait), index: -1}
+	w.wg.Add(1)
+	st.w = w
+	st.stopCtx = context.AfterFunc(ctx, func() {
+		defer w.wg.Done()
+		w.notify()
+	})
+	return true
+}
+
+// endHold releases what startHold and next took.
+//
+//go:noinline
+func (h *Handler) endHold(st *state) {
+	if st.hub != nil {
+		st.hub.remove(st.w)
+		h.release(st.hub)
+		st.hub = nil
+	}
+	if st.stopCtx() {
+		st.w.wg.Done()
+	}
+	st.w.wg.Wait() // the AfterFunc, if it started, has returned
+	h.held.Add(-1)
+}
+
+// next registers the waiter with the hub of its topic when needed and
+// looks for the answer; it reports whether to wait (again).
+//
+//go:noinline
+func (h *Handler) next(ctx context.Context, st *state) bool {
+	if ctx.Err() != nil {
+		st.err = errGone
+		return false
+	}
+	w := st.w
+	if hb := st.hub; hb != nil {
+		c, _ := bus.ParseID(st.cursor)
+		expired, dead, id, raw := hb.woken(w, c)
+		switch {
+		case expired:
+			return false
+		case raw != nil:
+			// Woken by the message that follows the cursor: the hub has it
+			// encoded.
+			st.raw, st.cursor = raw, id
+			return false
+		case !dead:
+			return !h.read(ctx, st, st.cursor) && !h.stopped(st)
+		}
+		hb.remove(w)
+		h.release(hb)
+		st.hub = nil
+	}
+	hb, err := h.acquire(ctx, st.req.Topic)
+	if err != nil {
+		st.err = err
+		return false
+	}
+	st.hub = hb
+	if !hb.add(w) {
+		// Ended before we joined: a read tells whether the broker is gone.
+		if !h.read(ctx, st, st.cursor) {
+			st.err = bus.ErrClosed
+		}
+		return false
+	}
+	// Read again now that the hub will report any later message, so one
+	// published since the first read is not missed; Shutdown notifies
+	// registered waiters, and this check covers one that came before.
+	return !h.read(ctx, st, st.cursor) && !h.stopped(st)
+}
+
+func (h *Handler) stopped(st *state) bool {
+	select {
+	case <-st.stop:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,110 @@
+// Package poll serves a topic of a [bus.Broker] to short-polling clients,
+// and polls such a server: the simplest pattern that works everywhere,
+// including behind proxies that break streaming.
+//
+// [Handler] answers GET at once with the messages after a cursor; [Client]
+// polls it at an interval and implements [bus.Subscriber], so consumers read
+// a remote topic as they read a local broker.
+//
+// # Request
+//
+//	GET /path?topic=orders&after=<cursor>&limit=<n>
+//
+// The parameters:
+//
+//   - topic: the {topic} path value of the route, else this parameter
+//     (Handler.Topic can replace the rule).
+//   - after: "" (absent) returns the current state: the latest message
+//     only, and its ID as the cursor (the topic's top when it has none);
+//     "0" (bus.Oldest) returns from the oldest retained message; a message
+//     ID returns the messages that follow it.
+//   - limit: the most messages wanted, capped by Handler.Limit (default
+//     100). limit=0 returns no message, only the cursor: the cheap way to
+//     learn the top before polling for what comes next.
+//
+// HEAD is answered like GET, without the body.
+//
+// # Answer
+//
+// 200, Content-Type application/json:
+//
+//	{
+//	  "messages": [
+//	    {
+//	      "id":   "k3v9q2d8ma1-42",            // the message ID, a cursor
+//	      "type": "order.created",             // omitted when empty
+//	      "data": "{\"sku\":\"A1\"}",          // the payload, see below
+//	      "encoding": "base64",                // only when data is base64
+//	      "time": "2026-11-27T05:00:00.123456789Z", // RFC 3339, UTC
+//	      "meta": {"trace": "abc"},            // omitted when empty
+//	      "metaEncoding": "base64"             // only when type and meta are base64
+//	    }
+//	  ],
+//	  "cursor": "k3v9q2d8ma1-42"
+//	}
+//
+// Every answer carries a cursor: send it as "after" in the next request to
+// get what follows, with no gap and no duplicate. It is the ID of the last
+// message, or the request's cursor when nothing followed it.
+//
+// Payloads are bytes and round-trip exactly. When Data is valid UTF-8 it is
+// the JSON string "data" (decode the string, take its UTF-8 bytes); else
+// "data" holds its standard base64 (RFC 4648, padded) and "encoding" is
+// "base64". Type, meta keys and meta values are JSON strings as well, unless
+// one of them is not valid UTF-8: then all of them are base64 and
+// "metaEncoding" is "base64". "time" is left out for a zero time or one
+// outside the years 0–9999. Meta keys are sorted, so equal answers are equal
+// bytes.
+//
+// # Headers and conditional requests
+//
+// A 200 or 304 answer carries:
+//
+//   - ETag: a strong tag naming the topic and the answer's cursor. A
+//     request whose If-None-Match holds that tag (or *) and whose answer
+//     would end at the same cursor gets 304 Not Modified with no body. A
+//     client can send the tag of its previous answer with the next request:
+//     the 304 then means "nothing after your cursor", at the cost of a
+//     header.
+//   - Cache-Control: no-cache, so caches, shared ones included, revalidate
+//     every time.
+//   - X-Poll-Interval: the seconds (possibly decimal) the server asks
+//     clients to wait between polls (Handler.Interval, default 2).
+//
+// # Errors
+//
+// Errors have a real status and a JSON body
+// {"error":"<code>","message":"<detail>"}, with Cache-Control: no-store:
+//
+//	400 invalid_topic      no topic, or an invalid name (bus.ErrInvalidTopic)
+//	400 invalid_cursor     "after" is not a cursor (bus.ErrInvalidCursor)
+//	400 invalid_parameter  "limit" is not a number >= 0
+//	403 forbidden          Handler.Authorize refused the request
+//	405 method_not_allowed not GET or HEAD (with Allow)
+//	410 cursor_expired     the cursor left the history or belongs to another
+//	                       epoch (bus.ErrCursorExpired); "top" holds the
+//	                       topic's current top: reload, then poll after it
+//	503 over_capacity      more than Handler.MaxInFlight requests at once,
+//	                       with Retry-After
+//	503 unavailable        the broker is closed or failing, with Retry-After
+//	500 internal           anything else
+//
+// # Client
+//
+// [Client] waits Interval, or X-Poll-Interval when longer, plus up to a
+// fifth at random between polls, and asks again at once after a full batch.
+// It sends If-None-Match, honours Retry-After, backs off exponentially with
+// jitter on network errors, 429 and 5xx, and ends the subscription on other
+// statuses. A 410 ends it with a [*bus.CursorError] wrapping
+// [bus.ErrCursorExpired] that carries the top ([bus.TopOf]). It checks that
+// every ID follows the previous one ([bus.Position.Follows]), drops
+// duplicates and ends with bus.ErrCursorExpired on a gap rather than skip
+// anything.
+//
+// # Zero values and concurrency
+//
+// A Handler needs Broker; its other fields have working zero values. A
+// Client needs URL. Both are safe for concurrent use and must not be changed
+// once in use. The Handler starts no goroutine; each subscription of a
+// Client runs one, which ends before Close returns.
+package poll

@@ -1,0 +1,145 @@
+package poll
+
+import (
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/pollwire"
+)
+
+// Defaults of the Handler's fields.
+const (
+	DefaultLimit    = 100
+	DefaultInterval = 2 * time.Second
+)
+
+// Handler answers short-polling requests: GET returns at once the messages
+// of a topic that follow the "after" cursor, as JSON (see the package
+// documentation for the schema, the parameters and the statuses).
+//
+// The zero value is not usable: Broker must be set. Other fields have useful
+// zero values. Fields must not be changed after the first ServeHTTP. A
+// Handler is safe for concurrent use and starts no goroutine.
+type Handler struct {
+	// Broker holds the topics. Required.
+	Broker bus.Broker
+	// Topic returns the topic of a request. Nil means the {topic} path
+	// value, then the "topic" query parameter. The result is checked with
+	// bus.ValidateTopic.
+	Topic func(r *http.Request) (string, error)
+	// Authorize, when set, is called before anything is read; an error
+	// answers 403. Its text is not sent to the client.
+	Authorize func(r *http.Request, topic string) error
+	// Limit is the most messages one answer carries; a client may ask for
+	// fewer with the limit parameter. Zero means DefaultLimit.
+	Limit int
+	// Interval is the polling interval advised to clients in the
+	// X-Poll-Interval header, and the Retry-After of 503 answers. Zero
+	// means DefaultInterval.
+	Interval time.Duration
+	// MaxInFlight bounds the requests served at once; past it the handler
+	// answers 503 with Retry-After. Zero means no bound.
+	MaxInFlight int
+	// Logger receives server-side failures. Nil means no logging.
+	Logger *slog.Logger
+
+	inFlight atomic.Int64
+}
+
+func (h *Handler) limit() int {
+	if h.Limit > 0 {
+		return h.Limit
+	}
+	return DefaultLimit
+}
+
+func (h *Handler) interval() time.Duration {
+	if h.Interval > 0 {
+		return h.Interval
+	}
+	return DefaultInterval
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.Broker == nil {
+		panic("poll: Handler.Broker is nil")
+	}
+	if n := h.MaxInFlight; n > 0 {
+		if h.inFlight.Add(1) > int64(n) {
+			h.inFlight.Add(-1)
+			pollwire.WriteOverCapacity(w, h.interval())
+			return
+		}
+		defer h.inFlight.Add(-1)
+	}
+	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Limit: h.limit()})
+	if !ok {
+		return
+	}
+	msgs, cursor, err := h.read(r, req)
+	if err != nil {
+		h.fail(w, r, req, err)
+		return
+	}
+	tag := etag(req.Topic, cursor)
+	hdr := w.Header()
+	hdr.Set("ETag", tag)
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set(pollwire.HeaderPollInterval, pollwire.FormatInterval(h.interval()))
+	if inm := r.Header.Get("If-None-Match"); inm != "" && noneMatch(inm, tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	pollwire.WriteBatch(w, r, pollwire.AppendBatch(nil, msgs, cursor))
+}
+
+// read returns the messages of the answer and its cursor.
+func (h *Handler) read(r *http.Request, req pollwire.Request) ([]bus.Message, string, error) {
+	ctx := r.Context()
+	switch req.After {
+	case "", bus.Oldest:
+		// Top first: a message published between the two calls is then
+		// either in the answer or after its cursor, never skipped.
+		top, err := h.Broker.Top(ctx, req.Topic)
+		if err != nil || req.Limit == 0 {
+			return nil, top, err
+		}
+		limit := req.Limit
+		if req.After == "" {
+			limit = 1 // the current state: the latest message only
+		}
+		msgs, err := h.Broker.Read(ctx, req.Topic, req.After, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(msgs) == 0 {
+			return nil, top, nil
+		}
+		return msgs, msgs[len(msgs)-1].ID, nil
+	}
+	limit := req.Limit
+	if limit == 0 {
+		limit = 1 // only to check the cursor
+	}
+	msgs, err := h.Broker.Read(ctx, req.Topic, req.After, limit)
+	if req.Limit == 0 {
+		msgs = nil
+	}
+	if err != nil || len(msgs) == 0 {
+		return nil, req.After, err
+	}
+	return msgs, msgs[len(msgs)-1].ID, nil
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req pollwire.Request, err error) {
+	status, _ := pollwire.Classify(err)
+	if status >= 500 && h.Logger != nil && r.Context().Err() == nil {
+		h.Logger.LogAttrs(r.Context(), slog.LevelError, "poll: read failed",
+			slog.String("topic", req.Topic), slog.String("after", req.After), slog.Any("error", err))
+	}
+	pollwire.WriteError(w, err, h.interval())
+}
