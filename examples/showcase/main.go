@@ -1,0 +1,183 @@
+// Command showcase is pushpull's main demo: one in-memory bus served five
+// ways at once. A ticker and a form publish to the topic "news"; the page
+// shows it arriving by short polling, long polling, Server-Sent Events and a
+// WebSocket, and through a webhook: a Dispatcher signs and posts each message
+// to a Receiver mounted in the same app, which publishes what it verified to
+// the topic "inbox", shown on the page over SSE.
+//
+// Run it from the repository root and open the address it prints:
+//
+//	go run ./examples/showcase
+//
+// Stop and restart a panel's connection (or the network) and it resumes
+// from its cursor: no gap, no duplicate.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/longpoll"
+	"github.com/pushpull/pushpull/poll"
+	"github.com/pushpull/pushpull/sse"
+	"github.com/pushpull/pushpull/webhook"
+	"github.com/pushpull/pushpull/ws"
+)
+
+//go:embed index.html
+var page []byte
+
+// Topics of the demo.
+const (
+	newsTopic  = "news"
+	inboxTopic = "inbox"
+)
+
+// app holds the demo's bus and the handlers that need shutting down.
+type app struct {
+	bus        *bus.Memory
+	sse        *sse.Handler
+	longpoll   *longpoll.Handler
+	ws         *ws.Handler
+	dispatcher *webhook.Dispatcher
+	mux        *http.ServeMux
+}
+
+// newApp wires every pattern to one bus; baseURL is where the app itself is
+// reachable, for the webhook dispatcher to post to.
+func newApp(baseURL string) (*app, error) {
+	secret, err := webhook.GenerateSecret()
+	if err != nil {
+		return nil, err
+	}
+	keys := webhook.Secrets(secret)
+	b := &bus.Memory{}
+	a := &app{
+		bus:      b,
+		sse:      &sse.Handler{Broker: b, Heartbeat: 10 * time.Second},
+		longpoll: &longpoll.Handler{Broker: b, Timeout: 20 * time.Second},
+		ws:       &ws.Handler{Broker: b},
+		dispatcher: &webhook.Dispatcher{
+			Broker: b,
+			Sender: &webhook.Sender{
+				AllowPrivateNetworks: true, // the demo delivers to itself on loopback
+				Timeout:              2 * time.Second,
+				Schedule:             []time.Duration{time.Second, 2 * time.Second, 5 * time.Second},
+			},
+		},
+		mux: http.NewServeMux(),
+	}
+	err = a.dispatcher.Add(webhook.Endpoint{
+		ID: "showcase", URL: baseURL + "/hooks/news", Keys: keys, Topic: newsTopic, From: bus.Oldest,
+	})
+	if err != nil {
+		return nil, err
+	}
+	receiver := &webhook.Receiver{Keys: keys, Broker: b, Topic: inboxTopic}
+
+	m := a.mux
+	m.Handle("GET /poll/{topic}", &poll.Handler{Broker: b, Interval: 2 * time.Second})
+	m.Handle("GET /longpoll/{topic}", a.longpoll)
+	m.Handle("GET /sse/{topic}", a.sse)
+	m.Handle("GET /ws", a.ws)
+	m.Handle("GET /pushpull-ws.js", ws.ClientJS())
+	m.Handle("POST /hooks/news", receiver)
+	m.HandleFunc("POST /publish", a.publish)
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(page)
+	})
+	return a, nil
+}
+
+// publish publishes the form value "text" to the news topic.
+func (a *app) publish(w http.ResponseWriter, r *http.Request) {
+	text := r.FormValue("text")
+	if text == "" || len(text) > 500 {
+		http.Error(w, "text must be 1 to 500 bytes", http.StatusBadRequest)
+		return
+	}
+	m, err := a.bus.Publish(r.Context(), newsTopic, bus.Message{Type: "news.posted", Data: []byte(text)})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = fmt.Fprintln(w, m.ID)
+}
+
+// tick publishes a message every interval until ctx ends.
+func (a *app) tick(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			text := fmt.Sprintf("tick %d at %s", i, time.Now().Format(time.TimeOnly))
+			_, _ = a.bus.Publish(ctx, newsTopic, bus.Message{Type: "news.tick", Data: []byte(text)})
+		}
+	}
+}
+
+// shutdown ends the long-lived streams the http.Server does not end itself.
+func (a *app) shutdown(ctx context.Context) {
+	_ = a.sse.Shutdown(ctx)
+	_ = a.longpoll.Shutdown(ctx)
+	_ = a.ws.Shutdown(ctx)
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	every := flag.Duration("tick", 3*time.Second, "how often the ticker publishes (0: never)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, err := newApp("http://" + l.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.bus.Close()
+	srv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second}
+	srv.RegisterOnShutdown(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.shutdown(sctx)
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.dispatcher.Run(ctx)
+	}()
+	if *every > 0 {
+		go a.tick(ctx, *every)
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Printf("pushpull showcase on http://%s/", l.Addr())
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+	<-done
+}

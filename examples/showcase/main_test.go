@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/examples/internal/browsertest"
+	"github.com/pushpull/pushpull/sse"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// start runs the app on a loopback port and stops it when the test ends.
+func start(t *testing.T) (*app, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	base := "http://" + l.Addr().String()
+	a, err := newApp(base)
+	require.NoError(t, err)
+	srv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_ = srv.Serve(l)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = a.dispatcher.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		sctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		a.shutdown(sctx)
+		_ = srv.Shutdown(sctx)
+		wg.Wait()
+		_ = a.bus.Close()
+	})
+	return a, base
+}
+
+func publish(t *testing.T, base, text string) {
+	t.Helper()
+	res, err := http.PostForm(base+"/publish", url.Values{"text": {text}})
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+}
+
+// TestShowcaseGoClients reads the demo's endpoints with the library's own
+// clients: the webhook path ends on the inbox topic, read over SSE.
+func TestShowcaseGoClients(t *testing.T) {
+	_, base := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	news, err := sse.NewClient(base+"/sse/news").Subscribe(ctx, "news", "")
+	require.NoError(t, err)
+	defer news.Close()
+	inbox, err := sse.NewClient(base+"/sse/inbox").Subscribe(ctx, "inbox", bus.Oldest)
+	require.NoError(t, err)
+	defer inbox.Close()
+	for i := range 3 {
+		publish(t, base, fmt.Sprintf("hello %d", i))
+	}
+	for i := range 3 {
+		select {
+		case m := <-news.C():
+			require.Equal(t, fmt.Sprintf("hello %d", i), string(m.Data))
+		case <-ctx.Done():
+			t.Fatal("news did not arrive over SSE")
+		}
+	}
+	for i := range 3 {
+		select {
+		case m := <-inbox.C():
+			require.Equal(t, "news.posted", m.Type)
+			require.Contains(t, string(m.Data), fmt.Sprintf("hello %d", i), "the receiver publishes the verified payload")
+		case <-ctx.Done():
+			t.Fatal("the webhook did not reach the inbox")
+		}
+	}
+	res, err := http.PostForm(base+"/publish", url.Values{"text": {""}})
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusBadRequest, res.StatusCode)
+}
+
+// TestShowcaseBrowser loads the page in headless Chromium: every panel shows
+// every message, in order, exactly once.
+func TestShowcaseBrowser(t *testing.T) {
+	_, base := start(t)
+	ctx := browsertest.New(t, 60*time.Second)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/")))
+	browsertest.WaitFor(t, ctx, "window.ready === true")
+	// Publish once every panel is connected and both pollers have a cursor.
+	browsertest.WaitFor(t, ctx, `document.querySelector("#sse .state").textContent === "open" &&
+		document.querySelector("#webhook .state").textContent === "open" &&
+		document.querySelector("#ws .state").textContent === "open" &&
+		!!window.cursors.poll && !!window.cursors.longpoll`)
+	want := []string{"one", "two", "three"}
+	for _, text := range want {
+		publish(t, base, text)
+	}
+	wantJS := `["one","two","three"]`
+	for _, panel := range []string{"poll", "longpoll", "sse", "ws"} {
+		browsertest.WaitFor(t, ctx, fmt.Sprintf(`JSON.stringify(window.seen.%s) === %q`, panel, wantJS))
+	}
+	// The webhook panel shows the receiver's bus messages: the Standard
+	// Webhooks payload's data.
+	browsertest.WaitFor(t, ctx, `window.seen.webhook.length === 3`)
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.seen.webhook`))
+	require.NoError(t, err)
+	for i, text := range want {
+		require.True(t, strings.Contains(got[i], text), "webhook panel %d: %q", i, got[i])
+	}
+}
