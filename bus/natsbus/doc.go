@@ -1,0 +1,2 @@
+// Package natsbus runs the pushpull bus on NATS JetStream.
+package natsbus
