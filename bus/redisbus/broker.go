@@ -214,6 +214,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
+	m.Time = m.Time.Round(0) // as subscribers will see it
 	rec := encode(nil, &m)
 	res, err := publishScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
