@@ -246,10 +246,19 @@ func newEpoch() string {
 
 // position reads the epoch and offset headers of a stored message.
 func position(m *jetstream.RawStreamMsg) (bus.Position, error) {
-	epoch := m.Header.Get(hdrEpoch)
-	off, err := strconv.ParseUint(m.Header.Get(hdrOffset), 10, 64)
+	p, err := positionOf(m.Header)
+	if err != nil {
+		return p, fmt.Errorf("natsbus: stream message %d on %s: %w", m.Sequence, m.Subject, err)
+	}
+	return p, nil
+}
+
+// positionOf reads the epoch and offset headers.
+func positionOf(h nats.Header) (bus.Position, error) {
+	epoch := h.Get(hdrEpoch)
+	off, err := strconv.ParseUint(h.Get(hdrOffset), 10, 64)
 	if err != nil || !bus.ValidEpoch(epoch) {
-		return bus.Position{}, fmt.Errorf("natsbus: stream message %d on %s has no valid position", m.Sequence, m.Subject)
+		return bus.Position{}, errors.New("no valid position headers")
 	}
 	return bus.Position{Epoch: epoch, Offset: off}, nil
 }

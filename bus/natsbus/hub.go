@@ -46,11 +46,12 @@ type hubTopic struct {
 	refs int // subscribers and pending joins; guarded by hub.mu
 	up   any // the adapter's upstream state; set once by the creator
 
-	mu    sync.Mutex
-	top   bus.Position // newest position known to exist
-	known bool
-	subs  []*hubSub
-	dead  bool // the hub closed
+	mu     sync.Mutex
+	top    bus.Position // newest position known to exist
+	known  bool
+	subs   []*hubSub
+	recent recent // the newest messages of the feed
+	dead   bool   // the hub closed
 }
 
 // acquire returns the topic called name and counts a pending join. A topic
@@ -154,6 +155,7 @@ func (h *hub) deliver(name string, m bus.Message, p bus.Position) {
 	}
 	t.mu.Lock()
 	t.raiseLocked(p)
+	t.recent.add(p, m)
 	now := time.Now()
 	var cut []*hubSub
 	for i := len(t.subs) - 1; i >= 0; i-- {

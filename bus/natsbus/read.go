@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
 )
@@ -112,6 +114,21 @@ func (b *Broker) seqOf(ctx context.Context, s jetstream.Stream, subject string, 
 	return lo, nil
 }
 
+// A read of more than bulkMin messages goes through a short-lived consumer
+// (three round trips and a stream of messages) instead of one direct get
+// per message; bulkBatch bounds each of its pulls.
+const (
+	bulkMin   = 16
+	bulkBatch = 1024
+)
+
+// stored is a message as read from the stream.
+type stored struct {
+	seq  uint64
+	hdr  nats.Header
+	data []byte
+}
+
 // after returns up to limit (<= 0: all) messages following offset from in
 // the view's epoch.
 func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, limit int) ([]bus.Message, error) {
@@ -131,29 +148,90 @@ func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, 
 	if limit > 0 && uint64(limit) < n {
 		n = uint64(limit)
 	}
-	out := make([]bus.Message, 0, n)
-	for off := from + 1; uint64(len(out)) < n; off++ {
-		raw, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
-		if err != nil {
-			return nil, b.fail(topic, err)
-		}
-		p, err := position(raw)
-		if err != nil {
-			return nil, err
-		}
-		if p.Epoch != v.epoch || p.Offset != off {
-			// Trimmed or restarted meanwhile.
-			if len(out) == 0 {
-				return nil, b.expired(topic, bus.Position{Epoch: v.epoch, Offset: from}.ID(), v)
-			}
-			break
+	var raw []stored
+	if n > bulkMin {
+		raw, err = b.fetch(ctx, s, subject, seq, int(n))
+	} else {
+		raw, err = b.getEach(ctx, s, subject, seq, int(n))
+	}
+	if err != nil {
+		return nil, b.fail(topic, err)
+	}
+	out := make([]bus.Message, 0, len(raw))
+	for i, r := range raw {
+		p, err := positionOf(r.hdr)
+		if err != nil || p.Epoch != v.epoch || p.Offset != from+1+uint64(i) {
+			break // trimmed or restarted meanwhile
 		}
 		m := bus.Message{Topic: topic, ID: p.ID()}
-		if err := decode(raw.Data, &m); err != nil {
+		if err := decode(r.data, &m); err != nil {
 			return nil, fmt.Errorf("natsbus: read %q: %w", topic, err)
 		}
 		out = append(out, m)
-		seq = raw.Sequence + 1
+	}
+	if len(out) == 0 {
+		return nil, b.expired(topic, bus.Position{Epoch: v.epoch, Offset: from}.ID(), v)
+	}
+	return out, nil
+}
+
+// getEach reads n messages of subject from seq on, one direct get each.
+func (b *Broker) getEach(ctx context.Context, s jetstream.Stream, subject string, seq uint64, n int) ([]stored, error) {
+	out := make([]stored, 0, n)
+	for len(out) < n {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, stored{seq: m.Sequence, hdr: m.Header, data: m.Data})
+		seq = m.Sequence + 1
+	}
+	return out, nil
+}
+
+// fetch reads n messages of subject from seq on through an ephemeral
+// consumer that it deletes afterwards.
+func (b *Broker) fetch(ctx context.Context, s jetstream.Stream, subject string, seq uint64, n int) ([]stored, error) {
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     subject,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       seq,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		InactiveThreshold: time.Minute, // the server's cleanup if Delete fails
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.DeleteConsumer(dctx, cons.CachedInfo().Name)
+	}()
+	out := make([]stored, 0, n)
+	for len(out) < n {
+		batch, err := cons.FetchNoWait(min(n-len(out), bulkBatch))
+		if err != nil {
+			return nil, err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, stored{seq: md.Sequence.Stream, hdr: m.Headers(), data: m.Data()})
+			got++
+		}
+		if err := batch.Error(); err != nil {
+			return nil, err
+		}
+		if got == 0 {
+			break
+		}
 	}
 	return out, nil
 }

@@ -122,9 +122,13 @@ func (s *hubSub) catchUp() {
 			return
 		}
 		top := t.top
+		batch := t.recent.appendAfter(nil, s.epoch, sent, catchUpBatch)
 		t.mu.Unlock()
 
-		batch, err := s.readRetry(sent)
+		var err error
+		if len(batch) == 0 {
+			batch, err = s.readRetry(sent)
+		}
 		if err == nil && len(batch) == 0 {
 			// The server has nothing after sent, yet a later message was
 			// announced: it lost messages (a restart from an older
