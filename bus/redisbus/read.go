@@ -170,7 +170,9 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	if err != nil {
 		return nil, err
 	}
-	if err := b.up.ready(ctx, t.up.(*upChan)); err != nil {
+	c := t.up.(*upChan)
+	b.up.subscribe(c)
+	if err := b.up.ready(ctx, c); err != nil {
 		b.hub.unref(t)
 		return nil, err
 	}

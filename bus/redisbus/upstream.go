@@ -44,6 +44,7 @@ type upstream struct {
 type upChan struct {
 	name    string
 	refs    int
+	sent    bool          // SUBSCRIBE sent on the current connection
 	readyCh chan struct{} // closed once the server confirmed the subscription
 	readied bool
 }
@@ -57,8 +58,8 @@ const (
 	checkChunk   = 512
 )
 
-// hold subscribes this process to topic's channel (counting holders) and
-// starts the upstream goroutines on first use.
+// hold registers a holder of topic's channel, starting the upstream
+// goroutines on first use. It does no I/O: subscribe sends the SUBSCRIBE.
 func (u *upstream) hold(topic string) *upChan {
 	name := u.b.channel(topic)
 	u.mu.Lock()
@@ -76,18 +77,26 @@ func (u *upstream) hold(topic string) *upChan {
 	}
 	c = &upChan{name: name, refs: 1, readyCh: make(chan struct{})}
 	u.chans[name] = c
-	switch {
-	case u.stopped:
-	case !u.started:
+	if !u.started && !u.stopped {
 		u.started = true
 		u.wg.Add(2)
 		go u.run()
 		go u.check()
-	case u.ps != nil:
-		// A failure shows up in the reader, which reconnects.
-		_ = u.ps.Subscribe(u.ctx, name)
 	}
 	return c
+}
+
+// subscribe sends the SUBSCRIBE of c on the current connection, once. A
+// connection made later subscribes every held channel itself.
+func (u *upstream) subscribe(c *upChan) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if c.sent || u.ps == nil || u.stopped || u.chans[c.name] != c {
+		return
+	}
+	c.sent = true
+	// A failure shows up in the reader, which reconnects.
+	_ = u.ps.Subscribe(u.ctx, c.name)
 }
 
 // release drops a holder of a channel and unsubscribes after the last.
@@ -151,8 +160,9 @@ func (u *upstream) connect() *redis.PubSub {
 		return nil
 	}
 	names := make([]string, 0, len(u.chans))
-	for name := range u.chans {
+	for name, c := range u.chans {
 		names = append(names, name)
+		c.sent = true
 	}
 	u.ps = u.b.Client.Subscribe(u.ctx, names...)
 	return u.ps
