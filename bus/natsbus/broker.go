@@ -270,11 +270,19 @@ func wrongLast(err error) bool {
 	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
+// maxPubStates bounds the cache of last positions. Dropping it is safe:
+// publications of the process then race through the server's check like
+// those of other processes.
+const maxPubStates = 10_000
+
 func (b *Broker) pubState(topic string) *pubState {
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	ps := b.pubs[topic]
 	if ps == nil {
+		if len(b.pubs) >= maxPubStates {
+			clear(b.pubs)
+		}
 		ps = &pubState{}
 		b.pubs[topic] = ps
 	}

@@ -262,3 +262,34 @@ func testRestart(t *testing.T, disrupt func(r *privateRedis), resetsAllowed bool
 	}
 	t.Logf("%d published, %d delivered, %d covered by %d resets", len(published), len(c.got), missed, len(c.resets))
 }
+
+// A notification lost while the PUB/SUB connection is down, with nothing
+// published after it, still arrives: the reconnection triggers a check.
+func TestLostNotificationAfterReconnect(t *testing.T) {
+	r := startPrivateRedis(t)
+	mk := func() *redisbus.Broker {
+		b, err := redisbus.New(r.url())
+		require.NoError(t, err)
+		b.CheckInterval = time.Hour // only the reconnection can trigger a check
+		return b
+	}
+	pub, sub := mk(), mk()
+	defer pub.Close()
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := sub.Subscribe(ctx, "lost", "")
+	require.NoError(t, err)
+	defer s.Close()
+	first, err := pub.Publish(ctx, "lost", bus.Message{Data: []byte("first")})
+	require.NoError(t, err)
+	require.Equal(t, first.ID, recv(t, s, 1)[0].ID)
+
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
+	defer c.Close()
+	require.NoError(t, c.Do(ctx, "CLIENT", "KILL", "TYPE", "pubsub").Err())
+	// Published while nobody listens: the notification is gone for good.
+	lost, err := pub.Publish(ctx, "lost", bus.Message{Data: []byte("lost")})
+	require.NoError(t, err)
+	require.Equal(t, lost.ID, recv(t, s, 1)[0].ID)
+}
