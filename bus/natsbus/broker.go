@@ -42,8 +42,8 @@ type Broker struct {
 	// Conn is the NATS connection. The Broker does not close it.
 	Conn *nats.Conn
 	// Stream is the name of the JetStream stream holding the topics. It is
-	// created, or updated to the Broker's settings, on first use. Zero means
-	// DefaultStream.
+	// created, or updated to the Broker's settings, on first use, so it must
+	// serve pushpull only. Zero means DefaultStream.
 	Stream string
 	// Prefix starts the subjects of the stream: topics are stored under
 	// "<Prefix>.t.<topic>" and announced under "<Prefix>.live.<topic>".
