@@ -72,6 +72,7 @@ type Broker struct {
 	up       upstream
 	closeMu  sync.Mutex
 	closed   bool
+	calls    sync.WaitGroup // calls in flight, waited for before closing Client
 }
 
 var _ bus.Broker = (*Broker)(nil)
@@ -174,6 +175,17 @@ func (b *Broker) topicOf(ch string) (string, bool) {
 	return ch[len(p)+1 : len(ch)-1], true
 }
 
+// begin counts a call in flight; it fails once the broker is closed.
+func (b *Broker) begin() error {
+	b.closeMu.Lock()
+	defer b.closeMu.Unlock()
+	if b.closed {
+		return bus.ErrClosed
+	}
+	b.calls.Add(1)
+	return nil
+}
+
 func (b *Broker) isClosed() bool {
 	b.closeMu.Lock()
 	defer b.closeMu.Unlock()
@@ -208,9 +220,10 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 	if err := bus.ValidateType(m.Type); err != nil {
 		return bus.Message{}, err
 	}
-	if b.isClosed() {
-		return bus.Message{}, bus.ErrClosed
+	if err := b.begin(); err != nil {
+		return bus.Message{}, err
 	}
+	defer b.calls.Done()
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
@@ -237,8 +250,9 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 }
 
 // Close ends every subscription with bus.ErrClosed, stops the broker's
-// goroutines and makes later calls return bus.ErrClosed. It closes Client
-// when the Broker was made by New. It is idempotent.
+// goroutines and makes later calls return bus.ErrClosed. It waits for the
+// calls in flight, then closes Client when the Broker was made by New. It
+// is idempotent.
 func (b *Broker) Close() error {
 	b.init()
 	b.closeMu.Lock()
@@ -251,6 +265,7 @@ func (b *Broker) Close() error {
 	b.up.stop()
 	b.hub.close()
 	b.up.wait()
+	b.calls.Wait()
 	if b.owned {
 		return b.Client.Close()
 	}

@@ -25,6 +25,10 @@ func (v *view) topPos() bus.Position { return bus.Position{Epoch: v.epoch, Offse
 
 // look runs readScript. mode is "", "n", "o" or "a" (after).
 func (b *Broker) look(ctx context.Context, topic string, create bool, mode string, after bus.Position, limit int) (*view, error) {
+	if err := b.begin(); err != nil {
+		return nil, err
+	}
+	defer b.calls.Done()
 	c := "0"
 	if create {
 		c = "1"

@@ -297,12 +297,16 @@ func (u *upstream) checkAll() {
 		chunk := topics[:n]
 		topics = topics[n:]
 		cmds := make([]*redis.SliceCmd, n)
+		if u.b.begin() != nil {
+			return
+		}
 		_, err := u.b.Client.Pipelined(u.ctx, func(p redis.Pipeliner) error {
 			for i, t := range chunk {
 				cmds[i] = p.HMGet(u.ctx, u.b.metaKey(t.name), "e", "s")
 			}
 			return nil
 		})
+		u.b.calls.Done()
 		if err != nil {
 			return // the next check retries
 		}
