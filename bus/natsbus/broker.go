@@ -1,0 +1,406 @@
+package natsbus
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pushpull/pushpull/bus"
+)
+
+// Defaults of the Broker's fields.
+const (
+	DefaultStream        = "PUSHPULL"
+	DefaultPrefix        = "pushpull"
+	DefaultHistorySize   = bus.DefaultHistorySize
+	DefaultBuffer        = bus.DefaultBuffer
+	DefaultStallTimeout  = bus.DefaultStallTimeout
+	DefaultCheckInterval = 5 * time.Second
+)
+
+// Message headers carrying a message's position.
+const (
+	hdrEpoch  = "Pushpull-Epoch"
+	hdrOffset = "Pushpull-Offset"
+)
+
+// Broker is a bus.Broker on NATS JetStream. See the package documentation
+// for the stream layout and guarantees.
+//
+// Conn is required; the other fields have useful zero values. Fields must not
+// be changed after the first call of a method. A Broker is safe for
+// concurrent use. It starts its goroutines with the first Subscribe, and
+// they end before Close returns.
+type Broker struct {
+	// Conn is the NATS connection. The Broker does not close it.
+	Conn *nats.Conn
+	// Stream is the name of the JetStream stream holding the topics. It is
+	// created, or updated to the Broker's settings, on first use, so it must
+	// serve pushpull only. Zero means DefaultStream.
+	Stream string
+	// Prefix starts the subjects of the stream: topics are stored under
+	// "<Prefix>.t.<topic>" and announced under "<Prefix>.live.<topic>".
+	// Zero means DefaultPrefix. Every Broker on a stream uses the same.
+	Prefix string
+	// HistorySize is how many messages each topic retains
+	// (MaxMsgsPerSubject). Zero means DefaultHistorySize.
+	HistorySize int
+	// HistoryTTL is the stream's MaxAge. Zero keeps messages until
+	// HistorySize pushes them out. A topic whose messages all aged out
+	// starts a new epoch.
+	HistoryTTL time.Duration
+	// Replicas is the stream's replica count. Zero means 1.
+	Replicas int
+	// MemoryStorage keeps the stream in memory instead of files.
+	MemoryStorage bool
+	// Buffer is the capacity of each subscription's channel. Zero means
+	// DefaultBuffer.
+	Buffer int
+	// MaxLag is how far, in messages, a subscriber that stopped reading may
+	// fall behind before it is cut with bus.ErrSlowConsumer (once
+	// StallTimeout has passed too). Zero means HistorySize/2.
+	MaxLag int
+	// StallTimeout is how long a subscriber whose channel is full may take
+	// nothing before it counts as stopped. Zero means DefaultStallTimeout.
+	StallTimeout time.Duration
+	// CheckInterval is how often the top of every topic with subscribers
+	// is compared with what they received, the backstop against lost
+	// announcements. Zero means DefaultCheckInterval.
+	CheckInterval time.Duration
+
+	initOnce sync.Once
+	js       jetstream.JetStream
+	hub      hub
+	up       upstream
+
+	streamMu sync.Mutex
+	stream   jetstream.Stream
+
+	pubMu sync.Mutex
+	pubs  map[string]*pubState
+
+	closeMu sync.Mutex
+	closed  bool
+}
+
+var _ bus.Broker = (*Broker)(nil)
+
+// pubState caches the last position of a topic this process published, so
+// a publication usually takes one round trip.
+type pubState struct {
+	mu    sync.Mutex
+	known bool
+	epoch string
+	off   uint64
+	seq   uint64 // stream sequence of the topic's last message
+}
+
+func (b *Broker) init() {
+	b.initOnce.Do(func() {
+		if b.Conn == nil {
+			panic("natsbus: Broker.Conn is nil")
+		}
+		js, err := jetstream.New(b.Conn)
+		if err != nil {
+			panic("natsbus: " + err.Error()) // only for a nil connection
+		}
+		b.js = js
+		b.hub.buffer = b.buffer()
+		b.hub.maxLag = b.maxLag()
+		b.hub.stall = b.stallTimeout()
+		b.hub.read = b.readAfter
+		b.hub.idle = b.up.release
+		b.up.b = b
+		b.pubs = make(map[string]*pubState)
+	})
+}
+
+func (b *Broker) streamName() string {
+	if b.Stream != "" {
+		return b.Stream
+	}
+	return DefaultStream
+}
+
+func (b *Broker) prefix() string {
+	if b.Prefix != "" {
+		return b.Prefix
+	}
+	return DefaultPrefix
+}
+
+func (b *Broker) historySize() int {
+	if b.HistorySize > 0 {
+		return b.HistorySize
+	}
+	return DefaultHistorySize
+}
+
+func (b *Broker) buffer() int {
+	if b.Buffer > 0 {
+		return b.Buffer
+	}
+	return DefaultBuffer
+}
+
+func (b *Broker) maxLag() uint64 {
+	if b.MaxLag > 0 {
+		return uint64(b.MaxLag)
+	}
+	return uint64(max(b.historySize()/2, 1))
+}
+
+func (b *Broker) stallTimeout() time.Duration {
+	if b.StallTimeout > 0 {
+		return b.StallTimeout
+	}
+	return DefaultStallTimeout
+}
+
+func (b *Broker) checkInterval() time.Duration {
+	if b.CheckInterval > 0 {
+		return b.CheckInterval
+	}
+	return DefaultCheckInterval
+}
+
+// escape makes a topic one subject token: "." (a token separator) becomes
+// "~d" and "~" becomes "~t". The other topic characters are plain in
+// subjects, and the wildcards * and > are not topic characters.
+func escape(topic string) string {
+	if !strings.ContainsAny(topic, ".~") {
+		return topic
+	}
+	var sb strings.Builder
+	for i := 0; i < len(topic); i++ {
+		switch c := topic[i]; c {
+		case '.':
+			sb.WriteString("~d")
+		case '~':
+			sb.WriteString("~t")
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	return sb.String()
+}
+
+func (b *Broker) subject(topic string) string { return b.prefix() + ".t." + escape(topic) }
+func (b *Broker) live(topic string) string    { return b.prefix() + ".live." + escape(topic) }
+
+// ensureStream creates or updates the stream once per Broker, retrying on
+// the next call after a failure.
+func (b *Broker) ensureStream(ctx context.Context) (jetstream.Stream, error) {
+	b.streamMu.Lock()
+	defer b.streamMu.Unlock()
+	if b.stream != nil {
+		return b.stream, nil
+	}
+	cfg := jetstream.StreamConfig{
+		Name:              b.streamName(),
+		Subjects:          []string{b.prefix() + ".t.>"},
+		MaxMsgsPerSubject: int64(b.historySize()),
+		MaxAge:            max(b.HistoryTTL, 0),
+		Discard:           jetstream.DiscardOld,
+		Replicas:          max(b.Replicas, 1),
+		AllowDirect:       true,
+		RePublish:         &jetstream.RePublish{Source: b.prefix() + ".t.>", Destination: b.prefix() + ".live.>"},
+	}
+	if b.MemoryStorage {
+		cfg.Storage = jetstream.MemoryStorage
+	}
+	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: stream %s: %w", cfg.Name, err)
+	}
+	b.stream = s
+	return s, nil
+}
+
+func (b *Broker) isClosed() bool {
+	b.closeMu.Lock()
+	defer b.closeMu.Unlock()
+	return b.closed
+}
+
+// newEpoch returns a fresh random epoch.
+func newEpoch() string {
+	var raw [10]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		panic("natsbus: no randomness for an epoch: " + err.Error())
+	}
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	buf := make([]byte, len(raw))
+	for i, c := range raw {
+		buf[i] = digits[int(c)%len(digits)]
+	}
+	return string(buf)
+}
+
+// position reads the epoch and offset headers of a stored message.
+func position(m *jetstream.RawStreamMsg) (bus.Position, error) {
+	p, err := positionOf(m.Header)
+	if err != nil {
+		return p, fmt.Errorf("natsbus: stream message %d on %s: %w", m.Sequence, m.Subject, err)
+	}
+	return p, nil
+}
+
+// positionOf reads the epoch and offset headers.
+func positionOf(h nats.Header) (bus.Position, error) {
+	epoch := h.Get(hdrEpoch)
+	off, err := strconv.ParseUint(h.Get(hdrOffset), 10, 64)
+	if err != nil || !bus.ValidEpoch(epoch) {
+		return bus.Position{}, errors.New("no valid position headers")
+	}
+	return bus.Position{Epoch: epoch, Offset: off}, nil
+}
+
+// wrongLast reports a failed expected-last-sequence-per-subject check: a
+// publication of another process came first.
+func wrongLast(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+// maxPubStates bounds the cache of last positions. Dropping it is safe:
+// publications of the process then race through the server's check like
+// those of other processes.
+const maxPubStates = 10_000
+
+func (b *Broker) pubState(topic string) *pubState {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	ps := b.pubs[topic]
+	if ps == nil {
+		if len(b.pubs) >= maxPubStates {
+			clear(b.pubs)
+		}
+		ps = &pubState{}
+		b.pubs[topic] = ps
+	}
+	return ps
+}
+
+// maxConflicts bounds the retries of a publication that keeps losing the
+// race for the next offset.
+const maxConflicts = 1000
+
+// Publish implements bus.Publisher.
+func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
+	b.init()
+	if err := ctx.Err(); err != nil {
+		return bus.Message{}, err
+	}
+	if err := bus.ValidateTopic(topic); err != nil {
+		return bus.Message{}, err
+	}
+	if err := bus.ValidateType(m.Type); err != nil {
+		return bus.Message{}, err
+	}
+	if b.isClosed() {
+		return bus.Message{}, bus.ErrClosed
+	}
+	if m.Time.IsZero() {
+		m.Time = time.Now()
+	}
+	m.Time = m.Time.Round(0) // as subscribers will see it
+	rec := encode(nil, &m)
+	if limit := b.Conn.MaxPayload(); int64(len(rec))+256 > limit {
+		return bus.Message{}, fmt.Errorf("%w: %d bytes, the server takes at most %d", bus.ErrInvalidMessage, len(rec), limit-256)
+	}
+	p, err := b.append(ctx, topic, rec, false)
+	if err != nil {
+		if b.isClosed() {
+			return bus.Message{}, bus.ErrClosed
+		}
+		return bus.Message{}, fmt.Errorf("natsbus: publish to %q: %w", topic, err)
+	}
+	m.Topic = topic
+	m.ID = p.ID()
+	return m, nil
+}
+
+// append stores rec as the topic's next message; with marker, it stores an
+// offset-0 record fixing the epoch of a topic that has no message, unless
+// the topic has one by then.
+func (b *Broker) append(ctx context.Context, topic string, rec []byte, marker bool) (bus.Position, error) {
+	s, err := b.ensureStream(ctx)
+	if err != nil {
+		return bus.Position{}, err
+	}
+	ps := b.pubState(topic)
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	subject := b.subject(topic)
+	for range maxConflicts {
+		if !ps.known {
+			last, err := s.GetLastMsgForSubject(ctx, subject)
+			switch {
+			case errors.Is(err, jetstream.ErrMsgNotFound):
+				ps.epoch, ps.off, ps.seq = newEpoch(), 0, 0
+			case err != nil:
+				return bus.Position{}, err
+			default:
+				p, err := position(last)
+				if err != nil {
+					return bus.Position{}, err
+				}
+				ps.epoch, ps.off, ps.seq = p.Epoch, p.Offset, last.Sequence
+			}
+			ps.known = true
+		}
+		if marker && ps.seq != 0 {
+			return bus.Position{Epoch: ps.epoch, Offset: ps.off}, nil
+		}
+		next := ps.off + 1
+		if marker {
+			next = 0
+		}
+		msg := nats.NewMsg(subject)
+		msg.Header.Set(hdrEpoch, ps.epoch)
+		msg.Header.Set(hdrOffset, strconv.FormatUint(next, 10))
+		msg.Data = rec
+		ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(ps.seq))
+		if err != nil {
+			ps.known = false
+			if wrongLast(err) {
+				continue
+			}
+			return bus.Position{}, err
+		}
+		ps.off, ps.seq = next, ack.Sequence
+		return bus.Position{Epoch: ps.epoch, Offset: next}, nil
+	}
+	return bus.Position{}, errors.New("too many concurrent publications")
+}
+
+// Close ends every subscription with bus.ErrClosed, stops the broker's
+// goroutines and subscriptions and makes later calls return bus.ErrClosed.
+// It does not close Conn. It is idempotent.
+func (b *Broker) Close() error {
+	b.init()
+	b.closeMu.Lock()
+	if b.closed {
+		b.closeMu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.closeMu.Unlock()
+	b.up.stop()
+	b.hub.close()
+	b.up.wait()
+	return nil
+}
+
+// String describes the broker for logs.
+func (b *Broker) String() string {
+	return fmt.Sprintf("natsbus.Broker(%s %s)", b.streamName(), b.prefix())
+}

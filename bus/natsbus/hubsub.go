@@ -1,0 +1,201 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// Subscription states, guarded by the topic's mutex.
+const (
+	stateLive    = iota // deliver sends to ch without waiting
+	stateLagging        // catchUp reads the history into ch
+	stateEnded
+)
+
+// hubSub is a subscription of a hub.
+//
+// Exactly one party sends on ch at a time: deliver while the state is live
+// (under the topic's mutex), catchUp while it is lagging. Whoever is the
+// sender when the subscription ends closes ch.
+type hubSub struct {
+	h      *hub
+	t      *hubTopic
+	ch     chan bus.Message
+	epoch  string             // the epoch of every position of s
+	ctx    context.Context    // done when s ends; bounds history reads
+	cancel context.CancelFunc //
+	idx    int                // position in t.subs
+	stop   func() bool        // stops the context's AfterFunc
+
+	state    int
+	sent     atomic.Uint64 // offset of the last message put on ch
+	seenSent uint64        // progress seen by deliver while lagging
+	seenAt   time.Time     // when deliver last saw progress
+	errMu    sync.Mutex
+	err      error
+	wg       sync.WaitGroup // the catchUp goroutine
+}
+
+var _ bus.Subscription = (*hubSub)(nil)
+
+func (s *hubSub) C() <-chan bus.Message { return s.ch }
+
+func (s *hubSub) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+func (s *hubSub) Close() error {
+	s.end(nil)
+	s.wg.Wait()
+	return nil
+}
+
+// end ends s with err unless it has ended already.
+func (s *hubSub) end(err error) {
+	s.t.mu.Lock()
+	ended := s.t.endLocked(s, err)
+	s.t.mu.Unlock()
+	if ended {
+		s.h.unref(s.t)
+	}
+}
+
+// endLocked ends s with err and reports whether it did. t.mu is held; the
+// caller drops the subscriber's reference once t.mu is released.
+func (t *hubTopic) endLocked(s *hubSub, err error) bool {
+	if s.state == stateEnded {
+		return false
+	}
+	last := len(t.subs) - 1
+	t.subs[s.idx] = t.subs[last]
+	t.subs[s.idx].idx = s.idx
+	t.subs[last] = nil
+	t.subs = t.subs[:last]
+	if s.stop != nil {
+		s.stop()
+	}
+	s.errMu.Lock()
+	s.err = err
+	s.errMu.Unlock()
+	if s.state == stateLive {
+		close(s.ch)
+	}
+	// A lagging subscription's catchUp sees the state, or the cancelled
+	// context, and closes ch.
+	s.state = stateEnded
+	s.cancel()
+	return true
+}
+
+// Read retries when the server has not answered in time.
+const (
+	readAttempts = 5
+	readPause    = 100 * time.Millisecond
+)
+
+// catchUp copies history into ch until s has caught up with the known top,
+// then hands it back to deliver.
+func (s *hubSub) catchUp() {
+	defer s.h.wg.Done()
+	defer s.wg.Done()
+	t := s.t
+	empty := 0
+	for {
+		t.mu.Lock()
+		if s.state == stateEnded {
+			t.mu.Unlock()
+			close(s.ch)
+			return
+		}
+		sent := s.sent.Load()
+		if t.top.Epoch == s.epoch && sent >= t.top.Offset {
+			s.state = stateLive
+			t.mu.Unlock()
+			return
+		}
+		top := t.top
+		batch := t.recent.appendAfter(nil, s.epoch, sent, catchUpBatch)
+		t.mu.Unlock()
+
+		var err error
+		if len(batch) == 0 {
+			batch, err = s.readRetry(sent)
+		}
+		if err == nil && len(batch) == 0 {
+			// The server has nothing after sent, yet a later message was
+			// announced: it lost messages (a restart from an older
+			// snapshot). Give it a moment, then report the gap.
+			if empty++; empty < readAttempts {
+				if !s.pause() {
+					continue
+				}
+			} else {
+				err = &bus.CursorError{Topic: t.name, Cursor: bus.Position{Epoch: s.epoch, Offset: sent}.ID(), Top: top.ID(), Err: bus.ErrCursorExpired}
+			}
+		}
+		if err != nil {
+			if s.ctx.Err() != nil {
+				continue // ended meanwhile: the state check closes ch
+			}
+			s.end(err)
+			continue
+		}
+		if len(batch) > 0 {
+			empty = 0
+		}
+		for i := range batch {
+			p, perr := bus.ParseID(batch[i].ID)
+			if perr != nil || p.Epoch != s.epoch || p.Offset != sent+1 {
+				s.end(&bus.CursorError{Topic: t.name, Cursor: bus.Position{Epoch: s.epoch, Offset: sent}.ID(), Top: top.ID(), Err: bus.ErrCursorExpired})
+				break
+			}
+			select {
+			case s.ch <- batch[i]:
+				sent++
+				s.sent.Store(sent)
+			case <-s.ctx.Done():
+			}
+			if s.ctx.Err() != nil {
+				break
+			}
+		}
+	}
+}
+
+// readRetry reads the history after sent, retrying errors other than cursor
+// errors a few times.
+func (s *hubSub) readRetry(sent uint64) ([]bus.Message, error) {
+	var err error
+	for range readAttempts {
+		var batch []bus.Message
+		batch, err = s.h.read(s.ctx, s.t.name, bus.Position{Epoch: s.epoch, Offset: sent}, catchUpBatch)
+		if err == nil {
+			return batch, nil
+		}
+		var ce *bus.CursorError
+		if errors.As(err, &ce) || s.ctx.Err() != nil || !s.pause() {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("catching up on %q: %w", s.t.name, err)
+}
+
+// pause waits a moment; it reports false when s ended meanwhile.
+func (s *hubSub) pause() bool {
+	timer := time.NewTimer(readPause)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}

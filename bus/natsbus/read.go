@@ -1,0 +1,352 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pushpull/pushpull/bus"
+)
+
+// view is a look at a topic: its epoch, top and oldest retained offset,
+// with the stream sequences of its first and last messages.
+type view struct {
+	known    bool
+	epoch    string
+	top      uint64
+	first    uint64 // oldest retained offset; top+1 when the history is empty
+	firstSeq uint64
+	lastSeq  uint64
+}
+
+func (v *view) topPos() bus.Position { return bus.Position{Epoch: v.epoch, Offset: v.top} }
+
+// look reads the topic's view. With create, a topic without a message gets
+// an epoch (stored as an offset-0 marker).
+func (b *Broker) look(ctx context.Context, topic string, create bool) (*view, error) {
+	s, err := b.ensureStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	subject := b.subject(topic)
+	for attempt := 0; ; attempt++ {
+		last, err := s.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			if !create || attempt > 0 {
+				return &view{}, nil
+			}
+			if _, err := b.append(ctx, topic, encode(nil, &bus.Message{}), true); err != nil {
+				return nil, b.fail(topic, err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, b.fail(topic, err)
+		}
+		lp, err := position(last)
+		if err != nil {
+			return nil, err
+		}
+		v := &view{known: true, epoch: lp.Epoch, top: lp.Offset, lastSeq: last.Sequence, first: lp.Offset, firstSeq: last.Sequence}
+		if lp.Offset > 0 {
+			head, err := s.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
+			if err != nil {
+				return nil, b.fail(topic, err)
+			}
+			hp, err := position(head)
+			if err != nil {
+				return nil, err
+			}
+			if hp.Epoch == lp.Epoch {
+				v.first, v.firstSeq = hp.Offset, head.Sequence
+			}
+		}
+		if v.first == 0 { // the marker: no message yet
+			v.first = 1
+			v.firstSeq++
+		}
+		return v, nil
+	}
+}
+
+func (b *Broker) fail(topic string, err error) error {
+	if b.isClosed() {
+		return bus.ErrClosed
+	}
+	return fmt.Errorf("natsbus: read %q: %w", topic, err)
+}
+
+// servable reports whether the history holds everything after p.
+func (v *view) servable(p bus.Position) bool {
+	return p.Epoch == v.epoch && p.Offset <= v.top && (p.Offset == v.top || p.Offset+1 >= v.first)
+}
+
+func (b *Broker) expired(topic, cursor string, v *view) error {
+	return &bus.CursorError{Topic: topic, Cursor: cursor, Top: v.topPos().ID(), Err: bus.ErrCursorExpired}
+}
+
+// seqOf finds the stream sequence of the topic's message at offset off
+// (first <= off <= top) by bisection. Offsets grow with sequences, and
+// consecutive offsets are at least one sequence apart, which bounds the
+// search: a stream holding one topic needs no lookup at all.
+func (b *Broker) seqOf(ctx context.Context, s jetstream.Stream, subject string, v *view, off uint64) (uint64, error) {
+	lo := v.firstSeq + (off - v.first)
+	hi := v.lastSeq - (v.top - off)
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		m, err := s.GetMsg(ctx, mid, jetstream.WithGetMsgSubject(subject))
+		if err != nil {
+			return 0, err
+		}
+		p, err := position(m)
+		if err != nil {
+			return 0, err
+		}
+		if p.Offset >= off {
+			hi = mid
+		} else {
+			lo = max(mid+1, m.Sequence+1)
+		}
+	}
+	return lo, nil
+}
+
+// A read of more than bulkMin messages goes through a short-lived consumer
+// (three round trips and a stream of messages) instead of one direct get
+// per message; bulkBatch bounds each of its pulls.
+const (
+	bulkMin   = 16
+	bulkBatch = 1024
+)
+
+// stored is a message as read from the stream.
+type stored struct {
+	seq  uint64
+	hdr  nats.Header
+	data []byte
+}
+
+// after returns up to limit (<= 0: all) messages following offset from in
+// the view's epoch.
+func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, limit int) ([]bus.Message, error) {
+	if from >= v.top {
+		return nil, nil
+	}
+	s, err := b.ensureStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	subject := b.subject(topic)
+	seq, err := b.seqOf(ctx, s, subject, v, from+1)
+	if err != nil {
+		return nil, b.fail(topic, err)
+	}
+	n := v.top - from
+	if limit > 0 && uint64(limit) < n {
+		n = uint64(limit)
+	}
+	var raw []stored
+	if n > bulkMin {
+		raw, err = b.fetch(ctx, s, subject, seq, int(n))
+	} else {
+		raw, err = b.getEach(ctx, s, subject, seq, int(n))
+	}
+	if err != nil {
+		return nil, b.fail(topic, err)
+	}
+	out := make([]bus.Message, 0, len(raw))
+	for i, r := range raw {
+		p, err := positionOf(r.hdr)
+		if err != nil || p.Epoch != v.epoch || p.Offset != from+1+uint64(i) {
+			break // trimmed or restarted meanwhile
+		}
+		m := bus.Message{Topic: topic, ID: p.ID()}
+		if err := decode(r.data, &m); err != nil {
+			return nil, fmt.Errorf("natsbus: read %q: %w", topic, err)
+		}
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		return nil, b.expired(topic, bus.Position{Epoch: v.epoch, Offset: from}.ID(), v)
+	}
+	return out, nil
+}
+
+// getEach reads n messages of subject from seq on, one direct get each.
+func (b *Broker) getEach(ctx context.Context, s jetstream.Stream, subject string, seq uint64, n int) ([]stored, error) {
+	out := make([]stored, 0, n)
+	for len(out) < n {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, stored{seq: m.Sequence, hdr: m.Header, data: m.Data})
+		seq = m.Sequence + 1
+	}
+	return out, nil
+}
+
+// fetch reads n messages of subject from seq on through an ephemeral
+// consumer that it deletes afterwards.
+func (b *Broker) fetch(ctx context.Context, s jetstream.Stream, subject string, seq uint64, n int) ([]stored, error) {
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     subject,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       seq,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		InactiveThreshold: time.Minute, // the server's cleanup if Delete fails
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = s.DeleteConsumer(dctx, cons.CachedInfo().Name)
+	}()
+	out := make([]stored, 0, n)
+	for len(out) < n {
+		batch, err := cons.FetchNoWait(min(n-len(out), bulkBatch))
+		if err != nil {
+			return nil, err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, stored{seq: md.Sequence.Stream, hdr: m.Headers(), data: m.Data()})
+			got++
+		}
+		if err := batch.Error(); err != nil {
+			return nil, err
+		}
+		if got == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// check validates the common arguments of Read, Subscribe and Top.
+func (b *Broker) check(ctx context.Context, topic, after string) (bus.Position, error) {
+	b.init()
+	if err := ctx.Err(); err != nil {
+		return bus.Position{}, err
+	}
+	if err := bus.ValidateTopic(topic); err != nil {
+		return bus.Position{}, err
+	}
+	var p bus.Position
+	if after != "" && after != bus.Oldest {
+		var err error
+		if p, err = bus.ParseID(after); err != nil {
+			return p, &bus.CursorError{Topic: topic, Cursor: after, Err: bus.ErrInvalidCursor}
+		}
+	}
+	if b.isClosed() {
+		return p, bus.ErrClosed
+	}
+	return p, nil
+}
+
+// Read implements bus.Reader.
+func (b *Broker) Read(ctx context.Context, topic, after string, limit int) ([]bus.Message, error) {
+	p, err := b.check(ctx, topic, after)
+	if err != nil {
+		return nil, err
+	}
+	create := after != "" && after != bus.Oldest
+	v, err := b.look(ctx, topic, create)
+	if err != nil || !v.known {
+		return nil, err
+	}
+	var from uint64
+	switch after {
+	case "":
+		from = v.first - 1
+		if limit > 0 && v.top-from > uint64(limit) {
+			from = v.top - uint64(limit)
+		}
+	case bus.Oldest:
+		from = v.first - 1
+	default:
+		if !v.servable(p) {
+			return nil, b.expired(topic, after, v)
+		}
+		from = p.Offset
+	}
+	return b.after(ctx, topic, v, from, limit)
+}
+
+// readAfter feeds lagging subscribers.
+func (b *Broker) readAfter(ctx context.Context, topic string, after bus.Position, limit int) ([]bus.Message, error) {
+	v, err := b.look(ctx, topic, false)
+	if err != nil {
+		return nil, err
+	}
+	if !v.known || !v.servable(after) {
+		return nil, b.expired(topic, after.ID(), v)
+	}
+	return b.after(ctx, topic, v, after.Offset, limit)
+}
+
+// Top implements bus.Reader.
+func (b *Broker) Top(ctx context.Context, topic string) (string, error) {
+	if _, err := b.check(ctx, topic, ""); err != nil {
+		return "", err
+	}
+	v, err := b.look(ctx, topic, true)
+	if err != nil {
+		return "", err
+	}
+	return v.topPos().ID(), nil
+}
+
+// Subscribe implements bus.Subscriber.
+func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
+	p, err := b.check(ctx, topic, after)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.ensureStream(ctx); err != nil {
+		return nil, err
+	}
+	t, err := b.hub.acquire(topic, func(topic string) any { return b.up.hold(topic) })
+	if err != nil {
+		return nil, err
+	}
+	if err := b.up.ready(ctx, t.up.(*upSub)); err != nil {
+		b.hub.unref(t)
+		return nil, err
+	}
+	// Only now, with the announcements flowing, is the position read: a
+	// message stored after it is either announced or read from the
+	// history by the subscriber.
+	v, err := b.look(ctx, topic, true)
+	if err != nil {
+		b.hub.unref(t)
+		return nil, err
+	}
+	from := v.topPos()
+	switch after {
+	case "":
+	case bus.Oldest:
+		from.Offset = v.first - 1
+	default:
+		if !v.servable(p) {
+			b.hub.unref(t)
+			return nil, b.expired(topic, after, v)
+		}
+		from = p
+	}
+	return b.hub.join(ctx, t, from, v.topPos())
+}

@@ -1,0 +1,88 @@
+// Package redisbus runs the pushpull bus on Redis, so that several
+// instances of a service share topics: a message published on one instance
+// reaches the subscribers of every instance, and a client resumes its cursor
+// against any of them.
+//
+// # Running it
+//
+//	b, err := redisbus.New("redis://127.0.0.1:6379/0")
+//	if err != nil { ... }
+//	defer b.Close()
+//	h := &sse.Handler{Broker: b}
+//
+// or, with a client you configured yourself (Sentinel, Cluster, TLS),
+// &redisbus.Broker{Client: client}. It needs Redis 5 or later (Streams,
+// Lua, PUB/SUB); no module. Every instance of the service uses the same
+// Prefix and history settings.
+//
+// # Layout
+//
+// Each topic has two keys and a channel, named after Prefix and the topic
+// (the topic is a hash tag, so a topic lives in one Cluster slot):
+//
+//	<prefix>{<topic>}:meta    hash: e = epoch, s = top offset
+//	<prefix>{<topic>}:stream  stream: entry "<offset>-0", field d = the message
+//	<prefix>{<topic>}         channel: "<epoch> <offset> <message>"
+//
+// Publish runs one Lua script that takes the next offset, appends the entry
+// (trimmed to exactly HistorySize), refreshes the TTLs and publishes the
+// notification, all atomically: the ID a subscriber receives live is the ID
+// stored in the history, and a topic's offsets are contiguous. A topic whose
+// meta is missing (new, expired after MetaTTL, flushed, evicted) gets a
+// fresh random epoch, so cursors into its former life are answered with
+// bus.ErrCursorExpired, never with other messages. The meta outlives the
+// history (MetaTTL, 30 days by default, against HistoryTTL, an hour), so
+// "nothing new after x" stays answerable after the messages expired.
+//
+// # Delivery
+//
+// Each process holds one PUB/SUB connection, subscribed to the channel of
+// every topic it has subscribers for, however many there are, and fans each
+// notification out locally with the rules of bus.Memory: delivery never
+// waits for a subscriber; one whose buffer is full reads the Redis history
+// until it has caught up; one that stops reading is cut with
+// bus.ErrSlowConsumer while its position is still retained; one whose
+// position left the history ends with bus.ErrCursorExpired.
+//
+// A subscriber is live only while it has received everything up to the top
+// its process knows of. Any notification that does not follow what it
+// received (a gap, another epoch) sends it to the history, which proves
+// continuity or reports the gap.
+//
+// # Failover and lost notifications
+//
+// PUB/SUB delivery is at most once: notifications are lost while the
+// connection is down, and after a failover a connection can stay open on a
+// server that no longer receives publications. The broker never takes the
+// notifications on trust. It pings an idle connection and reconnects when no
+// answer comes; after reconnecting and resubscribing it compares every
+// topic's top with what its subscribers received, and it does so anyway
+// every CheckInterval. Subscribers behind the top read the missing messages
+// from the history. So after a Redis restart or a lost connection every
+// subscription either continues with no gap, or ends with an error
+// (bus.ErrCursorExpired when the history is gone, for instance after a
+// restart without persistence; or the connection error when Redis stays
+// unreachable) that the transports turn into a resume or a reset. It never
+// skips a message silently. Messages published while no subscriber of a
+// process saw them are delivered late, at the latest CheckInterval after
+// they were published.
+//
+// # Limits
+//
+//   - Retention: exactly HistorySize messages per topic; the whole history of
+//     a topic expires HistoryTTL after its last publication (Redis expires
+//     keys, not stream entries).
+//   - Ordering: total per topic, across every instance; none across topics.
+//   - A Redis restored from an older snapshot keeps the epoch but forgets the
+//     newest offsets, which are then handed out again. Run Redis either
+//     without persistence (a restart then starts new epochs) or with
+//     appendfsync always if cursors must survive a restart.
+//   - Messages are sent twice over the network (history and notification):
+//     keep them small; Redis caps a value at 512 MB.
+//
+// # Concurrency
+//
+// A Broker is safe for concurrent use. Its goroutines (one reading PUB/SUB,
+// one checking tops, one per subscriber catching up) start with the first
+// Subscribe and end before Close returns.
+package redisbus

@@ -1,0 +1,197 @@
+package redisbus
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// history is a fake server history for hub tests: the messages of one
+// epoch, offsets 1..len(msgs).
+type history struct {
+	mu    sync.Mutex
+	epoch string
+	msgs  []bus.Message
+}
+
+func (h *history) add(n int) []bus.Message {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []bus.Message
+	for range n {
+		p := bus.Position{Epoch: h.epoch, Offset: uint64(len(h.msgs) + 1)}
+		m := bus.Message{Topic: "t", ID: p.ID(), Data: fmt.Appendf(nil, "m%d", p.Offset)}
+		h.msgs = append(h.msgs, m)
+		out = append(out, m)
+	}
+	return out
+}
+
+func (h *history) top() bus.Position {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return bus.Position{Epoch: h.epoch, Offset: uint64(len(h.msgs))}
+}
+
+func (h *history) read(_ context.Context, topic string, after bus.Position, limit int) ([]bus.Message, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	top := bus.Position{Epoch: h.epoch, Offset: uint64(len(h.msgs))}
+	if after.Epoch != h.epoch || after.Offset > top.Offset {
+		return nil, &bus.CursorError{Topic: topic, Cursor: after.ID(), Top: top.ID(), Err: bus.ErrCursorExpired}
+	}
+	rest := h.msgs[after.Offset:]
+	return append([]bus.Message(nil), rest[:min(limit, len(rest))]...), nil
+}
+
+func newTestHub(h *history) *hub {
+	return &hub{buffer: 1, maxLag: 4, stall: time.Second, read: h.read}
+}
+
+func feed(hb *hub, msgs ...bus.Message) {
+	for _, m := range msgs {
+		p, _ := bus.ParseID(m.ID)
+		hb.deliver(m.Topic, m, p)
+	}
+}
+
+func subscribe(t *testing.T, hb *hub, h *history, from bus.Position) *hubSub {
+	t.Helper()
+	tp, err := hb.acquire("t", func(string) any { return nil })
+	require.NoError(t, err)
+	s, err := hb.join(context.Background(), tp, from, h.top())
+	require.NoError(t, err)
+	return s
+}
+
+func take(t *testing.T, s *hubSub, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		m, ok := <-s.C()
+		require.True(t, ok, "ended after %v: %v", out, s.Err())
+		out = append(out, string(m.Data))
+	}
+	return out
+}
+
+func TestHubFillsGapsFromHistory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &history{epoch: "e1"}
+		hb := newTestHub(h)
+		defer hb.close()
+		s := subscribe(t, hb, h, h.top())
+		msgs := h.add(4)
+		feed(hb, msgs[0])
+		assert.Equal(t, []string{"m1"}, take(t, s, 1))
+		feed(hb, msgs[3]) // 2 and 3 were lost on the way
+		assert.Equal(t, []string{"m2", "m3", "m4"}, take(t, s, 3))
+		// Lost at the end: only a resync tells.
+		more := h.add(2)
+		feed(hb, more[0])
+		assert.Equal(t, []string{"m5"}, take(t, s, 1))
+		hb.resync(hb.lookup("t"), h.top())
+		assert.Equal(t, []string{"m6"}, take(t, s, 1))
+		synctest.Wait()
+		select {
+		case m := <-s.C():
+			t.Fatalf("unexpected %q", m.Data)
+		default:
+		}
+	})
+}
+
+func TestHubCutsStalledSubscriber(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &history{epoch: "e1"}
+		hb := newTestHub(h)
+		defer hb.close()
+		s := subscribe(t, hb, h, h.top())
+		feed(hb, h.add(10)...) // far beyond the buffer and maxLag
+		synctest.Wait()
+		time.Sleep(900 * time.Millisecond)
+		feed(hb, h.add(1)...)
+		synctest.Wait()
+		assert.NoError(t, s.Err(), "not cut before the stall timeout")
+		time.Sleep(200 * time.Millisecond)
+		feed(hb, h.add(1)...)
+		synctest.Wait()
+		require.ErrorIs(t, s.Err(), bus.ErrSlowConsumer)
+		// What was queued is still delivered, then the channel closes.
+		got := 0
+		for range s.C() {
+			got++
+		}
+		assert.Equal(t, 1, got)
+	})
+}
+
+func TestHubReaderKeepsUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &history{epoch: "e1"}
+		hb := newTestHub(h)
+		defer hb.close()
+		s := subscribe(t, hb, h, h.top())
+		done := make(chan []string)
+		go func() {
+			var got []string
+			for m := range s.C() {
+				got = append(got, string(m.Data))
+				if len(got) == 300 {
+					break
+				}
+			}
+			done <- got
+		}()
+		for range 300 {
+			feed(hb, h.add(1)...)
+			time.Sleep(10 * time.Millisecond)
+		}
+		got := <-done
+		require.Len(t, got, 300)
+		assert.Equal(t, "m300", got[299])
+		assert.NoError(t, s.Err())
+	})
+}
+
+func TestHubNewEpochEndsSubscriber(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &history{epoch: "e1"}
+		hb := newTestHub(h)
+		defer hb.close()
+		feed(hb, h.add(2)...)
+		s := subscribe(t, hb, h, h.top())
+		h.mu.Lock()
+		h.epoch, h.msgs = "e2", nil // flushed
+		h.mu.Unlock()
+		feed(hb, h.add(1)...)
+		for range s.C() {
+		}
+		require.ErrorIs(t, s.Err(), bus.ErrCursorExpired)
+		top, _ := bus.TopOf(s.Err())
+		assert.Equal(t, "e2-1", top)
+	})
+}
+
+func TestHubReportsLostHistory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &history{epoch: "e1"}
+		hb := newTestHub(h)
+		defer hb.close()
+		s := subscribe(t, hb, h, h.top())
+		// Announced, but the server forgot it (restored from an older
+		// snapshot with the same epoch).
+		m := bus.Message{Topic: "t", ID: "e1-2", Data: []byte("m2")}
+		feed(hb, m)
+		for range s.C() {
+		}
+		require.ErrorIs(t, s.Err(), bus.ErrCursorExpired)
+	})
+}

@@ -1,0 +1,204 @@
+package redisbus
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// view is one consistent look at a topic: its epoch, top, oldest retained
+// offset and, depending on the mode, some of its messages.
+type view struct {
+	known   bool // the topic has an epoch
+	epoch   string
+	top     uint64
+	first   uint64 // oldest retained offset; top+1 when the history is empty
+	expired bool   // the cursor of mode "a" cannot be served whole
+	msgs    []bus.Message
+}
+
+func (v *view) topPos() bus.Position { return bus.Position{Epoch: v.epoch, Offset: v.top} }
+
+// look runs readScript. mode is "", "n", "o" or "a" (after).
+func (b *Broker) look(ctx context.Context, topic string, create bool, mode string, after bus.Position, limit int) (*view, error) {
+	if err := b.begin(); err != nil {
+		return nil, err
+	}
+	defer b.calls.Done()
+	c := "0"
+	if create {
+		c = "1"
+	}
+	res, err := readScript.Run(ctx, b.Client,
+		[]string{b.metaKey(topic), b.streamKey(topic)},
+		c, newEpoch(), ms(b.metaTTL()), mode, after.Epoch, after.Offset, max(limit, 0),
+	).Slice()
+	if err != nil {
+		if b.isClosed() {
+			return nil, bus.ErrClosed
+		}
+		return nil, fmt.Errorf("redisbus: read %q: %w", topic, err)
+	}
+	v := &view{}
+	if len(res) == 0 {
+		return v, nil
+	}
+	if len(res) < 4 {
+		return nil, fmt.Errorf("redisbus: read %q: unexpected reply", topic)
+	}
+	v.known = true
+	v.epoch, _ = res[0].(string)
+	top, _ := res[1].(int64)
+	first, _ := res[2].(int64)
+	v.top, v.first = uint64(top), uint64(first)
+	v.expired = res[3] == "expired"
+	for _, raw := range res[4:] {
+		m, err := b.entry(topic, v.epoch, raw)
+		if err != nil {
+			return nil, fmt.Errorf("redisbus: read %q: %w", topic, err)
+		}
+		v.msgs = append(v.msgs, m)
+	}
+	if mode == "n" {
+		slices.Reverse(v.msgs)
+	}
+	return v, nil
+}
+
+// entry turns a stream entry {"<offset>-0", {"d", record}} into a message.
+func (b *Broker) entry(topic, epoch string, raw any) (bus.Message, error) {
+	e, ok := raw.([]any)
+	if !ok || len(e) != 2 {
+		return bus.Message{}, errCorrupt
+	}
+	id, _ := e[0].(string)
+	fields, _ := e[1].([]any)
+	num, _, _ := strings.Cut(id, "-")
+	off, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || len(fields) != 2 {
+		return bus.Message{}, errCorrupt
+	}
+	rec, _ := fields[1].(string)
+	m := bus.Message{Topic: topic, ID: bus.Position{Epoch: epoch, Offset: off}.ID()}
+	if err := decode([]byte(rec), &m); err != nil {
+		return bus.Message{}, err
+	}
+	return m, nil
+}
+
+func (b *Broker) expired(topic, cursor string, v *view) error {
+	return &bus.CursorError{Topic: topic, Cursor: cursor, Top: v.topPos().ID(), Err: bus.ErrCursorExpired}
+}
+
+// check validates the common arguments of Read, Subscribe and Top.
+func (b *Broker) check(ctx context.Context, topic, after string) (bus.Position, error) {
+	b.init()
+	if err := ctx.Err(); err != nil {
+		return bus.Position{}, err
+	}
+	if err := bus.ValidateTopic(topic); err != nil {
+		return bus.Position{}, err
+	}
+	var p bus.Position
+	if after != "" && after != bus.Oldest {
+		var err error
+		if p, err = bus.ParseID(after); err != nil {
+			return p, &bus.CursorError{Topic: topic, Cursor: after, Err: bus.ErrInvalidCursor}
+		}
+	}
+	if b.isClosed() {
+		return p, bus.ErrClosed
+	}
+	return p, nil
+}
+
+// Read implements bus.Reader.
+func (b *Broker) Read(ctx context.Context, topic, after string, limit int) ([]bus.Message, error) {
+	p, err := b.check(ctx, topic, after)
+	if err != nil {
+		return nil, err
+	}
+	var v *view
+	switch after {
+	case "":
+		v, err = b.look(ctx, topic, false, "n", p, limit)
+	case bus.Oldest:
+		v, err = b.look(ctx, topic, false, "o", p, limit)
+	default:
+		v, err = b.look(ctx, topic, true, "a", p, limit)
+		if err == nil && v.expired {
+			return nil, b.expired(topic, after, v)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v.msgs, nil
+}
+
+// readAfter feeds lagging subscribers.
+func (b *Broker) readAfter(ctx context.Context, topic string, after bus.Position, limit int) ([]bus.Message, error) {
+	v, err := b.look(ctx, topic, false, "a", after, limit)
+	if err != nil {
+		return nil, err
+	}
+	if !v.known || v.expired {
+		return nil, b.expired(topic, after.ID(), v)
+	}
+	return v.msgs, nil
+}
+
+// Top implements bus.Reader.
+func (b *Broker) Top(ctx context.Context, topic string) (string, error) {
+	if _, err := b.check(ctx, topic, ""); err != nil {
+		return "", err
+	}
+	v, err := b.look(ctx, topic, true, "", bus.Position{}, 0)
+	if err != nil {
+		return "", err
+	}
+	return v.topPos().ID(), nil
+}
+
+// Subscribe implements bus.Subscriber.
+func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
+	p, err := b.check(ctx, topic, after)
+	if err != nil {
+		return nil, err
+	}
+	t, err := b.hub.acquire(topic, func(topic string) any { return b.up.hold(topic) })
+	if err != nil {
+		return nil, err
+	}
+	c := t.up.(*upChan)
+	b.up.subscribe(c)
+	if err := b.up.ready(ctx, c); err != nil {
+		b.hub.unref(t)
+		return nil, err
+	}
+	// Only now, with the notifications flowing, is the position read: a
+	// message published after it is either notified or read from the
+	// history by the subscriber.
+	v, err := b.look(ctx, topic, true, "", p, 0)
+	if err != nil {
+		b.hub.unref(t)
+		return nil, err
+	}
+	from := v.topPos()
+	switch after {
+	case "":
+	case bus.Oldest:
+		from.Offset = v.first - 1
+	default:
+		if p.Epoch != v.epoch || p.Offset > v.top || (p.Offset < v.top && p.Offset+1 < v.first) {
+			b.hub.unref(t)
+			return nil, b.expired(topic, after, v)
+		}
+		from = p
+	}
+	return b.hub.join(ctx, t, from, v.topPos())
+}
