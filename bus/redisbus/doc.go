@@ -85,4 +85,13 @@
 // A Broker is safe for concurrent use. Its goroutines (one reading PUB/SUB,
 // one checking tops, one per subscriber catching up) start with the first
 // Subscribe and end before Close returns.
+//
+// # Webhook stores
+//
+// The same Redis can hold what package webhook needs to run on several
+// instances: [WebhookCursors] keeps each endpoint's delivery position for a
+// webhook.Dispatcher, so a restarted dispatcher on any instance resumes where
+// the last one stopped, and [WebhookIdempotency] shares a webhook.Receiver's
+// claimed event ids between instances (SET NX PX), so a delivery that reaches
+// two instances at once runs the handler once.
 package redisbus
