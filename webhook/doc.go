@@ -69,7 +69,8 @@
 //	handled                                  200
 //
 // Event ids are claimed in an [IdempotencyStore] ([MemoryIdempotency] by
-// default; share one, such as Redis, between instances) for
+// default; share one between instances, such as redisbus.WebhookIdempotency
+// from the bus/redisbus module) for
 // IdempotencyTTL, which should outlast the sender's retries. Concurrent
 // copies of one event run the handler once: the others get 409 until the
 // first finishes, so that if it fails their senders retry.
@@ -98,7 +99,8 @@
 //
 // The Dispatcher runs one goroutine per endpoint, subscribed to the
 // endpoint's topic after the cursor stored in its [CursorStore]
-// ([MemoryCursors] by default, [FileCursors] on disk, or your own on the
+// ([MemoryCursors] by default, [FileCursors] on disk, redisbus.WebhookCursors
+// from the bus/redisbus module, or your own on the
 // bus's Redis or NATS). For each message passing the endpoint's type
 // filter it runs the Sender's schedule to the end before the next message,
 // then stores the message ID as the cursor. Therefore:
