@@ -81,8 +81,9 @@ type Client struct {
 	gen    uint64          // connections made so far
 	subs   map[string]*subscription
 	ops    map[string]*op
-	seq    uint64
-	closed bool
+	seq     uint64
+	closed  bool
+	failure error // why the Client stopped by itself, if it did
 }
 
 var (
@@ -108,7 +109,10 @@ type opResult struct {
 
 // Dial connects to the Handler at url (ws://, wss://, http:// or https://).
 // ctx bounds the first connection only; later reconnects run until Close.
-// opts may be nil.
+// opts may be nil. A handshake answered with an HTTP status is a
+// *StatusError. When a reconnect is refused for good (a StatusError that is
+// Permanent, such as 403 once credentials were revoked), the Client stops:
+// its subscriptions end and later calls fail with that error.
 func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
 	c := &Client{url: url, subs: make(map[string]*subscription), ops: make(map[string]*op)}
 	if opts != nil {
@@ -146,8 +150,8 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 		Subprotocols: []string{Subprotocol},
 	})
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("ws: dial %s: status %d: %w", c.url, resp.StatusCode, err)
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, fmt.Errorf("ws: dial %s: %w", c.url, &StatusError{StatusCode: resp.StatusCode, Err: err})
 		}
 		return nil, fmt.Errorf("ws: dial %s: %w", c.url, err)
 	}
@@ -194,6 +198,13 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 			dctx, cancel := context.WithTimeout(ctx, c.writeTimeout())
 			conn, err = c.dial(dctx)
 			cancel()
+			if se := (*StatusError)(nil); errors.As(err, &se) && se.Permanent() {
+				// Refused for good (revoked credentials, a removed
+				// route): retrying cannot help.
+				c.logger().Warn("ws: reconnect refused, giving up", "url", c.url, "err", err)
+				c.fail(err)
+				return
+			}
 			if err != nil {
 				c.logger().Debug("ws: reconnect failed", "url", c.url, "err", err)
 			}
@@ -329,13 +340,36 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 	return nil
 }
 
+// fail ends the Client after a permanent refusal: every subscription and
+// waiting request ends with err, and later calls return it.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	c.closed, c.failure = true, err
+	subs := make([]*subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	for ref, o := range c.ops {
+		delete(c.ops, ref)
+		o.res <- opResult{err: err}
+	}
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.end(err, false)
+	}
+}
+
 // request registers o and sends frame if connected, then waits for the
 // answer.
 func (c *Client) request(ctx context.Context, o *op, register func() error) (opResult, error) {
 	c.mu.Lock()
 	if c.closed {
+		err := c.failure
 		c.mu.Unlock()
-		return opResult{}, bus.ErrClosed
+		if err == nil {
+			err = bus.ErrClosed
+		}
+		return opResult{}, err
 	}
 	if err := register(); err != nil {
 		c.mu.Unlock()
@@ -450,14 +484,14 @@ func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 // for the Client's goroutine. It is idempotent.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
+	already := c.closed
 	c.closed = true
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	if already {
+		return nil
+	}
 	c.mu.Lock()
 	subs := make([]*subscription, 0, len(c.subs))
 	for _, s := range c.subs {

@@ -109,7 +109,11 @@
 // reconnect and resume (ErrGap is logged, never delivered). Publish returns
 // once the server acknowledged; a publish that was sent on a connection that
 // broke before the ack fails with ErrNoAck (the message may or may not be
-// stored), one not yet sent is sent after the reconnect.
+// stored), one not yet sent is sent after the reconnect. Reconnects back off
+// exponentially with jitter and go on until Close, except when the server
+// refuses the handshake for good (a 4xx other than 408 and 429, see
+// StatusError): then the Client stops and its subscriptions end with that
+// error.
 //
 // # Custom frames
 //

@@ -43,6 +43,29 @@ var (
 	ErrGap = errors.New("ws: gap in the message stream")
 )
 
+// A StatusError reports a handshake that the server answered with an HTTP
+// status instead of switching protocols, for example 403 from Authorize or
+// 503 over MaxConnections.
+type StatusError struct {
+	StatusCode int
+	Err        error // the handshake error
+}
+
+// Error implements error.
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("ws: handshake refused with status %d: %v", e.StatusCode, e.Err)
+}
+
+// Unwrap returns the handshake error.
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// Permanent reports whether trying again cannot help: a 4xx status other
+// than 408 (timeout) and 429 (too many requests). A Client that gets one
+// while reconnecting stops and ends its subscriptions with the error.
+func (e *StatusError) Permanent() bool {
+	return e.StatusCode >= 400 && e.StatusCode < 500 && e.StatusCode != 408 && e.StatusCode != 429
+}
+
 // Error codes of error frames, and the errors they stand for.
 const (
 	codeBadRequest      = "bad_request"

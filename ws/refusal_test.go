@@ -1,0 +1,79 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestClientStopsOnPermanentRefusal: a reconnect answered 403 ends the
+// subscriptions with a *StatusError instead of retrying forever, while a 503
+// is retried.
+func TestClientStopsOnPermanentRefusal(t *testing.T) {
+	b := &bus.Memory{}
+	defer b.Close()
+	var h atomic.Pointer[Handler]
+	h.Store(&Handler{Broker: b})
+	var refuse atomic.Int32  // the status refusing handshakes, 0 for none
+	var refused atomic.Int32 // handshakes refused so far
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if code := refuse.Load(); code != 0 {
+			refused.Add(1)
+			http.Error(w, http.StatusText(int(code)), int(code))
+			return
+		}
+		h.Load().ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, srv.URL, &DialOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	sub, err := c.Subscribe(ctx, "t", "")
+	require.NoError(t, err)
+	published, err := c.Publish(ctx, "t", bus.Message{Data: []byte("before")})
+	require.NoError(t, err)
+	require.Equal(t, published.ID, (<-sub.C()).ID)
+
+	// A temporary refusal is retried: the client is back once it lifts.
+	refuse.Store(http.StatusServiceUnavailable)
+	require.NoError(t, h.Load().Shutdown(ctx))
+	h.Store(&Handler{Broker: b})
+	for refused.Load() < 3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.NoError(t, sub.Err(), "a 503 is not the end")
+	refuse.Store(0)
+	m, err := b.Publish(ctx, "t", bus.Message{Data: []byte("after 503")})
+	require.NoError(t, err)
+	select {
+	case got := <-sub.C():
+		assert.Equal(t, m.ID, got.ID)
+	case <-ctx.Done():
+		t.Fatal("the client did not come back after the 503s")
+	}
+
+	// A permanent refusal ends everything with the status.
+	refuse.Store(http.StatusForbidden)
+	require.NoError(t, h.Load().Shutdown(ctx))
+	for range sub.C() {
+	}
+	var se *StatusError
+	require.True(t, errors.As(sub.Err(), &se), "subscription error %v", sub.Err())
+	assert.Equal(t, http.StatusForbidden, se.StatusCode)
+	assert.True(t, se.Permanent())
+	_, err = c.Publish(ctx, "t", bus.Message{Data: []byte("refused")})
+	assert.True(t, errors.As(err, &se), "publish after the refusal: %v", err)
+	_, err = c.Subscribe(ctx, "u", "")
+	assert.True(t, errors.As(err, &se), "subscribe after the refusal: %v", err)
+	require.NoError(t, c.Close())
+}
