@@ -76,11 +76,11 @@ type Client struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	conn   *websocket.Conn // nil while reconnecting
-	gen    uint64          // connections made so far
-	subs   map[string]*subscription
-	ops    map[string]*op
+	mu      sync.Mutex
+	conn    *websocket.Conn // nil while reconnecting
+	gen     uint64          // connections made so far
+	subs    map[string]*subscription
+	ops     map[string]*op
 	seq     uint64
 	closed  bool
 	failure error // why the Client stopped by itself, if it did
