@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/record"
 )
 
 // Defaults of the Broker's fields.
@@ -312,7 +313,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 		m.Time = time.Now()
 	}
 	m.Time = m.Time.Round(0) // as subscribers will see it
-	rec := encode(nil, &m)
+	rec := record.Encode(nil, &m)
 	if limit := b.Conn.MaxPayload(); int64(len(rec))+256 > limit {
 		return bus.Message{}, fmt.Errorf("%w: %d bytes, the server takes at most %d", bus.ErrInvalidMessage, len(rec), limit-256)
 	}

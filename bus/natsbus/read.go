@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/record"
 )
 
 // view is a look at a topic: its epoch, top and oldest retained offset,
@@ -38,7 +39,7 @@ func (b *Broker) look(ctx context.Context, topic string, create bool) (*view, er
 			if !create || attempt > 0 {
 				return &view{}, nil
 			}
-			if _, err := b.append(ctx, topic, encode(nil, &bus.Message{}), true); err != nil {
+			if _, err := b.append(ctx, topic, record.Encode(nil, &bus.Message{}), true); err != nil {
 				return nil, b.fail(topic, err)
 			}
 			continue
@@ -164,7 +165,7 @@ func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, 
 			break // trimmed or restarted meanwhile
 		}
 		m := bus.Message{Topic: topic, ID: p.ID()}
-		if err := decode(r.data, &m); err != nil {
+		if err := record.Decode(r.data, &m); err != nil {
 			return nil, fmt.Errorf("natsbus: read %q: %w", topic, err)
 		}
 		out = append(out, m)

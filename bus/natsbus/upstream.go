@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/record"
 )
 
 // The upstream of a Broker: one core NATS subscription per topic with
@@ -166,7 +167,7 @@ func (u *upstream) notify(m *nats.Msg) {
 	}
 	p := bus.Position{Epoch: epoch, Offset: off}
 	msg := bus.Message{Topic: s.topic, ID: p.ID()}
-	if decode(m.Data, &msg) != nil {
+	if record.Decode(m.Data, &msg) != nil {
 		return
 	}
 	u.b.hub.deliver(s.topic, msg, p)

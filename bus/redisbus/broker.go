@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/record"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -228,7 +229,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 		m.Time = time.Now()
 	}
 	m.Time = m.Time.Round(0) // as subscribers will see it
-	rec := encode(nil, &m)
+	rec := record.Encode(nil, &m)
 	res, err := publishScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
 		newEpoch(), b.historySize(), ms(b.historyTTL()), ms(b.metaTTL()), b.channel(topic), rec,

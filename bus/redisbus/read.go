@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/record"
 )
 
 // view is one consistent look at a topic: its epoch, top, oldest retained
@@ -73,18 +74,18 @@ func (b *Broker) look(ctx context.Context, topic string, create bool, mode strin
 func (b *Broker) entry(topic, epoch string, raw any) (bus.Message, error) {
 	e, ok := raw.([]any)
 	if !ok || len(e) != 2 {
-		return bus.Message{}, errCorrupt
+		return bus.Message{}, record.ErrCorrupt
 	}
 	id, _ := e[0].(string)
 	fields, _ := e[1].([]any)
 	num, _, _ := strings.Cut(id, "-")
 	off, err := strconv.ParseUint(num, 10, 64)
 	if err != nil || len(fields) != 2 {
-		return bus.Message{}, errCorrupt
+		return bus.Message{}, record.ErrCorrupt
 	}
 	rec, _ := fields[1].(string)
 	m := bus.Message{Topic: topic, ID: bus.Position{Epoch: epoch, Offset: off}.ID()}
-	if err := decode([]byte(rec), &m); err != nil {
+	if err := record.Decode([]byte(rec), &m); err != nil {
 		return bus.Message{}, err
 	}
 	return m, nil

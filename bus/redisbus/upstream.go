@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/record"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -265,7 +266,7 @@ func (u *upstream) notify(m *redis.Message) {
 	}
 	p := bus.Position{Epoch: epoch, Offset: off}
 	msg := bus.Message{Topic: topic, ID: p.ID()}
-	if decode([]byte(rec), &msg) != nil {
+	if record.Decode([]byte(rec), &msg) != nil {
 		return
 	}
 	u.b.hub.deliver(topic, msg, p)
