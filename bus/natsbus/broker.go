@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
 	"github.com/pushpull/pushpull/internal/record"
 )
 
@@ -78,7 +79,7 @@ type Broker struct {
 
 	initOnce sync.Once
 	js       jetstream.JetStream
-	hub      hub
+	hub      fanout.Hub
 	up       upstream
 
 	streamMu sync.Mutex
@@ -113,11 +114,11 @@ func (b *Broker) init() {
 			panic("natsbus: " + err.Error()) // only for a nil connection
 		}
 		b.js = js
-		b.hub.buffer = b.buffer()
-		b.hub.maxLag = b.maxLag()
-		b.hub.stall = b.stallTimeout()
-		b.hub.read = b.readAfter
-		b.hub.idle = b.up.release
+		b.hub.Buffer = b.buffer()
+		b.hub.MaxLag = b.maxLag()
+		b.hub.StallTimeout = b.stallTimeout()
+		b.hub.Read = b.readAfter
+		b.hub.Idle = b.up.release
 		b.up.b = b
 		b.pubs = make(map[string]*pubState)
 	})
@@ -396,7 +397,7 @@ func (b *Broker) Close() error {
 	b.closed = true
 	b.closeMu.Unlock()
 	b.up.stop()
-	b.hub.close()
+	b.hub.Close()
 	b.up.wait()
 	return nil
 }

@@ -321,12 +321,12 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	if _, err := b.ensureStream(ctx); err != nil {
 		return nil, err
 	}
-	t, err := b.hub.acquire(topic, func(topic string) any { return b.up.hold(topic) })
+	t, err := b.hub.Acquire(topic, func(topic string) any { return b.up.hold(topic) })
 	if err != nil {
 		return nil, err
 	}
-	if err := b.up.ready(ctx, t.up.(*upSub)); err != nil {
-		b.hub.unref(t)
+	if err := b.up.ready(ctx, t.Upstream().(*upSub)); err != nil {
+		b.hub.Unref(t)
 		return nil, err
 	}
 	// Only now, with the announcements flowing, is the position read: a
@@ -334,7 +334,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	// history by the subscriber.
 	v, err := b.look(ctx, topic, true)
 	if err != nil {
-		b.hub.unref(t)
+		b.hub.Unref(t)
 		return nil, err
 	}
 	from := v.topPos()
@@ -344,10 +344,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		from.Offset = v.first - 1
 	default:
 		if !v.servable(p) {
-			b.hub.unref(t)
+			b.hub.Unref(t)
 			return nil, b.expired(topic, after, v)
 		}
 		from = p
 	}
-	return b.hub.join(ctx, t, from, v.topPos())
+	return b.hub.Join(ctx, t, from, v.topPos())
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
 	"github.com/pushpull/pushpull/internal/record"
 )
 
@@ -170,7 +171,7 @@ func (u *upstream) notify(m *nats.Msg) {
 	if record.Decode(m.Data, &msg) != nil {
 		return
 	}
-	u.b.hub.deliver(s.topic, msg, p)
+	u.b.hub.Deliver(s.topic, msg, p)
 }
 
 // check compares tops every CheckInterval, and soon after a reconnection.
@@ -199,14 +200,14 @@ func (u *upstream) check() {
 // checkAll reads the top of every topic with subscribers and resyncs the
 // hub with it.
 func (u *upstream) checkAll() {
-	u.b.hub.each(func(t *hubTopic) {
+	u.b.hub.Each(func(t *fanout.Topic) {
 		if u.ctx.Err() != nil {
 			return
 		}
-		v, err := u.b.look(u.ctx, t.name, false)
+		v, err := u.b.look(u.ctx, t.Name(), false)
 		if err != nil || !v.known {
 			return
 		}
-		u.b.hub.resync(t, v.topPos())
+		u.b.hub.Resync(t, v.topPos())
 	})
 }

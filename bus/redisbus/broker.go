@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
 	"github.com/pushpull/pushpull/internal/record"
 	"github.com/redis/go-redis/v9"
 )
@@ -69,7 +70,7 @@ type Broker struct {
 
 	owned    bool // Client was made by New
 	initOnce sync.Once
-	hub      hub
+	hub      fanout.Hub
 	up       upstream
 	closeMu  sync.Mutex
 	closed   bool
@@ -95,11 +96,11 @@ func (b *Broker) init() {
 		if b.Client == nil {
 			panic("redisbus: Broker.Client is nil")
 		}
-		b.hub.buffer = b.buffer()
-		b.hub.maxLag = b.maxLag()
-		b.hub.stall = b.stallTimeout()
-		b.hub.read = b.readAfter
-		b.hub.idle = b.up.release
+		b.hub.Buffer = b.buffer()
+		b.hub.MaxLag = b.maxLag()
+		b.hub.StallTimeout = b.stallTimeout()
+		b.hub.Read = b.readAfter
+		b.hub.Idle = b.up.release
 		b.up.b = b
 	})
 }
@@ -264,7 +265,7 @@ func (b *Broker) Close() error {
 	b.closed = true
 	b.closeMu.Unlock()
 	b.up.stop()
-	b.hub.close()
+	b.hub.Close()
 	b.up.wait()
 	b.calls.Wait()
 	if b.owned {

@@ -171,14 +171,14 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	if err != nil {
 		return nil, err
 	}
-	t, err := b.hub.acquire(topic, func(topic string) any { return b.up.hold(topic) })
+	t, err := b.hub.Acquire(topic, func(topic string) any { return b.up.hold(topic) })
 	if err != nil {
 		return nil, err
 	}
-	c := t.up.(*upChan)
+	c := t.Upstream().(*upChan)
 	b.up.subscribe(c)
 	if err := b.up.ready(ctx, c); err != nil {
-		b.hub.unref(t)
+		b.hub.Unref(t)
 		return nil, err
 	}
 	// Only now, with the notifications flowing, is the position read: a
@@ -186,7 +186,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	// history by the subscriber.
 	v, err := b.look(ctx, topic, true, "", p, 0)
 	if err != nil {
-		b.hub.unref(t)
+		b.hub.Unref(t)
 		return nil, err
 	}
 	from := v.topPos()
@@ -196,10 +196,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		from.Offset = v.first - 1
 	default:
 		if p.Epoch != v.epoch || p.Offset > v.top || (p.Offset < v.top && p.Offset+1 < v.first) {
-			b.hub.unref(t)
+			b.hub.Unref(t)
 			return nil, b.expired(topic, after, v)
 		}
 		from = p
 	}
-	return b.hub.join(ctx, t, from, v.topPos())
+	return b.hub.Join(ctx, t, from, v.topPos())
 }
