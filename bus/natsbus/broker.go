@@ -114,9 +114,9 @@ func (b *Broker) init() {
 			panic("natsbus: " + err.Error()) // only for a nil connection
 		}
 		b.js = js
-		b.hub.Buffer = b.buffer()
+		b.hub.Buffer = b.Buffer // the hub's defaults are the Broker's
 		b.hub.MaxLag = b.maxLag()
-		b.hub.StallTimeout = b.stallTimeout()
+		b.hub.StallTimeout = b.StallTimeout
 		b.hub.Read = b.readAfter
 		b.hub.Idle = b.up.release
 		b.up.b = b
@@ -145,25 +145,11 @@ func (b *Broker) historySize() int {
 	return DefaultHistorySize
 }
 
-func (b *Broker) buffer() int {
-	if b.Buffer > 0 {
-		return b.Buffer
-	}
-	return DefaultBuffer
-}
-
 func (b *Broker) maxLag() uint64 {
 	if b.MaxLag > 0 {
 		return uint64(b.MaxLag)
 	}
 	return uint64(max(b.historySize()/2, 1))
-}
-
-func (b *Broker) stallTimeout() time.Duration {
-	if b.StallTimeout > 0 {
-		return b.StallTimeout
-	}
-	return DefaultStallTimeout
 }
 
 func (b *Broker) checkInterval() time.Duration {

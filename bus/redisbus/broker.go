@@ -96,9 +96,9 @@ func (b *Broker) init() {
 		if b.Client == nil {
 			panic("redisbus: Broker.Client is nil")
 		}
-		b.hub.Buffer = b.buffer()
+		b.hub.Buffer = b.Buffer // the hub's defaults are the Broker's
 		b.hub.MaxLag = b.maxLag()
-		b.hub.StallTimeout = b.stallTimeout()
+		b.hub.StallTimeout = b.StallTimeout
 		b.hub.Read = b.readAfter
 		b.hub.Idle = b.up.release
 		b.up.b = b
@@ -134,25 +134,11 @@ func (b *Broker) metaTTL() time.Duration {
 	return max(d, b.historyTTL())
 }
 
-func (b *Broker) buffer() int {
-	if b.Buffer > 0 {
-		return b.Buffer
-	}
-	return DefaultBuffer
-}
-
 func (b *Broker) maxLag() uint64 {
 	if b.MaxLag > 0 {
 		return uint64(b.MaxLag)
 	}
 	return uint64(max(b.historySize()/2, 1))
-}
-
-func (b *Broker) stallTimeout() time.Duration {
-	if b.StallTimeout > 0 {
-		return b.StallTimeout
-	}
-	return DefaultStallTimeout
 }
 
 func (b *Broker) checkInterval() time.Duration {
