@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
+	"github.com/pushpull/pushpull/internal/record"
 )
 
 // Defaults of the Broker's fields.
@@ -77,7 +79,7 @@ type Broker struct {
 
 	initOnce sync.Once
 	js       jetstream.JetStream
-	hub      hub
+	hub      fanout.Hub
 	up       upstream
 
 	streamMu sync.Mutex
@@ -112,11 +114,11 @@ func (b *Broker) init() {
 			panic("natsbus: " + err.Error()) // only for a nil connection
 		}
 		b.js = js
-		b.hub.buffer = b.buffer()
-		b.hub.maxLag = b.maxLag()
-		b.hub.stall = b.stallTimeout()
-		b.hub.read = b.readAfter
-		b.hub.idle = b.up.release
+		b.hub.Buffer = b.Buffer // the hub's defaults are the Broker's
+		b.hub.MaxLag = b.maxLag()
+		b.hub.StallTimeout = b.StallTimeout
+		b.hub.Read = b.readAfter
+		b.hub.Idle = b.up.release
 		b.up.b = b
 		b.pubs = make(map[string]*pubState)
 	})
@@ -143,25 +145,11 @@ func (b *Broker) historySize() int {
 	return DefaultHistorySize
 }
 
-func (b *Broker) buffer() int {
-	if b.Buffer > 0 {
-		return b.Buffer
-	}
-	return DefaultBuffer
-}
-
 func (b *Broker) maxLag() uint64 {
 	if b.MaxLag > 0 {
 		return uint64(b.MaxLag)
 	}
 	return uint64(max(b.historySize()/2, 1))
-}
-
-func (b *Broker) stallTimeout() time.Duration {
-	if b.StallTimeout > 0 {
-		return b.StallTimeout
-	}
-	return DefaultStallTimeout
 }
 
 func (b *Broker) checkInterval() time.Duration {
@@ -312,7 +300,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 		m.Time = time.Now()
 	}
 	m.Time = m.Time.Round(0) // as subscribers will see it
-	rec := encode(nil, &m)
+	rec := record.Encode(nil, &m)
 	if limit := b.Conn.MaxPayload(); int64(len(rec))+256 > limit {
 		return bus.Message{}, fmt.Errorf("%w: %d bytes, the server takes at most %d", bus.ErrInvalidMessage, len(rec), limit-256)
 	}
@@ -395,7 +383,7 @@ func (b *Broker) Close() error {
 	b.closed = true
 	b.closeMu.Unlock()
 	b.up.stop()
-	b.hub.close()
+	b.hub.Close()
 	b.up.wait()
 	return nil
 }

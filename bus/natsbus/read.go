@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/record"
 )
 
 // view is a look at a topic: its epoch, top and oldest retained offset,
@@ -38,7 +39,7 @@ func (b *Broker) look(ctx context.Context, topic string, create bool) (*view, er
 			if !create || attempt > 0 {
 				return &view{}, nil
 			}
-			if _, err := b.append(ctx, topic, encode(nil, &bus.Message{}), true); err != nil {
+			if _, err := b.append(ctx, topic, record.Encode(nil, &bus.Message{}), true); err != nil {
 				return nil, b.fail(topic, err)
 			}
 			continue
@@ -164,7 +165,7 @@ func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, 
 			break // trimmed or restarted meanwhile
 		}
 		m := bus.Message{Topic: topic, ID: p.ID()}
-		if err := decode(r.data, &m); err != nil {
+		if err := record.Decode(r.data, &m); err != nil {
 			return nil, fmt.Errorf("natsbus: read %q: %w", topic, err)
 		}
 		out = append(out, m)
@@ -320,12 +321,12 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	if _, err := b.ensureStream(ctx); err != nil {
 		return nil, err
 	}
-	t, err := b.hub.acquire(topic, func(topic string) any { return b.up.hold(topic) })
+	t, err := b.hub.Acquire(topic, func(topic string) any { return b.up.hold(topic) })
 	if err != nil {
 		return nil, err
 	}
-	if err := b.up.ready(ctx, t.up.(*upSub)); err != nil {
-		b.hub.unref(t)
+	if err := b.up.ready(ctx, t.Upstream().(*upSub)); err != nil {
+		b.hub.Unref(t)
 		return nil, err
 	}
 	// Only now, with the announcements flowing, is the position read: a
@@ -333,7 +334,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	// history by the subscriber.
 	v, err := b.look(ctx, topic, true)
 	if err != nil {
-		b.hub.unref(t)
+		b.hub.Unref(t)
 		return nil, err
 	}
 	from := v.topPos()
@@ -343,10 +344,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		from.Offset = v.first - 1
 	default:
 		if !v.servable(p) {
-			b.hub.unref(t)
+			b.hub.Unref(t)
 			return nil, b.expired(topic, after, v)
 		}
 		from = p
 	}
-	return b.hub.join(ctx, t, from, v.topPos())
+	return b.hub.Join(ctx, t, from, v.topPos())
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
+	"github.com/pushpull/pushpull/internal/record"
 )
 
 // The upstream of a Broker: one core NATS subscription per topic with
@@ -166,10 +168,10 @@ func (u *upstream) notify(m *nats.Msg) {
 	}
 	p := bus.Position{Epoch: epoch, Offset: off}
 	msg := bus.Message{Topic: s.topic, ID: p.ID()}
-	if decode(m.Data, &msg) != nil {
+	if record.Decode(m.Data, &msg) != nil {
 		return
 	}
-	u.b.hub.deliver(s.topic, msg, p)
+	u.b.hub.Deliver(s.topic, msg, p)
 }
 
 // check compares tops every CheckInterval, and soon after a reconnection.
@@ -198,14 +200,14 @@ func (u *upstream) check() {
 // checkAll reads the top of every topic with subscribers and resyncs the
 // hub with it.
 func (u *upstream) checkAll() {
-	u.b.hub.each(func(t *hubTopic) {
+	u.b.hub.Each(func(t *fanout.Topic) {
 		if u.ctx.Err() != nil {
 			return
 		}
-		v, err := u.b.look(u.ctx, t.name, false)
+		v, err := u.b.look(u.ctx, t.Name(), false)
 		if err != nil || !v.known {
 			return
 		}
-		u.b.hub.resync(t, v.topPos())
+		u.b.hub.Resync(t, v.topPos())
 	})
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
+	"github.com/pushpull/pushpull/internal/record"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -68,7 +70,7 @@ type Broker struct {
 
 	owned    bool // Client was made by New
 	initOnce sync.Once
-	hub      hub
+	hub      fanout.Hub
 	up       upstream
 	closeMu  sync.Mutex
 	closed   bool
@@ -94,11 +96,11 @@ func (b *Broker) init() {
 		if b.Client == nil {
 			panic("redisbus: Broker.Client is nil")
 		}
-		b.hub.buffer = b.buffer()
-		b.hub.maxLag = b.maxLag()
-		b.hub.stall = b.stallTimeout()
-		b.hub.read = b.readAfter
-		b.hub.idle = b.up.release
+		b.hub.Buffer = b.Buffer // the hub's defaults are the Broker's
+		b.hub.MaxLag = b.maxLag()
+		b.hub.StallTimeout = b.StallTimeout
+		b.hub.Read = b.readAfter
+		b.hub.Idle = b.up.release
 		b.up.b = b
 	})
 }
@@ -132,25 +134,11 @@ func (b *Broker) metaTTL() time.Duration {
 	return max(d, b.historyTTL())
 }
 
-func (b *Broker) buffer() int {
-	if b.Buffer > 0 {
-		return b.Buffer
-	}
-	return DefaultBuffer
-}
-
 func (b *Broker) maxLag() uint64 {
 	if b.MaxLag > 0 {
 		return uint64(b.MaxLag)
 	}
 	return uint64(max(b.historySize()/2, 1))
-}
-
-func (b *Broker) stallTimeout() time.Duration {
-	if b.StallTimeout > 0 {
-		return b.StallTimeout
-	}
-	return DefaultStallTimeout
 }
 
 func (b *Broker) checkInterval() time.Duration {
@@ -228,7 +216,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 		m.Time = time.Now()
 	}
 	m.Time = m.Time.Round(0) // as subscribers will see it
-	rec := encode(nil, &m)
+	rec := record.Encode(nil, &m)
 	res, err := publishScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
 		newEpoch(), b.historySize(), ms(b.historyTTL()), ms(b.metaTTL()), b.channel(topic), rec,
@@ -263,7 +251,7 @@ func (b *Broker) Close() error {
 	b.closed = true
 	b.closeMu.Unlock()
 	b.up.stop()
-	b.hub.close()
+	b.hub.Close()
 	b.up.wait()
 	b.calls.Wait()
 	if b.owned {

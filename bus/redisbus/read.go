@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/record"
 )
 
 // view is one consistent look at a topic: its epoch, top, oldest retained
@@ -73,18 +74,18 @@ func (b *Broker) look(ctx context.Context, topic string, create bool, mode strin
 func (b *Broker) entry(topic, epoch string, raw any) (bus.Message, error) {
 	e, ok := raw.([]any)
 	if !ok || len(e) != 2 {
-		return bus.Message{}, errCorrupt
+		return bus.Message{}, record.ErrCorrupt
 	}
 	id, _ := e[0].(string)
 	fields, _ := e[1].([]any)
 	num, _, _ := strings.Cut(id, "-")
 	off, err := strconv.ParseUint(num, 10, 64)
 	if err != nil || len(fields) != 2 {
-		return bus.Message{}, errCorrupt
+		return bus.Message{}, record.ErrCorrupt
 	}
 	rec, _ := fields[1].(string)
 	m := bus.Message{Topic: topic, ID: bus.Position{Epoch: epoch, Offset: off}.ID()}
-	if err := decode([]byte(rec), &m); err != nil {
+	if err := record.Decode([]byte(rec), &m); err != nil {
 		return bus.Message{}, err
 	}
 	return m, nil
@@ -170,14 +171,14 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	if err != nil {
 		return nil, err
 	}
-	t, err := b.hub.acquire(topic, func(topic string) any { return b.up.hold(topic) })
+	t, err := b.hub.Acquire(topic, func(topic string) any { return b.up.hold(topic) })
 	if err != nil {
 		return nil, err
 	}
-	c := t.up.(*upChan)
+	c := t.Upstream().(*upChan)
 	b.up.subscribe(c)
 	if err := b.up.ready(ctx, c); err != nil {
-		b.hub.unref(t)
+		b.hub.Unref(t)
 		return nil, err
 	}
 	// Only now, with the notifications flowing, is the position read: a
@@ -185,7 +186,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	// history by the subscriber.
 	v, err := b.look(ctx, topic, true, "", p, 0)
 	if err != nil {
-		b.hub.unref(t)
+		b.hub.Unref(t)
 		return nil, err
 	}
 	from := v.topPos()
@@ -195,10 +196,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		from.Offset = v.first - 1
 	default:
 		if p.Epoch != v.epoch || p.Offset > v.top || (p.Offset < v.top && p.Offset+1 < v.first) {
-			b.hub.unref(t)
+			b.hub.Unref(t)
 			return nil, b.expired(topic, after, v)
 		}
 		from = p
 	}
-	return b.hub.join(ctx, t, from, v.topPos())
+	return b.hub.Join(ctx, t, from, v.topPos())
 }

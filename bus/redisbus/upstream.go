@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
+	"github.com/pushpull/pushpull/internal/record"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -265,10 +267,10 @@ func (u *upstream) notify(m *redis.Message) {
 	}
 	p := bus.Position{Epoch: epoch, Offset: off}
 	msg := bus.Message{Topic: topic, ID: p.ID()}
-	if decode([]byte(rec), &msg) != nil {
+	if record.Decode([]byte(rec), &msg) != nil {
 		return
 	}
-	u.b.hub.deliver(topic, msg, p)
+	u.b.hub.Deliver(topic, msg, p)
 }
 
 // check runs checkAll every CheckInterval and when poked.
@@ -290,8 +292,8 @@ func (u *upstream) check() {
 // checkAll reads the top of every topic with subscribers and resyncs the
 // hub with it.
 func (u *upstream) checkAll() {
-	var topics []*hubTopic
-	u.b.hub.each(func(t *hubTopic) { topics = append(topics, t) })
+	var topics []*fanout.Topic
+	u.b.hub.Each(func(t *fanout.Topic) { topics = append(topics, t) })
 	for len(topics) > 0 {
 		n := min(len(topics), checkChunk)
 		chunk := topics[:n]
@@ -302,7 +304,7 @@ func (u *upstream) checkAll() {
 		}
 		_, err := u.b.Client.Pipelined(u.ctx, func(p redis.Pipeliner) error {
 			for i, t := range chunk {
-				cmds[i] = p.HMGet(u.ctx, u.b.metaKey(t.name), "e", "s")
+				cmds[i] = p.HMGet(u.ctx, u.b.metaKey(t.Name()), "e", "s")
 			}
 			return nil
 		})
@@ -321,7 +323,7 @@ func (u *upstream) checkAll() {
 			if err != nil || !bus.ValidEpoch(epoch) {
 				continue
 			}
-			u.b.hub.resync(t, bus.Position{Epoch: epoch, Offset: off})
+			u.b.hub.Resync(t, bus.Position{Epoch: epoch, Offset: off})
 		}
 	}
 }

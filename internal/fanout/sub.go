@@ -1,4 +1,4 @@
-package natsbus
+package fanout
 
 import (
 	"context"
@@ -13,19 +13,19 @@ import (
 
 // Subscription states, guarded by the topic's mutex.
 const (
-	stateLive    = iota // deliver sends to ch without waiting
+	stateLive    = iota // Deliver sends to ch without waiting
 	stateLagging        // catchUp reads the history into ch
 	stateEnded
 )
 
-// hubSub is a subscription of a hub.
+// sub is a subscription of a Hub.
 //
-// Exactly one party sends on ch at a time: deliver while the state is live
+// Exactly one party sends on ch at a time: Deliver while the state is live
 // (under the topic's mutex), catchUp while it is lagging. Whoever is the
 // sender when the subscription ends closes ch.
-type hubSub struct {
-	h      *hub
-	t      *hubTopic
+type sub struct {
+	h      *Hub
+	t      *Topic
 	ch     chan bus.Message
 	epoch  string             // the epoch of every position of s
 	ctx    context.Context    // done when s ends; bounds history reads
@@ -35,42 +35,42 @@ type hubSub struct {
 
 	state    int
 	sent     atomic.Uint64 // offset of the last message put on ch
-	seenSent uint64        // progress seen by deliver while lagging
-	seenAt   time.Time     // when deliver last saw progress
+	seenSent uint64        // progress seen by Deliver while lagging
+	seenAt   time.Time     // when Deliver last saw progress
 	errMu    sync.Mutex
 	err      error
 	wg       sync.WaitGroup // the catchUp goroutine
 }
 
-var _ bus.Subscription = (*hubSub)(nil)
+var _ bus.Subscription = (*sub)(nil)
 
-func (s *hubSub) C() <-chan bus.Message { return s.ch }
+func (s *sub) C() <-chan bus.Message { return s.ch }
 
-func (s *hubSub) Err() error {
+func (s *sub) Err() error {
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	return s.err
 }
 
-func (s *hubSub) Close() error {
+func (s *sub) Close() error {
 	s.end(nil)
 	s.wg.Wait()
 	return nil
 }
 
 // end ends s with err unless it has ended already.
-func (s *hubSub) end(err error) {
+func (s *sub) end(err error) {
 	s.t.mu.Lock()
 	ended := s.t.endLocked(s, err)
 	s.t.mu.Unlock()
 	if ended {
-		s.h.unref(s.t)
+		s.h.Unref(s.t)
 	}
 }
 
 // endLocked ends s with err and reports whether it did. t.mu is held; the
 // caller drops the subscriber's reference once t.mu is released.
-func (t *hubTopic) endLocked(s *hubSub, err error) bool {
+func (t *Topic) endLocked(s *sub, err error) bool {
 	if s.state == stateEnded {
 		return false
 	}
@@ -102,8 +102,8 @@ const (
 )
 
 // catchUp copies history into ch until s has caught up with the known top,
-// then hands it back to deliver.
-func (s *hubSub) catchUp() {
+// then hands it back to Deliver.
+func (s *sub) catchUp() {
 	defer s.h.wg.Done()
 	defer s.wg.Done()
 	t := s.t
@@ -172,11 +172,11 @@ func (s *hubSub) catchUp() {
 
 // readRetry reads the history after sent, retrying errors other than cursor
 // errors a few times.
-func (s *hubSub) readRetry(sent uint64) ([]bus.Message, error) {
+func (s *sub) readRetry(sent uint64) ([]bus.Message, error) {
 	var err error
 	for range readAttempts {
 		var batch []bus.Message
-		batch, err = s.h.read(s.ctx, s.t.name, bus.Position{Epoch: s.epoch, Offset: sent}, catchUpBatch)
+		batch, err = s.h.Read(s.ctx, s.t.name, bus.Position{Epoch: s.epoch, Offset: sent}, catchUpBatch)
 		if err == nil {
 			return batch, nil
 		}
@@ -189,7 +189,7 @@ func (s *hubSub) readRetry(sent uint64) ([]bus.Message, error) {
 }
 
 // pause waits a moment; it reports false when s ended meanwhile.
-func (s *hubSub) pause() bool {
+func (s *sub) pause() bool {
 	timer := time.NewTimer(readPause)
 	defer timer.Stop()
 	select {

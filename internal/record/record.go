@@ -1,4 +1,4 @@
-package natsbus
+package record
 
 import (
 	"encoding/binary"
@@ -9,17 +9,17 @@ import (
 	"github.com/pushpull/pushpull/bus"
 )
 
-// The stored form of a message: a version byte, the publication time in Unix
-// nanoseconds (varint), the type, the meta pairs and the data, each string
-// length-prefixed (uvarint) except the data, which runs to the end. The
-// topic and ID are not stored: they are known from where the record is.
-const codecVersion = 1
+// version is the first byte of every record.
+const version = 1
 
-var errCorrupt = errors.New("corrupt message record")
+// ErrCorrupt reports a record that Decode cannot parse: an unknown version,
+// a truncated field or a length that runs past the end.
+var ErrCorrupt = errors.New("corrupt message record")
 
-// encode appends the stored form of m to dst.
-func encode(dst []byte, m *bus.Message) []byte {
-	dst = append(dst, codecVersion)
+// Encode appends the stored form of m to dst and returns the extended
+// slice. The topic and ID of m are not stored.
+func Encode(dst []byte, m *bus.Message) []byte {
+	dst = append(dst, version)
 	dst = binary.AppendVarint(dst, m.Time.UnixNano())
 	dst = appendString(dst, m.Type)
 	dst = binary.AppendUvarint(dst, uint64(len(m.Meta)))
@@ -35,15 +35,17 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// decode parses a record made by encode into m (Topic and ID untouched).
-func decode(rec []byte, m *bus.Message) error {
-	if len(rec) == 0 || rec[0] != codecVersion {
-		return fmt.Errorf("%w: unknown version", errCorrupt)
+// Decode parses a record made by Encode into m, setting its Time, Type,
+// Meta and Data and leaving Topic and ID untouched. m.Data aliases rec. A
+// record it cannot parse yields an error wrapping ErrCorrupt.
+func Decode(rec []byte, m *bus.Message) error {
+	if len(rec) == 0 || rec[0] != version {
+		return fmt.Errorf("%w: unknown version", ErrCorrupt)
 	}
 	rec = rec[1:]
 	ns, n := binary.Varint(rec)
 	if n <= 0 {
-		return errCorrupt
+		return ErrCorrupt
 	}
 	rec = rec[n:]
 	m.Time = time.Unix(0, ns)
@@ -53,7 +55,7 @@ func decode(rec []byte, m *bus.Message) error {
 	}
 	count, n := binary.Uvarint(rec)
 	if n <= 0 || count > uint64(len(rec)) {
-		return errCorrupt
+		return ErrCorrupt
 	}
 	rec = rec[n:]
 	if count > 0 {
@@ -76,7 +78,7 @@ func decode(rec []byte, m *bus.Message) error {
 func readString(rec []byte) (string, []byte, error) {
 	l, n := binary.Uvarint(rec)
 	if n <= 0 || l > uint64(len(rec)-n) {
-		return "", nil, errCorrupt
+		return "", nil, ErrCorrupt
 	}
 	return string(rec[n : n+int(l)]), rec[n+int(l):], nil
 }

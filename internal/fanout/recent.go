@@ -1,4 +1,4 @@
-package redisbus
+package fanout
 
 import "github.com/pushpull/pushpull/bus"
 

@@ -1,4 +1,4 @@
-package natsbus
+package record
 
 import (
 	"bytes"
@@ -9,19 +9,19 @@ import (
 )
 
 // FuzzDecode checks that any record decodes or fails cleanly, and that what
-// encode makes decodes to the same message.
+// Encode makes decodes to the same message.
 func FuzzDecode(f *testing.F) {
-	f.Add(encode(nil, &bus.Message{Type: "t", Data: []byte("d"), Meta: map[string]string{"k": "v"}, Time: time.Unix(1, 2)}))
-	f.Add(encode(nil, &bus.Message{}))
+	f.Add(Encode(nil, &bus.Message{Type: "t", Data: []byte("d"), Meta: map[string]string{"k": "v"}, Time: time.Unix(1, 2)}))
+	f.Add(Encode(nil, &bus.Message{}))
 	f.Add([]byte{1, 0, 0, 0})
 	f.Add([]byte{1, 2, 200, 1, 'x'})
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		var m bus.Message
-		if decode(rec, &m) != nil {
+		if Decode(rec, &m) != nil {
 			return
 		}
 		var again bus.Message
-		if err := decode(encode(nil, &m), &again); err != nil {
+		if err := Decode(Encode(nil, &m), &again); err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)
 		}
 		if again.Type != m.Type || !bytes.Equal(again.Data, m.Data) || !again.Time.Equal(m.Time) || len(again.Meta) != len(m.Meta) {

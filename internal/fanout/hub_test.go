@@ -1,4 +1,4 @@
-package natsbus
+package fanout
 
 import (
 	"context"
@@ -51,27 +51,27 @@ func (h *history) read(_ context.Context, topic string, after bus.Position, limi
 	return append([]bus.Message(nil), rest[:min(limit, len(rest))]...), nil
 }
 
-func newTestHub(h *history) *hub {
-	return &hub{buffer: 1, maxLag: 4, stall: time.Second, read: h.read}
+func newTestHub(h *history) *Hub {
+	return &Hub{Buffer: 1, MaxLag: 4, StallTimeout: time.Second, Read: h.read}
 }
 
-func feed(hb *hub, msgs ...bus.Message) {
+func feed(hb *Hub, msgs ...bus.Message) {
 	for _, m := range msgs {
 		p, _ := bus.ParseID(m.ID)
-		hb.deliver(m.Topic, m, p)
+		hb.Deliver(m.Topic, m, p)
 	}
 }
 
-func subscribe(t *testing.T, hb *hub, h *history, from bus.Position) *hubSub {
+func subscribe(t *testing.T, hb *Hub, h *history, from bus.Position) bus.Subscription {
 	t.Helper()
-	tp, err := hb.acquire("t", func(string) any { return nil })
+	tp, err := hb.Acquire("t", func(string) any { return nil })
 	require.NoError(t, err)
-	s, err := hb.join(context.Background(), tp, from, h.top())
+	s, err := hb.Join(context.Background(), tp, from, h.top())
 	require.NoError(t, err)
 	return s
 }
 
-func take(t *testing.T, s *hubSub, n int) []string {
+func take(t *testing.T, s bus.Subscription, n int) []string {
 	t.Helper()
 	var out []string
 	for range n {
@@ -86,7 +86,7 @@ func TestHubFillsGapsFromHistory(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &history{epoch: "e1"}
 		hb := newTestHub(h)
-		defer hb.close()
+		defer hb.Close()
 		s := subscribe(t, hb, h, h.top())
 		msgs := h.add(4)
 		feed(hb, msgs[0])
@@ -97,7 +97,7 @@ func TestHubFillsGapsFromHistory(t *testing.T) {
 		more := h.add(2)
 		feed(hb, more[0])
 		assert.Equal(t, []string{"m5"}, take(t, s, 1))
-		hb.resync(hb.lookup("t"), h.top())
+		hb.Resync(hb.lookup("t"), h.top())
 		assert.Equal(t, []string{"m6"}, take(t, s, 1))
 		synctest.Wait()
 		select {
@@ -112,7 +112,7 @@ func TestHubCutsStalledSubscriber(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &history{epoch: "e1"}
 		hb := newTestHub(h)
-		defer hb.close()
+		defer hb.Close()
 		s := subscribe(t, hb, h, h.top())
 		feed(hb, h.add(10)...) // far beyond the buffer and maxLag
 		synctest.Wait()
@@ -137,7 +137,7 @@ func TestHubReaderKeepsUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &history{epoch: "e1"}
 		hb := newTestHub(h)
-		defer hb.close()
+		defer hb.Close()
 		s := subscribe(t, hb, h, h.top())
 		done := make(chan []string)
 		go func() {
@@ -165,7 +165,7 @@ func TestHubNewEpochEndsSubscriber(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &history{epoch: "e1"}
 		hb := newTestHub(h)
-		defer hb.close()
+		defer hb.Close()
 		feed(hb, h.add(2)...)
 		s := subscribe(t, hb, h, h.top())
 		h.mu.Lock()
@@ -184,7 +184,7 @@ func TestHubReportsLostHistory(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &history{epoch: "e1"}
 		hb := newTestHub(h)
-		defer hb.close()
+		defer hb.Close()
 		s := subscribe(t, hb, h, h.top())
 		// Announced, but the server forgot it (restored from an older
 		// snapshot with the same epoch).
