@@ -22,7 +22,7 @@ func TestMemoryConformance(t *testing.T) {
 
 func TestMemoryConformanceSmall(t *testing.T) {
 	bustest.Run(t, func(testing.TB) bus.Broker {
-		return &bus.Memory{HistorySize: 1000, Buffer: 1, MaxLag: 8, StallTimeout: 50 * time.Millisecond}
+		return &bus.Memory{HistorySize: 1000, Buffer: 1, MaxLag: 8, StallTimeout: 300 * time.Millisecond}
 	})
 }
 
