@@ -50,7 +50,10 @@ type FetchError struct {
 	HasRetry   bool
 }
 
+// Error implements error.
 func (e *FetchError) Error() string { return e.Err.Error() }
+
+// Unwrap returns Err.
 func (e *FetchError) Unwrap() error { return e.Err }
 
 // URL returns the request URL for topic with the query parameters q.

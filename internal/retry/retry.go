@@ -1,5 +1,3 @@
-// Package retry holds the backoff and Retry-After rules that every client and
-// the webhook sender share.
 package retry
 
 import (
