@@ -1,6 +1,7 @@
 // Package pollwiretest holds test helpers for the poll and longpoll
-// packages: an in-process transport for testing/synctest bubbles and a
-// middleware that cuts connections at random.
+// packages: a middleware that cuts connections at random, and request
+// counters for the benchmarks. The network helpers they share with the
+// other packages' tests are in internal/testnet.
 package pollwiretest
 
 import (
@@ -13,31 +14,6 @@ import (
 	"sync"
 	"time"
 )
-
-// Transport is an http.RoundTripper that serves each request with Handler
-// in the calling goroutine, with no network: inside a testing/synctest
-// bubble the handler's timers then run on the bubble's fake clock.
-type Transport struct {
-	Handler http.Handler
-}
-
-// RoundTrip implements http.RoundTripper.
-func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := req.Clone(req.Context())
-	r.RequestURI = req.URL.RequestURI()
-	r.RemoteAddr = "192.0.2.1:1234"
-	if r.Body == nil {
-		r.Body = http.NoBody
-	}
-	rec := httptest.NewRecorder()
-	t.Handler.ServeHTTP(rec, r)
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	resp := rec.Result()
-	resp.Request = req
-	return resp, nil
-}
 
 // Cutter wraps Handler and breaks a fraction Rate of the requests, in
 // three ways drawn at random: the connection is closed before the handler
