@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
 	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/longpoll"
 	"github.com/stretchr/testify/assert"
@@ -184,7 +183,7 @@ func TestClientNoGapNoDuplicateUnderCuts(t *testing.T) {
 	b := &bus.Memory{HistorySize: 2 * n}
 	t.Cleanup(func() { b.Close() })
 	h := &longpoll.Handler{Broker: b, Limit: 50}
-	cut := &pollwiretest.Cutter{Handler: h, Rate: 0.2, Seed: 7}
+	cut := &testnet.Cutter{Handler: h, Rate: 0.2, Seed: 7}
 	srv := httptest.NewServer(cut)
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -9,13 +9,14 @@
 //     a client for it; WebSocket upgrades (hijacking) work over it.
 //   - [KillListener] wraps a listener and cuts the connections it accepts,
 //     after a random number of written bytes or on demand, and counts the
-//     cuts: the failure injection of the resume tests.
+//     cuts: the failure injection of the resume tests. [Cutter] does the
+//     same per HTTP request, before, during or after its handler runs.
 //   - [CountingListener] counts the bytes its connections read and write,
 //     for benchmarks that report bytes per message.
 //   - [Percentile] summarises latencies measured by benchmarks.
 //
 // The zero values of KillListener and CountingListener need only their
-// Listener field; Pipe is made by [NewPipe]. All types are safe for
+// Listener field, Cutter's its Handler; Pipe is made by [NewPipe]. All types are safe for
 // concurrent use. The package is internal and meant for _test.go files
 // only; it depends on nothing but the standard library.
 package testnet

@@ -1,8 +1,4 @@
-// Package pollwiretest holds test helpers for the poll and longpoll
-// packages: a middleware that cuts connections at random, and request
-// counters for the benchmarks. The network helpers they share with the
-// other packages' tests are in internal/testnet.
-package pollwiretest
+package testnet
 
 import (
 	"context"
@@ -19,12 +15,20 @@ import (
 // three ways drawn at random: the connection is closed before the handler
 // runs; or after it, in the middle of the answer's body; or while the
 // handler runs (up to 5 ms in, as if the client left during a held request),
-// with no answer. It needs a server whose connections can be
-// hijacked (httptest.NewServer).
+// with no answer. Where [KillListener] cuts connections at byte offsets,
+// Cutter cuts requests, so it can break each one of a keep-alive
+// connection's requests at a chosen rate. It needs a server whose
+// connections can be hijacked (httptest.NewServer, [Serve]).
+//
+// Set the fields before the first request. Its methods are safe for
+// concurrent use.
 type Cutter struct {
+	// Handler serves the requests, even most of those that are cut.
 	Handler http.Handler
-	Rate    float64 // fraction of requests to break, in [0, 1]
-	Seed    uint64
+	// Rate is the fraction of requests to break, in [0, 1].
+	Rate float64
+	// Seed seeds the draws: one seed gives one sequence of cuts.
+	Seed uint64
 
 	mu   sync.Mutex
 	rnd  *rand.Rand
@@ -76,7 +80,7 @@ func (c *Cutter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		panic(fmt.Sprintf("pollwiretest: hijack: %v", err))
+		panic(fmt.Sprintf("testnet: hijack: %v", err))
 	}
 	defer conn.Close()
 	if rec == nil {
