@@ -14,9 +14,12 @@
 //   - [CountingListener] counts the bytes its connections read and write,
 //     for benchmarks that report bytes per message.
 //   - [Percentile] summarises latencies measured by benchmarks.
+//   - [StartChild] runs the test binary again as a load generator, so that a
+//     benchmark's [CPUTime] and memory figures are the server's alone.
 //
 // The zero values of KillListener and CountingListener need only their
-// Listener field, Cutter's its Handler; Pipe is made by [NewPipe]. All types are safe for
-// concurrent use. The package is internal and meant for _test.go files
-// only; it depends on nothing but the standard library.
+// Listener field, Cutter's its Handler; Pipe is made by [NewPipe] and Child
+// by StartChild. All are safe for concurrent use. The package is internal
+// and meant for _test.go files only; it depends on nothing but the
+// standard library.
 package testnet
