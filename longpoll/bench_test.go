@@ -16,6 +16,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/longpoll"
 )
 
@@ -77,8 +78,8 @@ func BenchmarkLatency(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	wg.Wait()
-	b.ReportMetric(float64(pollwiretest.Percentile(lat, 50).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(pollwiretest.Percentile(lat, 99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(testnet.Percentile(lat, 50).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(testnet.Percentile(lat, 99).Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }
 
@@ -254,7 +255,7 @@ func BenchmarkWire(b *testing.B) {
 	defer br.Close()
 	counter := &pollwiretest.Counter{Handler: &longpoll.Handler{Broker: br}}
 	srv := httptest.NewUnstartedServer(counter)
-	cl := &pollwiretest.CountingListener{Listener: srv.Listener}
+	cl := &testnet.CountingListener{Listener: srv.Listener}
 	srv.Listener = cl
 	srv.Start()
 	defer srv.Close()

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/longpoll"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,8 +35,11 @@ func receive(t *testing.T, sub bus.Subscription, n int, timeout time.Duration) [
 	return out
 }
 
-func inProcess(h http.Handler) *http.Client {
-	return &http.Client{Transport: pollwiretest.Transport{Handler: h}}
+// inProcess serves h over an in-memory pipe network for the test, so a
+// synctest bubble can hold both ends.
+func inProcess(t *testing.T, h http.Handler) *http.Client {
+	t.Helper()
+	return testnet.Serve(t, &http.Server{Handler: h})
 }
 
 func TestClientRoundTrip(t *testing.T) {
@@ -96,7 +99,7 @@ func TestClientReRequestsAtOnce(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		h := &longpoll.Handler{Broker: b}
-		sub, err := (&longpoll.Client{URL: "http://lp.test/", HTTPClient: inProcess(h)}).Subscribe(t.Context(), "news", "")
+		sub, err := (&longpoll.Client{URL: "http://lp.test/", HTTPClient: inProcess(t, h)}).Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
 		defer sub.Close()
 		for i := range 5 {
@@ -116,7 +119,7 @@ func TestClientSameMillisecond(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		h := &longpoll.Handler{Broker: b}
-		sub, err := (&longpoll.Client{URL: "http://lp.test/", HTTPClient: inProcess(h)}).Subscribe(t.Context(), "news", "")
+		sub, err := (&longpoll.Client{URL: "http://lp.test/", HTTPClient: inProcess(t, h)}).Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
 		defer sub.Close()
 		synctest.Wait() // the client's request is held
@@ -156,7 +159,7 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		l := &limited{h: &longpoll.Handler{Broker: b}}
-		sub, err := (&longpoll.Client{URL: "http://lp.test/", HTTPClient: inProcess(l)}).Subscribe(t.Context(), "news", "")
+		sub, err := (&longpoll.Client{URL: "http://lp.test/", HTTPClient: inProcess(t, l)}).Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
 		defer sub.Close()
 		publish(t, b, "news", "x")
@@ -180,7 +183,7 @@ func TestClientNoGapNoDuplicateUnderCuts(t *testing.T) {
 	b := &bus.Memory{HistorySize: 2 * n}
 	t.Cleanup(func() { b.Close() })
 	h := &longpoll.Handler{Broker: b, Limit: 50}
-	cut := &pollwiretest.Cutter{Handler: h, Rate: 0.2, Seed: 7}
+	cut := &testnet.Cutter{Handler: h, Rate: 0.2, Seed: 7}
 	srv := httptest.NewServer(cut)
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -233,7 +236,7 @@ func TestClientDoesNotSpin(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		l := &limited{h: &longpoll.Handler{Broker: b, Timeout: time.Millisecond}}
-		c := &longpoll.Client{URL: "http://lp.test/", HTTPClient: inProcess(l), MinBackoff: time.Second}
+		c := &longpoll.Client{URL: "http://lp.test/", HTTPClient: inProcess(t, l), MinBackoff: time.Second}
 		sub, err := c.Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
 		time.Sleep(50 * time.Second) // requests 1 and 2 get 503 + 20 s

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/poll"
 )
 
@@ -28,7 +29,7 @@ func BenchmarkWire(b *testing.B) {
 			defer br.Close()
 			counter := &pollwiretest.Counter{Handler: &poll.Handler{Broker: br, Interval: 20 * time.Millisecond}}
 			srv := httptest.NewUnstartedServer(counter)
-			cl := &pollwiretest.CountingListener{Listener: srv.Listener}
+			cl := &testnet.CountingListener{Listener: srv.Listener}
 			srv.Listener = cl
 			srv.Start()
 			defer srv.Close()
@@ -106,7 +107,7 @@ func BenchmarkWireCurrentState(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(&poll.Handler{Broker: br})
-	cl := &pollwiretest.CountingListener{Listener: srv.Listener}
+	cl := &testnet.CountingListener{Listener: srv.Listener}
 	srv.Listener = cl
 	srv.Start()
 	defer srv.Close()

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/poll"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -139,7 +139,7 @@ func TestClientExpiresWhileSubscribed(t *testing.T) {
 		b := &bus.Memory{HistorySize: 2}
 		defer b.Close()
 		h := &poll.Handler{Broker: b, Interval: time.Second}
-		c := &poll.Client{URL: "http://poll.test/", HTTPClient: &http.Client{Transport: pollwiretest.Transport{Handler: h}}, Interval: time.Second}
+		c := &poll.Client{URL: "http://poll.test/", HTTPClient: testnet.Serve(t, &http.Server{Handler: h}), Interval: time.Second}
 		sub, err := c.Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
 		defer sub.Close()
@@ -197,7 +197,7 @@ func TestClientHonoursPollInterval(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		rc := &recorder{h: &poll.Handler{Broker: b, Interval: 7 * time.Second}}
-		c := &poll.Client{URL: "http://poll.test/", HTTPClient: &http.Client{Transport: pollwiretest.Transport{Handler: rc}}, Interval: time.Second}
+		c := &poll.Client{URL: "http://poll.test/", HTTPClient: testnet.Serve(t, &http.Server{Handler: rc}), Interval: time.Second}
 		sub, err := c.Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
 		time.Sleep(60 * time.Second)
@@ -235,7 +235,7 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 			}
 			return false
 		}
-		c := &poll.Client{URL: "http://poll.test/", HTTPClient: &http.Client{Transport: pollwiretest.Transport{Handler: rc}},
+		c := &poll.Client{URL: "http://poll.test/", HTTPClient: testnet.Serve(t, &http.Server{Handler: rc}),
 			Interval: time.Second, MinBackoff: 100 * time.Millisecond}
 		sub, err := c.Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
@@ -257,7 +257,7 @@ func TestClientSameMillisecond(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		h := &poll.Handler{Broker: b, Interval: time.Second}
-		c := &poll.Client{URL: "http://poll.test/", HTTPClient: &http.Client{Transport: pollwiretest.Transport{Handler: h}}, Interval: time.Second}
+		c := &poll.Client{URL: "http://poll.test/", HTTPClient: testnet.Serve(t, &http.Server{Handler: h}), Interval: time.Second}
 		sub, err := c.Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
 		defer sub.Close()

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/poll"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -41,7 +41,7 @@ func TestClientContinuity(t *testing.T) {
 			`{"messages":[{"id":"e-2","data":"a"},{"id":"e-3","data":"b"},{"id":"e-4","data":"c"}],"cursor":"e-4"}`,
 			`{"messages":[{"id":"e-6","data":"e"}],"cursor":"e-6"}`,
 		}}
-		c := &poll.Client{URL: "http://poll.test/", HTTPClient: &http.Client{Transport: pollwiretest.Transport{Handler: s}}, Interval: time.Second}
+		c := &poll.Client{URL: "http://poll.test/", HTTPClient: testnet.Serve(t, &http.Server{Handler: s}), Interval: time.Second}
 		sub, err := c.Subscribe(t.Context(), "t", "")
 		require.NoError(t, err)
 		defer sub.Close()
@@ -60,7 +60,7 @@ func TestClientContinuity(t *testing.T) {
 func TestClientMalformedAnswer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := &scripted{bodies: []string{`<html>proxy error</html>`}}
-		c := &poll.Client{URL: "http://poll.test/", HTTPClient: &http.Client{Transport: pollwiretest.Transport{Handler: s}}}
+		c := &poll.Client{URL: "http://poll.test/", HTTPClient: testnet.Serve(t, &http.Server{Handler: s})}
 		_, err := c.Subscribe(t.Context(), "t", "")
 		require.Error(t, err)
 		assert.ErrorContains(t, err, "malformed answer")

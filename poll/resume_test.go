@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/poll"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,7 +21,7 @@ func TestClientNoGapNoDuplicateUnderCuts(t *testing.T) {
 	const n = 10_000
 	b := &bus.Memory{HistorySize: 2 * n}
 	t.Cleanup(func() { b.Close() })
-	cut := &pollwiretest.Cutter{Handler: &poll.Handler{Broker: b, Interval: time.Millisecond}, Rate: 0.2, Seed: 4}
+	cut := &testnet.Cutter{Handler: &poll.Handler{Broker: b, Interval: time.Millisecond}, Rate: 0.2, Seed: 4}
 	srv := httptest.NewServer(cut)
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

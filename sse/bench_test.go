@@ -1,22 +1,20 @@
 package sse
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/testnet"
 )
 
 // A benchServer is the server under test: sse.Handler on bus.Memory, or the
@@ -52,35 +50,13 @@ func newBenchServer(kind string) benchServer {
 	}
 }
 
-// loadgen starts the subscriber process and waits until it is ready.
-func loadgen(b *testing.B, addr string, conns, msgs int) (*exec.Cmd, *bufio.Reader, func()) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadgen$", "-test.v=false")
-	cmd.Env = append(os.Environ(), "PUSHPULL_SSE_LOADGEN="+addr, "LOADGEN_PATH=/?topic=bench",
+// loadgen starts the subscriber process (TestLoadgen) and waits until it
+// is ready.
+func loadgen(b *testing.B, addr string, conns, msgs int) *testnet.Child {
+	b.Helper()
+	return testnet.StartChild(b, []string{"-test.run=^TestLoadgen$", "-test.v=false"},
+		"PUSHPULL_SSE_LOADGEN="+addr, "LOADGEN_PATH=/?topic=bench",
 		"LOADGEN_CONNS="+strconv.Itoa(conns), "LOADGEN_MSGS="+strconv.Itoa(msgs))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	out := bufio.NewReader(stdout)
-	expect(b, out, "ready")
-	return cmd, out, func() { stdin.Close(); _ = cmd.Wait() }
-}
-
-func expect(b *testing.B, out *bufio.Reader, prefix string) string {
-	for {
-		line, err := out.ReadString('\n')
-		if err != nil {
-			b.Fatalf("loadgen: %v", err)
-		}
-		if strings.HasPrefix(line, prefix) {
-			return strings.TrimSpace(line)
-		}
-		if strings.HasPrefix(line, "error") {
-			b.Fatalf("loadgen: %s", line)
-		}
-	}
 }
 
 func serveBench(b *testing.B, h http.Handler) (string, func()) {
@@ -91,12 +67,6 @@ func serveBench(b *testing.B, h http.Handler) (string, func()) {
 	srv := &http.Server{Handler: h}
 	go func() { _ = srv.Serve(l) }()
 	return l.Addr().String(), func() { srv.Close() }
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkFanout publishes to one topic with 1,000 and 10,000 subscribers
@@ -116,20 +86,20 @@ func BenchmarkFanout(b *testing.B) {
 				defer s.close()
 				addr, stop := serveBench(b, s.handler)
 				defer stop()
-				_, out, wait := loadgen(b, addr, subs, msgs)
-				defer wait()
+				lg := loadgen(b, addr, subs, msgs)
+				defer lg.Stop()
 				time.Sleep(200 * time.Millisecond) // let every stream settle
 				pad := strings.Repeat("x", 80)
 				b.ResetTimer()
-				cpu0 := cpuTime()
+				cpu0 := testnet.CPUTime()
 				tick := time.NewTicker(every)
 				for i := range msgs {
 					s.publish(i+1, fmt.Appendf(nil, "%d %s", time.Now().UnixNano(), pad))
 					<-tick.C
 				}
 				tick.Stop()
-				res := strings.Fields(expect(b, out, "done"))
-				cpu := cpuTime() - cpu0
+				res := strings.Fields(lg.Expect(b, "done"))
+				cpu := testnet.CPUTime() - cpu0
 				b.StopTimer()
 				p50, _ := strconv.ParseFloat(res[1], 64)
 				p99, _ := strconv.ParseFloat(res[2], 64)
@@ -156,7 +126,7 @@ func BenchmarkIdleStreams(b *testing.B) {
 			defer stop()
 			heap0, rss0, g0 := memNow()
 			stack0 := stackInuse()
-			_, _, wait := loadgen(b, addr, conns, 0)
+			lg := loadgen(b, addr, conns, 0)
 			time.Sleep(500 * time.Millisecond)
 			heap1, rss1, g1 := memNow()
 			stack1 := stackInuse()
@@ -166,7 +136,7 @@ func BenchmarkIdleStreams(b *testing.B) {
 					w.Close()
 				}
 			}
-			wait()
+			lg.Stop()
 			b.ReportMetric(float64(heap1-heap0)/conns/1024, "heap+stack-KiB/stream")
 			b.ReportMetric(float64(rss1-rss0)/conns/1024, "rss-KiB/stream")
 			b.ReportMetric(float64(stack1-stack0)/conns/1024, "stack-KiB/stream")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -51,7 +52,7 @@ func startFake(t *testing.T, s script) (*fakeServer, *Client) {
 		}
 		s(-1, w, r)
 	})
-	hc := servePipe(t, &http.Server{Handler: h})
+	hc := testnet.Serve(t, &http.Server{Handler: h})
 	return f, &Client{URL: "http://pipe/events/{topic}", HTTPClient: hc}
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pushpull/pushpull/internal/testnet"
 )
 
 // TestLoadgen is not a test: the benchmarks run the test binary again with
@@ -31,7 +33,7 @@ func TestLoadgen(t *testing.T) {
 	msgs, _ := strconv.Atoi(os.Getenv("LOADGEN_MSGS"))
 
 	var ready, done sync.WaitGroup
-	lat := make([][]int64, conns)
+	lat := make([][]time.Duration, conns)
 	var open []net.Conn
 	for i := range conns {
 		c, err := net.Dial("tcp", addr)
@@ -65,7 +67,7 @@ func TestLoadgen(t *testing.T) {
 				if rest, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
 					sp := bytes.IndexByte(rest, ' ')
 					ns, _ := strconv.ParseInt(string(rest[:sp]), 10, 64)
-					lat[i] = append(lat[i], time.Now().UnixNano()-ns)
+					lat[i] = append(lat[i], time.Duration(time.Now().UnixNano()-ns))
 				}
 			}
 		}()
@@ -81,16 +83,8 @@ func TestLoadgen(t *testing.T) {
 		return
 	}
 	done.Wait()
-	var all []int64
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	if len(all) == 0 {
-		fmt.Println("done 0 0 0")
-		return
-	}
-	fmt.Printf("done %d %d %d\n", all[len(all)/2], all[len(all)*99/100], len(all))
+	all := slices.Concat(lat...)
+	fmt.Printf("done %d %d %d\n", testnet.Percentile(all, 50), testnet.Percentile(all, 99), len(all))
 	for _, c := range open {
 		c.Close()
 	}

@@ -5,56 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http/httptest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// killListener cuts every accepted connection after a random number of
-// bytes written, in the middle of whatever it was sending.
-type killListener struct {
-	net.Listener
-	kills atomic.Int64
-	off   atomic.Bool
-}
-
-func (l *killListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &killConn{Conn: c, l: l, budget: 1 + rand.IntN(4096)}, nil
-}
-
-type killConn struct {
-	net.Conn
-	l      *killListener
-	mu     sync.Mutex
-	budget int
-}
-
-func (c *killConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.l.off.Load() || len(p) <= c.budget {
-		c.budget -= len(p)
-		return c.Conn.Write(p)
-	}
-	n, _ := c.Conn.Write(p[:c.budget])
-	c.budget = 0
-	c.l.kills.Add(1)
-	c.Conn.Close()
-	return n, net.ErrClosed
-}
 
 // A publisher at full speed while the server kills the connection at random
 // points: the client receives every message exactly once, in order.
@@ -64,7 +25,7 @@ func TestResumeThroughKills(t *testing.T) {
 	b := &bus.Memory{HistorySize: 2 * n}
 	defer b.Close()
 	srv := httptest.NewUnstartedServer(&Handler{Broker: b, Retry: time.Millisecond})
-	kl := &killListener{Listener: srv.Listener}
+	kl := &testnet.KillListener{Listener: srv.Listener, MaxBytes: 4096}
 	srv.Listener = kl
 	srv.Start()
 	defer srv.Close()
@@ -106,9 +67,9 @@ func TestResumeThroughKills(t *testing.T) {
 		prev = p
 	}
 	require.NoError(t, <-published)
-	kl.off.Store(true)
-	assert.GreaterOrEqual(t, kl.kills.Load(), int64(100), "connections killed")
-	t.Logf("%d messages through %d killed connections", n, kl.kills.Load())
+	kl.Disarm()
+	assert.GreaterOrEqual(t, kl.Kills(), 100, "connections killed")
+	t.Logf("%d messages through %d killed connections", n, kl.Kills())
 }
 
 // A cursor that left the history yields a reset, surfaced as

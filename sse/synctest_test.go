@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -50,7 +51,7 @@ func outlivesServerTimeouts(t *testing.T, disableHijack bool) {
 		h := &Handler{Broker: b, Heartbeat: 500 * time.Millisecond, DisableHijack: disableHijack}
 		mux := http.NewServeMux()
 		mux.Handle("GET /events/{topic}", h)
-		hc := servePipe(t, &http.Server{Handler: mux, WriteTimeout: time.Second, ReadTimeout: time.Second})
+		hc := testnet.Serve(t, &http.Server{Handler: mux, WriteTimeout: time.Second, ReadTimeout: time.Second})
 
 		resp, err := hc.Get("http://pipe/events/ticks")
 		require.NoError(t, err)
@@ -76,7 +77,7 @@ func TestHandlerHeartbeatDefault(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
-		hc := servePipe(t, &http.Server{Handler: &Handler{Broker: b}})
+		hc := testnet.Serve(t, &http.Server{Handler: &Handler{Broker: b}})
 		resp, err := hc.Get("http://pipe/?topic=t")
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -109,7 +110,7 @@ func shutdownEndsStreams(t *testing.T, disableHijack bool) {
 		h := &Handler{Broker: b, DisableHijack: disableHijack}
 		srv := &http.Server{Handler: h}
 		srv.RegisterOnShutdown(func() { _ = h.Shutdown(context.Background()) })
-		hc := servePipe(t, srv)
+		hc := testnet.Serve(t, srv)
 		// net.Pipe does not buffer: read the streams while they end.
 		ended := make(chan error, 3)
 		for range 3 {
@@ -142,7 +143,7 @@ func TestHandlerMaxLifetime(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		h := &Handler{Broker: b, MaxLifetime: 10 * time.Minute}
-		hc := servePipe(t, &http.Server{Handler: h})
+		hc := testnet.Serve(t, &http.Server{Handler: h})
 		resp, err := hc.Get("http://pipe/?topic=t")
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -163,7 +164,7 @@ func TestHandlerNoticesDepartedClient(t *testing.T) {
 			b := &bus.Memory{}
 			defer b.Close()
 			h := &Handler{Broker: b, Heartbeat: time.Second, DisableHijack: disableHijack}
-			hc := servePipe(t, &http.Server{Handler: h})
+			hc := testnet.Serve(t, &http.Server{Handler: h})
 			resp, err := hc.Get("http://pipe/?topic=t")
 			require.NoError(t, err)
 			readUntil(t, bufio.NewReader(resp.Body), "id: ")
@@ -185,7 +186,7 @@ func TestMaxLifetimeResume(t *testing.T) {
 		defer b.Close()
 		h := &Handler{Broker: b, MaxLifetime: time.Minute, Retry: 100 * time.Millisecond}
 		var streams atomic.Int64
-		hc := servePipe(t, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hc := testnet.Serve(t, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			streams.Add(1)
 			h.ServeHTTP(w, r)
 		})})

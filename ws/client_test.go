@@ -13,13 +13,14 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // gatedServer serves h behind a gate (503 while closed) on a listener
 // whose connections the test can cut.
-func gatedServer(t *testing.T, h *Handler) (url string, gate *atomic.Bool, kl *killListener) {
+func gatedServer(t *testing.T, h *Handler) (url string, gate *atomic.Bool, kl *testnet.KillListener) {
 	t.Helper()
 	if h.Broker == nil {
 		b := &bus.Memory{}
@@ -34,7 +35,7 @@ func gatedServer(t *testing.T, h *Handler) (url string, gate *atomic.Bool, kl *k
 		}
 		h.ServeHTTP(w, r)
 	}))
-	kl = &killListener{Listener: srv.Listener}
+	kl = &testnet.KillListener{Listener: srv.Listener}
 	srv.Listener = kl
 	srv.Start()
 	t.Cleanup(func() {
@@ -71,7 +72,7 @@ func TestPublishWhileDisconnectedIsSentAfterReconnect(t *testing.T) {
 	require.NoError(t, err)
 
 	gate.Store(true)
-	kl.killRandom()
+	kl.KillRandom()
 	waitUntil(t, ctx, func() bool { return !c.connected() })
 
 	res := make(chan error, 1)
@@ -120,7 +121,7 @@ func TestPublishLostAckFailsWithErrNoAck(t *testing.T) {
 		res <- err
 	}()
 	<-sb.started // the server has the frame
-	kl.killRandom()
+	kl.KillRandom()
 	err := <-res
 	assert.ErrorIs(t, err, ErrNoAck)
 	close(sb.release)

@@ -3,14 +3,15 @@ package ws
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -20,12 +21,11 @@ func TestUnansweredPingCloses(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		h := &Handler{Broker: b, PingInterval: time.Second, PongTimeout: time.Second}
-		var wg sync.WaitGroup
-		tr := pipeTransport{h: h, wg: &wg}
+		hc := testnet.Serve(t, &http.Server{Handler: h})
 		ctx := context.Background()
 
-		silent := pipeDial(t, ctx, tr) // never reads, so never answers a ping
-		alive := pipeDial(t, ctx, tr)
+		silent := pipeDial(t, ctx, hc) // never reads, so never answers a ping
+		alive := pipeDial(t, ctx, hc)
 		readErr := make(chan error, 1)
 		go func() {
 			_, _, err := alive.Read(ctx) // reading answers pings
@@ -48,7 +48,6 @@ func TestUnansweredPingCloses(t *testing.T) {
 		require.NoError(t, h.Shutdown(ctx))
 		assert.Equal(t, websocket.StatusGoingAway, websocket.CloseStatus(<-readErr))
 		silent.CloseNow()
-		wg.Wait()
 	})
 }
 
@@ -57,12 +56,11 @@ func TestSlowConsumerClosed(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		h := &Handler{Broker: b, QueueSize: 4, PingInterval: -1, WriteTimeout: time.Minute}
-		var wg sync.WaitGroup
-		tr := pipeTransport{h: h, wg: &wg}
+		hc := testnet.Serve(t, &http.Server{Handler: h})
 		ctx := context.Background()
 
-		fast := pipeDial(t, ctx, tr)
-		slow := pipeDial(t, ctx, tr)
+		fast := pipeDial(t, ctx, hc)
+		slow := pipeDial(t, ctx, hc)
 		for _, c := range []*websocket.Conn{fast, slow} {
 			rawSend(t, ctx, c, `{"op":"subscribe","topic":"t","ref":"s"}`)
 			assert.Equal(t, opAck, rawRecv(t, ctx, c).Op)
@@ -97,7 +95,6 @@ func TestSlowConsumerClosed(t *testing.T) {
 
 		require.NoError(t, h.Shutdown(ctx))
 		<-got
-		wg.Wait()
 	})
 }
 
@@ -106,10 +103,9 @@ func TestWriteTimeoutCloses(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		h := &Handler{Broker: b, PingInterval: -1, WriteTimeout: 5 * time.Second}
-		var wg sync.WaitGroup
-		tr := pipeTransport{h: h, wg: &wg}
+		hc := testnet.Serve(t, &http.Server{Handler: h})
 		ctx := context.Background()
-		c := pipeDial(t, ctx, tr)
+		c := pipeDial(t, ctx, hc)
 		rawSend(t, ctx, c, `{"op":"subscribe","topic":"t","ref":"s"}`)
 		assert.Equal(t, opAck, rawRecv(t, ctx, c).Op)
 		_, err := b.Publish(ctx, "t", bus.Message{Data: []byte("x")})
@@ -121,7 +117,6 @@ func TestWriteTimeoutCloses(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, 0, h.connCount(), "a write stuck past WriteTimeout closes the connection")
 		c.CloseNow()
-		wg.Wait()
 	})
 }
 
@@ -293,10 +288,9 @@ func TestShutdownBudgetAbortsSilentPeers(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		h := &Handler{Broker: b, PingInterval: -1}
-		var wg sync.WaitGroup
-		tr := pipeTransport{h: h, wg: &wg}
+		hc := testnet.Serve(t, &http.Server{Handler: h})
 		ctx := context.Background()
-		silent := pipeDial(t, ctx, tr) // never reads: the close frame cannot even be written
+		silent := pipeDial(t, ctx, hc) // never reads: the close frame cannot even be written
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		start := time.Now()
@@ -305,6 +299,5 @@ func TestShutdownBudgetAbortsSilentPeers(t *testing.T) {
 		assert.Equal(t, time.Second, time.Since(start), "Shutdown returns at its budget")
 		assert.Equal(t, 0, h.connCount())
 		silent.CloseNow()
-		wg.Wait()
 	})
 }

@@ -3,13 +3,13 @@ package ws
 import (
 	"context"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -33,10 +33,9 @@ func TestReconnectBacksOffAndResumes(t *testing.T) {
 			}
 			h.ServeHTTP(w, r)
 		})
-		var wg sync.WaitGroup
 		ctx := context.Background()
 		c, err := Dial(ctx, "ws://pipe.test/", &DialOptions{
-			HTTPClient: &http.Client{Transport: pipeTransport{h: gated, wg: &wg}},
+			HTTPClient: testnet.Serve(t, &http.Server{Handler: gated}),
 			MinBackoff: 100 * time.Millisecond,
 			MaxBackoff: time.Second,
 		})
@@ -80,6 +79,5 @@ func TestReconnectBacksOffAndResumes(t *testing.T) {
 		}
 		require.NoError(t, c.Close())
 		require.NoError(t, h.Shutdown(ctx))
-		wg.Wait()
 	})
 }

@@ -3,8 +3,6 @@ package ws
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
-	"net"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -13,42 +11,10 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// killListener remembers the connections it accepts so a test can cut
-// them.
-type killListener struct {
-	net.Listener
-	mu       sync.Mutex
-	conns    []net.Conn
-	accepted int
-}
-
-func (l *killListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.mu.Lock()
-		l.conns = append(l.conns, c)
-		l.accepted++
-		l.mu.Unlock()
-	}
-	return c, err
-}
-
-// killRandom closes one of the connections accepted so far.
-func (l *killListener) killRandom() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.conns) == 0 {
-		return
-	}
-	i := rand.IntN(len(l.conns))
-	l.conns[i].Close()
-	l.conns[i] = l.conns[len(l.conns)-1]
-	l.conns = l.conns[:len(l.conns)-1]
-}
 
 func TestResumeUnderRandomKills(t *testing.T) {
 	const kills = 120
@@ -56,7 +22,7 @@ func TestResumeUnderRandomKills(t *testing.T) {
 	defer b.Close()
 	h := &Handler{Broker: b}
 	srv := httptest.NewUnstartedServer(h)
-	kl := &killListener{Listener: srv.Listener}
+	kl := &testnet.KillListener{Listener: srv.Listener}
 	srv.Listener = kl
 	srv.Start()
 	defer srv.Close()
@@ -140,7 +106,7 @@ func TestResumeUnderRandomKills(t *testing.T) {
 				time.Sleep(100 * time.Microsecond)
 			}
 		}
-		kl.killRandom()
+		kl.KillRandom()
 	}
 	close(stop)
 	pwg.Wait()
@@ -171,10 +137,8 @@ func TestResumeUnderRandomKills(t *testing.T) {
 		assert.Equal(t, want[topic], r.ids, "subscription %d on %s", i, topic)
 		r.mu.Unlock()
 	}
-	kl.mu.Lock()
-	assert.GreaterOrEqual(t, kl.accepted, kills, "every cut connection was made again")
-	t.Logf("%d kills, %d connections, %d messages acked", kills, kl.accepted, stored.Load())
-	kl.mu.Unlock()
+	assert.GreaterOrEqual(t, kl.Accepted(), kills, "every cut connection was made again")
+	t.Logf("%d kills, %d connections, %d messages acked", kills, kl.Accepted(), stored.Load())
 	for _, s := range subs {
 		s.Close()
 	}

@@ -1,25 +1,23 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	gws "github.com/gorilla/websocket"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/ws"
 )
 
@@ -174,39 +172,12 @@ func serverName(f func() *benchServer) string {
 	return s.name
 }
 
-// startClients runs the client process against srv and waits for "ready".
-func startClients(b *testing.B, url, proto string, conns, expect int) (*exec.Cmd, *bufio.Reader, func()) {
+// startClients runs the client process against url and waits until it is
+// ready.
+func startClients(b *testing.B, url, proto string, conns, expect int) *testnet.Child {
 	b.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), loadClientEnv+"=1", "URL="+url, "PROTO="+proto,
+	return testnet.StartChild(b, nil, loadClientEnv+"=1", "URL="+url, "PROTO="+proto,
 		"CONNS="+strconv.Itoa(conns), "EXPECT="+strconv.Itoa(expect))
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	out := bufio.NewReader(stdout)
-	line, err := out.ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		b.Fatalf("client process: %q %v", line, err)
-	}
-	return cmd, out, func() {
-		stdin.Close()
-		cmd.Wait()
-	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkFanout publishes b.N messages, 20 per second, to one topic with
@@ -222,10 +193,10 @@ func BenchmarkFanout(b *testing.B) {
 			defer srv.Close()
 			defer s.close()
 			url := "ws" + strings.TrimPrefix(srv.URL, "http")
-			cmd, out, stop := startClients(b, url, s.proto, conns, b.N)
-			defer stop()
+			clients := startClients(b, url, s.proto, conns, b.N)
+			defer clients.Stop()
 			runtime.GC()
-			start := cpuTime()
+			start := testnet.CPUTime()
 			b.ResetTimer()
 			tick := time.NewTicker(time.Second / rate)
 			for range b.N {
@@ -233,13 +204,12 @@ func BenchmarkFanout(b *testing.B) {
 				s.publish(strconv.AppendInt(nil, time.Now().UnixNano(), 10))
 			}
 			tick.Stop()
-			line, err := out.ReadString('\n')
+			line := clients.Expect(b, "done")
 			b.StopTimer()
-			used := cpuTime() - start
+			used := testnet.CPUTime() - start
 			var p50, p99 int64
-			if _, err2 := fmt.Sscanf(line, "done %d %d", &p50, &p99); err != nil || err2 != nil {
-				cmd.Process.Kill()
-				b.Fatalf("client process: %q %v %v", line, err, err2)
+			if _, err := fmt.Sscanf(line, "done %d %d", &p50, &p99); err != nil {
+				b.Fatalf("client process: %q %v", line, err)
 			}
 			b.ReportMetric(float64(used.Nanoseconds())/float64(b.N*conns), "cpu-ns/delivery")
 			b.ReportMetric(float64(p50)/1e6, "p50-ms")
@@ -262,8 +232,8 @@ func BenchmarkIdleMemory(b *testing.B) {
 			defer s.close()
 			url := "ws" + strings.TrimPrefix(srv.URL, "http")
 			before := memInUse()
-			_, _, stop := startClients(b, url, s.proto, conns, 0)
-			defer stop()
+			clients := startClients(b, url, s.proto, conns, 0)
+			defer clients.Stop()
 			time.Sleep(time.Second) // let the server side settle
 			after := memInUse()
 			if path := os.Getenv("PUSHPULL_HEAPPROFILE"); path != "" {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/ws"
 )
 
@@ -73,12 +74,12 @@ func runLoadClient() int {
 		bufio.NewReader(os.Stdin).ReadString('\n')
 		return 0
 	}
-	lat := make([][]int64, n)
+	lat := make([][]time.Duration, n)
 	for i, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l := make([]int64, 0, expect)
+			l := make([]time.Duration, 0, expect)
 			for range expect {
 				_, p, err := c.Read(ctx)
 				if err != nil {
@@ -97,15 +98,14 @@ func runLoadClient() int {
 					}
 				}
 				sent, _ := strconv.ParseInt(string(p), 10, 64)
-				l = append(l, now-sent)
+				l = append(l, time.Duration(now-sent))
 			}
 			lat[i] = l
 		}()
 	}
 	wg.Wait()
 	all := slices.Concat(lat...)
-	slices.Sort(all)
-	fmt.Printf("done %d %d\n", all[len(all)/2], all[len(all)*99/100])
+	fmt.Printf("done %d %d\n", testnet.Percentile(all, 50), testnet.Percentile(all, 99))
 	for _, c := range conns {
 		c.CloseNow()
 	}

@@ -1,7 +1,4 @@
-// Package pollwiretest holds test helpers for the poll and longpoll
-// packages: an in-process transport for testing/synctest bubbles and a
-// middleware that cuts connections at random.
-package pollwiretest
+package testnet
 
 import (
 	"context"
@@ -14,41 +11,24 @@ import (
 	"time"
 )
 
-// Transport is an http.RoundTripper that serves each request with Handler
-// in the calling goroutine, with no network: inside a testing/synctest
-// bubble the handler's timers then run on the bubble's fake clock.
-type Transport struct {
-	Handler http.Handler
-}
-
-// RoundTrip implements http.RoundTripper.
-func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := req.Clone(req.Context())
-	r.RequestURI = req.URL.RequestURI()
-	r.RemoteAddr = "192.0.2.1:1234"
-	if r.Body == nil {
-		r.Body = http.NoBody
-	}
-	rec := httptest.NewRecorder()
-	t.Handler.ServeHTTP(rec, r)
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	resp := rec.Result()
-	resp.Request = req
-	return resp, nil
-}
-
 // Cutter wraps Handler and breaks a fraction Rate of the requests, in
 // three ways drawn at random: the connection is closed before the handler
 // runs; or after it, in the middle of the answer's body; or while the
 // handler runs (up to 5 ms in, as if the client left during a held request),
-// with no answer. It needs a server whose connections can be
-// hijacked (httptest.NewServer).
+// with no answer. Where [KillListener] cuts connections at byte offsets,
+// Cutter cuts requests, so it can break each one of a keep-alive
+// connection's requests at a chosen rate. It needs a server whose
+// connections can be hijacked (httptest.NewServer, [Serve]).
+//
+// Set the fields before the first request. Its methods are safe for
+// concurrent use.
 type Cutter struct {
+	// Handler serves the requests, even most of those that are cut.
 	Handler http.Handler
-	Rate    float64 // fraction of requests to break, in [0, 1]
-	Seed    uint64
+	// Rate is the fraction of requests to break, in [0, 1].
+	Rate float64
+	// Seed seeds the draws: one seed gives one sequence of cuts.
+	Seed uint64
 
 	mu   sync.Mutex
 	rnd  *rand.Rand
@@ -100,7 +80,7 @@ func (c *Cutter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		panic(fmt.Sprintf("pollwiretest: hijack: %v", err))
+		panic(fmt.Sprintf("testnet: hijack: %v", err))
 	}
 	defer conn.Close()
 	if rec == nil {

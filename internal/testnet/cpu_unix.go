@@ -1,0 +1,18 @@
+//go:build unix
+
+package testnet
+
+import (
+	"syscall"
+	"time"
+)
+
+// CPUTime returns the user and system CPU time this process has used so
+// far, or 0 where the system does not say.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
