@@ -1,6 +1,7 @@
 // Package pollwiretest holds test and benchmark helpers for the poll and
-// longpoll packages: CheckNoGapUnderCuts, the scenario both clients must
-// pass (every message once and in order while requests are cut); Publish
+// longpoll packages: the scenarios both clients must pass,
+// CheckNoGapUnderCuts (every message once and in order while requests are
+// cut) and CheckSameInstant (messages stamped alike all arrive); Publish
 // and Receive; a middleware counting requests and 304 answers, and a
 // transport that strips conditional requests. The network helpers they
 // share with the other packages' tests, including the request Cutter, are

@@ -2,10 +2,12 @@ package pollwiretest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -40,4 +42,22 @@ func Receive(t testing.TB, sub bus.Subscription, n int, timeout time.Duration) [
 		}
 	}
 	return out
+}
+
+// CheckSameInstant publishes n messages stamped with one instant to topic
+// of b and fails t unless sub delivers them all, in order, with that time:
+// IDs, not times, must carry the order. Within a synctest bubble the clock
+// stands still, so the instant is also the publishing time.
+func CheckSameInstant(t testing.TB, b bus.Broker, topic string, sub bus.Subscription, n int) {
+	t.Helper()
+	at := time.Now()
+	for i := range n {
+		_, err := b.Publish(context.Background(), topic, bus.Message{Data: fmt.Append(nil, i), Time: at})
+		require.NoError(t, err)
+	}
+	got := Receive(t, sub, n, time.Hour)
+	for i, m := range got {
+		assert.Equal(t, fmt.Sprint(i), string(m.Data))
+		assert.True(t, m.Time.Equal(at), "time of %d", i)
+	}
 }

@@ -6,9 +6,11 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // failRecorder stands in for a test's testing.TB and notes failures
@@ -146,6 +148,35 @@ func TestCheckNoGapUnderCutsCanFail(t *testing.T) {
 			} else {
 				assert.Empty(t, rec.failures())
 			}
+		})
+	}
+}
+
+// CheckSameInstant passes when every message arrives and fails when one of
+// the messages stamped with the same instant is lost.
+func TestCheckSameInstantCanFail(t *testing.T) {
+	t.Parallel()
+	for _, drop := range []int{-1, 1} {
+		synctest.Test(t, func(t *testing.T) {
+			b := &bus.Memory{}
+			defer b.Close()
+			sub, err := b.Subscribe(t.Context(), "t", "")
+			require.NoError(t, err)
+			lossy := alter(sub, func(i int, m bus.Message) []bus.Message {
+				if i == drop {
+					return nil
+				}
+				return []bus.Message{m}
+			})
+			defer lossy.Close()
+			rec := &failRecorder{TB: t}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				CheckSameInstant(rec, b, "t", lossy, 3)
+			}()
+			<-done
+			assert.Equal(t, drop >= 0, len(rec.failures()) > 0, "drop %d: %q", drop, rec.failures())
 		})
 	}
 }
