@@ -77,19 +77,8 @@ func NewClient(url string) *Client { return &Client{URL: url} }
 // repeating cannot fix (its Err tells which) or when the server breaks the
 // continuity of IDs (bus.ErrCursorExpired).
 func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
-	buf := c.Buffer
-	if buf <= 0 {
-		buf = DefaultBuffer
-	}
-	return pollwire.Subscribe(ctx, &poller{c: c, topic: topic, ep: c.endpoint()}, topic, after, buf)
-}
-
-func (c *Client) endpoint() *pollwire.Endpoint {
-	max := c.MaxBodyBytes
-	if max <= 0 {
-		max = DefaultMaxBodyBytes
-	}
-	return &pollwire.Endpoint{Base: c.URL, HTTPClient: c.HTTPClient, Header: c.Header, MaxBody: max, Prefix: "longpoll"}
+	ep := pollwire.NewEndpoint("longpoll", c.URL, c.HTTPClient, c.Header, c.MaxBodyBytes, DefaultMaxBodyBytes)
+	return pollwire.Subscribe(ctx, &poller{c: c, topic: topic, ep: ep}, topic, after, c.Buffer, DefaultBuffer)
 }
 
 type poller struct {
@@ -106,7 +95,7 @@ type poller struct {
 // never spins.
 const minHold = 100 * time.Millisecond
 
-func (p *poller) Prefix() string { return "longpoll" }
+func (p *poller) Prefix() string { return p.ep.Prefix }
 
 func (p *poller) Fetch(ctx context.Context, cursor, _ string, first bool) (pollwire.Answer, error) {
 	p.sent, p.first = time.Now(), first

@@ -11,29 +11,12 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
 	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/longpoll"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func receive(t *testing.T, sub bus.Subscription, n int, timeout time.Duration) []bus.Message {
-	t.Helper()
-	var out []bus.Message
-	deadline := time.After(timeout)
-	for len(out) < n {
-		select {
-		case m, ok := <-sub.C():
-			if !ok {
-				t.Fatalf("subscription ended after %d of %d messages: %v", len(out), n, sub.Err())
-			}
-			out = append(out, m)
-		case <-deadline:
-			t.Fatalf("timed out after %d of %d messages", len(out), n)
-		}
-	}
-	return out
-}
 
 // inProcess serves h over an in-memory pipe network for the test, so a
 // synctest bubble can hold both ends.
@@ -60,7 +43,7 @@ func TestClientRoundTrip(t *testing.T) {
 		want[i], err = b.Publish(ctx, "rt", want[i])
 		require.NoError(t, err)
 	}
-	got := receive(t, sub, 2, 10*time.Second)
+	got := pollwiretest.Receive(t, sub, 2, 10*time.Second)
 	for i := range want {
 		assert.Equal(t, want[i].ID, got[i].ID)
 		assert.Equal(t, want[i].Type, got[i].Type)
@@ -79,7 +62,7 @@ func TestClientErrors(t *testing.T) {
 	t.Parallel()
 	b := &bus.Memory{HistorySize: 1}
 	t.Cleanup(func() { b.Close() })
-	msgs := publish(t, b, "news", "a", "b", "c")
+	msgs := pollwiretest.Publish(t, b, "news", "a", "b", "c")
 	srv := httptest.NewServer(&longpoll.Handler{Broker: b})
 	t.Cleanup(srv.Close)
 	c := longpoll.NewClient(srv.URL)
@@ -104,9 +87,9 @@ func TestClientReRequestsAtOnce(t *testing.T) {
 		defer sub.Close()
 		for i := range 5 {
 			time.Sleep(time.Minute)
-			publish(t, b, "news", fmt.Sprint(i))
+			pollwiretest.Publish(t, b, "news", fmt.Sprint(i))
 			begin := time.Now()
-			m := receive(t, sub, 1, time.Hour)[0]
+			m := pollwiretest.Receive(t, sub, 1, time.Hour)[0]
 			assert.Equal(t, fmt.Sprint(i), string(m.Data))
 			assert.Zero(t, time.Since(begin))
 		}
@@ -123,14 +106,7 @@ func TestClientSameMillisecond(t *testing.T) {
 		require.NoError(t, err)
 		defer sub.Close()
 		synctest.Wait() // the client's request is held
-		at := time.Now()
-		for i := range 2 {
-			_, err := b.Publish(t.Context(), "news", bus.Message{Data: fmt.Append(nil, i), Time: at})
-			require.NoError(t, err)
-		}
-		got := receive(t, sub, 2, time.Hour)
-		assert.Equal(t, "0", string(got[0].Data))
-		assert.Equal(t, "1", string(got[1].Data))
+		pollwiretest.CheckSameInstant(t, b, "news", sub, 2)
 	})
 }
 
@@ -162,8 +138,8 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 		sub, err := (&longpoll.Client{URL: "http://lp.test/", HTTPClient: inProcess(t, l)}).Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
 		defer sub.Close()
-		publish(t, b, "news", "x")
-		m := receive(t, sub, 1, time.Hour)[0]
+		pollwiretest.Publish(t, b, "news", "x")
+		m := pollwiretest.Receive(t, sub, 1, time.Hour)[0]
 		assert.Equal(t, "x", string(m.Data))
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -179,54 +155,15 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 // requests, held or not, are cut before or in the middle of their answer.
 func TestClientNoGapNoDuplicateUnderCuts(t *testing.T) {
 	t.Parallel()
-	const n = 10_000
-	b := &bus.Memory{HistorySize: 2 * n}
+	b := &bus.Memory{HistorySize: 2 * pollwiretest.CutMessages}
 	t.Cleanup(func() { b.Close() })
 	h := &longpoll.Handler{Broker: b, Limit: 50}
 	cut := &testnet.Cutter{Handler: h, Rate: 0.2, Seed: 7}
 	srv := httptest.NewServer(cut)
 	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	c := &longpoll.Client{URL: srv.URL, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
-	sub, err := c.Subscribe(ctx, "load", "")
-	require.NoError(t, err)
-	defer sub.Close()
-
-	pubErr := make(chan error, 1)
-	go func() {
-		for i := range n {
-			if _, err := b.Publish(ctx, "load", bus.Message{Data: fmt.Append(nil, i)}); err != nil {
-				pubErr <- err
-				return
-			}
-			if i%20 == 0 {
-				time.Sleep(200 * time.Microsecond) // let requests be held between bursts
-			}
-		}
-		pubErr <- nil
-	}()
-	var prev bus.Position
-	for i := range n {
-		m, ok := <-sub.C()
-		require.True(t, ok, "ended after %d messages: %v", i, sub.Err())
-		require.Equal(t, fmt.Sprint(i), string(m.Data))
-		p, err := m.Position()
-		require.NoError(t, err)
-		if i > 0 {
-			require.True(t, p.Follows(prev), "%s after %s", p, prev)
-		}
-		prev = p
-	}
-	require.NoError(t, <-pubErr)
-	t.Logf("%d requests cut", cut.Cuts())
-	assert.Greater(t, cut.Cuts(), 10, "the test must cut connections")
-	select {
-	case m := <-sub.C():
-		t.Fatalf("unexpected extra message %s", m.ID)
-	case <-time.After(20 * time.Millisecond):
-	}
-	require.NoError(t, sub.Close())
+	pollwiretest.CheckNoGapUnderCuts(t, b, c.Subscribe, cut.Cuts,
+		pollwiretest.Pace{Every: 20, Pause: 200 * time.Microsecond}) // let requests be held between bursts
 	waitUntil(t, func() bool { return h.Held() == 0 })
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
 	"github.com/pushpull/pushpull/longpoll"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,17 +29,6 @@ func (a answer) data() []string {
 	var out []string
 	for _, m := range a.Messages {
 		out = append(out, m.Data)
-	}
-	return out
-}
-
-func publish(t *testing.T, b bus.Broker, topic string, data ...string) []bus.Message {
-	t.Helper()
-	var out []bus.Message
-	for _, d := range data {
-		m, err := b.Publish(context.Background(), topic, bus.Message{Data: []byte(d)})
-		require.NoError(t, err)
-		out = append(out, m)
 	}
 	return out
 }
@@ -76,7 +66,7 @@ func TestHandlerAnswersAtOnceWithBacklog(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
-		msgs := publish(t, b, "news", "a", "b", "c")
+		msgs := pollwiretest.Publish(t, b, "news", "a", "b", "c")
 		h := &longpoll.Handler{Broker: b, Limit: 2}
 		r := <-start(t.Context(), h, "/?topic=news&after="+msgs[0].ID)
 		a := r.answer(t)
@@ -101,7 +91,7 @@ func TestHandlerHoldsUntilMessage(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, 1, h.Held())
 		time.Sleep(10 * time.Second)
-		msgs := publish(t, b, "news", "x", "y")
+		msgs := pollwiretest.Publish(t, b, "news", "x", "y")
 		r := <-ch
 		a := r.answer(t)
 		assert.Equal(t, 10*time.Second, r.took)
@@ -147,7 +137,7 @@ func TestHandlerErrors(t *testing.T) {
 	t.Parallel()
 	b := &bus.Memory{HistorySize: 2}
 	t.Cleanup(func() { b.Close() })
-	msgs := publish(t, b, "news", "a", "b", "c", "d")
+	msgs := pollwiretest.Publish(t, b, "news", "a", "b", "c", "d")
 	h := &longpoll.Handler{Broker: b, Authorize: func(_ *http.Request, topic string) error {
 		if topic == "secret" {
 			return assert.AnError
@@ -200,7 +190,7 @@ func TestHandlerMaxHeld(t *testing.T) {
 		assert.Zero(t, r.took)
 
 		// A request with something to answer is never held: served.
-		msgs := publish(t, b, "news", "a")
+		msgs := pollwiretest.Publish(t, b, "news", "a")
 		for _, ch := range held {
 			assert.Equal(t, []string{"a"}, (<-ch).answer(t).data())
 		}
@@ -339,7 +329,7 @@ func TestHandlerManyWaitersOneTopic(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
 		h := &longpoll.Handler{Broker: b}
-		old := publish(t, b, "news", "old")
+		old := pollwiretest.Publish(t, b, "news", "old")
 		var held []<-chan result
 		for i := range 50 {
 			target := "/?topic=news"
@@ -350,7 +340,7 @@ func TestHandlerManyWaitersOneTopic(t *testing.T) {
 		}
 		synctest.Wait()
 		require.Equal(t, 50, h.Held())
-		msgs := publish(t, b, "news", "new")
+		msgs := pollwiretest.Publish(t, b, "news", "new")
 		for _, ch := range held {
 			a := (<-ch).answer(t)
 			assert.Equal(t, []string{"new"}, a.data())
@@ -370,7 +360,7 @@ func TestHandlerWokenBehind(t *testing.T) {
 		h := &longpoll.Handler{Broker: b}
 		first := start(t.Context(), h, "/?topic=news")
 		synctest.Wait()
-		msgs := publish(t, b, "news", "a", "b", "c")
+		msgs := pollwiretest.Publish(t, b, "news", "a", "b", "c")
 		a := (<-first).answer(t)
 		got := a.data()
 		for len(got) < 3 {

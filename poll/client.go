@@ -78,19 +78,8 @@ func NewClient(url string) *Client { return &Client{URL: url} }
 // fix (its Err tells which) or when the server breaks the continuity of
 // IDs (bus.ErrCursorExpired).
 func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
-	buf := c.Buffer
-	if buf <= 0 {
-		buf = DefaultBuffer
-	}
-	return pollwire.Subscribe(ctx, &poller{c: c, topic: topic, ep: c.endpoint()}, topic, after, buf)
-}
-
-func (c *Client) endpoint() *pollwire.Endpoint {
-	max := c.MaxBodyBytes
-	if max <= 0 {
-		max = DefaultMaxBodyBytes
-	}
-	return &pollwire.Endpoint{Base: c.URL, HTTPClient: c.HTTPClient, Header: c.Header, MaxBody: max, Prefix: "poll"}
+	ep := pollwire.NewEndpoint("poll", c.URL, c.HTTPClient, c.Header, c.MaxBodyBytes, DefaultMaxBodyBytes)
+	return pollwire.Subscribe(ctx, &poller{c: c, topic: topic, ep: ep}, topic, after, c.Buffer, DefaultBuffer)
 }
 
 func (c *Client) limit() int {
@@ -106,7 +95,7 @@ type poller struct {
 	ep    *pollwire.Endpoint
 }
 
-func (p *poller) Prefix() string { return "poll" }
+func (p *poller) Prefix() string { return p.ep.Prefix }
 
 func (p *poller) Fetch(ctx context.Context, cursor, etag string, first bool) (pollwire.Answer, error) {
 	q := url.Values{}

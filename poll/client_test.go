@@ -3,7 +3,6 @@ package poll_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -12,30 +11,12 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
 	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/poll"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// receive reads n messages from sub, or fails after timeout.
-func receive(t *testing.T, sub bus.Subscription, n int, timeout time.Duration) []bus.Message {
-	t.Helper()
-	var out []bus.Message
-	deadline := time.After(timeout)
-	for len(out) < n {
-		select {
-		case m, ok := <-sub.C():
-			if !ok {
-				t.Fatalf("subscription ended after %d of %d messages: %v", len(out), n, sub.Err())
-			}
-			out = append(out, m)
-		case <-deadline:
-			t.Fatalf("timed out after %d of %d messages", len(out), n)
-		}
-	}
-	return out
-}
 
 func TestClientRoundTrip(t *testing.T) {
 	t.Parallel()
@@ -61,7 +42,7 @@ func TestClientRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		want = append(want, pm)
 	}
-	got := receive(t, sub, len(want), 10*time.Second)
+	got := pollwiretest.Receive(t, sub, len(want), 10*time.Second)
 	for i := range want {
 		assert.Equal(t, want[i].ID, got[i].ID)
 		assert.Equal(t, "rt", got[i].Topic)
@@ -88,11 +69,11 @@ func TestClientTopicInPath(t *testing.T) {
 	mux.Handle("GET /poll/{topic}", &poll.Handler{Broker: b})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	publish(t, b, "a/b:c", "x", "y")
+	pollwiretest.Publish(t, b, "a/b:c", "x", "y")
 	sub, err := poll.NewClient(srv.URL+"/poll/{topic}").Subscribe(context.Background(), "a/b:c", bus.Oldest)
 	require.NoError(t, err)
 	defer sub.Close()
-	got := receive(t, sub, 2, 10*time.Second)
+	got := pollwiretest.Receive(t, sub, 2, 10*time.Second)
 	assert.Equal(t, "y", string(got[1].Data))
 }
 
@@ -100,7 +81,7 @@ func TestClientErrors(t *testing.T) {
 	t.Parallel()
 	b := &bus.Memory{HistorySize: 2}
 	t.Cleanup(func() { b.Close() })
-	msgs := publish(t, b, "news", "a", "b", "c", "d")
+	msgs := pollwiretest.Publish(t, b, "news", "a", "b", "c", "d")
 	h := &poll.Handler{Broker: b, Authorize: func(_ *http.Request, topic string) error {
 		if topic == "secret" {
 			return errors.New("denied")
@@ -143,7 +124,7 @@ func TestClientExpiresWhileSubscribed(t *testing.T) {
 		sub, err := c.Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
 		defer sub.Close()
-		publish(t, b, "news", "a", "b", "c", "d")
+		pollwiretest.Publish(t, b, "news", "a", "b", "c", "d")
 		_, open := <-sub.C()
 		assert.False(t, open)
 		assert.ErrorIs(t, sub.Err(), bus.ErrCursorExpired)
@@ -239,8 +220,8 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 			Interval: time.Second, MinBackoff: 100 * time.Millisecond}
 		sub, err := c.Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
-		publish(t, b, "news", "late")
-		m := receive(t, sub, 1, time.Hour)
+		pollwiretest.Publish(t, b, "news", "late")
+		m := pollwiretest.Receive(t, sub, 1, time.Hour)
 		assert.Equal(t, "late", string(m[0].Data))
 		require.NoError(t, sub.Close())
 		gaps := rc.gaps()
@@ -261,15 +242,6 @@ func TestClientSameMillisecond(t *testing.T) {
 		sub, err := c.Subscribe(t.Context(), "news", "")
 		require.NoError(t, err)
 		defer sub.Close()
-		at := time.Now() // the fake clock stands still: same instant
-		for i := range 3 {
-			_, err := b.Publish(t.Context(), "news", bus.Message{Data: fmt.Append(nil, i), Time: at})
-			require.NoError(t, err)
-		}
-		got := receive(t, sub, 3, time.Hour)
-		for i, m := range got {
-			assert.Equal(t, fmt.Sprint(i), string(m.Data))
-			assert.True(t, m.Time.Equal(at))
-		}
+		pollwiretest.CheckSameInstant(t, b, "news", sub, 3)
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
 	"github.com/pushpull/pushpull/poll"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,17 +34,6 @@ type errorBody struct {
 	Top     string `json:"top"`
 }
 
-func publish(t *testing.T, b bus.Broker, topic string, data ...string) []bus.Message {
-	t.Helper()
-	var out []bus.Message
-	for _, d := range data {
-		m, err := b.Publish(context.Background(), topic, bus.Message{Type: "t", Data: []byte(d)})
-		require.NoError(t, err)
-		out = append(out, m)
-	}
-	return out
-}
-
 func serve(h http.Handler, method, target string, hdr ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
@@ -58,7 +48,7 @@ func TestHandlerAnswers(t *testing.T) {
 	t.Parallel()
 	b := &bus.Memory{}
 	t.Cleanup(func() { b.Close() })
-	msgs := publish(t, b, "news", "a", "b", "c")
+	msgs := pollwiretest.Publish(t, b, "news", "a", "b", "c")
 	top, err := b.Top(context.Background(), "news")
 	require.NoError(t, err)
 	emptyTop, err := b.Top(context.Background(), "empty")
@@ -104,7 +94,7 @@ func TestHandlerErrors(t *testing.T) {
 	t.Parallel()
 	b := &bus.Memory{HistorySize: 2}
 	t.Cleanup(func() { b.Close() })
-	msgs := publish(t, b, "news", "a", "b", "c", "d")
+	msgs := pollwiretest.Publish(t, b, "news", "a", "b", "c", "d")
 	deny := errors.New("internal-reason")
 	h := &poll.Handler{Broker: b, Authorize: func(r *http.Request, topic string) error {
 		if topic == "secret" {
@@ -159,7 +149,7 @@ func TestHandlerETag(t *testing.T) {
 	t.Parallel()
 	b := &bus.Memory{}
 	t.Cleanup(func() { b.Close() })
-	msgs := publish(t, b, "news", "a")
+	msgs := pollwiretest.Publish(t, b, "news", "a")
 	h := &poll.Handler{Broker: b}
 
 	w := serve(h, "GET", "/?topic=news&after=0")
@@ -189,7 +179,7 @@ func TestHandlerETag(t *testing.T) {
 	assert.NotEqual(t, tag, other)
 
 	// A new message changes the answer and the tag.
-	publish(t, b, "news", "b")
+	pollwiretest.Publish(t, b, "news", "b")
 	w = serve(h, "GET", "/?topic=news&after="+msgs[0].ID, "If-None-Match", tag)
 	require.Equal(t, 200, w.Code)
 	assert.NotEqual(t, tag, w.Header().Get("ETag"))

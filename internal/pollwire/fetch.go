@@ -33,6 +33,15 @@ type Endpoint struct {
 	Prefix     string       // package name for error messages
 }
 
+// NewEndpoint returns the Endpoint of a client of package prefix for the
+// Handler at base; maxBody <= 0 means defMaxBody.
+func NewEndpoint(prefix, base string, hc *http.Client, header http.Header, maxBody, defMaxBody int64) *Endpoint {
+	if maxBody <= 0 {
+		maxBody = defMaxBody
+	}
+	return &Endpoint{Base: base, HTTPClient: hc, Header: header, MaxBody: maxBody, Prefix: prefix}
+}
+
 // An Answer is a successful (200 or 304) answer.
 type Answer struct {
 	NotModified  bool

@@ -61,8 +61,12 @@ func (s *Sub) Close() error {
 // Subscribe makes the first request before it returns, so a refused topic,
 // cursor or authorization is returned here, then starts the loop. It
 // retries the first request like the others while it fails for a reason
-// that may pass (network error, 5xx, 429), until ctx is done.
-func Subscribe(ctx context.Context, p Poller, topic, after string, buffer int) (*Sub, error) {
+// that may pass (network error, 5xx, 429), until ctx is done. The
+// subscription's channel holds buffer messages, defBuffer when buffer <= 0.
+func Subscribe(ctx context.Context, p Poller, topic, after string, buffer, defBuffer int) (*Sub, error) {
+	if buffer <= 0 {
+		buffer = defBuffer
+	}
 	if err := bus.ValidateTopic(topic); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.Prefix(), err)
 	}
