@@ -138,7 +138,11 @@ func main() {
 		log.Fatal(err)
 	}
 	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = a.dispatcher.Run(ctx) }()
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		_ = a.dispatcher.Run(ctx)
+	}()
 	go func() {
 		<-ctx.Done()
 		_ = srv.Shutdown(context.Background())
@@ -147,4 +151,6 @@ func main() {
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+	<-dispatched // the dispatcher ends with ctx; let its last attempt finish
+	_ = a.bus.Close()
 }
