@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
 	"github.com/pushpull/pushpull/internal/record"
 )
 
@@ -240,23 +241,7 @@ func (b *Broker) fetch(ctx context.Context, s jetstream.Stream, subject string, 
 // check validates the common arguments of Read, Subscribe and Top.
 func (b *Broker) check(ctx context.Context, topic, after string) (bus.Position, error) {
 	b.init()
-	if err := ctx.Err(); err != nil {
-		return bus.Position{}, err
-	}
-	if err := bus.ValidateTopic(topic); err != nil {
-		return bus.Position{}, err
-	}
-	var p bus.Position
-	if after != "" && after != bus.Oldest {
-		var err error
-		if p, err = bus.ParseID(after); err != nil {
-			return p, &bus.CursorError{Topic: topic, Cursor: after, Err: bus.ErrInvalidCursor}
-		}
-	}
-	if b.isClosed() {
-		return p, bus.ErrClosed
-	}
-	return p, nil
+	return fanout.CheckArgs(ctx, topic, after, b.isClosed)
 }
 
 // Read implements bus.Reader.

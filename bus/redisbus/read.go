@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
 	"github.com/pushpull/pushpull/internal/record"
 )
 
@@ -36,7 +37,7 @@ func (b *Broker) look(ctx context.Context, topic string, create bool, mode strin
 	}
 	res, err := readScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
-		c, newEpoch(), ms(b.metaTTL()), mode, after.Epoch, after.Offset, max(limit, 0),
+		c, bus.NewEpoch(), ms(b.metaTTL()), mode, after.Epoch, after.Offset, max(limit, 0),
 	).Slice()
 	if err != nil {
 		if b.isClosed() {
@@ -98,23 +99,7 @@ func (b *Broker) expired(topic, cursor string, v *view) error {
 // check validates the common arguments of Read, Subscribe and Top.
 func (b *Broker) check(ctx context.Context, topic, after string) (bus.Position, error) {
 	b.init()
-	if err := ctx.Err(); err != nil {
-		return bus.Position{}, err
-	}
-	if err := bus.ValidateTopic(topic); err != nil {
-		return bus.Position{}, err
-	}
-	var p bus.Position
-	if after != "" && after != bus.Oldest {
-		var err error
-		if p, err = bus.ParseID(after); err != nil {
-			return p, &bus.CursorError{Topic: topic, Cursor: after, Err: bus.ErrInvalidCursor}
-		}
-	}
-	if b.isClosed() {
-		return p, bus.ErrClosed
-	}
-	return p, nil
+	return fanout.CheckArgs(ctx, topic, after, b.isClosed)
 }
 
 // Read implements bus.Reader.
