@@ -12,24 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// recv takes n messages from sub or fails.
-func recv(t *testing.T, sub bus.Subscription, n int) []bus.Message {
-	t.Helper()
-	var out []bus.Message
-	timer := time.NewTimer(20 * time.Second)
-	defer timer.Stop()
-	for len(out) < n {
-		select {
-		case m, ok := <-sub.C():
-			require.True(t, ok, "subscription ended after %d of %d: %v", len(out), n, sub.Err())
-			out = append(out, m)
-		case <-timer.C:
-			t.Fatalf("timed out after %d of %d messages", len(out), n)
-		}
-	}
-	return out
-}
-
 // Two brokers with their own connections, as two processes would have,
 // share topics through NATS.
 func TestTwoInstances(t *testing.T) {
@@ -65,7 +47,7 @@ func TestSubjectEscaping(t *testing.T) {
 			sub, err := b.Subscribe(ctx, topic, m.ID)
 			require.NoError(t, err)
 			if rest := want[topic][i+1:]; len(rest) > 0 {
-				assert.Equal(t, rest, recv(t, sub, len(rest)), "%s after %s", topic, m.ID)
+				assert.Equal(t, rest, bustest.Receive(t, sub, len(rest)), "%s after %s", topic, m.ID)
 			}
 			require.NoError(t, sub.Close())
 		}

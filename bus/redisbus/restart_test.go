@@ -146,7 +146,7 @@ func TestLostNotificationAfterReconnect(t *testing.T) {
 	defer s.Close()
 	first, err := pub.Publish(ctx, "lost", bus.Message{Data: []byte("first")})
 	require.NoError(t, err)
-	require.Equal(t, first.ID, recv(t, s, 1)[0].ID)
+	require.Equal(t, first.ID, bustest.Receive(t, s, 1)[0].ID)
 
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
 	defer c.Close()
@@ -154,5 +154,5 @@ func TestLostNotificationAfterReconnect(t *testing.T) {
 	// Published while nobody listens: the notification is gone for good.
 	lost, err := pub.Publish(ctx, "lost", bus.Message{Data: []byte("lost")})
 	require.NoError(t, err)
-	require.Equal(t, lost.ID, recv(t, s, 1)[0].ID)
+	require.Equal(t, lost.ID, bustest.Receive(t, s, 1)[0].ID)
 }
