@@ -23,7 +23,11 @@ type view struct {
 	msgs    []bus.Message
 }
 
-func (v *view) topPos() bus.Position { return bus.Position{Epoch: v.epoch, Offset: v.top} }
+func (v *view) history() fanout.History {
+	return fanout.History{Epoch: v.epoch, Top: v.top, First: v.first}
+}
+
+func (v *view) topPos() bus.Position { return v.history().TopPos() }
 
 // look runs readScript. mode is "", "n", "o" or "a" (after).
 func (b *Broker) look(ctx context.Context, topic string, create bool, mode string, after bus.Position, limit int) (*view, error) {
@@ -93,7 +97,7 @@ func (b *Broker) entry(topic, epoch string, raw any) (bus.Message, error) {
 }
 
 func (b *Broker) expired(topic, cursor string, v *view) error {
-	return &bus.CursorError{Topic: topic, Cursor: cursor, Top: v.topPos().ID(), Err: bus.ErrCursorExpired}
+	return v.history().Expired(topic, cursor)
 }
 
 // check validates the common arguments of Read, Subscribe and Top.
@@ -174,17 +178,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		b.hub.Unref(t)
 		return nil, err
 	}
-	from := v.topPos()
-	switch after {
-	case "":
-	case bus.Oldest:
-		from.Offset = v.first - 1
-	default:
-		if p.Epoch != v.epoch || p.Offset > v.top || (p.Offset < v.top && p.Offset+1 < v.first) {
-			b.hub.Unref(t)
-			return nil, b.expired(topic, after, v)
-		}
-		from = p
+	from, err := v.history().Start(topic, after, p)
+	if err != nil {
+		b.hub.Unref(t)
+		return nil, err
 	}
 	return b.hub.Join(ctx, t, from, v.topPos())
 }
