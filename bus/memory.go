@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"strconv"
 	"sync"
@@ -70,7 +69,7 @@ type Memory struct {
 	MetaTTL time.Duration
 
 	initOnce  sync.Once
-	base      string    // random prefix of this broker's epochs
+	base      string    // NewEpoch: fixed-length random prefix of this broker's epochs
 	start     time.Time // origin of the monotonic clock of entries
 	mu        sync.Mutex
 	gen       uint64 // topics created so far; part of each epoch
@@ -99,16 +98,7 @@ type topic struct {
 
 func (b *Memory) init() {
 	b.initOnce.Do(func() {
-		var raw [8]byte
-		if _, err := rand.Read(raw[:]); err != nil {
-			panic("bus: no randomness for an epoch: " + err.Error())
-		}
-		const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-		buf := make([]byte, len(raw))
-		for i, c := range raw {
-			buf[i] = digits[int(c)%len(digits)]
-		}
-		b.base = string(buf)
+		b.base = NewEpoch()
 		b.start = time.Now()
 		b.topics = make(map[string]*topic)
 	})

@@ -16,7 +16,10 @@ import (
 //   - Resume: Subscribe after a cursor 1,000 messages back and receive them
 //     all (metric ns/msg);
 //   - Read of 100 messages from the history;
-//   - PublishParallel: publishers on separate topics.
+//   - PublishParallel: publishers on separate topics;
+//   - FanOut: one message reaching 1,000 subscribers of this process,
+//     publish then wait until every subscriber has it (metric
+//     ns/delivery).
 //
 // The broker must retain at least 1,000 messages per topic.
 func Bench(b *testing.B, newBroker func(tb testing.TB) bus.Broker) {
@@ -28,6 +31,7 @@ func Bench(b *testing.B, newBroker func(tb testing.TB) bus.Broker) {
 	b.Run("Resume/messages=1000", func(b *testing.B) { benchResume(b, newBroker, 1000) })
 	b.Run("Read/limit=100", func(b *testing.B) { benchRead(b, newBroker, 100) })
 	b.Run("PublishParallel", func(b *testing.B) { benchPublishParallel(b, newBroker) })
+	b.Run("FanOut/subscribers=1000", func(b *testing.B) { benchFanOut(b, newBroker, 1000) })
 }
 
 func benchBroker(b *testing.B, newBroker func(tb testing.TB) bus.Broker) bus.Broker {
@@ -155,4 +159,44 @@ func benchPublishParallel(b *testing.B, newBroker func(tb testing.TB) bus.Broker
 			}
 		}
 	})
+}
+
+func benchFanOut(b *testing.B, newBroker func(tb testing.TB) bus.Broker, n int) {
+	br := benchBroker(b, newBroker)
+	ctx := context.Background()
+	topic := topicName("bench.fanout")
+	subs := make([]bus.Subscription, n)
+	for i := range n {
+		sub, err := br.Subscribe(ctx, topic, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		subs[i] = sub
+	}
+	var drained, got sync.WaitGroup
+	for _, sub := range subs {
+		drained.Add(1)
+		go func() {
+			defer drained.Done()
+			for range sub.C() {
+				got.Done()
+			}
+		}()
+	}
+	data := make([]byte, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		got.Add(n)
+		if _, err := br.Publish(ctx, topic, bus.Message{Data: data}); err != nil {
+			b.Fatal(err)
+		}
+		got.Wait()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+	for _, sub := range subs {
+		_ = sub.Close()
+	}
+	drained.Wait()
 }

@@ -19,6 +19,18 @@
 // three quarters of the history behind, while its position is still
 // retained.
 //
+// Two more checks are for networked brokers, whose state lives on a server:
+//
+//   - RunInstances takes a factory returning two brokers that share storage
+//     (the same server and key prefix or stream) but not connections, as
+//     two processes would, and checks that what one publishes the other
+//     delivers, resumes from and reads alike.
+//   - CheckDisruption publishes through one broker while the test disrupts
+//     the backend (dropped connections, a restarted server) and checks that
+//     a consumer following the topic through another broker got every
+//     message, or was told through an expired cursor which it missed: none
+//     is lost silently. The disruption itself stays in the adapter's test.
+//
 // Failures are reported from the test goroutine only; goroutines started by
 // the suite report over channels and end before each test returns.
 package bustest

@@ -2,7 +2,6 @@ package natsbus
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strconv"
@@ -218,20 +217,6 @@ func (b *Broker) isClosed() bool {
 	return b.closed
 }
 
-// newEpoch returns a fresh random epoch.
-func newEpoch() string {
-	var raw [10]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		panic("natsbus: no randomness for an epoch: " + err.Error())
-	}
-	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-	buf := make([]byte, len(raw))
-	for i, c := range raw {
-		buf[i] = digits[int(c)%len(digits)]
-	}
-	return string(buf)
-}
-
 // position reads the epoch and offset headers of a stored message.
 func position(m *jetstream.RawStreamMsg) (bus.Position, error) {
 	p, err := positionOf(m.Header)
@@ -284,13 +269,7 @@ const maxConflicts = 1000
 // Publish implements bus.Publisher.
 func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
 	b.init()
-	if err := ctx.Err(); err != nil {
-		return bus.Message{}, err
-	}
-	if err := bus.ValidateTopic(topic); err != nil {
-		return bus.Message{}, err
-	}
-	if err := bus.ValidateType(m.Type); err != nil {
+	if err := fanout.CheckPublish(ctx, topic, m.Type); err != nil {
 		return bus.Message{}, err
 	}
 	if b.isClosed() {
@@ -333,7 +312,7 @@ func (b *Broker) append(ctx context.Context, topic string, rec []byte, marker bo
 			last, err := s.GetLastMsgForSubject(ctx, subject)
 			switch {
 			case errors.Is(err, jetstream.ErrMsgNotFound):
-				ps.epoch, ps.off, ps.seq = newEpoch(), 0, 0
+				ps.epoch, ps.off, ps.seq = bus.NewEpoch(), 0, 0
 			case err != nil:
 				return bus.Position{}, err
 			default:

@@ -7,25 +7,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func endedErr(t *testing.T, sub bus.Subscription) error {
-	t.Helper()
-	timer := time.NewTimer(20 * time.Second)
-	defer timer.Stop()
-	for {
-		select {
-		case _, ok := <-sub.C():
-			if !ok {
-				return sub.Err()
-			}
-		case <-timer.C:
-			t.Fatal("subscription did not end")
-		}
-	}
-}
 
 // A topic whose messages were purged starts a new epoch: cursors of the old
 // one are refused, and a live subscriber is told, not left on a gap. Other
@@ -62,7 +47,7 @@ func TestPurgedTopicNewEpoch(t *testing.T) {
 	assert.NotEqual(t, q.Epoch, p.Epoch, "a new epoch")
 	assert.Equal(t, uint64(1), p.Offset)
 
-	err = endedErr(t, live)
+	_, err = bustest.Drain(t, live)
 	require.ErrorIs(t, err, bus.ErrCursorExpired, "the live subscriber learns of the reset")
 	top, _ := bus.TopOf(err)
 	assert.Equal(t, fresh.ID, top)

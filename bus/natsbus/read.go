@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
 	"github.com/pushpull/pushpull/internal/record"
 )
 
@@ -23,7 +24,11 @@ type view struct {
 	lastSeq  uint64
 }
 
-func (v *view) topPos() bus.Position { return bus.Position{Epoch: v.epoch, Offset: v.top} }
+func (v *view) history() fanout.History {
+	return fanout.History{Epoch: v.epoch, Top: v.top, First: v.first}
+}
+
+func (v *view) topPos() bus.Position { return v.history().TopPos() }
 
 // look reads the topic's view. With create, a topic without a message gets
 // an epoch (stored as an offset-0 marker).
@@ -82,11 +87,11 @@ func (b *Broker) fail(topic string, err error) error {
 
 // servable reports whether the history holds everything after p.
 func (v *view) servable(p bus.Position) bool {
-	return p.Epoch == v.epoch && p.Offset <= v.top && (p.Offset == v.top || p.Offset+1 >= v.first)
+	return v.history().Serves(p)
 }
 
 func (b *Broker) expired(topic, cursor string, v *view) error {
-	return &bus.CursorError{Topic: topic, Cursor: cursor, Top: v.topPos().ID(), Err: bus.ErrCursorExpired}
+	return v.history().Expired(topic, cursor)
 }
 
 // seqOf finds the stream sequence of the topic's message at offset off
@@ -240,23 +245,7 @@ func (b *Broker) fetch(ctx context.Context, s jetstream.Stream, subject string, 
 // check validates the common arguments of Read, Subscribe and Top.
 func (b *Broker) check(ctx context.Context, topic, after string) (bus.Position, error) {
 	b.init()
-	if err := ctx.Err(); err != nil {
-		return bus.Position{}, err
-	}
-	if err := bus.ValidateTopic(topic); err != nil {
-		return bus.Position{}, err
-	}
-	var p bus.Position
-	if after != "" && after != bus.Oldest {
-		var err error
-		if p, err = bus.ParseID(after); err != nil {
-			return p, &bus.CursorError{Topic: topic, Cursor: after, Err: bus.ErrInvalidCursor}
-		}
-	}
-	if b.isClosed() {
-		return p, bus.ErrClosed
-	}
-	return p, nil
+	return fanout.CheckArgs(ctx, topic, after, b.isClosed)
 }
 
 // Read implements bus.Reader.
@@ -337,17 +326,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		b.hub.Unref(t)
 		return nil, err
 	}
-	from := v.topPos()
-	switch after {
-	case "":
-	case bus.Oldest:
-		from.Offset = v.first - 1
-	default:
-		if !v.servable(p) {
-			b.hub.Unref(t)
-			return nil, b.expired(topic, after, v)
-		}
-		from = p
+	from, err := v.history().Start(topic, after, p)
+	if err != nil {
+		b.hub.Unref(t)
+		return nil, err
 	}
 	return b.hub.Join(ctx, t, from, v.topPos())
 }

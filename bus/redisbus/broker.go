@@ -2,7 +2,6 @@ package redisbus
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"strconv"
 	"sync"
@@ -180,32 +179,12 @@ func (b *Broker) isClosed() bool {
 	return b.closed
 }
 
-// newEpoch returns a fresh random epoch.
-func newEpoch() string {
-	var raw [10]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		panic("redisbus: no randomness for an epoch: " + err.Error())
-	}
-	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-	buf := make([]byte, len(raw))
-	for i, c := range raw {
-		buf[i] = digits[int(c)%len(digits)]
-	}
-	return string(buf)
-}
-
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
 // Publish implements bus.Publisher.
 func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
 	b.init()
-	if err := ctx.Err(); err != nil {
-		return bus.Message{}, err
-	}
-	if err := bus.ValidateTopic(topic); err != nil {
-		return bus.Message{}, err
-	}
-	if err := bus.ValidateType(m.Type); err != nil {
+	if err := fanout.CheckPublish(ctx, topic, m.Type); err != nil {
 		return bus.Message{}, err
 	}
 	if err := b.begin(); err != nil {
@@ -219,7 +198,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 	rec := record.Encode(nil, &m)
 	res, err := publishScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
-		newEpoch(), b.historySize(), ms(b.historyTTL()), ms(b.metaTTL()), b.channel(topic), rec,
+		bus.NewEpoch(), b.historySize(), ms(b.historyTTL()), ms(b.metaTTL()), b.channel(topic), rec,
 	).Slice()
 	if err != nil {
 		if b.isClosed() {

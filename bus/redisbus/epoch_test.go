@@ -6,27 +6,11 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// ended waits for sub to end and returns its error.
-func endedErr(t *testing.T, sub bus.Subscription) error {
-	t.Helper()
-	timer := time.NewTimer(20 * time.Second)
-	defer timer.Stop()
-	for {
-		select {
-		case _, ok := <-sub.C():
-			if !ok {
-				return sub.Err()
-			}
-		case <-timer.C:
-			t.Fatal("subscription did not end")
-		}
-	}
-}
 
 // The epoch and top outlive the history: after the messages expired,
 // "nothing new after the top" is still answered, older cursors are refused
@@ -72,7 +56,7 @@ func TestMetaOutlivesHistory(t *testing.T) {
 	p, _ := bus.ParseID(next.ID)
 	q, _ := bus.ParseID(msgs[2].ID)
 	assert.True(t, p.Follows(q), "offsets continue: %s after %s", next.ID, msgs[2].ID)
-	assert.Equal(t, next.ID, recv(t, sub, 1)[0].ID)
+	assert.Equal(t, next.ID, bustest.Receive(t, sub, 1)[0].ID)
 }
 
 // A topic whose keys were flushed starts a new epoch: cursors of the old one
@@ -103,7 +87,7 @@ func TestFlushedTopicNewEpoch(t *testing.T) {
 	assert.NotEqual(t, q.Epoch, p.Epoch, "a new epoch")
 	assert.Equal(t, uint64(1), p.Offset)
 
-	err = endedErr(t, live)
+	_, err = bustest.Drain(t, live)
 	require.ErrorIs(t, err, bus.ErrCursorExpired, "the live subscriber learns of the reset")
 	top, _ := bus.TopOf(err)
 	assert.Equal(t, fresh.ID, top)

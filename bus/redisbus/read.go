@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/fanout"
 	"github.com/pushpull/pushpull/internal/record"
 )
 
@@ -22,7 +23,11 @@ type view struct {
 	msgs    []bus.Message
 }
 
-func (v *view) topPos() bus.Position { return bus.Position{Epoch: v.epoch, Offset: v.top} }
+func (v *view) history() fanout.History {
+	return fanout.History{Epoch: v.epoch, Top: v.top, First: v.first}
+}
+
+func (v *view) topPos() bus.Position { return v.history().TopPos() }
 
 // look runs readScript. mode is "", "n", "o" or "a" (after).
 func (b *Broker) look(ctx context.Context, topic string, create bool, mode string, after bus.Position, limit int) (*view, error) {
@@ -36,7 +41,7 @@ func (b *Broker) look(ctx context.Context, topic string, create bool, mode strin
 	}
 	res, err := readScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
-		c, newEpoch(), ms(b.metaTTL()), mode, after.Epoch, after.Offset, max(limit, 0),
+		c, bus.NewEpoch(), ms(b.metaTTL()), mode, after.Epoch, after.Offset, max(limit, 0),
 	).Slice()
 	if err != nil {
 		if b.isClosed() {
@@ -92,29 +97,13 @@ func (b *Broker) entry(topic, epoch string, raw any) (bus.Message, error) {
 }
 
 func (b *Broker) expired(topic, cursor string, v *view) error {
-	return &bus.CursorError{Topic: topic, Cursor: cursor, Top: v.topPos().ID(), Err: bus.ErrCursorExpired}
+	return v.history().Expired(topic, cursor)
 }
 
 // check validates the common arguments of Read, Subscribe and Top.
 func (b *Broker) check(ctx context.Context, topic, after string) (bus.Position, error) {
 	b.init()
-	if err := ctx.Err(); err != nil {
-		return bus.Position{}, err
-	}
-	if err := bus.ValidateTopic(topic); err != nil {
-		return bus.Position{}, err
-	}
-	var p bus.Position
-	if after != "" && after != bus.Oldest {
-		var err error
-		if p, err = bus.ParseID(after); err != nil {
-			return p, &bus.CursorError{Topic: topic, Cursor: after, Err: bus.ErrInvalidCursor}
-		}
-	}
-	if b.isClosed() {
-		return p, bus.ErrClosed
-	}
-	return p, nil
+	return fanout.CheckArgs(ctx, topic, after, b.isClosed)
 }
 
 // Read implements bus.Reader.
@@ -189,17 +178,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		b.hub.Unref(t)
 		return nil, err
 	}
-	from := v.topPos()
-	switch after {
-	case "":
-	case bus.Oldest:
-		from.Offset = v.first - 1
-	default:
-		if p.Epoch != v.epoch || p.Offset > v.top || (p.Offset < v.top && p.Offset+1 < v.first) {
-			b.hub.Unref(t)
-			return nil, b.expired(topic, after, v)
-		}
-		from = p
+	from, err := v.history().Start(topic, after, p)
+	if err != nil {
+		b.hub.Unref(t)
+		return nil, err
 	}
 	return b.hub.Join(ctx, t, from, v.topPos())
 }
