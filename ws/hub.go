@@ -184,26 +184,32 @@ func (hb *hub) fail(ctx context.Context, err error) {
 
 // tryAttach joins s to the fan-out when the fan-out is not past cursor, so
 // that the next message s gets is the one after cursor. It queues ack first
-// unless acked.
-func (hb *hub) tryAttach(s *connSub, cursor string, ack []byte, acked bool) (bool, error) {
+// unless acked. A cursor ahead of the fan-out is joined only when
+// aheadChecked says the broker holds it (the fan-out may lag the broker
+// by a moment); otherwise tryAttach reports ahead, and the caller checks the
+// cursor against the broker's top.
+func (hb *hub) tryAttach(s *connSub, cursor string, ack []byte, acked, aheadChecked bool) (ok, ahead bool, err error) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
 	if hb.dead != nil {
-		return false, hb.dead
+		return false, false, hb.dead
 	}
 	var pos bus.Position
 	if cursor == bus.Oldest {
 		if hb.last.Offset != 0 {
-			return false, nil
+			return false, false, nil
 		}
 		pos = hb.last
 	} else {
 		p, err := bus.ParseID(cursor)
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 		if p.Epoch != hb.last.Epoch || hb.last.After(p) {
-			return false, nil
+			return false, false, nil
+		}
+		if p.After(hb.last) && !aheadChecked {
+			return false, true, nil
 		}
 		pos = p
 	}
@@ -213,7 +219,7 @@ func (hb *hub) tryAttach(s *connSub, cursor string, ack []byte, acked bool) (boo
 	s.last = pos
 	s.idx = len(hb.subs)
 	hb.subs = append(hb.subs, s)
-	return true, nil
+	return true, false, nil
 }
 
 // remove takes s out of the fan-out; it is a no-op when s is not in it.

@@ -234,3 +234,54 @@ func TestReplayJoinsLiveWithoutGapOrDuplicate(t *testing.T) {
 	}
 	<-done
 }
+
+// TestSubscribeBeyondTop: a cursor of the right epoch but beyond the top is
+// refused with the top, whether or not the topic's fan-out already runs on
+// the Handler, and never silently skips what is published next.
+func TestSubscribeBeyondTop(t *testing.T) {
+	b := &bus.Memory{}
+	defer b.Close()
+	h := &Handler{Broker: b}
+	_, url := newServer(t, h)
+	ctx := testCtx(t)
+	first, err := b.Publish(ctx, "t", bus.Message{Data: []byte("1")})
+	require.NoError(t, err)
+	p, err := first.Position()
+	require.NoError(t, err)
+	beyond := bus.Position{Epoch: p.Epoch, Offset: p.Offset + 4}.ID()
+
+	c := dial(t, url, nil)
+	_, err = c.Subscribe(ctx, "t", beyond)
+	require.ErrorIs(t, err, bus.ErrCursorExpired, "no fan-out yet")
+	top, _ := bus.TopOf(err)
+	assert.Equal(t, first.ID, top)
+
+	// With the topic's fan-out running for another subscriber.
+	live, err := c.Subscribe(ctx, "t", "")
+	require.NoError(t, err)
+	other := dial(t, url, nil)
+	_, err = other.Subscribe(ctx, "t", beyond)
+	require.ErrorIs(t, err, bus.ErrCursorExpired, "fan-out running")
+	top, _ = bus.TopOf(err)
+	assert.Equal(t, first.ID, top)
+
+	// A subscription from the top itself is fine and gets the next messages.
+	fromTop, err := other.Subscribe(ctx, "t", first.ID)
+	require.NoError(t, err)
+	var want []string
+	for i := 2; i <= 7; i++ {
+		m, err := b.Publish(ctx, "t", bus.Message{Data: fmt.Appendf(nil, "%d", i)})
+		require.NoError(t, err)
+		want = append(want, m.ID)
+	}
+	for _, sub := range []bus.Subscription{live, fromTop} {
+		for _, id := range want {
+			select {
+			case m := <-sub.C():
+				require.Equal(t, id, m.ID)
+			case <-ctx.Done():
+				t.Fatal("timed out")
+			}
+		}
+	}
+}

@@ -130,10 +130,21 @@ func (c *Conn) attach(ctx context.Context, s *connSub, e *envelope) error {
 	}
 	s.hub = hb
 	ack := encode(&envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic, ID: cursor})
-	acked := false
+	acked, aheadChecked := false, false
 	for {
-		if ok, err := hb.tryAttach(s, cursor, ack, acked); ok || err != nil {
+		ok, ahead, err := hb.tryAttach(s, cursor, ack, acked, aheadChecked)
+		if ok || err != nil {
 			return err
+		}
+		if ahead {
+			// Beyond what the fan-out has seen: either the fan-out lags
+			// the broker for a moment, or the cursor is beyond the top
+			// and must be refused, never silently skipped to.
+			if err := c.checkAhead(ctx, e.Topic, cursor); err != nil {
+				return err
+			}
+			aheadChecked = true
+			continue
 		}
 		msgs, err := c.h.Broker.Read(ctx, e.Topic, cursor, catchUpBatch)
 		if err != nil {
@@ -153,6 +164,27 @@ func (c *Conn) attach(ctx context.Context, s *connSub, e *envelope) error {
 		}
 		cursor = msgs[len(msgs)-1].ID
 	}
+}
+
+// checkAhead returns a *bus.CursorError wrapping bus.ErrCursorExpired when
+// cursor is beyond the broker's top of topic.
+func (c *Conn) checkAhead(ctx context.Context, topic, cursor string) error {
+	top, err := c.h.Broker.Top(ctx, topic)
+	if err != nil {
+		return err
+	}
+	tp, err := bus.ParseID(top)
+	if err != nil {
+		return err
+	}
+	p, err := bus.ParseID(cursor)
+	if err != nil {
+		return err
+	}
+	if p.Epoch != tp.Epoch || p.After(tp) {
+		return &bus.CursorError{Topic: topic, Cursor: cursor, Top: top, Err: bus.ErrCursorExpired}
+	}
+	return nil
 }
 
 func (c *Conn) unsubscribe(e *envelope) {
