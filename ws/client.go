@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -36,7 +37,9 @@ type DialOptions struct {
 	// DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 	// ReadLimit is the largest frame accepted from the server. Zero means
-	// DefaultClientLimit (1 MiB).
+	// DefaultClientLimit (1 MiB). A larger frame cannot be skipped (resuming
+	// would fetch it again), so it stops the Client: every subscription ends
+	// with an error wrapping websocket.ErrMessageTooBig.
 	ReadLimit int64
 	// Buffer is the capacity of each subscription's channel. Zero means
 	// DefaultClientBuffer.
@@ -84,6 +87,8 @@ type Client struct {
 	seq     uint64
 	closed  bool
 	failure error // why the Client stopped by itself, if it did
+
+	progress atomic.Bool // a frame arrived since the last reconnect
 }
 
 var (
@@ -185,6 +190,13 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, websocket.ErrMessageTooBig) {
+			// The server sent a frame over ReadLimit. Resuming would
+			// fetch the same frame again, forever: stop instead.
+			c.logger().Warn("ws: frame over ReadLimit, giving up", "url", c.url, "err", err)
+			c.fail(fmt.Errorf("ws: a frame from the server exceeds DialOptions.ReadLimit: %w", err))
+			return
+		}
 		c.logger().Debug("ws: connection lost, reconnecting", "url", c.url, "err", err)
 		conn = nil
 		for conn == nil {
@@ -209,7 +221,12 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 				c.logger().Debug("ws: reconnect failed", "url", c.url, "err", err)
 			}
 		}
-		b.Reset()
+		if c.progress.Swap(false) {
+			// The last connection delivered frames: start the backoff
+			// afresh. One that broke before any frame keeps growing it,
+			// so a server that drops every connection is not hammered.
+			b.Reset()
+		}
 	}
 }
 
@@ -255,6 +272,7 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
 			conn.Close(websocket.StatusProtocolError, "protocol error")
 			return err
 		}
+		c.progress.Store(true)
 	}
 }
 

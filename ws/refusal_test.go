@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -76,4 +77,36 @@ func TestClientStopsOnPermanentRefusal(t *testing.T) {
 	_, err = c.Subscribe(ctx, "u", "")
 	assert.True(t, errors.As(err, &se), "subscribe after the refusal: %v", err)
 	require.NoError(t, c.Close())
+}
+
+// TestClientStopsOnFrameOverReadLimit: a message larger than the client's
+// ReadLimit ends the subscriptions with a clear error rather than a loop of
+// reconnects that fetch the same frame again.
+func TestClientStopsOnFrameOverReadLimit(t *testing.T) {
+	b := &bus.Memory{}
+	defer b.Close()
+	var upgrades atomic.Int32
+	h := &Handler{Broker: b}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upgrades.Add(1)
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, srv.URL, &DialOptions{ReadLimit: 1024, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	sub, err := c.Subscribe(ctx, "big", "")
+	require.NoError(t, err)
+	_, err = b.Publish(ctx, "big", bus.Message{Data: make([]byte, 4096)})
+	require.NoError(t, err)
+	for range sub.C() {
+		t.Fatal("the oversized message must not be delivered")
+	}
+	assert.ErrorIs(t, sub.Err(), websocket.ErrMessageTooBig)
+	assert.Equal(t, int32(1), upgrades.Load(), "no reconnect after an oversized frame")
+	_, err = c.Subscribe(ctx, "other", "")
+	assert.ErrorIs(t, err, websocket.ErrMessageTooBig)
 }
