@@ -112,8 +112,11 @@
 // stored), one not yet sent is sent after the reconnect. Reconnects back off
 // exponentially with jitter and go on until Close, except when the server
 // refuses the handshake for good (a 4xx other than 408 and 429, see
-// StatusError): then the Client stops and its subscriptions end with that
-// error.
+// StatusError), or sends a frame over DialOptions.ReadLimit: then the
+// Client stops and its subscriptions end with that error. A subscribe
+// cursor the server cannot serve whole — expired, of another epoch, or
+// beyond the top — is answered with a reset frame carrying the top, never
+// served partially.
 //
 // # Custom frames
 //
