@@ -92,8 +92,10 @@
 // resolution, so DNS rebinding cannot slip past) to connect to loopback,
 // private (RFC 1918), link-local (169.254.169.254 included), CGNAT,
 // unspecified, multicast, reserved and unique-local IPv6 addresses, and to
-// IPv4-mapped, NAT64 and 6to4 forms of them; a host name is refused when
-// any of its addresses is. [Sender.AllowPrivateNetworks] turns this off.
+// IPv4-mapped, NAT64 and 6to4 forms of them; it also refuses every
+// IPv4-compatible (::a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d) and
+// Teredo (2001::/32) address. A host name is refused when any of its
+// addresses is. [Sender.AllowPrivateNetworks] turns this off.
 //
 // # Dispatching: guarantees
 //

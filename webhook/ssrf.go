@@ -29,6 +29,9 @@ var forbiddenPrefixes = func() []netip.Prefix {
 		"240.0.0.0/4",     // reserved, broadcast
 		"::/128",          // unspecified
 		"::1/128",         // loopback
+		"::/96",           // IPv4-compatible ::a.b.c.d (deprecated)
+		"::ffff:0:0:0/96", // IPv4-translated ::ffff:0:a.b.c.d (SIIT)
+		"2001::/32",       // Teredo, an IPv4 tunnel
 		"100::/64",        // discard
 		"2001:db8::/32",   // documentation
 		"fc00::/7",        // unique local (incl. fd00:ec2::254)
@@ -50,6 +53,9 @@ var (
 // forbidden reports why ip must not be dialed, or "" when it may be.
 // IPv4 addresses embedded in IPv6 (mapped ::ffff:a.b.c.d, NAT64
 // 64:ff9b::a.b.c.d, 6to4 2002:aabb:ccdd::) are judged by their IPv4 part.
+// The other embeddings (IPv4-compatible ::a.b.c.d, IPv4-translated
+// ::ffff:0:a.b.c.d, Teredo) have no legitimate use for a webhook endpoint
+// and are refused whatever address they carry.
 func forbidden(ip netip.Addr) string {
 	ip = ip.WithZone("")
 	if ip.Is4In6() {

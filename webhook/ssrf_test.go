@@ -26,12 +26,15 @@ func TestForbiddenAddresses(t *testing.T) {
 		"::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", // IPv4-mapped
 		"64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", // NAT64 of private ones
 		"2002:7f00:1::", "2002:a00:1::", // 6to4 of private ones
+		"::127.0.0.1", "::10.0.0.1", "::169.254.169.254", "::8.8.8.8", // IPv4-compatible
+		"::ffff:0:127.0.0.1", "::ffff:0:10.0.0.1", "::ffff:0:8.8.8.8", // IPv4-translated
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2", // Teredo
 		"255.255.255.255", "192.0.2.1", "198.18.0.1",
 	}
 	for _, s := range bad {
 		assert.NotEmpty(t, forbidden(netip.MustParseAddr(s)), s)
 	}
-	good := []string{"8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::"}
+	good := []string{"8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::", "2001:4860:4860::8888"}
 	for _, s := range good {
 		assert.Empty(t, forbidden(netip.MustParseAddr(s)), s)
 	}
@@ -66,7 +69,8 @@ func TestSSRFRefusedBeforeConnecting(t *testing.T) {
 	defer s.CloseIdleConnections()
 	ep := testEndpoint(t)
 	for _, host := range []string{"127.0.0.1", "[::1]", "0.0.0.0", "10.0.0.1", "169.254.169.254", "100.64.0.1",
-		"224.0.0.1", "[fd00::1]", "[fe80::1]", "[::ffff:127.0.0.1]", "[64:ff9b::7f00:1]"} {
+		"224.0.0.1", "[fd00::1]", "[fe80::1]", "[::ffff:127.0.0.1]", "[64:ff9b::7f00:1]",
+		"[::127.0.0.1]", "[::ffff:0:127.0.0.1]"} {
 		ep.URL = "http://" + host + ":" + port + "/hook"
 		a := s.Attempt(t.Context(), ep, Delivery{ID: "msg_1"})
 		assert.Contains(t, a.Error, ErrForbiddenAddress.Error(), host)
