@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,7 +74,10 @@ type Receiver struct {
 	// "webhook-id".
 	Broker bus.Publisher
 	Topic  string
-	// MaxBodyBytes limits the body. Zero means DefaultMaxBodyBytes.
+	// MaxBodyBytes limits the body. Zero means DefaultMaxBodyBytes. A
+	// larger declared Content-Length is refused at once; otherwise the
+	// body's buffer starts at no more than 64 KiB and grows only as bytes
+	// arrive, so a declared length alone reserves no more.
 	MaxBodyBytes int64
 	// Tolerance is how far the signed timestamp may be from Clock, either
 	// way. Zero means DefaultTolerance.
@@ -233,17 +237,38 @@ func (r *Receiver) verify(w http.ResponseWriter, req *http.Request) (*Event, err
 	return e, nil
 }
 
-// readBody reads all of rd, sized up front when the length is declared.
+// maxBodyPrealloc caps the buffer allocated for a body before its bytes
+// arrive, so a declared Content-Length alone cannot make an
+// unauthenticated client pin MaxBodyBytes of memory per request.
+const maxBodyPrealloc = 64 << 10
+
+// readBody reads all of rd, the body of a request whose declared length is
+// n (-1 when unknown), and returns exactly the bytes read. The buffer
+// starts at n, at most maxBodyPrealloc, and grows only as bytes arrive. A
+// body shorter than its declared length is an error.
 func readBody(rd io.Reader, n int64) ([]byte, error) {
-	if n <= 0 {
-		return io.ReadAll(rd)
+	size := int64(512)
+	if n >= 0 {
+		size = min(n, maxBodyPrealloc) + 1 // +1: room to read EOF without growing
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(rd, buf); err != nil {
-		return nil, err
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, cap(buf)) // doubles, as bytes keep coming
+		}
+		m, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	rest, err := io.ReadAll(rd) // nothing, unless the length was wrong
-	return append(buf, rest...), err
+	if n > 0 && int64(len(buf)) < n {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return buf, nil
 }
 
 func (r *Receiver) handle(ctx context.Context, e *Event) error {

@@ -274,3 +274,75 @@ func TestReceiverPublishesToBus(t *testing.T) {
 		assert.Equal(t, "msg_"+strconv.Itoa(len(data)), got.Meta["webhook-id"])
 	}
 }
+
+// firstReadReader records the size of the buffer offered to its first
+// Read, before it has delivered any byte, then serves data.
+type firstReadReader struct {
+	data  []byte
+	first int
+	reads int
+}
+
+func (f *firstReadReader) Read(p []byte) (int, error) {
+	if f.reads++; f.reads == 1 {
+		f.first = len(p)
+	}
+	if len(f.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestReceiverBodyAllocation checks that a declared Content-Length does not
+// reserve that much memory before the bytes arrive, and that bodies of any
+// size still reach the handler byte for byte.
+func TestReceiverBodyAllocation(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	now := time.Unix(swTimestamp, 0)
+	const max = 4 << 20
+	tests := []struct {
+		name     string
+		size     int
+		declared int64 // -1: chunked
+	}{
+		{"empty", 0, 0},
+		{"small", 100, 100},
+		{"at prealloc", maxBodyPrealloc, maxBodyPrealloc},
+		{"above prealloc", maxBodyPrealloc + 1, maxBodyPrealloc + 1},
+		{"large", 3<<20 + 17, 3<<20 + 17},
+		{"at max", max, max},
+		{"large chunked", 3<<20 + 17, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			body := make([]byte, tc.size)
+			for i := range body {
+				body[i] = byte(i*7 + i>>8)
+			}
+			var got []byte
+			r := &Receiver{Keys: keys, MaxBodyBytes: max, Clock: func() time.Time { return now },
+				Handler: func(_ context.Context, e *Event) error { got = e.Body; return nil }}
+			req := signedRequest(t, keys, swID, now, body)
+			rd := &firstReadReader{data: body}
+			req.Body = io.NopCloser(rd)
+			req.ContentLength = tc.declared
+			require.Equal(t, http.StatusOK, serve(r, req).Code)
+			assert.True(t, bytes.Equal(body, got), "the exact bytes")
+			assert.LessOrEqual(t, rd.first, maxBodyPrealloc+1, "buffer before the first byte")
+		})
+	}
+
+	// A client that declares the maximum and sends a few bytes gets 400,
+	// and nothing near the declared length was set aside for it.
+	r := &Receiver{Keys: keys, MaxBodyBytes: max, Handler: func(context.Context, *Event) error { return nil }}
+	rd := &firstReadReader{data: []byte(`{"a":`)}
+	req := signedRequest(t, keys, swID, now, nil)
+	req.Body = io.NopCloser(rd)
+	req.ContentLength = max
+	assert.Equal(t, http.StatusBadRequest, serve(r, req).Code)
+	assert.LessOrEqual(t, rd.first, maxBodyPrealloc+1)
+}
