@@ -30,7 +30,7 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted a forged request: id %q ts %q sig %q body %q", id, ts, sig, body)
 		}
 		_ = VerifyStripe(keys, sig, body, now, 0)
-		_ = VerifyGitHub(keys, sig, body)
+		_ = VerifyGitHub(keys, sig, body, now)
 		for _, s := range []Scheme{Standard, Stripe, GitHub} {
 			r := &Receiver{Keys: keys, Scheme: s, Clock: func() time.Time { return now }, Broker: &bus.Memory{}, Topic: "t"}
 			req := signedRequest(t, keys, "msg_x", now, body)
@@ -75,7 +75,7 @@ func FuzzSignVerify(f *testing.F) {
 		if VerifyStripe(keys, SignStripe(Secret(secret), ts, body), body, ts, 0) != nil {
 			t.Fatal("stripe round trip")
 		}
-		if VerifyGitHub(keys, SignGitHub(Secret(secret), body), body) != nil {
+		if VerifyGitHub(keys, SignGitHub(Secret(secret), body), body, ts) != nil {
 			t.Fatal("github round trip")
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // GitHub header names.
@@ -22,13 +23,14 @@ func SignGitHub(secret Secret, body []byte) string {
 }
 
 // VerifyGitHub checks an X-Hub-Signature-256 header value against the raw
-// body with every key of keys. GitHub signs no timestamp: deduplicate on
-// X-GitHub-Delivery (the Receiver does) to refuse replays.
-func VerifyGitHub(keys Keyring, header string, body []byte) error {
+// body with every key of keys that is unexpired at now: a key whose
+// NotAfter is not after now is refused. GitHub signs no timestamp:
+// deduplicate on X-GitHub-Delivery (the Receiver does) to refuse replays.
+func VerifyGitHub(keys Keyring, header string, body []byte, now time.Time) error {
 	if header == "" {
 		return ErrMissingHeaders
 	}
-	v := verifier{keys: keys}
+	v := verifier{keys: keys, now: now}
 	return v.checkGitHub(parsed{sigs: header, scheme: GitHub}, body)
 }
 

@@ -1,7 +1,10 @@
 package webhook
 
 import (
+	"bytes"
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -16,12 +19,54 @@ func TestGitHubGolden(t *testing.T) {
 	body := []byte("Hello, World!")
 	const want = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
 	assert.Equal(t, want, SignGitHub(secret, body))
-	assert.NoError(t, VerifyGitHub(Secrets(secret), want, body))
-	assert.ErrorIs(t, VerifyGitHub(Secrets(secret), want, []byte("Hello, World?")), ErrNoMatchingSignature)
-	assert.ErrorIs(t, VerifyGitHub(Secrets(RawSecret("other")), want, body), ErrNoMatchingSignature)
-	assert.ErrorIs(t, VerifyGitHub(Secrets(secret), "sha1=abc", body), ErrNoMatchingSignature)
-	assert.ErrorIs(t, VerifyGitHub(Secrets(secret), want[:len(want)-1]+"z", body), ErrNoMatchingSignature)
-	assert.ErrorIs(t, VerifyGitHub(Secrets(secret), "", body), ErrMissingHeaders)
+	now := time.Unix(1700000000, 0)
+	assert.NoError(t, VerifyGitHub(Secrets(secret), want, body, now))
+	assert.ErrorIs(t, VerifyGitHub(Secrets(secret), want, []byte("Hello, World?"), now), ErrNoMatchingSignature)
+	assert.ErrorIs(t, VerifyGitHub(Secrets(RawSecret("other")), want, body, now), ErrNoMatchingSignature)
+	assert.ErrorIs(t, VerifyGitHub(Secrets(secret), "sha1=abc", body, now), ErrNoMatchingSignature)
+	assert.ErrorIs(t, VerifyGitHub(Secrets(secret), want[:len(want)-1]+"z", body, now), ErrNoMatchingSignature)
+	assert.ErrorIs(t, VerifyGitHub(Secrets(secret), "", body, now), ErrMissingHeaders)
+}
+
+func TestGitHubKeyExpiry(t *testing.T) {
+	t.Parallel()
+	secret := RawSecret("It's a Secret to Everybody")
+	body := []byte("Hello, World!")
+	sig := SignGitHub(secret, body)
+	expires := time.Unix(1700000000, 0)
+	tests := []struct {
+		name string
+		keys Keyring
+		now  time.Time
+		err  error
+	}{
+		{"before expiry", Keyring{{Secret: secret, NotAfter: expires}}, expires.Add(-time.Second), nil},
+		{"at expiry", Keyring{{Secret: secret, NotAfter: expires}}, expires, ErrNoMatchingSignature},
+		{"after expiry", Keyring{{Secret: secret, NotAfter: expires}}, expires.Add(time.Hour), ErrNoMatchingSignature},
+		{"no expiry", Keyring{{Secret: secret}}, expires.Add(time.Hour), nil},
+		{"expired old key, new key signs", Keyring{{Secret: RawSecret("new")}, {Secret: secret, NotAfter: expires}}, expires, ErrNoMatchingSignature},
+		{"rotation window", Keyring{{Secret: RawSecret("new")}, {Secret: secret, NotAfter: expires}}, expires.Add(-time.Minute), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := VerifyGitHub(tc.keys, sig, body, tc.now)
+			if tc.err == nil {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, tc.err)
+			}
+		})
+	}
+	// The Receiver judges expiry by its Clock too.
+	var calls int
+	r := &Receiver{Keys: Keyring{{Secret: secret, NotAfter: expires}}, Scheme: GitHub,
+		Clock:   func() time.Time { return expires },
+		Handler: func(context.Context, *Event) error { calls++; return nil }}
+	req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+	req.Header.Set(HeaderGitHubSignature, sig)
+	assert.Equal(t, http.StatusUnauthorized, serve(r, req).Code)
+	assert.Zero(t, calls)
 }
 
 func TestStripe(t *testing.T) {
