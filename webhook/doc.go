@@ -42,7 +42,14 @@
 // The Receiver also verifies Stripe ([Stripe]: Stripe-Signature
 // t=…,v1=<hex>, keyed with the raw secret string) and GitHub ([GitHub]:
 // X-Hub-Signature-256 sha256=<hex>) deliveries; use [RawSecret] for their
-// secrets.
+// secrets. GitHub signs the body alone: no timestamp, and not the
+// X-GitHub-Delivery header, which anyone replaying a request can drop or
+// change. So the Receiver deduplicates GitHub deliveries on the SHA-256 of
+// the verified body, never on that header: a replayed body is a duplicate
+// for IdempotencyTTL whatever its headers say. Two different GitHub events
+// with byte-identical bodies within IdempotencyTTL would therefore be
+// handled once; GitHub payloads, which carry ids and timestamps,
+// practically never repeat.
 //
 // # The raw-body pitfall
 //
@@ -62,16 +69,20 @@
 //	missing or malformed headers             400
 //	timestamp outside ±Tolerance (5 min)     400  digits only, both sides
 //	no signature matches                     401  at most MaxSignatures checked
-//	event id already handled                 200  handler not run again
-//	event id being handled right now         409  Retry-After: 1
+//	event already handled                    200  handler not run again
+//	event being handled right now            409  Retry-After: 1
 //	Order says the event is stale            200  handler skipped
 //	handler error                            500  claim released: retry works
 //	handled                                  200
 //
-// Event ids are claimed in an [IdempotencyStore] ([MemoryIdempotency] by
+// Events are claimed in an [IdempotencyStore] ([MemoryIdempotency] by
 // default; share one between instances, such as redisbus.WebhookIdempotency
 // from the bus/redisbus module) for
-// IdempotencyTTL, which should outlast the sender's retries. Concurrent
+// IdempotencyTTL, which should outlast the sender's retries. The key is
+// always signed data: webhook-id (Standard), the body's "id" (Stripe, or
+// the body's SHA-256 when it has none) or the body's SHA-256 (GitHub).
+// Standard and Stripe signatures also cover a timestamp, so a replay is
+// refused after Tolerance even once its key is forgotten. Concurrent
 // copies of one event run the handler once: the others get 409 until the
 // first finishes, so that if it fails their senders retry.
 //

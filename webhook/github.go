@@ -24,8 +24,12 @@ func SignGitHub(secret Secret, body []byte) string {
 
 // VerifyGitHub checks an X-Hub-Signature-256 header value against the raw
 // body with every key of keys that is unexpired at now: a key whose
-// NotAfter is not after now is refused. GitHub signs no timestamp:
-// deduplicate on X-GitHub-Delivery (the Receiver does) to refuse replays.
+// NotAfter is not after now is refused.
+//
+// GitHub signs the body only, no timestamp and no delivery id, so a
+// captured request stays valid for as long as its key does. Refuse replays
+// by remembering a hash of each verified body, as the Receiver does (see
+// [Receiver]); X-GitHub-Delivery is unsigned and cannot serve for that.
 func VerifyGitHub(keys Keyring, header string, body []byte, now time.Time) error {
 	if header == "" {
 		return ErrMissingHeaders

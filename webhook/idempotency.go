@@ -20,10 +20,11 @@ const (
 	Done
 )
 
-// An IdempotencyStore remembers which event ids a Receiver has taken or
-// handled, so that a duplicate delivery never runs the handler twice. Share
-// one store (for example Redis SET NX PX) between the instances of a
-// receiver behind a load balancer.
+// An IdempotencyStore remembers which events a Receiver has taken or
+// handled, by their idempotency keys (see Receiver), so that a duplicate
+// delivery never runs the handler twice. Share one store (for example
+// Redis SET NX PX) between the instances of a receiver behind a load
+// balancer.
 //
 // Implementations must be safe for concurrent use, and Claim must be atomic:
 // of concurrent claims of a free key, exactly one gets Claimed.

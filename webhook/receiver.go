@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,9 +26,14 @@ const (
 
 // An Event is a verified delivery as the Receiver hands it to its handler.
 type Event struct {
-	// ID is the event id used for deduplication: webhook-id (Standard),
-	// X-GitHub-Delivery (GitHub) or the body's "id" (Stripe). It may be
-	// empty for GitHub and Stripe deliveries that lack one.
+	// ID is the event's id: webhook-id (Standard), the body's "id"
+	// (Stripe) or X-GitHub-Delivery (GitHub). It may be empty for Stripe
+	// and GitHub deliveries that lack one. For Standard and Stripe it is
+	// signed and is what the Receiver deduplicates on. GitHub signs only
+	// the body, so for GitHub it is an unsigned label that anyone can
+	// change: the Receiver deduplicates GitHub deliveries on a hash of the
+	// verified body instead, and so must any code that relies on ID to
+	// refuse replays.
 	ID string
 	// Scheme is the format that was verified.
 	Scheme Scheme
@@ -47,7 +54,7 @@ type Event struct {
 //  2. the required headers (400);
 //  3. the signed timestamp, within Tolerance either way (400);
 //  4. the signature, by any unexpired key of Keys (401);
-//  5. the idempotency claim of the event id: an event already handled
+//  5. the idempotency claim of the event's key: an event already handled
 //     answers 200 and is not handled again; one being handled by another
 //     request right now answers 409 with Retry-After, so its sender retries
 //     and learns the outcome;
@@ -56,6 +63,18 @@ type Event struct {
 //  7. Handler, or a publish to Topic on Broker. On error the claim is
 //     released and the answer is 500, so the sender retries; on success the
 //     answer is 200.
+//
+// The idempotency key is always signed data, so a replayed request cannot
+// dodge it by changing a header: webhook-id for Standard; the body's "id"
+// for Stripe, or a SHA-256 of the body when it has none; and a SHA-256 of
+// the body for GitHub, whose signature covers nothing else (not
+// X-GitHub-Delivery, which is therefore not used). A replay of a captured
+// GitHub request, with whatever headers, is thus a duplicate for
+// IdempotencyTTL. The flip side: two different GitHub events whose bodies
+// are byte for byte identical within IdempotencyTTL are handled once; real
+// GitHub payloads carry ids and timestamps, so they practically never
+// repeat. Stripe and Standard signatures also cover a timestamp, which
+// bounds replays to Tolerance even once the key is forgotten.
 //
 // Set Keys and either Handler or Broker and Topic; the rest has useful zero
 // values. Fields must not be changed after the first request. A Receiver is
@@ -66,7 +85,7 @@ type Receiver struct {
 	// Scheme is the signature format. The zero value is Standard.
 	Scheme Scheme
 	// Handler handles each verified, new event. Its error makes the
-	// Receiver answer 500 and forget the event id, so a retry can succeed.
+	// Receiver answer 500 and forget the event, so a retry can succeed.
 	Handler func(ctx context.Context, e *Event) error
 	// Broker and Topic, used when Handler is nil, receive each event as a
 	// bus message: for Standard deliveries Type and Data come from the
@@ -85,11 +104,14 @@ type Receiver struct {
 	// MaxSignatures caps the signatures a request may carry. Zero means
 	// DefaultMaxSignatures.
 	MaxSignatures int
-	// Idempotency stores event ids. Nil means a MemoryIdempotency of this
-	// Receiver. Share a store between instances of a receiver.
+	// Idempotency stores the events' idempotency keys. Nil means a
+	// MemoryIdempotency of this Receiver. Share a store between instances
+	// of a receiver.
 	Idempotency IdempotencyStore
-	// IdempotencyTTL is how long a handled id is remembered. It should
-	// outlast the sender's retry schedule. Zero means DefaultIdempotencyTTL.
+	// IdempotencyTTL is how long a handled event is remembered. It should
+	// outlast the sender's retry schedule, and for GitHub it is how long a
+	// captured request cannot be replayed. Zero means
+	// DefaultIdempotencyTTL.
 	IdempotencyTTL time.Duration
 	// ClaimTTL is how long a claim lasts while the handler runs, so a
 	// receiver that dies mid-event does not block its retries forever.
@@ -161,8 +183,8 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	ctx := req.Context()
-	key := r.Scheme.String() + ":" + e.ID
-	if e.ID != "" {
+	key := r.idempotencyKey(e)
+	if key != "" {
 		st, err := r.store.Claim(ctx, key, durationOr(r.ClaimTTL, DefaultClaimTTL))
 		switch {
 		case err != nil:
@@ -179,20 +201,47 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	okey, prev, stale := r.advance(e)
 	if stale {
-		r.complete(ctx, e, key)
+		r.complete(ctx, key)
 		writeText(w, http.StatusOK, "stale")
 		return
 	}
 	if err := r.handle(ctx, e); err != nil {
 		r.retreat(okey, prev, e)
-		if e.ID != "" {
+		if key != "" {
 			_ = r.store.Release(context.WithoutCancel(ctx), key)
 		}
 		r.fail(w, req, err)
 		return
 	}
-	r.complete(ctx, e, key)
+	r.complete(ctx, key)
 	writeText(w, http.StatusOK, "ok")
+}
+
+// idempotencyKey returns the key e is deduplicated on, made only of signed
+// data, or "" when e has none. GitHub signs the body alone, so its key is
+// the body's hash; X-GitHub-Delivery is not signed and would let a replay
+// with another value run the handler again.
+func (r *Receiver) idempotencyKey(e *Event) string {
+	switch r.Scheme {
+	case GitHub:
+		return bodyKey(GitHub, e.Body)
+	case Stripe:
+		if e.ID == "" {
+			return bodyKey(Stripe, e.Body)
+		}
+	}
+	if e.ID == "" {
+		return ""
+	}
+	return r.Scheme.String() + ":" + e.ID
+}
+
+// bodyKey is the idempotency key of a body: the scheme, then "sha256:" and
+// the hex SHA-256 of the body, which no event id of Stripe ("evt_…") looks
+// like.
+func bodyKey(s Scheme, body []byte) string {
+	sum := sha256.Sum256(body)
+	return s.String() + ":sha256:" + hex.EncodeToString(sum[:])
 }
 
 // verify runs steps 1 to 4 and returns the event.
@@ -290,12 +339,12 @@ func (r *Receiver) handle(ctx context.Context, e *Event) error {
 	return err
 }
 
-func (r *Receiver) complete(ctx context.Context, e *Event, key string) {
-	if e.ID == "" {
+func (r *Receiver) complete(ctx context.Context, key string) {
+	if key == "" {
 		return
 	}
 	if err := r.store.Complete(context.WithoutCancel(ctx), key, durationOr(r.IdempotencyTTL, DefaultIdempotencyTTL)); err != nil && r.Logger != nil {
-		r.Logger.WarnContext(ctx, "webhook: idempotency complete failed", "id", e.ID, "error", err)
+		r.Logger.WarnContext(ctx, "webhook: idempotency complete failed", "key", key, "error", err)
 	}
 }
 

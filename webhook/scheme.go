@@ -12,12 +12,13 @@ const (
 	// Stripe is Stripe's format: Stripe-Signature: t=<unix>,v1=<hex>, an
 	// HMAC-SHA256 over timestamp.body keyed with the secret string as it is
 	// (use RawSecret). The event id for deduplication is the "id" field of
-	// the body.
+	// the signed body (a hash of the body when it has none).
 	Stripe
 	// GitHub is GitHub's format: X-Hub-Signature-256: sha256=<hex>, an
 	// HMAC-SHA256 over the body keyed with the secret string as it is (use
-	// RawSecret). There is no timestamp, so deduplication on
-	// X-GitHub-Delivery is the only replay defence.
+	// RawSecret). Neither a timestamp nor X-GitHub-Delivery is signed, so
+	// the Receiver's only replay defence is deduplication on a hash of the
+	// body, for IdempotencyTTL.
 	GitHub
 )
 
