@@ -96,11 +96,14 @@
 // costs one goroutine, the bus subscription and a few small structs (about
 // 15 KiB in BenchmarkIdleStreams, against about 26 KiB for a minimal
 // hand-written loop). The price: middleware sees no status or body, and a
-// client that vanished is noticed at the next write (a heartbeat at the
-// latest) rather than at once. Set DisableHijack to keep streams on the
-// ResponseWriter; HTTP/2 streams always are. Since http.Server.Shutdown
-// neither waits for nor closes hijacked connections, register
-// Handler.Shutdown with RegisterOnShutdown.
+// client that closes its connection is noticed within 5 seconds (one
+// heartbeat, if shorter) rather than at once: with no reader goroutine,
+// the stream reads its socket, without waiting, that often. A client that
+// vanishes without closing (a cut network) is noticed in both modes only
+// when a write fails or TCP keep-alive gives up. Set DisableHijack to keep streams on
+// the ResponseWriter; HTTP/2 streams always are. Since
+// http.Server.Shutdown neither waits for nor closes hijacked connections,
+// register Handler.Shutdown with RegisterOnShutdown.
 //
 // # Client connection rules
 //

@@ -47,7 +47,8 @@ type Handler struct {
 	Authorize func(r *http.Request, topic string) error
 	// Heartbeat is the interval of comment lines sent while no message is,
 	// so proxies keep the stream open. Zero means DefaultHeartbeat; a
-	// negative value sends none.
+	// negative value sends none. Heartbeats are not needed to notice
+	// clients that leave: see DisableHijack.
 	Heartbeat time.Duration
 	// Retry is the reconnection time sent to clients in the retry field
 	// when a stream opens, rounded down to milliseconds. Zero means
@@ -71,8 +72,10 @@ type Handler struct {
 	// writes the stream on them directly: that frees net/http's buffers
 	// and its background reader goroutine, about half the memory of an
 	// idle stream, but middleware sees no status or body, and a client
-	// that leaves is noticed at the next write (at most two heartbeats)
-	// rather than at once. HTTP/2 streams always use the ResponseWriter.
+	// that closes its connection is noticed by a check of the connection
+	// every 5 seconds (or every heartbeat, if more often) rather than at
+	// once, so its stream and MaxStreams slot are held that long at most.
+	// HTTP/2 streams always use the ResponseWriter.
 	DisableHijack bool
 	// Logger receives the errors that cannot be reported to the client.
 	// Nil means none are logged.
@@ -86,6 +89,7 @@ type Handler struct {
 	drained  chan struct{}         // closed when the last stream ends after Shutdown
 	conns    map[net.Conn]struct{} // hijacked connections, closed by Shutdown
 	cache    encCache
+	probe    time.Duration // between checks of hijacked connections; 0 means probeEvery (tests shorten it)
 }
 
 func (h *Handler) init() {
@@ -113,6 +117,13 @@ func (h *Handler) writeTimeout() time.Duration {
 	return h.WriteTimeout
 }
 
+func (h *Handler) probeInterval() time.Duration {
+	if h.probe == 0 {
+		return probeEvery
+	}
+	return h.probe
+}
+
 func (h *Handler) logger() *slog.Logger {
 	if h.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -131,8 +142,9 @@ func (h *Handler) Streams() int {
 // Shutdown ends every open stream, refuses new ones with 503 and waits
 // until their ServeHTTP calls have returned or ctx is done. A hijacked
 // stream blocked writing to a stalled client is cut at once (its
-// connection is closed); one on a ResponseWriter ends within WriteTimeout. http.Server.Shutdown does
-// not end streams; register this with RegisterOnShutdown:
+// connection is closed); one on a ResponseWriter ends within WriteTimeout.
+// http.Server.Shutdown does not end streams; register this with
+// RegisterOnShutdown:
 //
 //	srv.RegisterOnShutdown(func() { h.Shutdown(context.Background()) })
 func (h *Handler) Shutdown(ctx context.Context) error {
@@ -290,7 +302,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// connection, so the buffers are released at once.
 			*rw.Reader = bufio.Reader{}
 			*rw.Writer = bufio.Writer{}
-			s.conn = conn
+			s.conn, s.raw = conn, rawConn(conn)
 			prelude = appendHead(hdr, prelude)
 		case !errors.Is(err, http.ErrNotSupported):
 			return

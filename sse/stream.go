@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
@@ -19,8 +20,9 @@ type stream struct {
 	rc    *http.ResponseController
 	sub   bus.Subscription
 	topic string
-	last  time.Time // of the last write
-	conn  net.Conn  // the hijacked connection, or nil
+	last  time.Time       // of the last write
+	conn  net.Conn        // the hijacked connection, or nil
+	raw   syscall.RawConn // the socket under conn, when it has one
 }
 
 // maxBatch bounds the messages written between two flushes (on a hijacked
@@ -37,13 +39,19 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 	if s.write(prelude) != nil {
 		return
 	}
-	var beatC <-chan time.Time
+	// One timer serves heartbeats and, on a hijacked connection, the
+	// checks that the client is still there (see alive).
 	hb := s.h.heartbeat()
-	var beat *time.Timer
-	if hb > 0 {
-		beat = time.NewTimer(hb)
-		defer beat.Stop()
-		beatC = beat.C
+	tick := hb
+	if p := s.h.probeInterval(); s.conn != nil && (hb <= 0 || hb > p) {
+		tick = p
+	}
+	var tickC <-chan time.Time
+	var timer *time.Timer
+	if tick > 0 {
+		timer = time.NewTimer(tick)
+		defer timer.Stop()
+		tickC = timer.C
 	}
 	var lifeC <-chan time.Time
 	if l := s.h.MaxLifetime; l > 0 {
@@ -61,17 +69,22 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 			if s.messages(&m) != nil {
 				return
 			}
-		case <-beatC:
+		case <-tickC:
 			// The timer is not reset on every message; it checks when the
 			// stream last wrote instead.
-			if idle := time.Since(s.last); idle < hb {
-				beat.Reset(hb - idle)
-				continue
+			if hb > 0 && time.Since(s.last) >= hb {
+				if s.write(heartbeatLine) != nil {
+					return
+				}
 			}
-			if s.write(heartbeatLine) != nil {
+			if s.conn != nil && !s.alive() {
 				return
 			}
-			beat.Reset(hb)
+			next := tick
+			if hb > 0 {
+				next = min(tick, hb-time.Since(s.last))
+			}
+			timer.Reset(next)
 		case <-lifeC:
 			return
 		case <-s.h.stop:

@@ -156,27 +156,34 @@ func TestHandlerMaxLifetime(t *testing.T) {
 	})
 }
 
-// A client that leaves is noticed by the next heartbeat at the latest, in
-// both modes, and its stream ends.
+// A client that leaves is noticed in both modes, with or without
+// heartbeats, and its stream ends: at the next heartbeat or check of the
+// connection at the latest.
 func TestHandlerNoticesDepartedClient(t *testing.T) {
-	modes(t, func(t *testing.T, disableHijack bool) {
-		synctest.Test(t, func(t *testing.T) {
-			b := &bus.Memory{}
-			defer b.Close()
-			h := &Handler{Broker: b, Heartbeat: time.Second, DisableHijack: disableHijack}
-			hc := testnet.Serve(t, &http.Server{Handler: h})
-			resp, err := hc.Get("http://pipe/?topic=t")
-			require.NoError(t, err)
-			readUntil(t, bufio.NewReader(resp.Body), "id: ")
-			synctest.Wait()
-			require.Equal(t, 1, h.Streams())
-			resp.Body.Close()
-			hc.Transport.(*http.Transport).CloseIdleConnections()
-			time.Sleep(2 * time.Second)
-			synctest.Wait()
-			assert.Zero(t, h.Streams())
+	for _, hb := range []time.Duration{time.Second, -1} {
+		t.Run(fmt.Sprintf("Heartbeat=%v", hb), func(t *testing.T) {
+			modes(t, func(t *testing.T, disableHijack bool) {
+				synctest.Test(t, func(t *testing.T) { noticesDepartedClient(t, hb, disableHijack) })
+			})
 		})
-	})
+	}
+}
+
+func noticesDepartedClient(t *testing.T, heartbeat time.Duration, disableHijack bool) {
+	b := &bus.Memory{}
+	defer b.Close()
+	h := &Handler{Broker: b, Heartbeat: heartbeat, DisableHijack: disableHijack}
+	hc := testnet.Serve(t, &http.Server{Handler: h})
+	resp, err := hc.Get("http://pipe/?topic=t")
+	require.NoError(t, err)
+	readUntil(t, bufio.NewReader(resp.Body), "id: ")
+	synctest.Wait()
+	require.Equal(t, 1, h.Streams())
+	resp.Body.Close()
+	hc.Transport.(*http.Transport).CloseIdleConnections()
+	time.Sleep(max(2*heartbeat, probeEvery+time.Second))
+	synctest.Wait()
+	assert.Zero(t, h.Streams())
 }
 
 // Streams closed by MaxLifetime are resumed by the Client with nothing lost.
