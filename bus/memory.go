@@ -39,8 +39,14 @@ const (
 // takes nothing for StallTimeout while more than MaxLag messages are
 // published) is cut with ErrSlowConsumer while its position is still in the
 // history, so it can resume; one whose position leaves the history, because
-// it reads more slowly than the topic is written for too long, ends with
-// ErrCursorExpired.
+// it reads more slowly than the topic is written for too long, or because
+// more than HistorySize messages arrived within StallTimeout after it stopped,
+// ends with ErrCursorExpired.
+//
+// Topics are created by Publish, Subscribe, Top and by Read with a cursor,
+// and are kept for MetaTTL once idle: when topic names come from untrusted
+// requests, restrict them (the transports' Authorize hooks) so that memory
+// stays bounded.
 type Memory struct {
 	// HistorySize is how many messages each topic retains. Zero means
 	// DefaultHistorySize.
@@ -64,8 +70,9 @@ type Memory struct {
 	StallTimeout time.Duration
 	// MetaTTL is how long a topic with no subscribers and no retained
 	// message keeps its epoch and top, so that "nothing new after x" stays
-	// answerable after the messages expired. Then the topic is reclaimed
-	// and a later use starts a new epoch. Zero means DefaultMetaTTL.
+	// answerable after the messages expired: the topic is reclaimed once
+	// it has been unused for HistoryTTL plus MetaTTL, and a later use
+	// starts a new epoch. Zero means DefaultMetaTTL.
 	MetaTTL time.Duration
 
 	initOnce  sync.Once
@@ -148,6 +155,16 @@ func (b *Memory) metaTTL() time.Duration {
 	return DefaultMetaTTL
 }
 
+// idleLimit is how long an unused topic is kept: its messages expire within
+// HistoryTTL of its last use, and its epoch and top are kept MetaTTL longer.
+func (b *Memory) idleLimit() int64 {
+	d := b.metaTTL()
+	if ttl := b.historyTTL(); ttl > 0 {
+		d += ttl
+	}
+	return int64(d)
+}
+
 // sweepEvery is how often topics are checked for expired messages and
 // reclamation, piggybacking on calls (Memory runs no background goroutine).
 func (b *Memory) sweepEvery() int64 {
@@ -185,9 +202,10 @@ func (b *Memory) lookup(name string, create bool) (*topic, error) {
 }
 
 // sweepLocked drops expired messages everywhere and reclaims topics that
-// have had no subscriber and no message for MetaTTL. b.mu is held.
+// have had no subscriber and no use for HistoryTTL plus MetaTTL. b.mu is
+// held.
 func (b *Memory) sweepLocked(now int64) {
-	idle := int64(b.metaTTL())
+	idle := b.idleLimit()
 	for name, t := range b.topics {
 		t.mu.Lock()
 		b.expireLocked(t, now)

@@ -216,3 +216,30 @@ func mustPos(t *testing.T, m bus.Message) bus.Position {
 	require.NoError(t, err)
 	return p
 }
+
+// TestMemoryMetaOutlivesLongHistory: with a HistoryTTL longer than MetaTTL,
+// the epoch and top are still kept for MetaTTL after the last message expired.
+func TestMemoryMetaOutlivesLongHistory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		b := &bus.Memory{HistoryTTL: 2 * time.Hour, MetaTTL: time.Minute}
+		defer b.Close()
+		m, err := b.Publish(ctx, "long", bus.Message{})
+		require.NoError(t, err)
+		time.Sleep(2*time.Hour + 30*time.Second) // the message expired 30 s ago
+		_, err = b.Top(ctx, "poke")              // lets the broker sweep
+		require.NoError(t, err)
+		msgs, err := b.Read(ctx, "long", bus.Oldest, 0)
+		require.NoError(t, err)
+		assert.Empty(t, msgs)
+		sub, err := b.Subscribe(ctx, "long", m.ID)
+		require.NoError(t, err, "nothing new after the top stays answerable")
+		require.NoError(t, sub.Close())
+
+		time.Sleep(2*time.Hour + 2*time.Minute)
+		_, err = b.Top(ctx, "poke")
+		require.NoError(t, err)
+		_, err = b.Subscribe(ctx, "long", m.ID)
+		assert.ErrorIs(t, err, bus.ErrCursorExpired, "reclaimed after HistoryTTL plus MetaTTL unused")
+	})
+}

@@ -31,7 +31,8 @@ type memSub struct {
 	seenSent uint64        // progress seen by Publish while lagging
 	seenAt   int64         // when Publish last saw progress
 	errMu    sync.Mutex
-	err      error
+	err      error          // set by closeCh, just before ch closes
+	endErr   error          // why it ended; guarded by the topic's mutex
 	wg       sync.WaitGroup // the catchUp goroutine
 }
 
@@ -71,15 +72,22 @@ func (t *topic) endLocked(s *memSub, err error, now int64) {
 	if s.stop != nil {
 		s.stop()
 	}
-	s.errMu.Lock()
-	s.err = err
-	s.errMu.Unlock()
+	s.endErr = err
 	if s.state == stateLive {
-		close(s.ch)
+		s.closeCh()
 	} else {
 		close(s.done) // catchUp closes ch
 	}
 	s.state = stateEnded
+}
+
+// closeCh publishes the reason of the end and closes ch, so that Err turns
+// non-nil only once C reads as closed.
+func (s *memSub) closeCh() {
+	s.errMu.Lock()
+	s.err = s.endErr
+	s.errMu.Unlock()
+	close(s.ch)
 }
 
 // catchUp copies history into ch until the subscription has caught up with
@@ -98,7 +106,7 @@ func (s *memSub) catchUp() {
 		t.mu.Lock()
 		if s.state == stateEnded {
 			t.mu.Unlock()
-			close(s.ch)
+			s.closeCh()
 			return
 		}
 		s.b.expireLocked(t, s.b.now())
@@ -112,14 +120,14 @@ func (s *memSub) catchUp() {
 		if !ok {
 			t.endLocked(s, ErrCursorExpired, s.b.now())
 			t.mu.Unlock()
-			close(s.ch)
+			s.closeCh()
 			return
 		}
 		t.mu.Unlock()
 		for i := range batch {
 			select {
 			case <-s.done:
-				close(s.ch)
+				s.closeCh()
 				return
 			default:
 			}
@@ -127,7 +135,7 @@ func (s *memSub) catchUp() {
 			case s.ch <- batch[i]:
 				s.sent.Store(sent + uint64(i) + 1)
 			case <-s.done:
-				close(s.ch)
+				s.closeCh()
 				return
 			}
 		}
