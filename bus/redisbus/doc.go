@@ -83,8 +83,12 @@
 // # Concurrency
 //
 // A Broker is safe for concurrent use. Its goroutines (one reading PUB/SUB,
-// one checking tops, one per subscriber catching up) start with the first
-// Subscribe and end before Close returns.
+// one sending its SUBSCRIBE and UNSUBSCRIBE commands, one checking tops, one
+// per subscriber catching up) start with the first Subscribe and end before
+// Close returns. No lock is held across network I/O: with a Redis that
+// stopped answering, Subscribe still returns when its context is done, and
+// closing a subscription does not wait for the server. Close waits at most
+// for the calls in flight, which the client's dial and read timeouts bound.
 //
 // # Webhook stores
 //

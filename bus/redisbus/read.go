@@ -165,7 +165,6 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		return nil, err
 	}
 	c := t.Upstream().(*upChan)
-	b.up.subscribe(c)
 	if err := b.up.ready(ctx, c); err != nil {
 		b.hub.Unref(t)
 		return nil, err

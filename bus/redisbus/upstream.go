@@ -18,8 +18,14 @@ import (
 
 // The upstream of a Broker: one PUB/SUB connection carrying the channels of
 // every topic that has subscribers in this process, read by one goroutine,
-// and a checker goroutine that compares the topics' tops with what was
+// a writer goroutine that sends its SUBSCRIBE and UNSUBSCRIBE commands, and
+// a checker goroutine that compares the topics' tops with what was
 // notified.
+//
+// No network I/O happens under mu: hold and release (called with the hub
+// locked) only record what the connection should carry and wake the
+// writer, so a stalled server never blocks Subscribe past its context, the
+// Close of a subscription, or the hub.
 //
 // A notification can be lost without a trace when the connection drops (or,
 // after a failover, silently stays on a server nobody publishes to). The
@@ -33,12 +39,14 @@ type upstream struct {
 	mu      sync.Mutex
 	chans   map[string]*upChan // by channel name
 	ps      *redis.PubSub      // nil while reconnecting
+	unsubs  []string           // channels to unsubscribe on ps
 	started bool
 	stopped bool
 	quit    chan struct{}
 	cancel  context.CancelFunc
 	ctx     context.Context
-	poke    chan struct{}
+	poke    chan struct{} // wakes the checker
+	wake    chan struct{} // wakes the writer
 	wg      sync.WaitGroup
 }
 
@@ -46,7 +54,7 @@ type upstream struct {
 type upChan struct {
 	name    string
 	refs    int
-	sent    bool          // SUBSCRIBE sent on the current connection
+	sent    bool          // SUBSCRIBE taken by the writer for the current connection
 	readyCh chan struct{} // closed once the server confirmed the subscription
 	readied bool
 }
@@ -60,8 +68,17 @@ const (
 	checkChunk   = 512
 )
 
+// signal wakes the goroutine waiting on ch without waiting itself.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
 // hold registers a holder of topic's channel, starting the upstream
-// goroutines on first use. It does no I/O: subscribe sends the SUBSCRIBE.
+// goroutines on first use, and has the writer send the SUBSCRIBE of a new
+// channel. It does no I/O.
 func (u *upstream) hold(topic string) *upChan {
 	name := u.b.channel(topic)
 	u.mu.Lock()
@@ -70,6 +87,7 @@ func (u *upstream) hold(topic string) *upChan {
 		u.chans = make(map[string]*upChan)
 		u.quit = make(chan struct{})
 		u.poke = make(chan struct{}, 1)
+		u.wake = make(chan struct{}, 1)
 		u.ctx, u.cancel = context.WithCancel(context.Background())
 	}
 	c := u.chans[name]
@@ -81,27 +99,17 @@ func (u *upstream) hold(topic string) *upChan {
 	u.chans[name] = c
 	if !u.started && !u.stopped {
 		u.started = true
-		u.wg.Add(2)
+		u.wg.Add(3)
 		go u.run()
+		go u.write()
 		go u.check()
 	}
+	signal(u.wake)
 	return c
 }
 
-// subscribe sends the SUBSCRIBE of c on the current connection, once. A
-// connection made later subscribes every held channel itself.
-func (u *upstream) subscribe(c *upChan) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if c.sent || u.ps == nil || u.stopped || u.chans[c.name] != c {
-		return
-	}
-	c.sent = true
-	// A failure shows up in the reader, which reconnects.
-	_ = u.ps.Subscribe(u.ctx, c.name)
-}
-
-// release drops a holder of a channel and unsubscribes after the last.
+// release drops a holder of a channel and, after the last, has the writer
+// unsubscribe it. It does no I/O.
 func (u *upstream) release(_ string, up any) {
 	c, _ := up.(*upChan)
 	if c == nil {
@@ -114,8 +122,9 @@ func (u *upstream) release(_ string, up any) {
 		return
 	}
 	delete(u.chans, c.name)
-	if u.ps != nil && !u.stopped {
-		_ = u.ps.Unsubscribe(u.ctx, c.name)
+	if c.sent && u.ps != nil && !u.stopped {
+		u.unsubs = append(u.unsubs, c.name)
+		signal(u.wake)
 	}
 }
 
@@ -138,36 +147,80 @@ func (u *upstream) ready(ctx context.Context, c *upChan) error {
 	}
 }
 
-// stop makes the goroutines end; wait waits for them.
+// stop makes the goroutines end; wait waits for them. The connection is
+// closed outside mu: closing waits for a dial in progress, which the
+// client's timeouts bound.
 func (u *upstream) stop() {
 	u.mu.Lock()
-	defer u.mu.Unlock()
+	if u.stopped {
+		u.mu.Unlock()
+		return
+	}
 	u.stopped = true
 	if u.quit != nil {
 		close(u.quit)
 		u.cancel()
 	}
-	if u.ps != nil {
-		_ = u.ps.Close()
+	ps := u.ps
+	u.mu.Unlock()
+	if ps != nil {
+		_ = ps.Close()
 	}
 }
 
 func (u *upstream) wait() { u.wg.Wait() }
 
-// connect opens a PUB/SUB connection subscribed to every held channel.
+// connect makes a PUB/SUB connection for the writer to subscribe every
+// held channel on. It does no I/O: the reader dials on its first receive.
 func (u *upstream) connect() *redis.PubSub {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.stopped {
 		return nil
 	}
-	names := make([]string, 0, len(u.chans))
-	for name, c := range u.chans {
-		names = append(names, name)
-		c.sent = true
+	for _, c := range u.chans {
+		c.sent = false
 	}
-	u.ps = u.b.Client.Subscribe(u.ctx, names...)
+	u.unsubs = nil
+	u.ps = u.b.Client.Subscribe(u.ctx)
+	signal(u.wake)
 	return u.ps
+}
+
+// write sends, without holding mu, the SUBSCRIBE and UNSUBSCRIBE commands
+// that hold and release asked for, in their order, until stop.
+func (u *upstream) write() {
+	defer u.wg.Done()
+	for {
+		select {
+		case <-u.quit:
+			return
+		case <-u.wake:
+		}
+		u.mu.Lock()
+		ps := u.ps
+		if ps == nil || u.stopped {
+			u.mu.Unlock()
+			continue // connect wakes the writer again
+		}
+		unsubs := u.unsubs
+		u.unsubs = nil
+		var subs []string
+		for name, c := range u.chans {
+			if !c.sent {
+				c.sent = true
+				subs = append(subs, name)
+			}
+		}
+		u.mu.Unlock()
+		// A failure shows up in the reader, which reconnects.
+		if len(unsubs) > 0 {
+			_ = ps.Unsubscribe(u.ctx, unsubs...)
+		}
+		if len(subs) > 0 {
+			_ = ps.Subscribe(u.ctx, subs...)
+		}
+	}
 }
 
 // run reads the PUB/SUB connection, reconnecting with backoff until stop.
@@ -246,10 +299,7 @@ func (u *upstream) confirm(name string) {
 	}
 	u.mu.Unlock()
 	if again {
-		select {
-		case u.poke <- struct{}{}:
-		default:
-		}
+		signal(u.poke)
 	}
 }
 
