@@ -26,14 +26,15 @@ func (h History) Expired(topic, cursor string) error {
 
 // Start returns the position a subscription with cursor after, parsed as p
 // by CheckArgs, starts from: the top for "", just before the oldest
-// retained message for bus.Oldest, p itself when the history serves it, and
+// retained message for bus.Oldest (never before offset 0, even for a
+// history that knows nothing), p itself when the history serves it, and
 // Expired otherwise.
 func (h History) Start(topic, after string, p bus.Position) (bus.Position, error) {
 	switch after {
 	case "":
 		return h.TopPos(), nil
 	case bus.Oldest:
-		return bus.Position{Epoch: h.Epoch, Offset: h.First - 1}, nil
+		return bus.Position{Epoch: h.Epoch, Offset: max(h.First, 1) - 1}, nil
 	}
 	if !h.Serves(p) {
 		return bus.Position{}, h.Expired(topic, after)

@@ -23,6 +23,7 @@ func TestHistoryStart(t *testing.T) {
 		{"new", h, "", at("e", 10), false},
 		{"oldest", h, bus.Oldest, at("e", 3), false},
 		{"oldest of empty", empty, bus.Oldest, at("e", 10), false},
+		{"oldest of unknown", fanout.History{}, bus.Oldest, at("", 0), false},
 		{"just before the oldest", h, "e-3", at("e", 3), false},
 		{"inside", h, "e-7", at("e", 7), false},
 		{"top", h, "e-10", at("e", 10), false},

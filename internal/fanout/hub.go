@@ -95,7 +95,9 @@ func (t *Topic) Upstream() any { return t.up }
 
 // Acquire returns the topic called name and counts a pending join on it.
 // A topic it creates gets its upstream handle from setup, called with the
-// Hub locked (so setup must not call the Hub). Every Acquire is balanced by
+// Hub locked: setup must not call the Hub, and must return at once (no
+// network I/O, no waiting on a lock that is held across I/O), since every
+// Acquire, Unref and Close waits for it. Every Acquire is balanced by
 // a Join or an Unref. It fails with bus.ErrClosed after Close.
 func (h *Hub) Acquire(name string, setup func(topic string) any) (*Topic, error) {
 	h.mu.Lock()
@@ -260,7 +262,8 @@ func (h *Hub) stalledLocked(t *Topic, s *sub, now time.Time) bool {
 		s.seenSent, s.seenAt = sent, now
 		return false
 	}
-	return s.epoch == t.top.Epoch && t.top.Offset-sent > h.maxLag() && now.Sub(s.seenAt) >= h.stallTimeout()
+	// A catch-up read may have gone past the top the feed announced.
+	return s.epoch == t.top.Epoch && sent < t.top.Offset && t.top.Offset-sent > h.maxLag() && now.Sub(s.seenAt) >= h.stallTimeout()
 }
 
 // startCatchUp switches s to reading the history. t.mu is held.

@@ -195,3 +195,34 @@ func TestHubReportsLostHistory(t *testing.T) {
 		require.ErrorIs(t, s.Err(), bus.ErrCursorExpired)
 	})
 }
+
+func TestHubStalled(t *testing.T) {
+	now := time.Now()
+	long := now.Add(-time.Hour) // well past the stall timeout
+	for _, tc := range []struct {
+		name   string
+		sent   uint64
+		seenAt time.Time
+		full   bool
+		want   bool
+	}{
+		{"far behind, stopped", 3, long, true, true},
+		{"far behind, just stopped", 3, now, true, false},
+		{"far behind, channel not full", 3, long, false, false},
+		{"within the lag", 8, long, true, false},
+		{"at the top", 10, long, true, false},
+		{"past the announced top", 12, long, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hb := &Hub{MaxLag: 4, StallTimeout: time.Second}
+			tp := &Topic{name: "t", top: bus.Position{Epoch: "e", Offset: 10}, known: true}
+			s := &sub{ch: make(chan bus.Message, 1), epoch: "e", state: stateLagging}
+			if tc.full {
+				s.ch <- bus.Message{}
+			}
+			s.sent.Store(tc.sent)
+			s.seenSent, s.seenAt = tc.sent, tc.seenAt
+			assert.Equal(t, tc.want, hb.stalledLocked(tp, s, now))
+		})
+	}
+}
