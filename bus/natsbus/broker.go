@@ -57,7 +57,10 @@ type Broker struct {
 	// HistorySize pushes them out. A topic whose messages all aged out
 	// starts a new epoch.
 	HistoryTTL time.Duration
-	// Replicas is the stream's replica count. Zero means 1.
+	// Replicas is the stream's replica count. Zero means 1. With more than
+	// one replica, reads go through the stream's leader instead of direct
+	// gets, which any replica may answer from a state that misses the
+	// newest messages.
 	Replicas int
 	// MemoryStorage keeps the stream in memory instead of files.
 	MemoryStorage bool
@@ -182,6 +185,27 @@ func escape(topic string) string {
 func (b *Broker) subject(topic string) string { return b.prefix() + ".t." + escape(topic) }
 func (b *Broker) live(topic string) string    { return b.prefix() + ".live." + escape(topic) }
 
+// streamConfig returns the configuration of the Broker's stream.
+func (b *Broker) streamConfig() jetstream.StreamConfig {
+	cfg := jetstream.StreamConfig{
+		Name:              b.streamName(),
+		Subjects:          []string{b.prefix() + ".t.>"},
+		MaxMsgsPerSubject: int64(b.historySize()),
+		MaxAge:            max(b.HistoryTTL, 0),
+		Discard:           jetstream.DiscardOld,
+		Replicas:          max(b.Replicas, 1),
+		// A replica behind the leader would answer a direct get with an
+		// old top: a read missing a message it just saw published, or a
+		// valid cursor taken for an expired one.
+		AllowDirect: b.Replicas <= 1,
+		RePublish:   &jetstream.RePublish{Source: b.prefix() + ".t.>", Destination: b.prefix() + ".live.>"},
+	}
+	if b.MemoryStorage {
+		cfg.Storage = jetstream.MemoryStorage
+	}
+	return cfg
+}
+
 // ensureStream creates or updates the stream once per Broker, retrying on
 // the next call after a failure.
 func (b *Broker) ensureStream(ctx context.Context) (jetstream.Stream, error) {
@@ -190,19 +214,7 @@ func (b *Broker) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 	if b.stream != nil {
 		return b.stream, nil
 	}
-	cfg := jetstream.StreamConfig{
-		Name:              b.streamName(),
-		Subjects:          []string{b.prefix() + ".t.>"},
-		MaxMsgsPerSubject: int64(b.historySize()),
-		MaxAge:            max(b.HistoryTTL, 0),
-		Discard:           jetstream.DiscardOld,
-		Replicas:          max(b.Replicas, 1),
-		AllowDirect:       true,
-		RePublish:         &jetstream.RePublish{Source: b.prefix() + ".t.>", Destination: b.prefix() + ".live.>"},
-	}
-	if b.MemoryStorage {
-		cfg.Storage = jetstream.MemoryStorage
-	}
+	cfg := b.streamConfig()
 	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: stream %s: %w", cfg.Name, err)

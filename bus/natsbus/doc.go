@@ -49,7 +49,9 @@
 //
 // Reading after a cursor finds the stream sequence of the next offset by
 // bisection (no lookup at all while the stream holds one topic), then reads
-// a few messages by direct get, or more through a short-lived consumer.
+// a few messages by direct get, or more through a short-lived consumer. With
+// Replicas > 1 the stream does not allow direct gets, so every read is
+// answered by the stream's leader and sees every acknowledged publication.
 //
 // # Delivery
 //
