@@ -318,6 +318,11 @@ func (b *Broker) append(ctx context.Context, topic string, rec []byte, marker bo
 	ps := b.pubState(topic)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	if marker {
+		// Markers are rare, and the cached position may be of messages
+		// that left the stream since: ask the server.
+		ps.known = false
+	}
 	subject := b.subject(topic)
 	for range maxConflicts {
 		if !ps.known {

@@ -283,7 +283,18 @@ func (b *Broker) readAfter(ctx context.Context, topic string, after bus.Position
 	if err != nil {
 		return nil, err
 	}
-	if !v.known || !v.servable(after) {
+	if !v.known {
+		// Every message of the topic left the stream: its top is that of
+		// the epoch a new look gives it, so the error names a valid
+		// position to start again from.
+		if v, err = b.look(ctx, topic, true); err != nil {
+			return nil, err
+		}
+		if !v.known { // emptied again meanwhile: the caller retries
+			return nil, fmt.Errorf("natsbus: read %q: the topic has no epoch", topic)
+		}
+	}
+	if !v.servable(after) {
 		return nil, b.expired(topic, after.ID(), v)
 	}
 	return b.after(ctx, topic, v, after.Offset, limit)

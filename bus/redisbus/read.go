@@ -136,7 +136,16 @@ func (b *Broker) readAfter(ctx context.Context, topic string, after bus.Position
 	if err != nil {
 		return nil, err
 	}
-	if !v.known || v.expired {
+	if !v.known {
+		// The topic's keys are gone (expired, or deleted): its top is
+		// that of the epoch a new look gives it, so the error names a
+		// valid position to start again from.
+		if v, err = b.look(ctx, topic, true, "", after, 0); err != nil {
+			return nil, err
+		}
+		return nil, b.expired(topic, after.ID(), v)
+	}
+	if v.expired {
 		return nil, b.expired(topic, after.ID(), v)
 	}
 	return v.msgs, nil
