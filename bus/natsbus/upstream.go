@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -42,8 +43,10 @@ type upSub struct {
 	topic   string
 	subject string
 	refs    int
-	sub     *nats.Subscription
-	err     error // from subscribing
+	claimed bool               // a ready call is subscribing, or did
+	done    chan struct{}      // closed once subscribing was tried
+	sub     *nats.Subscription // set once done is closed
+	err     error              // from subscribing; set once done is closed
 }
 
 // Sizes and timing of the upstream.
@@ -53,8 +56,10 @@ const (
 	reconnectPoll = 100 * time.Millisecond
 )
 
-// hold subscribes this process to the topic's announcements, counting
-// holders, and starts the upstream goroutines on first use.
+// hold counts a holder of the topic's announcements and starts the
+// upstream goroutines on first use. It makes no call on the connection
+// (whose lock a stalled server can hold), since the hub calls it under its
+// own lock: ready subscribes.
 func (u *upstream) hold(topic string) *upSub {
 	subject := u.b.live(topic)
 	u.mu.Lock()
@@ -70,10 +75,11 @@ func (u *upstream) hold(topic string) *upSub {
 		s.refs++
 		return s
 	}
-	s = &upSub{topic: topic, subject: subject, refs: 1}
+	s = &upSub{topic: topic, subject: subject, refs: 1, done: make(chan struct{})}
 	u.subs[subject] = s
 	if u.stopped {
-		s.err = bus.ErrClosed
+		s.claimed, s.err = true, bus.ErrClosed
+		close(s.done)
 		return s
 	}
 	if !u.started {
@@ -82,8 +88,6 @@ func (u *upstream) hold(topic string) *upSub {
 		go u.run()
 		go u.check()
 	}
-	// NATS drops what does not fit in the channel; the checker finds it.
-	s.sub, s.err = u.b.Conn.ChanSubscribe(subject, u.ch)
 	return s
 }
 
@@ -94,21 +98,59 @@ func (u *upstream) release(_ string, up any) {
 		return
 	}
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	s.refs--
 	if s.refs > 0 || u.subs[s.subject] != s {
+		u.mu.Unlock()
 		return
 	}
 	delete(u.subs, s.subject)
-	if s.sub != nil {
-		_ = s.sub.Unsubscribe()
+	sub := s.sub // nil while subscribing: the subscriber drops it
+	u.mu.Unlock()
+	if sub != nil {
+		_ = sub.Unsubscribe()
 	}
 }
 
-// ready makes sure the server has registered the subscription of s.
+// subscribe subscribes s, once for all its holders; the others wait for
+// it, or for ctx.
+func (u *upstream) subscribe(ctx context.Context, s *upSub) error {
+	u.mu.Lock()
+	first := !s.claimed
+	s.claimed = true
+	u.mu.Unlock()
+	if first {
+		// NATS drops what does not fit in the channel; the checker finds it.
+		sub, err := u.b.Conn.ChanSubscribe(s.subject, u.ch)
+		u.mu.Lock()
+		s.sub, s.err = sub, err
+		drop := sub != nil && (u.stopped || u.subs[s.subject] != s)
+		if u.stopped && err == nil {
+			s.err = bus.ErrClosed
+		}
+		u.mu.Unlock()
+		if drop {
+			_ = sub.Unsubscribe()
+		}
+		close(s.done)
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	u.mu.Lock()
+	err := s.err
+	u.mu.Unlock()
+	return err
+}
+
+// ready subscribes s and makes sure the server has registered it.
 func (u *upstream) ready(ctx context.Context, s *upSub) error {
-	if s.err != nil {
-		return fmt.Errorf("natsbus: subscribe %s: %w", s.subject, s.err)
+	if err := u.subscribe(ctx, s); err != nil {
+		if errors.Is(err, bus.ErrClosed) || ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("natsbus: subscribe %s: %w", s.subject, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
@@ -125,16 +167,20 @@ func (u *upstream) ready(ctx context.Context, s *upSub) error {
 // for the goroutines.
 func (u *upstream) stop() {
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	u.stopped = true
 	if u.quit != nil {
 		close(u.quit)
 		u.cancel()
 	}
+	var subs []*nats.Subscription
 	for _, s := range u.subs {
 		if s.sub != nil {
-			_ = s.sub.Unsubscribe()
+			subs = append(subs, s.sub)
 		}
+	}
+	u.mu.Unlock()
+	for _, sub := range subs {
+		_ = sub.Unsubscribe()
 	}
 }
 
