@@ -38,7 +38,8 @@ type sub struct {
 	seenSent uint64        // progress seen by Deliver while lagging
 	seenAt   time.Time     // when Deliver last saw progress
 	errMu    sync.Mutex
-	err      error
+	err      error          // set by closeCh, just before ch closes
+	endErr   error          // why it ended; guarded by the topic's mutex
 	wg       sync.WaitGroup // the catchUp goroutine
 }
 
@@ -82,17 +83,24 @@ func (t *Topic) endLocked(s *sub, err error) bool {
 	if s.stop != nil {
 		s.stop()
 	}
-	s.errMu.Lock()
-	s.err = err
-	s.errMu.Unlock()
+	s.endErr = err
 	if s.state == stateLive {
-		close(s.ch)
+		s.closeCh()
 	}
 	// A lagging subscription's catchUp sees the state, or the cancelled
 	// context, and closes ch.
 	s.state = stateEnded
 	s.cancel()
 	return true
+}
+
+// closeCh publishes the reason of the end and closes ch, so that Err turns
+// non-nil only once C reads as closed.
+func (s *sub) closeCh() {
+	s.errMu.Lock()
+	s.err = s.endErr
+	s.errMu.Unlock()
+	close(s.ch)
 }
 
 // Read retries when the server has not answered in time.
@@ -112,7 +120,7 @@ func (s *sub) catchUp() {
 		t.mu.Lock()
 		if s.state == stateEnded {
 			t.mu.Unlock()
-			close(s.ch)
+			s.closeCh()
 			return
 		}
 		sent := s.sent.Load()
