@@ -24,6 +24,8 @@ const (
 	DefaultBuffer        = bus.DefaultBuffer
 	DefaultStallTimeout  = bus.DefaultStallTimeout
 	DefaultCheckInterval = 5 * time.Second
+	// DefaultRequestTimeout bounds one request to the server.
+	DefaultRequestTimeout = 5 * time.Second
 )
 
 // Message headers carrying a message's position.
@@ -78,6 +80,12 @@ type Broker struct {
 	// is compared with what they received, the backstop against lost
 	// announcements. Zero means DefaultCheckInterval.
 	CheckInterval time.Duration
+	// RequestTimeout bounds each request to the server (a publication, a
+	// read), within the caller's context: a request lost while the
+	// connection was down fails after it instead of waiting for the
+	// caller's deadline, and Publish returns the error. Zero means
+	// DefaultRequestTimeout.
+	RequestTimeout time.Duration
 
 	initOnce sync.Once
 	js       jetstream.JetStream
@@ -152,6 +160,18 @@ func (b *Broker) maxLag() uint64 {
 		return uint64(b.MaxLag)
 	}
 	return uint64(max(b.historySize()/2, 1))
+}
+
+func (b *Broker) requestTimeout() time.Duration {
+	if b.RequestTimeout > 0 {
+		return b.RequestTimeout
+	}
+	return DefaultRequestTimeout
+}
+
+// request bounds one request to the server.
+func (b *Broker) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.requestTimeout())
 }
 
 func (b *Broker) checkInterval() time.Duration {
@@ -311,6 +331,8 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 // offset-0 record fixing the epoch of a topic that has no message, unless
 // the topic has one by then.
 func (b *Broker) append(ctx context.Context, topic string, rec []byte, marker bool) (bus.Position, error) {
+	ctx, cancel := b.request(ctx)
+	defer cancel()
 	s, err := b.ensureStream(ctx)
 	if err != nil {
 		return bus.Position{}, err

@@ -33,6 +33,8 @@ func (v *view) topPos() bus.Position { return v.history().TopPos() }
 // look reads the topic's view. With create, a topic without a message gets
 // an epoch (stored as an offset-0 marker).
 func (b *Broker) look(ctx context.Context, topic string, create bool) (*view, error) {
+	ctx, cancel := b.request(ctx)
+	defer cancel()
 	s, err := b.ensureStream(ctx)
 	if err != nil {
 		return nil, err
@@ -138,6 +140,8 @@ type stored struct {
 // after returns up to limit (<= 0: all) messages following offset from in
 // the view's epoch.
 func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, limit int) ([]bus.Message, error) {
+	ctx, cancel := b.request(ctx)
+	defer cancel()
 	if from >= v.top {
 		return nil, nil
 	}
