@@ -60,8 +60,13 @@ type Subscriber interface {
 	//
 	//   - after == "" delivers only messages published from now on;
 	//   - after == Oldest delivers every retained message, then live ones;
+	//   - after == Origin delivers the topic's first message and all
+	//     that follow, as long as the first is retained;
 	//   - any other value must be a message ID of the topic (or the Top of
 	//     the topic); delivery starts with the message that follows it.
+	//
+	// Subscribing to a topic that has no message is allowed, and creates
+	// nothing that outlives the subscription.
 	//
 	// A cursor the subscriber cannot serve whole, because it is older than
 	// the history, from another epoch or beyond the top, yields an error
@@ -103,13 +108,16 @@ type Reader interface {
 	//
 	//   - after == "" returns the newest limit messages (the current state);
 	//   - after == Oldest returns from the oldest retained message;
+	//   - after == Origin returns from the topic's first message, if it is
+	//     still retained;
 	//   - any other cursor returns the messages that follow it, with the
 	//     same errors as Subscribe for cursors that cannot be served whole.
 	Read(ctx context.Context, topic, after string, limit int) ([]Message, error)
 	// Top returns the ID of the newest message published to topic, even if
-	// that message has left the history, or the zero position of the
-	// topic's current epoch when nothing was published. Subscribing or
-	// reading after Top returns only what is published later.
+	// that message has left the history, or Origin when the topic has no
+	// message (including a topic that does not exist; Top creates
+	// nothing). Subscribing or reading after Top returns only what is
+	// published later.
 	Top(ctx context.Context, topic string) (string, error)
 }
 
@@ -126,5 +134,7 @@ type Broker interface {
 }
 
 // Oldest is the cursor that starts before the oldest retained message:
-// Subscribe and Read with after == Oldest replay the whole history.
+// Subscribe and Read with after == Oldest replay the whole history, however
+// much of the topic it still holds. (Origin is the strict form: from the
+// topic's first message, or an expired cursor.)
 const Oldest = "0"

@@ -24,6 +24,9 @@
 //
 //   - "" — only what is published from now on (Read: the newest messages);
 //   - [Oldest] ("0") — everything the history still holds, then live;
+//   - [Origin] ("0-0") — from the topic's first message, while it is
+//     retained; it is the top of a topic that has no message, so a consumer
+//     can hold a cursor for a topic before it exists;
 //   - a message ID — what follows that message.
 //
 // A cursor that cannot be served whole — older than the history, from another
@@ -33,6 +36,11 @@
 // continues after that top. A string that is not an ID at all gets
 // [ErrInvalidCursor]. A topic's epoch and top outlive its messages, so
 // "nothing new after x" stays answerable after the data expired.
+//
+// Only Publish creates a topic. Reading one, asking for its top or
+// subscribing to it leaves nothing behind once the call or subscription
+// ends, so requests naming topics that do not exist cost no memory.
+// [History] is where every broker judges cursors, so they all answer alike.
 //
 // # Slow consumers
 //

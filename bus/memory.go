@@ -43,10 +43,12 @@ const (
 // more than HistorySize messages arrived within StallTimeout after it stopped,
 // ends with ErrCursorExpired.
 //
-// Topics are created by Publish, Subscribe, Top and by Read with a cursor,
-// and are kept for MetaTTL once idle: when topic names come from untrusted
-// requests, restrict them (the transports' Authorize hooks) so that memory
-// stays bounded.
+// A topic is created by its first Publish and kept for MetaTTL once idle.
+// Reading a topic, asking for its top or subscribing to it creates nothing
+// that outlives the call or the subscription: the top of a topic that has
+// no message is Origin, a cursor that stays valid once the topic appears.
+// So requests naming topics that do not exist leave no state behind; only
+// publishers create topics.
 type Memory struct {
 	// HistorySize is how many messages each topic retains. Zero means
 	// DefaultHistorySize.
@@ -192,6 +194,10 @@ func (b *Memory) lookup(name string, create bool) (*topic, error) {
 		b.sweepLocked(now)
 	}
 	t := b.topics[name]
+	if t != nil && t.isDead() {
+		delete(b.topics, name) // dropped, and not yet forgotten
+		t = nil
+	}
 	if t == nil && create {
 		b.gen++
 		t = &topic{name: name, epoch: b.base + strconv.FormatUint(b.gen, 36), active: now}
@@ -217,13 +223,47 @@ func (b *Memory) sweepLocked(now int64) {
 	}
 }
 
+// dropIfUnusedLocked marks t dead when it has neither a message nor a
+// subscriber, so that nothing refers to its epoch: a topic that no message
+// was published to lives only as long as its subscriptions. It reports
+// whether it did; the caller then forgets t once t.mu is released. t.mu is
+// held.
+func (t *topic) dropIfUnusedLocked() bool {
+	if t.dead || t.top != 0 || len(t.subs) != 0 {
+		return false
+	}
+	t.dead = true
+	return true
+}
+
+// forget removes the dead topic t from the broker's map.
+func (b *Memory) forget(t *topic) {
+	b.mu.Lock()
+	if b.topics[t.name] == t {
+		delete(b.topics, t.name)
+	}
+	b.mu.Unlock()
+}
+
 // Topics returns the number of topics the broker holds, including those
 // kept only for their epoch and top. It is meant for metrics and tests.
 func (b *Memory) Topics() int {
 	b.init()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.topics)
+	n := 0
+	for _, t := range b.topics {
+		if !t.isDead() {
+			n++
+		}
+	}
+	return n
+}
+
+func (t *topic) isDead() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dead
 }
 
 // expireLocked drops messages older than HistoryTTL. t.mu is held.
@@ -250,13 +290,7 @@ func (b *Memory) locked(name string, create bool) (*topic, error) {
 
 // Publish implements Publisher.
 func (b *Memory) Publish(ctx context.Context, topicName string, m Message) (Message, error) {
-	if err := ctx.Err(); err != nil {
-		return Message{}, err
-	}
-	if err := ValidateTopic(topicName); err != nil {
-		return Message{}, err
-	}
-	if err := ValidateType(m.Type); err != nil {
+	if err := CheckPublish(ctx, topicName, &m); err != nil {
 		return Message{}, err
 	}
 	t, err := b.locked(topicName, true)
@@ -317,58 +351,37 @@ func (b *Memory) startCatchUp(t *topic, s *memSub) {
 	go s.catchUp()
 }
 
-// cursor parses after against the locked topic t and returns the offset
-// after which delivery starts.
-func (b *Memory) cursor(t *topic, after string) (uint64, error) {
-	switch after {
-	case "":
-		return t.top, nil
-	case Oldest:
-		return t.ring.oldest(t.top) - 1, nil
-	}
-	p, err := ParseID(after)
-	if err != nil {
-		return 0, &CursorError{Topic: t.name, Cursor: after, Err: ErrInvalidCursor}
-	}
-	if p.Epoch != t.epoch || p.Offset > t.top || (p.Offset < t.top && p.Offset+1 < t.ring.oldest(t.top)) {
-		return 0, &CursorError{Topic: t.name, Cursor: after, Top: Position{Epoch: t.epoch, Offset: t.top}.ID(), Err: ErrCursorExpired}
-	}
-	return p.Offset, nil
-}
-
-func checkCursor(topicName, after string) error {
-	if after == "" || after == Oldest {
-		return nil
-	}
-	if _, err := ParseID(after); err != nil {
-		return &CursorError{Topic: topicName, Cursor: after, Err: ErrInvalidCursor}
-	}
-	return nil
+// history returns what the locked topic t retains.
+func (t *topic) history() History {
+	return History{Epoch: t.epoch, Top: t.top, First: t.ring.oldest(t.top)}
 }
 
 // Subscribe implements Subscriber.
 func (b *Memory) Subscribe(ctx context.Context, topicName, after string) (Subscription, error) {
-	if err := ctx.Err(); err != nil {
+	p, err := CheckArgs(ctx, topicName, after, nil)
+	if err != nil {
 		return nil, err
 	}
-	if err := ValidateTopic(topicName); err != nil {
-		return nil, err
-	}
-	if err := checkCursor(topicName, after); err != nil {
-		return nil, err
-	}
+	// A subscription holds its topic while it lasts; one to a topic that
+	// has no message leaves nothing behind when it ends.
 	t, err := b.locked(topicName, true)
 	if err != nil {
 		return nil, err
 	}
-	defer t.mu.Unlock()
 	now := b.now()
 	t.active = now
 	b.expireLocked(t, now)
-	from, err := b.cursor(t, after)
+	start, err := t.history().Start(t.name, after, p)
 	if err != nil {
+		dropped := t.dropIfUnusedLocked()
+		t.mu.Unlock()
+		if dropped {
+			b.forget(t)
+		}
 		return nil, err
 	}
+	defer t.mu.Unlock()
+	from := start.Offset
 	s := &memSub{b: b, t: t, ch: make(chan Message, b.buffer()), idx: len(t.subs)}
 	s.sent.Store(from)
 	t.subs = append(t.subs, s)
@@ -383,18 +396,17 @@ func (b *Memory) Subscribe(ctx context.Context, topicName, after string) (Subscr
 
 // Read implements Reader.
 func (b *Memory) Read(ctx context.Context, topicName, after string, limit int) ([]Message, error) {
-	if err := ctx.Err(); err != nil {
+	p, err := CheckArgs(ctx, topicName, after, nil)
+	if err != nil {
 		return nil, err
 	}
-	if err := ValidateTopic(topicName); err != nil {
+	t, err := b.locked(topicName, false)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkCursor(topicName, after); err != nil {
-		return nil, err
-	}
-	// Reading "" or Oldest of an unknown topic needs no epoch: don't create it.
-	t, err := b.locked(topicName, after != "" && after != Oldest)
-	if err != nil || t == nil {
+	if t == nil {
+		// An unknown topic has nothing to read, and reading creates nothing.
+		_, err := History{}.Start(topicName, after, p)
 		return nil, err
 	}
 	defer t.mu.Unlock()
@@ -407,8 +419,12 @@ func (b *Memory) Read(ctx context.Context, topicName, after string, limit int) (
 			n = uint64(limit)
 		}
 		from = t.top - n
-	} else if from, err = b.cursor(t, after); err != nil {
-		return nil, err
+	} else {
+		start, err := t.history().Start(t.name, after, p)
+		if err != nil {
+			return nil, err
+		}
+		from = start.Offset
 	}
 	n := int(t.top - from)
 	if limit > 0 && limit < n {
@@ -421,21 +437,19 @@ func (b *Memory) Read(ctx context.Context, topicName, after string, limit int) (
 	return msgs, nil
 }
 
-// Top implements Reader.
+// Top implements Reader. It creates no topic: an unknown topic's top is
+// Origin.
 func (b *Memory) Top(ctx context.Context, topicName string) (string, error) {
-	if err := ctx.Err(); err != nil {
+	if _, err := CheckArgs(ctx, topicName, "", nil); err != nil {
 		return "", err
 	}
-	if err := ValidateTopic(topicName); err != nil {
-		return "", err
-	}
-	t, err := b.locked(topicName, true)
-	if err != nil {
-		return "", err
+	t, err := b.locked(topicName, false)
+	if err != nil || t == nil {
+		return Origin, err
 	}
 	defer t.mu.Unlock()
 	t.active = b.now()
-	return Position{Epoch: t.epoch, Offset: t.top}.ID(), nil
+	return t.history().TopID(), nil
 }
 
 // Close ends every subscription with ErrClosed and makes later calls return

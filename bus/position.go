@@ -24,38 +24,67 @@ const (
 // The wire form, returned by ID, is "<epoch>-<offset>", for example
 // "k3v9q2d8ma1-42": ASCII letters and digits, a dash and a decimal number.
 // It is safe in URLs, HTTP headers and SSE id fields. Offset 0 names the
-// position before the first message of an epoch, as returned by Top for a
-// topic with no messages.
+// position before the first message of an epoch.
+//
+// The zero Position, written [Origin] ("0-0"), is the position before the
+// first message of a topic whatever epoch the topic gets: the top of a topic
+// that has no message. It follows no epoch, so the first message of any
+// epoch follows it, and a topic need not exist for a consumer to hold it.
 type Position struct {
 	Epoch  string
 	Offset uint64
 }
 
+// Origin is the ID of the zero Position: the position before a topic's
+// first message, in whatever epoch the topic has or will get. Top returns
+// it for a topic that has no message, including one that does not exist
+// yet, so asking for a topic's top creates nothing. Unlike [Oldest], it is
+// a strict cursor: after Origin, delivery starts with offset 1 of the
+// topic's epoch, and once that message has left the history the cursor has
+// expired.
+const Origin = "0-0"
+
+// originEpoch is how the empty epoch of the zero Position is written.
+const originEpoch = "0"
+
 // ID returns the wire form of p.
 func (p Position) ID() string {
-	return p.Epoch + "-" + strconv.FormatUint(p.Offset, 10)
+	e := p.Epoch
+	if e == "" {
+		e = originEpoch
+	}
+	return e + "-" + strconv.FormatUint(p.Offset, 10)
 }
 
 // String returns the wire form of p.
 func (p Position) String() string { return p.ID() }
 
 // Follows reports whether p comes directly after prev: same epoch and an
-// offset one higher.
+// offset one higher. The first message of any epoch (offset 1) follows the
+// zero Position (Origin).
 func (p Position) Follows(prev Position) bool {
-	return p.Epoch == prev.Epoch && p.Offset == prev.Offset+1
+	return p.Offset == prev.Offset+1 && (p.Epoch == prev.Epoch || prev.Epoch == "" && p.Epoch != "")
 }
 
 // After reports whether p is later than q in the same epoch. Positions of
-// different epochs are not ordered, and After returns false.
+// different epochs are not ordered, and After returns false; every position
+// of an epoch with an offset above 0 is after the zero Position.
 func (p Position) After(q Position) bool {
-	return p.Epoch == q.Epoch && p.Offset > q.Offset
+	return p.Offset > q.Offset && (p.Epoch == q.Epoch || q.Epoch == "" && q.Offset == 0 && p.Epoch != "")
 }
+
+// IsZero reports whether p is the zero Position, Origin.
+func (p Position) IsZero() bool { return p == Position{} }
 
 // ParseID parses a message ID. It returns an error wrapping ErrInvalidCursor
 // when id is not of the form "<epoch>-<offset>" with an epoch of 1 to
 // MaxEpochLen ASCII letters and digits and a decimal offset without sign or
-// leading zeros.
+// leading zeros. Origin parses as the zero Position; the epoch "0" is
+// reserved for it.
 func ParseID(id string) (Position, error) {
+	if id == Origin {
+		return Position{}, nil
+	}
 	i := strings.LastIndexByte(id, '-')
 	if i <= 0 || i > MaxEpochLen || len(id) > MaxIDLen {
 		return Position{}, invalidID(id)
@@ -80,9 +109,9 @@ func ParseID(id string) (Position, error) {
 }
 
 // ValidEpoch reports whether s can be the epoch of a Position: 1 to
-// MaxEpochLen ASCII letters and digits.
+// MaxEpochLen ASCII letters and digits, other than "0", which Origin uses.
 func ValidEpoch(s string) bool {
-	if len(s) == 0 || len(s) > MaxEpochLen {
+	if len(s) == 0 || len(s) > MaxEpochLen || s == originEpoch {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -19,6 +19,7 @@ func TestParseID(t *testing.T) {
 		{"abc123-42", bus.Position{Epoch: "abc123", Offset: 42}},
 		{"Z9-18446744073709551615", bus.Position{Epoch: "Z9", Offset: 1<<64 - 1}},
 		{strings.Repeat("e", bus.MaxEpochLen) + "-1", bus.Position{Epoch: strings.Repeat("e", bus.MaxEpochLen), Offset: 1}},
+		{bus.Origin, bus.Position{}},
 	}
 	for _, tc := range good {
 		got, err := bus.ParseID(tc.id)
@@ -30,6 +31,7 @@ func TestParseID(t *testing.T) {
 		"", "-", "-1", "a", "a-", "1", "0", "a-b", "a-01", "a-00", "a--1", "a-+1", "a- 1", "a-1 ",
 		"a-1.0", "a_b-1", "é-1", "a-18446744073709551616", "a-99999999999999999999",
 		strings.Repeat("e", bus.MaxEpochLen+1) + "-1", "a\n-1", "a-1\x00", "a-1\r\n",
+		"0-1", "0-00", // the epoch "0" is Origin's
 	}
 	for _, id := range bad {
 		_, err := bus.ParseID(id)
@@ -48,6 +50,18 @@ func TestPositionOrder(t *testing.T) {
 	assert.False(t, bus.Position{Epoch: "e", Offset: 4}.After(p))
 	assert.False(t, bus.Position{Epoch: "f", Offset: 9}.After(p), "epochs are not ordered")
 	assert.Equal(t, "e-5", p.String())
+
+	origin := bus.Position{}
+	assert.True(t, origin.IsZero())
+	assert.False(t, p.IsZero())
+	assert.True(t, bus.Position{Epoch: "e", Offset: 1}.Follows(origin), "the first message of any epoch follows Origin")
+	assert.True(t, bus.Position{Epoch: "f", Offset: 1}.Follows(origin))
+	assert.False(t, bus.Position{Epoch: "e", Offset: 2}.Follows(origin), "gap after Origin")
+	assert.False(t, origin.Follows(origin))
+	assert.True(t, p.After(origin))
+	assert.False(t, origin.After(p))
+	assert.False(t, bus.Position{Epoch: "e"}.After(origin))
+	assert.Equal(t, bus.Origin, origin.ID())
 }
 
 func TestValidateTopic(t *testing.T) {

@@ -53,9 +53,14 @@ func (s *memSub) Close() error {
 }
 
 func (s *memSub) end(err error) {
-	s.t.mu.Lock()
-	s.t.endLocked(s, err, s.b.now())
-	s.t.mu.Unlock()
+	t := s.t
+	t.mu.Lock()
+	t.endLocked(s, err, s.b.now())
+	dropped := t.dropIfUnusedLocked()
+	t.mu.Unlock()
+	if dropped {
+		s.b.forget(t)
+	}
 }
 
 // endLocked ends s with err. t.mu is held.

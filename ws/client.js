@@ -14,10 +14,17 @@
 
 export const SUBPROTOCOL = "pushpull.v1";
 
+// parseID parses a message ID; "0-0" (Origin, the top of a topic that has no
+// message) has the empty epoch, which the first message of any epoch follows.
 function parseID(id) {
   const i = typeof id === "string" ? id.lastIndexOf("-") : -1;
   if (i <= 0 || !/^[0-9]+$/.test(id.slice(i + 1))) return null;
-  return { epoch: id.slice(0, i), offset: BigInt(id.slice(i + 1)) };
+  const epoch = id.slice(0, i);
+  return { epoch: epoch === "0" ? "" : epoch, offset: BigInt(id.slice(i + 1)) };
+}
+
+function follows(p, prev) {
+  return p.offset === prev.offset + 1n && (p.epoch === prev.epoch || prev.epoch === "");
 }
 
 function encodeData(data) {
@@ -129,7 +136,7 @@ export class Client {
         if (!pos) return ws.close(1002, "bad id");
         if (s.last) {
           if (pos.epoch === s.last.epoch && pos.offset <= s.last.offset) return; // duplicate
-          if (pos.epoch !== s.last.epoch || pos.offset !== s.last.offset + 1n) {
+          if (!follows(pos, s.last)) {
             ws.close(1002, "gap"); // reconnect and resume from the cursor
             return;
           }

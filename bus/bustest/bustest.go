@@ -45,6 +45,7 @@ func Run(t *testing.T, newBroker func(tb testing.TB) bus.Broker) {
 		{"FanOutStalledSubscriber", s.testStalled},
 		{"Read", s.testRead},
 		{"Top", s.testTop},
+		{"Origin", s.testOrigin},
 		{"ContextCancel", s.testContext},
 		{"SubscriptionClose", s.testSubscriptionClose},
 		{"BrokerClose", s.testBrokerClose},
@@ -702,9 +703,9 @@ func (s *suite) testTop(t *testing.T) {
 	topic := topicName("top")
 	zero, err := b.Top(ctx, topic)
 	require.NoError(t, err)
+	require.Equal(t, bus.Origin, zero, "Top of a topic with no message")
 	zp, err := bus.ParseID(zero)
-	require.NoError(t, err, "Top of an empty topic is a valid ID")
-	assert.Equal(t, uint64(0), zp.Offset)
+	require.NoError(t, err, "Origin is a valid ID")
 	// Subscribing after the zero top delivers the first message.
 	sub, err := b.Subscribe(ctx, topic, zero)
 	require.NoError(t, err)
@@ -715,6 +716,59 @@ func (s *suite) testTop(t *testing.T) {
 	top, err := b.Top(ctx, topic)
 	require.NoError(t, err)
 	assert.Equal(t, m[0].ID, top)
+}
+
+// testOrigin checks the cursor of a topic that has no message: Origin is
+// served while the topic's first message is retained, and cursors of a
+// topic that does not exist are answered without creating it.
+func (s *suite) testOrigin(t *testing.T) {
+	b := s.broker(t)
+	ctx := ctxFor(t)
+	topic := topicName("origin")
+	foreign := bus.Position{Epoch: "nosuchepoch", Offset: 3}.ID()
+
+	// A topic nobody published to: nothing to read, nothing created.
+	for _, cur := range []string{"", bus.Oldest, bus.Origin} {
+		msgs, err := b.Read(ctx, topic, cur, 10)
+		require.NoError(t, err, "Read %q of an unknown topic", cur)
+		assert.Empty(t, msgs)
+	}
+	_, err := b.Read(ctx, topic, foreign, 10)
+	require.ErrorIs(t, err, bus.ErrCursorExpired)
+	got, _ := bus.TopOf(err)
+	assert.Equal(t, bus.Origin, got, "the top of an unknown topic")
+	_, err = b.Subscribe(ctx, topic, foreign)
+	require.ErrorIs(t, err, bus.ErrCursorExpired)
+	got, _ = bus.TopOf(err)
+	assert.Equal(t, bus.Origin, got)
+	early, err := b.Subscribe(ctx, topic, "")
+	require.NoError(t, err)
+	defer early.Close()
+	top, err := b.Top(ctx, topic)
+	require.NoError(t, err)
+	require.Equal(t, bus.Origin, top, "a subscription creates no message")
+
+	// Once the topic appears, Origin delivers it from its first message,
+	// live and from the history.
+	msgs := publish(t, b, topic, "o", 3)
+	sameMessages(t, msgs, receive(t, early, 3))
+	sub, err := b.Subscribe(ctx, topic, bus.Origin)
+	require.NoError(t, err)
+	sameMessages(t, msgs, receive(t, sub, 3))
+	require.NoError(t, sub.Close())
+	page, err := b.Read(ctx, topic, bus.Origin, 2)
+	require.NoError(t, err)
+	sameMessages(t, msgs[:2], page)
+
+	// Once the first message left the history, Origin has expired.
+	size, all := historySize(t, b, topicName("origin-trimmed"))
+	require.Greater(t, len(all), size)
+	_, err = b.Subscribe(ctx, all[0].Topic, bus.Origin)
+	require.ErrorIs(t, err, bus.ErrCursorExpired, "Subscribe after Origin of a trimmed topic")
+	got, _ = bus.TopOf(err)
+	assert.Equal(t, all[len(all)-1].ID, got)
+	_, err = b.Read(ctx, all[0].Topic, bus.Origin, 1)
+	require.ErrorIs(t, err, bus.ErrCursorExpired, "Read after Origin of a trimmed topic")
 }
 
 func (s *suite) testContext(t *testing.T) {

@@ -301,7 +301,7 @@ const maxConflicts = 1000
 // Publish implements bus.Publisher.
 func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
 	b.init()
-	if err := fanout.CheckPublish(ctx, topic, m.Type); err != nil {
+	if err := bus.CheckPublish(ctx, topic, &m); err != nil {
 		return bus.Message{}, err
 	}
 	if b.isClosed() {
@@ -315,7 +315,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 	if limit := b.Conn.MaxPayload(); int64(len(rec))+256 > limit {
 		return bus.Message{}, fmt.Errorf("%w: %d bytes, the server takes at most %d", bus.ErrInvalidMessage, len(rec), limit-256)
 	}
-	p, err := b.append(ctx, topic, rec, false)
+	p, err := b.append(ctx, topic, rec)
 	if err != nil {
 		if b.isClosed() {
 			return bus.Message{}, bus.ErrClosed
@@ -327,10 +327,8 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 	return m, nil
 }
 
-// append stores rec as the topic's next message; with marker, it stores an
-// offset-0 record fixing the epoch of a topic that has no message, unless
-// the topic has one by then.
-func (b *Broker) append(ctx context.Context, topic string, rec []byte, marker bool) (bus.Position, error) {
+// append stores rec as the topic's next message.
+func (b *Broker) append(ctx context.Context, topic string, rec []byte) (bus.Position, error) {
 	ctx, cancel := b.request(ctx)
 	defer cancel()
 	s, err := b.ensureStream(ctx)
@@ -340,11 +338,6 @@ func (b *Broker) append(ctx context.Context, topic string, rec []byte, marker bo
 	ps := b.pubState(topic)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	if marker {
-		// Markers are rare, and the cached position may be of messages
-		// that left the stream since: ask the server.
-		ps.known = false
-	}
 	subject := b.subject(topic)
 	for range maxConflicts {
 		if !ps.known {
@@ -363,13 +356,7 @@ func (b *Broker) append(ctx context.Context, topic string, rec []byte, marker bo
 			}
 			ps.known = true
 		}
-		if marker && ps.seq != 0 {
-			return bus.Position{Epoch: ps.epoch, Offset: ps.off}, nil
-		}
 		next := ps.off + 1
-		if marker {
-			next = 0
-		}
 		msg := nats.NewMsg(subject)
 		msg.Header.Set(hdrEpoch, ps.epoch)
 		msg.Header.Set(hdrOffset, strconv.FormatUint(next, 10))

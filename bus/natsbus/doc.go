@@ -40,9 +40,9 @@
 // takes one round trip.
 //
 // A topic that has no message takes a fresh random epoch from its first
-// message; Top, Subscribe and Read of such a topic store an offset-0 marker
-// holding the epoch, which readers skip and later messages push out. A
-// topic whose messages all left the stream (purged, or aged out with
+// message. Until then its top is bus.Origin, and Top, Subscribe and Read
+// store nothing (offset-0 markers that earlier versions stored are
+// skipped). A topic whose messages all left the stream (purged, or aged out with
 // HistoryTTL) starts a new epoch, so old cursors are answered with
 // bus.ErrCursorExpired and never with other messages. Unlike redisbus, the
 // epoch and top are then not kept after the data.

@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/fanout"
 	"github.com/pushpull/pushpull/internal/record"
 )
 
@@ -24,15 +23,15 @@ type view struct {
 	lastSeq  uint64
 }
 
-func (v *view) history() fanout.History {
-	return fanout.History{Epoch: v.epoch, Top: v.top, First: v.first}
+// history returns what the topic retains; the zero History for a topic
+// with no message in the stream.
+func (v *view) history() bus.History {
+	return bus.History{Epoch: v.epoch, Top: v.top, First: v.first}
 }
 
-func (v *view) topPos() bus.Position { return v.history().TopPos() }
-
-// look reads the topic's view. With create, a topic without a message gets
-// an epoch (stored as an offset-0 marker).
-func (b *Broker) look(ctx context.Context, topic string, create bool) (*view, error) {
+// look reads the topic's view. It creates nothing: a topic with no message
+// in the stream has the zero view, whose top is bus.Origin.
+func (b *Broker) look(ctx context.Context, topic string) (*view, error) {
 	ctx, cancel := b.request(ctx)
 	defer cancel()
 	s, err := b.ensureStream(ctx)
@@ -40,44 +39,38 @@ func (b *Broker) look(ctx context.Context, topic string, create bool) (*view, er
 		return nil, err
 	}
 	subject := b.subject(topic)
-	for attempt := 0; ; attempt++ {
-		last, err := s.GetLastMsgForSubject(ctx, subject)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			if !create || attempt > 0 {
-				return &view{}, nil
-			}
-			if _, err := b.append(ctx, topic, record.Encode(nil, &bus.Message{}), true); err != nil {
-				return nil, b.fail(topic, err)
-			}
-			continue
-		}
+	last, err := s.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return &view{}, nil
+	}
+	if err != nil {
+		return nil, b.fail(topic, err)
+	}
+	lp, err := position(last)
+	if err != nil {
+		return nil, err
+	}
+	v := &view{known: true, epoch: lp.Epoch, top: lp.Offset, lastSeq: last.Sequence, first: lp.Offset, firstSeq: last.Sequence}
+	if lp.Offset > 0 {
+		head, err := s.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
 		if err != nil {
 			return nil, b.fail(topic, err)
 		}
-		lp, err := position(last)
+		hp, err := position(head)
 		if err != nil {
 			return nil, err
 		}
-		v := &view{known: true, epoch: lp.Epoch, top: lp.Offset, lastSeq: last.Sequence, first: lp.Offset, firstSeq: last.Sequence}
-		if lp.Offset > 0 {
-			head, err := s.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
-			if err != nil {
-				return nil, b.fail(topic, err)
-			}
-			hp, err := position(head)
-			if err != nil {
-				return nil, err
-			}
-			if hp.Epoch == lp.Epoch {
-				v.first, v.firstSeq = hp.Offset, head.Sequence
-			}
+		if hp.Epoch == lp.Epoch {
+			v.first, v.firstSeq = hp.Offset, head.Sequence
 		}
-		if v.first == 0 { // the marker: no message yet
-			v.first = 1
-			v.firstSeq++
-		}
-		return v, nil
 	}
+	if v.first == 0 {
+		// An offset-0 marker, which earlier versions stored to fix the
+		// epoch of a topic with no message: no message yet.
+		v.first = 1
+		v.firstSeq++
+	}
+	return v, nil
 }
 
 func (b *Broker) fail(topic string, err error) error {
@@ -85,15 +78,6 @@ func (b *Broker) fail(topic string, err error) error {
 		return bus.ErrClosed
 	}
 	return fmt.Errorf("natsbus: read %q: %w", topic, err)
-}
-
-// servable reports whether the history holds everything after p.
-func (v *view) servable(p bus.Position) bool {
-	return v.history().Serves(p)
-}
-
-func (b *Broker) expired(topic, cursor string, v *view) error {
-	return v.history().Expired(topic, cursor)
 }
 
 // seqOf finds the stream sequence of the topic's message at offset off
@@ -180,7 +164,7 @@ func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, 
 		out = append(out, m)
 	}
 	if len(out) == 0 {
-		return nil, b.expired(topic, bus.Position{Epoch: v.epoch, Offset: from}.ID(), v)
+		return nil, v.history().Expired(topic, bus.Position{Epoch: v.epoch, Offset: from}.ID())
 	}
 	return out, nil
 }
@@ -249,74 +233,63 @@ func (b *Broker) fetch(ctx context.Context, s jetstream.Stream, subject string, 
 // check validates the common arguments of Read, Subscribe and Top.
 func (b *Broker) check(ctx context.Context, topic, after string) (bus.Position, error) {
 	b.init()
-	return fanout.CheckArgs(ctx, topic, after, b.isClosed)
+	return bus.CheckArgs(ctx, topic, after, b.isClosed)
 }
 
-// Read implements bus.Reader.
+// Read implements bus.Reader. It creates nothing.
 func (b *Broker) Read(ctx context.Context, topic, after string, limit int) ([]bus.Message, error) {
 	p, err := b.check(ctx, topic, after)
 	if err != nil {
 		return nil, err
 	}
-	create := after != "" && after != bus.Oldest
-	v, err := b.look(ctx, topic, create)
+	v, err := b.look(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	start, err := v.history().Start(topic, after, p)
 	if err != nil || !v.known {
 		return nil, err
 	}
-	var from uint64
-	switch after {
-	case "":
+	from := start.Offset
+	if after == "" { // the newest limit messages
 		from = v.first - 1
 		if limit > 0 && v.top-from > uint64(limit) {
 			from = v.top - uint64(limit)
 		}
-	case bus.Oldest:
-		from = v.first - 1
-	default:
-		if !v.servable(p) {
-			return nil, b.expired(topic, after, v)
-		}
-		from = p.Offset
 	}
 	return b.after(ctx, topic, v, from, limit)
 }
 
 // readAfter feeds lagging subscribers.
 func (b *Broker) readAfter(ctx context.Context, topic string, after bus.Position, limit int) ([]bus.Message, error) {
-	v, err := b.look(ctx, topic, false)
+	v, err := b.look(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	if !v.known {
-		// Every message of the topic left the stream: its top is that of
-		// the epoch a new look gives it, so the error names a valid
-		// position to start again from.
-		if v, err = b.look(ctx, topic, true); err != nil {
-			return nil, err
-		}
-		if !v.known { // emptied again meanwhile: the caller retries
-			return nil, fmt.Errorf("natsbus: read %q: the topic has no epoch", topic)
-		}
+	// A topic whose messages all left the stream is unknown again: it
+	// serves Origin only.
+	start, err := v.history().Start(topic, after.ID(), after)
+	if err != nil || !v.known {
+		return nil, err
 	}
-	if !v.servable(after) {
-		return nil, b.expired(topic, after.ID(), v)
-	}
-	return b.after(ctx, topic, v, after.Offset, limit)
+	return b.after(ctx, topic, v, start.Offset, limit)
 }
 
-// Top implements bus.Reader.
+// Top implements bus.Reader. It creates nothing: the top of a topic with no
+// message is bus.Origin.
 func (b *Broker) Top(ctx context.Context, topic string) (string, error) {
 	if _, err := b.check(ctx, topic, ""); err != nil {
 		return "", err
 	}
-	v, err := b.look(ctx, topic, true)
+	v, err := b.look(ctx, topic)
 	if err != nil {
 		return "", err
 	}
-	return v.topPos().ID(), nil
+	return v.history().TopID(), nil
 }
 
-// Subscribe implements bus.Subscriber.
+// Subscribe implements bus.Subscriber. A subscription to a topic with no
+// message starts at bus.Origin and stores nothing.
 func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
 	p, err := b.check(ctx, topic, after)
 	if err != nil {
@@ -336,15 +309,16 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	// Only now, with the announcements flowing, is the position read: a
 	// message stored after it is either announced or read from the
 	// history by the subscriber.
-	v, err := b.look(ctx, topic, true)
+	v, err := b.look(ctx, topic)
 	if err != nil {
 		b.hub.Unref(t)
 		return nil, err
 	}
-	from, err := v.history().Start(topic, after, p)
+	h := v.history()
+	from, err := h.Start(topic, after, p)
 	if err != nil {
 		b.hub.Unref(t)
 		return nil, err
 	}
-	return b.hub.Join(ctx, t, from, v.topPos())
+	return b.hub.Join(ctx, t, from, bus.Position{Epoch: h.Epoch, Offset: h.Top})
 }

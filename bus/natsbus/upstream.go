@@ -250,10 +250,10 @@ func (u *upstream) checkAll() {
 		if u.ctx.Err() != nil {
 			return
 		}
-		v, err := u.b.look(u.ctx, t.Name(), false)
+		v, err := u.b.look(u.ctx, t.Name())
 		if err != nil || !v.known {
 			return
 		}
-		u.b.hub.Resync(t, v.topPos())
+		u.b.hub.Resync(t, bus.Position{Epoch: v.epoch, Offset: v.top})
 	})
 }

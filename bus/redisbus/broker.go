@@ -184,7 +184,7 @@ func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10)
 // Publish implements bus.Publisher.
 func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
 	b.init()
-	if err := fanout.CheckPublish(ctx, topic, m.Type); err != nil {
+	if err := bus.CheckPublish(ctx, topic, &m); err != nil {
 		return bus.Message{}, err
 	}
 	if err := b.begin(); err != nil {

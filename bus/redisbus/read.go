@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/fanout"
 	"github.com/pushpull/pushpull/internal/record"
 )
 
@@ -23,25 +22,26 @@ type view struct {
 	msgs    []bus.Message
 }
 
-func (v *view) history() fanout.History {
-	return fanout.History{Epoch: v.epoch, Top: v.top, First: v.first}
+// history returns what the topic retains; the zero History for an unknown
+// topic.
+func (v *view) history() bus.History {
+	return bus.History{Epoch: v.epoch, Top: v.top, First: v.first}
 }
 
-func (v *view) topPos() bus.Position { return v.history().TopPos() }
-
-// look runs readScript. mode is "", "n", "o" or "a" (after).
-func (b *Broker) look(ctx context.Context, topic string, create bool, mode string, after bus.Position, limit int) (*view, error) {
+// look runs readScript. mode is "", "n", "o" or "a" (after). With touch, an
+// existing topic's meta TTL is refreshed.
+func (b *Broker) look(ctx context.Context, topic string, touch bool, mode string, after bus.Position, limit int) (*view, error) {
 	if err := b.begin(); err != nil {
 		return nil, err
 	}
 	defer b.calls.Done()
 	c := "0"
-	if create {
+	if touch {
 		c = "1"
 	}
 	res, err := readScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
-		c, bus.NewEpoch(), ms(b.metaTTL()), mode, after.Epoch, after.Offset, max(limit, 0),
+		c, ms(b.metaTTL()), mode, after.Epoch, after.Offset, max(limit, 0),
 	).Slice()
 	if err != nil {
 		if b.isClosed() {
@@ -96,17 +96,13 @@ func (b *Broker) entry(topic, epoch string, raw any) (bus.Message, error) {
 	return m, nil
 }
 
-func (b *Broker) expired(topic, cursor string, v *view) error {
-	return v.history().Expired(topic, cursor)
-}
-
 // check validates the common arguments of Read, Subscribe and Top.
 func (b *Broker) check(ctx context.Context, topic, after string) (bus.Position, error) {
 	b.init()
-	return fanout.CheckArgs(ctx, topic, after, b.isClosed)
+	return bus.CheckArgs(ctx, topic, after, b.isClosed)
 }
 
-// Read implements bus.Reader.
+// Read implements bus.Reader. It creates nothing.
 func (b *Broker) Read(ctx context.Context, topic, after string, limit int) ([]bus.Message, error) {
 	p, err := b.check(ctx, topic, after)
 	if err != nil {
@@ -119,9 +115,9 @@ func (b *Broker) Read(ctx context.Context, topic, after string, limit int) ([]bu
 	case bus.Oldest:
 		v, err = b.look(ctx, topic, false, "o", p, limit)
 	default:
-		v, err = b.look(ctx, topic, true, "a", p, limit)
-		if err == nil && v.expired {
-			return nil, b.expired(topic, after, v)
+		v, err = b.look(ctx, topic, false, "a", p, limit)
+		if err == nil && (v.expired || !v.known) {
+			_, err = v.history().Start(topic, after, p)
 		}
 	}
 	if err != nil {
@@ -136,34 +132,31 @@ func (b *Broker) readAfter(ctx context.Context, topic string, after bus.Position
 	if err != nil {
 		return nil, err
 	}
-	if !v.known {
-		// The topic's keys are gone (expired, or deleted): its top is
-		// that of the epoch a new look gives it, so the error names a
-		// valid position to start again from.
-		if v, err = b.look(ctx, topic, true, "", after, 0); err != nil {
+	if v.expired || !v.known {
+		// An unknown topic (never published, or its keys expired or were
+		// deleted) serves Origin only.
+		if _, err := v.history().Start(topic, after.ID(), after); err != nil {
 			return nil, err
 		}
-		return nil, b.expired(topic, after.ID(), v)
-	}
-	if v.expired {
-		return nil, b.expired(topic, after.ID(), v)
 	}
 	return v.msgs, nil
 }
 
-// Top implements bus.Reader.
+// Top implements bus.Reader. It creates nothing: the top of an unknown
+// topic is bus.Origin.
 func (b *Broker) Top(ctx context.Context, topic string) (string, error) {
 	if _, err := b.check(ctx, topic, ""); err != nil {
 		return "", err
 	}
-	v, err := b.look(ctx, topic, true, "", bus.Position{}, 0)
+	v, err := b.look(ctx, topic, false, "", bus.Position{}, 0)
 	if err != nil {
 		return "", err
 	}
-	return v.topPos().ID(), nil
+	return v.history().TopID(), nil
 }
 
-// Subscribe implements bus.Subscriber.
+// Subscribe implements bus.Subscriber. A subscription to an unknown topic
+// starts at bus.Origin and creates nothing in Redis.
 func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
 	p, err := b.check(ctx, topic, after)
 	if err != nil {
@@ -186,10 +179,11 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		b.hub.Unref(t)
 		return nil, err
 	}
-	from, err := v.history().Start(topic, after, p)
+	h := v.history()
+	from, err := h.Start(topic, after, p)
 	if err != nil {
 		b.hub.Unref(t)
 		return nil, err
 	}
-	return b.hub.Join(ctx, t, from, v.topPos())
+	return b.hub.Join(ctx, t, from, bus.Position{Epoch: h.Epoch, Offset: h.Top})
 }

@@ -31,38 +31,29 @@ return {e, off}
 `)
 
 // readScript reads a topic's position and, optionally, messages, in one
-// consistent view.
+// consistent view. It creates nothing: a topic exists once published to.
 //
-// KEYS[1] meta, KEYS[2] stream. ARGV[1] "1" to create the meta when missing
-// (with the fresh epoch ARGV[2]) and refresh its TTL ARGV[3] (ms);
-// ARGV[4] mode: "" position only, "n" the newest ARGV[7] entries, "o" the
-// oldest ARGV[7] entries, "a" the entries after offset ARGV[6] of epoch
-// ARGV[5] (ARGV[7] of them at most; "0" means all).
+// KEYS[1] meta, KEYS[2] stream. ARGV[1] "1" to refresh the TTL ARGV[2]
+// (ms) of an existing meta; ARGV[3] mode: "" position only,
+// "n" the newest ARGV[6] entries, "o" the oldest ARGV[6] entries, "a" the
+// entries after offset ARGV[5] of epoch ARGV[4] (ARGV[6] of them at most;
+// "0" means all), where the epoch "" is Origin (offset 0 of any epoch,
+// served while the topic's first message is retained).
 //
-// Returns {} for an unknown topic when not creating, else
-// {epoch, top, first retained offset, status, entries...} where status is
-// "ok" or "expired" (the cursor of mode "a" cannot be served whole) and
-// each entry is {id, {field, value, ...}}.
+// Returns {} for an unknown topic, else {epoch, top, first retained offset,
+// status, entries...} where status is "ok" or "expired" (the cursor of mode
+// "a" cannot be served whole) and each entry is {id, {field, value, ...}}.
 var readScript = redis.NewScript(`
 local e = redis.call('HGET', KEYS[1], 'e')
-local s = 0
-if e then
-  s = tonumber(redis.call('HGET', KEYS[1], 's'))
-  if ARGV[1] == '1' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-elseif ARGV[1] == '1' then
-  e = ARGV[2]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', e, 's', 0)
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-else
-  return {}
-end
+if not e then return {} end
+local s = tonumber(redis.call('HGET', KEYS[1], 's'))
+if ARGV[1] == '1' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 local first = s + 1
 local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
 if #head > 0 then first = tonumber(string.match(head[1][1], '^(%d+)')) end
 local out = {e, s, first, 'ok'}
-local mode = ARGV[4]
-local limit = tonumber(ARGV[7])
+local mode = ARGV[3]
+local limit = tonumber(ARGV[6])
 local entries = {}
 if mode == 'n' then
   if limit > 0 then
@@ -77,8 +68,14 @@ elseif mode == 'o' then
     entries = redis.call('XRANGE', KEYS[2], '-', '+')
   end
 elseif mode == 'a' then
-  local o = tonumber(ARGV[6])
-  if ARGV[5] ~= e or o > s or (o < s and o + 1 < first) then
+  local o = tonumber(ARGV[5])
+  if ARGV[4] == '' then
+    if first > 1 then
+      out[4] = 'expired'
+      return out
+    end
+    o = 0
+  elseif ARGV[4] ~= e or o > s or (o < s and o + 1 < first) then
     out[4] = 'expired'
     return out
   end

@@ -40,10 +40,9 @@
 // is done (Err returns the context's error), when they are closed (nil),
 // when they are cut, or when the Hub is closed (bus.ErrClosed).
 //
-// Besides the Hub, the package holds what the adapters would otherwise
-// repeat: CheckArgs and CheckPublish validate the arguments of Read,
-// Subscribe, Top and Publish in the order bus.Memory does, and History
-// decides where a subscription starts and which cursors have expired.
+// A subscription may start at the zero Position (bus.Origin) of a topic that
+// has no epoch yet: the topic's first message, of whatever epoch, follows
+// it.
 //
 // The zero Hub is ready once Read is set; the other fields have defaults
 // taken from bus.Memory. All methods are safe for concurrent use. The Hub

@@ -212,9 +212,10 @@ func (h *Hub) Deliver(name string, m bus.Message, p bus.Position) {
 		if s.state == stateLive {
 			sent := s.sent.Load()
 			switch {
-			case s.epoch == p.Epoch && p.Offset == sent+1:
+			case p.Follows(bus.Position{Epoch: s.epoch, Offset: sent}):
 				select {
 				case s.ch <- m:
+					s.epoch = p.Epoch // set already, or adopted after Origin
 					s.sent.Store(p.Offset)
 				default:
 					h.startCatchUp(t, s)
@@ -247,7 +248,7 @@ func (h *Hub) Resync(t *Topic, top bus.Position) {
 		return
 	}
 	for i := len(t.subs) - 1; i >= 0; i-- {
-		if s := t.subs[i]; s.state == stateLive && (s.epoch != top.Epoch || s.sent.Load() != top.Offset) {
+		if s := t.subs[i]; s.state == stateLive && !reached(s.epoch, s.sent.Load(), top) {
 			h.startCatchUp(t, s)
 		}
 	}

@@ -50,6 +50,9 @@ func (r *recent) add(p bus.Position, m bus.Message) {
 // appendAfter appends to dst up to limit held messages that follow offset
 // after of epoch; it appends nothing unless the next one is held.
 func (r *recent) appendAfter(dst []bus.Message, epoch string, after uint64, limit int) []bus.Message {
+	if epoch == "" && after == 0 {
+		epoch = r.epoch // Origin: the topic's first message, if held
+	}
 	if r.n == 0 || epoch != r.epoch || after+1 < r.first {
 		return dst
 	}

@@ -27,7 +27,7 @@ type sub struct {
 	h      *Hub
 	t      *Topic
 	ch     chan bus.Message
-	epoch  string             // the epoch of every position of s
+	epoch  string             // the epoch of every position of s; "" until the first message after Origin
 	ctx    context.Context    // done when s ends; bounds history reads
 	cancel context.CancelFunc //
 	idx    int                // position in t.subs
@@ -103,6 +103,12 @@ func (s *sub) closeCh() {
 	close(s.ch)
 }
 
+// reached reports whether a subscriber at offset off of epoch (or at Origin,
+// for "") has reached top.
+func reached(epoch string, off uint64, top bus.Position) bool {
+	return off >= top.Offset && (epoch == top.Epoch || epoch == "")
+}
+
 // Read retries when the server has not answered in time.
 const (
 	readAttempts = 5
@@ -124,7 +130,7 @@ func (s *sub) catchUp() {
 			return
 		}
 		sent := s.sent.Load()
-		if t.top.Epoch == s.epoch && sent >= t.top.Offset {
+		if reached(s.epoch, sent, t.top) {
 			s.state = stateLive
 			t.mu.Unlock()
 			return
@@ -161,9 +167,15 @@ func (s *sub) catchUp() {
 		}
 		for i := range batch {
 			p, perr := bus.ParseID(batch[i].ID)
-			if perr != nil || p.Epoch != s.epoch || p.Offset != sent+1 {
+			if perr != nil || !p.Follows(bus.Position{Epoch: s.epoch, Offset: sent}) {
 				s.end(&bus.CursorError{Topic: t.name, Cursor: bus.Position{Epoch: s.epoch, Offset: sent}.ID(), Top: top.ID(), Err: bus.ErrCursorExpired})
 				break
+			}
+			if s.epoch == "" {
+				// The topic's first message after Origin fixes the epoch.
+				t.mu.Lock()
+				s.epoch = p.Epoch
+				t.mu.Unlock()
 			}
 			select {
 			case s.ch <- batch[i]:
