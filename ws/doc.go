@@ -86,10 +86,11 @@
 //   - 1008 policy violation: 16 malformed frames in a row.
 //   - 1009 message too big: a frame over Handler.ReadLimit (64 KiB).
 //   - 4000 slow consumer ([CloseSlowConsumer]): the connection's send
-//     queue (Handler.QueueSize frames) overflowed. Nothing was lost:
-//     reconnect and subscribe after the last id received. A peer that stops
-//     reading altogether cannot even receive the close frame; its
-//     connection is dropped once a write has been stuck for WriteTimeout.
+//     queue (Handler.QueueSize frames) overflowed with live messages.
+//     Nothing was lost: reconnect and subscribe after the last id
+//     received. A peer that stops reading altogether cannot even receive
+//     the close frame; its connection is dropped once a write has been
+//     stuck for WriteTimeout.
 //
 // A connection that does not answer a ping (every PingInterval) within
 // PongTimeout is dropped. Browsers answer pings by themselves.
@@ -103,6 +104,16 @@
 // every subscribed connection. A subscription replays history at its own
 // pace (never filling more than half the queue) before it joins the live
 // fan-out, with no gap and no duplicate at the seam.
+//
+// A client may pipeline requests: send any number back to back and read
+// the answers as they come; each is answered, in order, and its own
+// requests never get its connection closed. The Handler reads a
+// connection's next frame only while its queue is less than half full
+// (counting the messages the client published to its own subscriptions
+// that the fan-out has yet to queue), so a client that sends faster than
+// it reads is slowed down by TCP flow control. Only live messages
+// published by others can overflow the queue, and a client that stops
+// reading is no longer read at all.
 //
 // The Client resubscribes every topic after its last delivered id when it
 // reconnects; a message whose id does not follow the previous one makes it
