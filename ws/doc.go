@@ -66,7 +66,10 @@
 // (older than the history, of another epoch, beyond the top) is answered by
 // a reset carrying the topic's current top instead of an ack: the client
 // reloads its state and subscribes after top. A reset can also end a running
-// subscription. A publish is answered by an ack carrying the stored
+// subscription, and a client that reconnects to a server whose storage was
+// reset (a restart with a fresh in-memory bus: a new epoch) gets one for
+// every subscription it resumes. Either way the server no longer holds the
+// subscription; the client subscribes again after top. A publish is answered by an ack carrying the stored
 // message's id (and time). An unsubscribe is answered by an ack when it has
 // a ref; messages queued before it may still arrive and are to be ignored.
 //
@@ -127,7 +130,13 @@
 // Client stops and its subscriptions end with that error. A subscribe
 // cursor the server cannot serve whole — expired, of another epoch, or
 // beyond the top — is answered with a reset frame carrying the top, never
-// served partially.
+// served partially. The Client ends that subscription with a
+// *bus.CursorError (wrapping bus.ErrCursorExpired) whose Top is the top:
+// reload the state and subscribe after Top. The browser client
+// ([ClientJS]) hands the reset (a ServerError with code "cursor_expired",
+// top and cursor) to the subscription's onReset and continues after the top
+// by itself, as a browser EventSource does after the SSE reset event; only
+// a subscribe call whose own cursor cannot be served is rejected instead.
 //
 // # Custom frames
 //
