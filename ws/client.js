@@ -11,6 +11,17 @@
 // duplicate. Publishes not yet sent are sent after a reconnect; a publish
 // sent on a connection that broke before its ack is rejected with an error
 // whose code is "no_ack" (it may or may not be stored).
+//
+// When the server can no longer serve a subscription from its cursor (the
+// messages after it expired, or the server's storage was reset, e.g. a
+// restart with a fresh in-memory bus), it sends a reset carrying the
+// topic's top. The client hands the application a ServerError with code
+// "cursor_expired" and fields top (the id it continues after) and cursor
+// (the one it could not resume from) through the subscription's onReset
+// (or console.warn without one), then carries on after the top, like a
+// browser EventSource after the SSE reset event: reload the state in
+// onReset. Only the subscribe call itself is rejected with that error when
+// its own cursor cannot be served.
 
 export const SUBPROTOCOL = "pushpull.v1";
 
@@ -163,12 +174,29 @@ export class Client {
           if (o.sub) this.subs.delete(o.sub.topic);
           o.reject(err);
         } else if (s) {
+          if (f.op === "reset" && this._reset(ws, s, f.top, err)) return;
           this.subs.delete(s.topic);
-          (f.op === "reset" ? s.onReset : s.onError)?.(err);
+          s.onError?.(err);
         }
         return;
       }
     }
+  }
+
+  // _reset moves the accepted subscription s to the top given by a reset,
+  // subscribes again after it, and reports err to the application. It
+  // reports false when top is no id to continue after (the subscription
+  // then ends with err).
+  _reset(ws, s, top, err) {
+    const pos = parseID(top);
+    if (!pos || top === s.cursor) return false; // continuing could only loop
+    err.cursor = s.cursor;
+    s.cursor = top;
+    s.last = pos;
+    if (this.ws === ws && this.connected) ws.send(JSON.stringify({ op: "subscribe", topic: s.topic, after: top }));
+    if (s.onReset) s.onReset(err);
+    else console.warn(`pushpull: ${s.topic}: reset, continuing after ${top}:`, err.message);
+    return true;
   }
 
   _request(frame, sub) {
@@ -191,7 +219,11 @@ export class Client {
 
   // subscribe(topic, {after, onMessage, onReset, onError}) resolves once the
   // server accepted. after: "" (default) for new messages, "0" for the whole
-  // history, or a message id.
+  // history, or a message id; it is rejected (code "cursor_expired", with
+  // top) when that cursor cannot be served. Later, onReset(err) reports a
+  // reset (err.top, err.cursor) after which the subscription continues
+  // after err.top; onError(err) reports an error that ended the
+  // subscription.
   async subscribe(topic, { after = "", onMessage, onReset, onError } = {}) {
     if (this.subs.has(topic)) throw new Error(`pushpull: already subscribed to ${topic}`);
     const s = { topic, cursor: after, last: parseID(after), onMessage, onReset, onError, pending: true };

@@ -11,8 +11,10 @@ var clientJS []byte
 
 // ClientJS returns an http.Handler serving the browser client, a
 // dependency-free ES module (text/javascript) speaking the same protocol as
-// Client, with the same reconnect and resume behaviour. Mount it wherever
-// pages can import it from:
+// Client, with the same reconnect and resume behaviour. Where Client ends a
+// subscription on a reset, the browser client reports it to the
+// subscription's onReset and continues after the top (see the package
+// documentation). Mount it wherever pages can import it from:
 //
 //	mux.Handle("GET /pushpull-ws.js", ws.ClientJS())
 //
@@ -20,7 +22,10 @@ var clientJS []byte
 //
 //	import { Client } from "/pushpull-ws.js";
 //	const c = new Client(`ws://${location.host}/ws`);
-//	await c.subscribe("chat", { onMessage: (m) => console.log(m.id, m.data) });
+//	await c.subscribe("chat", {
+//	  onMessage: (m) => console.log(m.id, m.data),
+//	  onReset: (err) => reload(err.top), // messages were lost; it continues after err.top
+//	});
 //	await c.publish("chat", "hello");
 func ClientJS() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

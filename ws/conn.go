@@ -38,6 +38,7 @@ type Conn struct {
 	closeCode   websocket.StatusCode
 	closeReason string
 	subs        map[string]*connSub
+	owing       []*connSub  // subscriptions owed messages c published; the reader's only
 	wtimer      *time.Timer // write watchdog
 	ptimer      *time.Timer // next ping
 	space       chan struct{}
@@ -75,6 +76,9 @@ func (c *Conn) Request() *http.Request { return c.req }
 // queued. It never blocks: when the queue is full the connection is closed
 // with CloseSlowConsumer and Send returns an error wrapping
 // bus.ErrSlowConsumer; on a closing connection it returns bus.ErrClosed.
+// A few replies per frame from OnMessage cannot overflow it: the
+// connection's next frame is read only once its queue is less than half
+// full (see Handler.QueueSize).
 func (c *Conn) Send(typ websocket.MessageType, p []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -128,18 +132,25 @@ func (c *Conn) pushLocked(f frame) bool {
 	return true
 }
 
-// sendWait queues p once the queue is at most half full, so that replayed
+// roomLocked reports whether the queue is less than half full: the share
+// of the queue that the connection's own requests (their replies, the
+// history they replay) may fill, so that the other half is left for live
+// messages. c.mu is held.
+func (c *Conn) roomLocked() bool {
+	return c.n < max(c.h.queueSize()/2, 1)
+}
+
+// sendWait queues p once the queue is less than half full, so that replayed
 // history leaves room for live messages. It reports false when the
-// connection is closing or ctx ends.
+// connection is closing or ctx ends. Only the reader calls it.
 func (c *Conn) sendWait(ctx context.Context, p []byte) bool {
-	limit := max(c.h.queueSize()/2, 1)
 	for {
 		c.mu.Lock()
 		if c.closing {
 			c.mu.Unlock()
 			return false
 		}
-		if c.n < limit {
+		if c.roomLocked() {
 			c.pushLocked(frame{p: p})
 			c.mu.Unlock()
 			return true
@@ -150,6 +161,29 @@ func (c *Conn) sendWait(ctx context.Context, p []byte) bool {
 		case <-ctx.Done():
 			return false
 		}
+	}
+}
+
+// waitRoom waits until the queue is less than half full or the connection
+// is closing, counting as queued the messages the client published to its
+// own subscriptions that the fan-out has yet to queue (see owe). The
+// reader calls it before it reads each frame: a client that sends requests
+// faster than it takes their replies is slowed down by TCP (its frames
+// stay unread) instead of overflowing the queue, and one that stops
+// reading altogether stops being read, until the write watchdog cuts it.
+func (c *Conn) waitRoom() {
+	half := max(c.h.queueSize()/2, 1)
+	for {
+		debt := c.debt()
+		c.mu.Lock()
+		ok := c.closing || c.n+debt < half
+		c.mu.Unlock()
+		if ok {
+			return
+		}
+		// The writer took a frame (the fan-out paying a debt queues one
+		// first), or the connection is closing.
+		<-c.space
 	}
 }
 
@@ -329,6 +363,7 @@ func (c *Conn) serve() {
 	c.ws.SetReadLimit(c.h.readLimit())
 	malformed := 0
 	for {
+		c.waitRoom()
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
 			c.h.logger().Debug("ws: connection ends", "remote", c.req.RemoteAddr, "err", err)

@@ -66,7 +66,10 @@
 // (older than the history, of another epoch, beyond the top) is answered by
 // a reset carrying the topic's current top instead of an ack: the client
 // reloads its state and subscribes after top. A reset can also end a running
-// subscription. A publish is answered by an ack carrying the stored
+// subscription, and a client that reconnects to a server whose storage was
+// reset (a restart with a fresh in-memory bus: a new epoch) gets one for
+// every subscription it resumes. Either way the server no longer holds the
+// subscription; the client subscribes again after top. A publish is answered by an ack carrying the stored
 // message's id (and time). An unsubscribe is answered by an ack when it has
 // a ref; messages queued before it may still arrive and are to be ignored.
 //
@@ -86,10 +89,11 @@
 //   - 1008 policy violation: 16 malformed frames in a row.
 //   - 1009 message too big: a frame over Handler.ReadLimit (64 KiB).
 //   - 4000 slow consumer ([CloseSlowConsumer]): the connection's send
-//     queue (Handler.QueueSize frames) overflowed. Nothing was lost:
-//     reconnect and subscribe after the last id received. A peer that stops
-//     reading altogether cannot even receive the close frame; its
-//     connection is dropped once a write has been stuck for WriteTimeout.
+//     queue (Handler.QueueSize frames) overflowed with live messages.
+//     Nothing was lost: reconnect and subscribe after the last id
+//     received. A peer that stops reading altogether cannot even receive
+//     the close frame; its connection is dropped once a write has been
+//     stuck for WriteTimeout.
 //
 // A connection that does not answer a ping (every PingInterval) within
 // PongTimeout is dropped. Browsers answer pings by themselves.
@@ -104,6 +108,16 @@
 // pace (never filling more than half the queue) before it joins the live
 // fan-out, with no gap and no duplicate at the seam.
 //
+// A client may pipeline requests: send any number back to back and read
+// the answers as they come; each is answered, in order, and its own
+// requests never get its connection closed. The Handler reads a
+// connection's next frame only while its queue is less than half full
+// (counting the messages the client published to its own subscriptions
+// that the fan-out has yet to queue), so a client that sends faster than
+// it reads is slowed down by TCP flow control. Only live messages
+// published by others can overflow the queue, and a client that stops
+// reading is no longer read at all.
+//
 // The Client resubscribes every topic after its last delivered id when it
 // reconnects; a message whose id does not follow the previous one makes it
 // reconnect and resume (ErrGap is logged, never delivered). Publish returns
@@ -116,7 +130,13 @@
 // Client stops and its subscriptions end with that error. A subscribe
 // cursor the server cannot serve whole — expired, of another epoch, or
 // beyond the top — is answered with a reset frame carrying the top, never
-// served partially.
+// served partially. The Client ends that subscription with a
+// *bus.CursorError (wrapping bus.ErrCursorExpired) whose Top is the top:
+// reload the state and subscribe after Top. The browser client
+// ([ClientJS]) hands the reset (a ServerError with code "cursor_expired",
+// top and cursor) to the subscription's onReset and continues after the top
+// by itself, as a browser EventSource does after the SSE reset event; only
+// a subscribe call whose own cursor cannot be served is rejected instead.
 //
 // # Custom frames
 //

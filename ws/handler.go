@@ -78,7 +78,13 @@ type Handler struct {
 	// QueueSize is how many frames may wait for a connection's writer:
 	// the burst a connection absorbs. Zero means DefaultQueueSize. A
 	// connection whose queue is full is closed with CloseSlowConsumer;
-	// its client resumes from its cursors. The queue starts at a few
+	// its client resumes from its cursors. A client's own requests never
+	// fill it: the Handler reads a connection's next frame only while its
+	// queue is less than half full, so the replies (and replayed history)
+	// take at most half and a client that pipelines requests faster than
+	// it reads the replies is slowed down by TCP instead. Messages the
+	// client published to topics it subscribes to count as queued until
+	// the fan-out queues them. The queue starts at a few
 	// slots and grows only while frames wait, and queued messages share
 	// their encoded bytes with every other connection, so a large value
 	// costs little.

@@ -222,11 +222,45 @@ func (hb *hub) tryAttach(s *connSub, cursor string, ack []byte, acked, aheadChec
 	return true, false, nil
 }
 
+// attachedLocked reports whether s is in the fan-out. hb.mu is held.
+func (hb *hub) attachedLocked(s *connSub) bool {
+	return s.idx < len(hb.subs) && hb.subs[s.idx] == s
+}
+
+// owe records that the connection of s published the message at pos to
+// the topic: until the fan-out has queued it on s, the messages up to it
+// are owed to the connection (see debt). It reports false when nothing is
+// owed: s is not in the fan-out, or already got pos.
+func (hb *hub) owe(s *connSub, pos bus.Position) bool {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if !hb.attachedLocked(s) || !pos.After(s.last) {
+		return false
+	}
+	if !s.owed.After(pos) {
+		s.owed = pos
+	}
+	return true
+}
+
+// debt returns how many messages the fan-out has yet to queue on s up to
+// the last one its connection published (see owe); 0 once they are
+// queued, or when s left the fan-out.
+func (hb *hub) debt(s *connSub) int {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if !hb.attachedLocked(s) || !s.owed.After(s.last) {
+		s.owed = bus.Position{}
+		return 0
+	}
+	return int(min(s.owed.Offset-s.last.Offset, 1<<30))
+}
+
 // remove takes s out of the fan-out; it is a no-op when s is not in it.
 func (hb *hub) remove(s *connSub) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
-	if s.idx >= len(hb.subs) || hb.subs[s.idx] != s {
+	if !hb.attachedLocked(s) {
 		return
 	}
 	last := len(hb.subs) - 1

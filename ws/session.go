@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
@@ -19,6 +20,7 @@ type connSub struct {
 	hub   *hub
 	topic string
 	last  bus.Position // the last message queued; guarded by hub.mu once attached
+	owed  bus.Position // the last message c published to topic, until queued; guarded by hub.mu
 	idx   int          // index in hub.subs
 }
 
@@ -211,9 +213,45 @@ func (c *Conn) publish(ctx context.Context, e *envelope) {
 		c.sendError(e.Ref, e.Topic, err)
 		return
 	}
+	c.owe(e.Topic, m.ID)
 	ack := envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic, ID: m.ID}
 	if !m.Time.IsZero() {
 		ack.Time = m.Time.UTC().Format(time.RFC3339Nano)
 	}
 	c.send(encode(&ack))
+}
+
+// owe notes that the connection published id to topic. When it subscribes
+// to topic, the message will also be queued on it by the fan-out; until
+// then the reader counts it (and those before it) as queued, so that a
+// client publishing to its own topics is slowed down by its own fan-out
+// rather than overflowing its queue with it. Only the reader calls owe.
+func (c *Conn) owe(topic, id string) {
+	c.mu.Lock()
+	s := c.subs[topic]
+	c.mu.Unlock()
+	if s == nil || s.hub == nil {
+		return
+	}
+	pos, err := bus.ParseID(id)
+	if err == nil && s.hub.owe(s, pos) && !slices.Contains(c.owing, s) {
+		c.owing = append(c.owing, s)
+	}
+}
+
+// debt returns how many messages of the connection's subscriptions the
+// fan-out is yet to queue up to the last ones it published itself. Only
+// the reader calls debt.
+func (c *Conn) debt() int {
+	total := 0
+	keep := c.owing[:0]
+	for _, s := range c.owing {
+		if d := s.hub.debt(s); d > 0 {
+			total += d
+			keep = append(keep, s)
+		}
+	}
+	clear(c.owing[len(keep):])
+	c.owing = keep
+	return total
 }

@@ -27,8 +27,15 @@ func start(t *testing.T) (*app, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	base := "http://" + l.Addr().String()
-	a, err := newApp(base)
+	a, _ := serve(t, l)
+	return a, "http://" + l.Addr().String()
+}
+
+// serve runs a new app, with a bus of its own, on l until stop is called or
+// the test ends.
+func serve(t *testing.T, l net.Listener) (a *app, stop func()) {
+	t.Helper()
+	a, err := newApp("http://" + l.Addr().String())
 	require.NoError(t, err)
 	srv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -42,16 +49,20 @@ func start(t *testing.T) (*app, string) {
 		defer wg.Done()
 		_ = a.dispatcher.Run(ctx)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		sctx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		defer done()
-		a.shutdown(sctx)
-		_ = srv.Shutdown(sctx)
-		wg.Wait()
-		_ = a.bus.Close()
-	})
-	return a, base
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			sctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+			defer done()
+			a.shutdown(sctx)
+			_ = srv.Shutdown(sctx)
+			wg.Wait()
+			_ = a.bus.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return a, stop
 }
 
 func publish(t *testing.T, base, text string) {
@@ -128,5 +139,41 @@ func TestShowcaseBrowser(t *testing.T) {
 	require.NoError(t, err)
 	for i, text := range want {
 		require.True(t, strings.Contains(got[i], text), "webhook panel %d: %q", i, got[i])
+	}
+}
+
+// TestShowcaseBrowserContinuesAfterRestart restarts the server under an
+// open page, at the same address with a fresh bus (so a new epoch): the
+// cursors the panels hold can no longer be served. The WebSocket and SSE
+// panels report the reset and go on receiving what is published after it.
+func TestShowcaseBrowserContinuesAfterRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	base := "http://" + addr
+	_, stop := serve(t, l)
+	ctx := browsertest.New(t, 90*time.Second)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/")))
+	browsertest.WaitFor(t, ctx, "window.ready === true")
+	browsertest.WaitFor(t, ctx, `document.querySelector("#sse .state").textContent === "open" &&
+		document.querySelector("#ws .state").textContent === "open"`)
+	publish(t, base, "before")
+	for _, panel := range []string{"sse", "ws"} {
+		browsertest.WaitFor(t, ctx, fmt.Sprintf(`JSON.stringify(window.seen.%s) === '["before"]'`, panel))
+	}
+
+	stop()
+	l, err = net.Listen("tcp", addr)
+	require.NoError(t, err, "listen again on %s", addr)
+	serve(t, l)
+	// Both panels come back, are told that their cursor is gone, and
+	// continue after the new top.
+	for _, panel := range []string{"sse", "ws"} {
+		browsertest.WaitFor(t, ctx, fmt.Sprintf(`document.querySelector("#%s .state").textContent.startsWith("reset")`, panel))
+	}
+	publish(t, base, "after 1")
+	publish(t, base, "after 2")
+	for _, panel := range []string{"sse", "ws"} {
+		browsertest.WaitFor(t, ctx, fmt.Sprintf(`JSON.stringify(window.seen.%s) === '["before","after 1","after 2"]'`, panel))
 	}
 }
