@@ -23,10 +23,11 @@ const (
 // Client subscribes to a topic served by a Handler by long polling: it asks
 // again at once after each answer (after MinBackoff when an empty answer
 // came back in under 100 ms, so a server that does not hold requests cannot
-// make it spin), retries failed requests with exponential
-// backoff and jitter, or after the server's Retry-After. It checks that
-// message IDs follow each other and drops duplicates. It implements
-// bus.Subscriber.
+// make it spin), retries failed requests with exponential backoff and
+// jitter, waiting at least the server's Retry-After, and gives up on the
+// statuses that repeating cannot fix (see the retry policy in the package
+// doc). It checks that message IDs follow each other and drops duplicates.
+// It implements bus.Subscriber.
 //
 // Create one with NewClient or as a struct literal with URL set. Fields must
 // not be changed after the first Subscribe. A Client is safe for concurrent
@@ -70,15 +71,21 @@ func NewClient(url string) *Client { return &Client{URL: url} }
 // refused topic or cursor is reported here: 410 as a *bus.CursorError
 // wrapping bus.ErrCursorExpired with the server's top, 400 as
 // bus.ErrInvalidCursor or bus.ErrInvalidTopic, other statuses as a
-// *StatusError. Failures that may pass (network errors, 5xx, 429) are
-// retried with backoff, or after Retry-After, until ctx is done.
+// *StatusError. Failures that may pass (network errors, 408, 425, 429 and
+// 5xx but 501 and 505: the retry policy of the package doc) are retried
+// with backoff, waiting at least the server's Retry-After, until ctx is
+// done; ctx's error then wraps the last failure.
 //
 // The subscription ends with the context, with Close, with a status that
 // repeating cannot fix (its Err tells which) or when the server breaks the
 // continuity of IDs (bus.ErrCursorExpired).
 func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
-	ep := pollwire.NewEndpoint("longpoll", c.URL, c.HTTPClient, c.Header, c.MaxBodyBytes, DefaultMaxBodyBytes)
-	return pollwire.Subscribe(ctx, &poller{c: c, topic: topic, ep: ep}, topic, after, c.Buffer, DefaultBuffer)
+	ep := pollwire.NewEndpoint("longpoll", c.URL, c.HTTPClient, c.Header, c.MaxBodyBytes, DefaultMaxBodyBytes, newStatusError)
+	s, err := pollwire.Subscribe(ctx, &poller{c: c, topic: topic, ep: ep}, topic, after, c.Buffer, DefaultBuffer)
+	if err != nil {
+		return nil, err // not a nil *pollwire.Sub in a non-nil interface
+	}
+	return s, nil
 }
 
 type poller struct {

@@ -84,13 +84,30 @@
 // refused topic, cursor or authorization at once, then asks again as soon
 // as each answer arrives (after a pause when an empty answer came back in
 // under 100 ms: a server or proxy that does not hold requests cannot make it
-// spin). It backs off exponentially with jitter on network
-// errors, 429 and 5xx, honours Retry-After, and ends the subscription on
-// other statuses; 410 ends it with a [*bus.CursorError] wrapping
+// spin). It retries failed requests as the retry policy below says; 410
+// ends the subscription with a [*bus.CursorError] wrapping
 // [bus.ErrCursorExpired] with the server's top ([bus.TopOf]). It checks that
 // every ID follows the previous one ([bus.Position.Follows]), drops
 // duplicates and ends with bus.ErrCursorExpired on a gap rather than skip
 // anything.
+//
+// # Retry policy
+//
+// The four clients (poll, longpoll, sse, ws) retry and give up alike:
+//
+//   - Retried, for as long as the context lasts, after an exponential
+//     backoff with jitter (Client.MinBackoff to Client.MaxBackoff): network
+//     errors and the statuses 408, 425, 429, 500, 502, 503 and 504 (and
+//     the other 5xx but 501 and 505), such as the 503 of a Handler over
+//     MaxHeld or after Shutdown during a rolling deploy. The wait is at
+//     least the server's Retry-After (seconds or an HTTP date) plus up to
+//     a tenth at random, and at most 10 minutes however long it asks. The
+//     first request is retried too, before Subscribe returns.
+//   - Not retried: 400, 401, 403, 404 and every other status. Subscribe
+//     returns a [*StatusError] carrying the status and the server's
+//     message, or, when the refusal comes later, the subscription ends and
+//     its Err returns it; errors.As finds it in both. A 410 or a 400
+//     invalid_cursor or invalid_topic wraps the bus sentinel as well.
 //
 // # Zero values and concurrency
 //

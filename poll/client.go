@@ -26,9 +26,10 @@ const (
 // It waits Interval, or the server's X-Poll-Interval when that is longer,
 // plus up to a fifth more at random, between requests; asks again at once
 // after a full batch; sends If-None-Match with the ETag of the previous
-// answer; retries failed requests with exponential backoff and jitter, or
-// after the server's Retry-After. It checks that message IDs follow each
-// other and drops duplicates.
+// answer; retries failed requests with exponential backoff and jitter,
+// waiting at least the server's Retry-After, and gives up on the statuses
+// that repeating cannot fix (see the retry policy in the package doc). It
+// checks that message IDs follow each other and drops duplicates.
 //
 // Create one with NewClient or as a struct literal with URL set. Fields must
 // not be changed after the first Subscribe. A Client is safe for concurrent
@@ -69,8 +70,10 @@ func NewClient(url string) *Client { return &Client{URL: url} }
 // a refused topic or cursor is reported here: 410 as a *bus.CursorError
 // wrapping bus.ErrCursorExpired with the server's top, 400 as
 // bus.ErrInvalidCursor or bus.ErrInvalidTopic, other statuses as a
-// *StatusError. Failures that may pass (network errors, 5xx, 429) are
-// retried with backoff, or after Retry-After, until ctx is done.
+// *StatusError. Failures that may pass (network errors, 408, 425, 429 and
+// 5xx but 501 and 505: the retry policy of the package doc) are retried
+// with backoff, waiting at least the server's Retry-After, until ctx is
+// done; ctx's error then wraps the last failure.
 //
 // With after == "" the first poll only learns the topic's top (limit=0);
 // the subscription delivers what is published later. The subscription
@@ -78,8 +81,12 @@ func NewClient(url string) *Client { return &Client{URL: url} }
 // fix (its Err tells which) or when the server breaks the continuity of
 // IDs (bus.ErrCursorExpired).
 func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
-	ep := pollwire.NewEndpoint("poll", c.URL, c.HTTPClient, c.Header, c.MaxBodyBytes, DefaultMaxBodyBytes)
-	return pollwire.Subscribe(ctx, &poller{c: c, topic: topic, ep: ep}, topic, after, c.Buffer, DefaultBuffer)
+	ep := pollwire.NewEndpoint("poll", c.URL, c.HTTPClient, c.Header, c.MaxBodyBytes, DefaultMaxBodyBytes, newStatusError)
+	s, err := pollwire.Subscribe(ctx, &poller{c: c, topic: topic, ep: ep}, topic, after, c.Buffer, DefaultBuffer)
+	if err != nil {
+		return nil, err // not a nil *pollwire.Sub in a non-nil interface
+	}
+	return s, nil
 }
 
 func (c *Client) limit() int {

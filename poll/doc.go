@@ -93,13 +93,30 @@
 //
 // [Client] waits Interval, or X-Poll-Interval when longer, plus up to a
 // fifth at random between polls, and asks again at once after a full batch.
-// It sends If-None-Match, honours Retry-After, backs off exponentially with
-// jitter on network errors, 429 and 5xx, and ends the subscription on other
-// statuses. A 410 ends it with a [*bus.CursorError] wrapping
-// [bus.ErrCursorExpired] that carries the top ([bus.TopOf]). It checks that
-// every ID follows the previous one ([bus.Position.Follows]), drops
-// duplicates and ends with bus.ErrCursorExpired on a gap rather than skip
-// anything.
+// It sends If-None-Match and retries failed requests as the retry policy
+// below says. A 410 ends the subscription with a [*bus.CursorError]
+// wrapping [bus.ErrCursorExpired] that carries the top ([bus.TopOf]). It
+// checks that every ID follows the previous one ([bus.Position.Follows]),
+// drops duplicates and ends with bus.ErrCursorExpired on a gap rather than
+// skip anything.
+//
+// # Retry policy
+//
+// The four clients (poll, longpoll, sse, ws) retry and give up alike:
+//
+//   - Retried, for as long as the context lasts, after an exponential
+//     backoff with jitter (Client.MinBackoff to Client.MaxBackoff): network
+//     errors and the statuses 408, 425, 429, 500, 502, 503 and 504 (and
+//     the other 5xx but 501 and 505), such as a 503 over_capacity or a
+//     server restarting during a rolling deploy. The wait is at least the
+//     server's Retry-After (seconds or an HTTP date) plus up to a tenth
+//     at random, and at most 10 minutes however long it asks. The first
+//     request is retried too, before Subscribe returns.
+//   - Not retried: 400, 401, 403, 404 and every other status. Subscribe
+//     returns a [*StatusError] carrying the status and the server's
+//     message, or, when the refusal comes later, the subscription ends and
+//     its Err returns it; errors.As finds it in both. A 410 or a 400
+//     invalid_cursor or invalid_topic wraps the bus sentinel as well.
 //
 // # Zero values and concurrency
 //

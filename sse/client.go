@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -33,10 +34,16 @@ const (
 // text/event-stream and Cache-Control: no-cache, and Last-Event-ID when it
 // has a cursor (also on the first request, for a non-empty after); redirects
 // are followed; a 200 response of type text/event-stream streams; 204 stops
-// for good (ErrStopped); any other status or type is a permanent error,
-// except the statuses listed in RetryStatuses. A clean end of stream or a
-// network error reconnects after the server's retry time plus an
-// exponential backoff with jitter, for as long as the context lasts.
+// for good (ErrStopped); another media type is a permanent error
+// (ErrNotEventStream). Other statuses follow the retry policy that all
+// pushpull clients share (see the package doc): 408, 425, 429 and 5xx but
+// 501 and 505 — such as the 503 of a Handler that is shutting down or
+// over MaxStreams — are retried, honouring Retry-After; 400, 401, 403, 404
+// and the other statuses end the subscription with a *StatusError. A clean
+// end of stream, a network error or a retried status reconnects after the
+// server's retry time plus, while connections keep failing, an exponential
+// backoff with jitter (and at least the Retry-After), for as long as the
+// context lasts.
 //
 // Create one with NewClient or as a struct literal. Fields must not be
 // changed after the first Subscribe. A Client is safe for concurrent use.
@@ -57,9 +64,9 @@ type Client struct {
 	// consecutive failed connections. Zero means DefaultMaxBackoff.
 	MaxBackoff time.Duration
 	// RetryStatuses lists response statuses that are retried (honouring
-	// Retry-After) rather than ending the subscription, typically 429, 502,
-	// 503 and 504. By default every status but 200 is permanent, as in
-	// browsers.
+	// Retry-After) rather than ending the subscription, in addition to the
+	// ones every client retries (408, 425, 429 and 5xx but 501 and 505).
+	// Nil adds none.
 	RetryStatuses []int
 	// MaxEventSize bounds one event; a larger one ends the subscription
 	// with an *EventTooLargeError. Zero means DefaultMaxEventSize.
@@ -117,10 +124,11 @@ func (c *Client) streamURL(topic string) (string, error) {
 }
 
 // Subscribe implements bus.Subscriber. It makes the first request before
-// returning, so a refusal (403, 404, an invalid cursor, any permanent
-// status) is its error; a network error is retried in the background
-// instead. Then messages arrive on the subscription's channel, each exactly
-// once and in order across reconnections.
+// returning, so a refusal (403, 404, an invalid cursor, any status that is
+// not retried) is its error; a network error or a retried status (503 …)
+// is retried in the background instead. Then messages arrive on the
+// subscription's channel, each exactly once and in order across
+// reconnections.
 //
 // The subscription ends with an error wrapping bus.ErrCursorExpired (a
 // *bus.CursorError) when the server sends a reset event, carrying the top
@@ -192,13 +200,13 @@ func (s *clientSub) connect(ctx context.Context) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, &attemptError{err: ErrStopped, permanent: true}
 	}
-	resp.Body.Close()
-	se := &StatusError{StatusCode: resp.StatusCode}
-	if d, ok := retry.RetryAfter(resp.Header.Get("Retry-After"), time.Now(), time.Hour); ok {
-		se.RetryAfter = d
-	}
-	retryable := slices.Contains(s.c.RetryStatuses, resp.StatusCode)
-	return nil, &attemptError{err: se, permanent: !retryable, wait: se.RetryAfter}
+	// A refusal: retried or not by the clients' one policy, plus
+	// RetryStatuses.
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, retry.MaxBody))
+	se := StatusError(retry.ReadStatus(resp, body, time.Now()))
+	retryable := retry.Retryable(se.StatusCode) || slices.Contains(s.c.RetryStatuses, se.StatusCode)
+	return nil, &attemptError{err: &se, permanent: !retryable, wait: se.RetryAfter}
 }
 
 // clientSub is a Client's subscription.

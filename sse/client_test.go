@@ -73,7 +73,7 @@ func drain(sub bus.Subscription) []bus.Message {
 }
 
 func TestClientStatusesStop(t *testing.T) {
-	for _, code := range []int{204, 205, 210, 299, 404, 410, 503} {
+	for _, code := range []int{204, 205, 210, 299, 400, 401, 403, 404, 410, 501} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				f, c := startFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
@@ -227,17 +227,24 @@ func TestClientRetryTiming(t *testing.T) {
 	})
 }
 
+// TestClientRetryStatuses: RetryStatuses adds to the statuses every client
+// retries; Retry-After is honoured for both.
 func TestClientRetryStatuses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f, c := startFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
-			if n == 0 {
+			switch n {
+			case 0:
 				w.Header().Set("Retry-After", "7")
-				w.WriteHeader(http.StatusServiceUnavailable)
+				w.WriteHeader(http.StatusServiceUnavailable) // retried by default
+				return
+			case 1:
+				w.Header().Set("Retry-After", "9")
+				w.WriteHeader(http.StatusConflict) // retried as listed
 				return
 			}
 			serveBody("data: up\n\n")(n, w, r)
 		})
-		c.RetryStatuses = []int{429, 502, 503, 504}
+		c.RetryStatuses = []int{http.StatusConflict}
 		c.Retry = time.Second
 		sub, err := c.Subscribe(context.Background(), "t", "")
 		require.NoError(t, err)
@@ -245,7 +252,11 @@ func TestClientRetryStatuses(t *testing.T) {
 		m := <-sub.C()
 		assert.Equal(t, "up", string(m.Data))
 		reqs := f.requests()
-		assert.Equal(t, 7*time.Second, reqs[1].at.Sub(reqs[0].at), "Retry-After honoured")
+		for i, ra := range []time.Duration{7 * time.Second, 9 * time.Second} {
+			gap := reqs[i+1].at.Sub(reqs[i].at)
+			assert.GreaterOrEqual(t, gap, ra, "Retry-After honoured")
+			assert.Less(t, gap, ra+ra/10, "plus at most a tenth")
+		}
 	})
 }
 

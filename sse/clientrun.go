@@ -55,7 +55,7 @@ func (s *clientSub) run(ctx context.Context, resp *http.Response, err error) {
 		} else if b != nil {
 			b.Reset()
 		}
-		d = max(d, wait)
+		d = retry.Wait(d, wait)
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():

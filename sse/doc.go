@@ -111,12 +111,32 @@
 // when it has a cursor, Last-Event-ID (also on its first request, unlike a
 // browser). It follows redirects. A 200 response whose media type is
 // text/event-stream is read (parameters such as charset are ignored; the
-// stream is always UTF-8). 204 ends the subscription with [ErrStopped];
-// any other status ends it with a [*StatusError], and another media type
-// with [ErrNotEventStream], unless the status is one of RetryStatuses. A
-// clean end of stream or a network error reconnects after the server's
-// retry time plus, while connections keep failing, an exponential backoff
-// with jitter, for as long as the context lasts.
+// stream is always UTF-8); another media type ends the subscription with
+// [ErrNotEventStream], and 204 with [ErrStopped]. Other statuses follow
+// the retry policy below. A clean end of stream or a network error
+// reconnects after the server's retry time plus, while connections keep
+// failing, an exponential backoff with jitter, for as long as the context
+// lasts.
+//
+// # Retry policy
+//
+// The four clients (poll, longpoll, sse, ws) retry and give up alike —
+// unlike a browser's EventSource, which gives up on any status but 200:
+//
+//   - Retried, for as long as the context lasts, after the reconnection
+//     time plus an exponential backoff with jitter (up to
+//     Client.MaxBackoff): network errors and the statuses 408, 425, 429,
+//     500, 502, 503 and 504 (and the other 5xx but 501 and 505), such as
+//     the 503 of a Handler over MaxStreams or after Shutdown during a
+//     rolling deploy, and the statuses listed in Client.RetryStatuses. The
+//     wait is at least the server's Retry-After (seconds or an HTTP date)
+//     plus up to a tenth at random, and at most 10 minutes however long it
+//     asks.
+//   - Not retried: 400, 401, 403, 404 and every other status. Subscribe
+//     returns a [*StatusError] carrying the status and the server's
+//     message, or, when the refusal comes on a reconnection, the
+//     subscription ends and its Err returns it; errors.As finds it in
+//     both.
 //
 // # Zero values and concurrency
 //

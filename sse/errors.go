@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry"
 )
 
 // Errors of package sse. The bus sentinels (bus.ErrCursorExpired,
@@ -41,19 +42,34 @@ func (e *EventTooLargeError) Error() string {
 	return fmt.Sprintf("sse: event larger than %d bytes", e.Max)
 }
 
-// A StatusError reports a response status other than 200 and 204. It is
-// permanent unless the status is listed in Client.RetryStatuses.
+// A StatusError reports a response status other than 200 and 204. The
+// Client retries the statuses that may pass (408, 425, 429 and 5xx but 501
+// and 505, plus Client.RetryStatuses) and ends with a StatusError on the
+// others (400, 401, 403, 404 …): Subscribe returns it, or the
+// subscription's Err does once it has ended. The other clients (poll,
+// longpoll, ws) have a StatusError of the same shape.
 type StatusError struct {
+	// StatusCode is the HTTP status.
 	StatusCode int
-	// RetryAfter is the delay the server asked for in Retry-After, zero
-	// when it sent none.
+	// Code is the error code of a JSON error body ({"error": code,
+	// "message": text}); empty for the Handler's plain-text answers.
+	Code string
+	// Message is the server's explanation: the message of a JSON error
+	// body, or else the start of the body, on one line (at most 200
+	// bytes).
+	Message string
+	// RetryAfter is the wait the server asked for in Retry-After, at most
+	// 10 minutes; zero when it sent none.
 	RetryAfter time.Duration
 }
 
-// Error implements error.
-func (e *StatusError) Error() string {
-	return fmt.Sprintf("sse: server answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
-}
+// Error implements error: "sse: server answered 404 Not Found: sse: no
+// such topic".
+func (e *StatusError) Error() string { return retry.Status(*e).Text("sse") }
+
+// Temporary reports whether the Client retries a request answered with this
+// status by default (Client.RetryStatuses may add more).
+func (e *StatusError) Temporary() bool { return retry.Retryable(e.StatusCode) }
 
 // statusOf maps an error met before a stream starts to an HTTP status.
 func statusOf(err error) int {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/retry"
@@ -68,8 +71,13 @@ type DialOptions struct {
 // (nothing is lost). Give each subscription a consumer that keeps reading,
 // or a Buffer large enough for its bursts.
 //
-// The Client keeps reconnecting until Close, also after refusals such as
-// 403 or 503; the error of each attempt is logged at debug level.
+// Failed connections follow the retry policy that all pushpull clients
+// share (see the package doc): network errors and the statuses 408, 425,
+// 429 and 5xx but 501 and 505 — such as the 503 of a Handler that is
+// shutting down or over MaxConnections — are retried, waiting at least the
+// server's Retry-After; 400, 401, 403, 404 and the other statuses stop the
+// Client with a *StatusError. The error of each retried attempt is logged
+// at debug level.
 //
 // A Client is safe for concurrent use. Its goroutine ends before Close
 // returns.
@@ -113,19 +121,35 @@ type opResult struct {
 }
 
 // Dial connects to the Handler at url (ws://, wss://, http:// or https://).
-// ctx bounds the first connection only; later reconnects run until Close.
 // opts may be nil. A handshake answered with an HTTP status is a
-// *StatusError. When a reconnect is refused for good (a StatusError that is
-// Permanent, such as 403 once credentials were revoked), the Client stops:
-// its subscriptions end and later calls fail with that error.
+// *StatusError. Dial tries again, as reconnects do, while the connection
+// fails for a reason that may pass (a network error, 503 …), until ctx is
+// done: give ctx a deadline to bound the wait; the error then wraps ctx's
+// error and the last failure. A refusal that is not retried (401, 403,
+// 404 …) is returned at once. ctx bounds the first connection only; later
+// reconnects run until Close. When a reconnect is refused for good (such as
+// 403 once credentials were revoked), the Client stops: its subscriptions
+// end and later calls fail with that *StatusError.
 func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
 	c := &Client{url: url, subs: make(map[string]*subscription), ops: make(map[string]*op)}
 	if opts != nil {
 		c.opts = *opts
 	}
+	if err := checkURL(url); err != nil {
+		return nil, err // retrying cannot fix it
+	}
+	b := c.backOff()
 	conn, err := c.dial(ctx)
-	if err != nil {
-		return nil, err
+	for err != nil {
+		again, wait := retryable(err)
+		if !again || ctx.Err() != nil {
+			return nil, err
+		}
+		c.logger().Debug("ws: dial failed, retrying", "url", c.url, "err", err)
+		if serr := sleep(ctx, retry.Wait(b.NextBackOff(), wait)); serr != nil {
+			return nil, fmt.Errorf("ws: dial %s: %w (last failure: %w)", c.url, serr, err)
+		}
+		conn, err = c.dial(ctx)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
@@ -156,7 +180,12 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			return nil, fmt.Errorf("ws: dial %s: %w", c.url, &StatusError{StatusCode: resp.StatusCode, Err: err})
+			// websocket.Dial left the start of the body in resp.
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, retry.MaxBody))
+			st := retry.ReadStatus(resp, body, time.Now())
+			return nil, fmt.Errorf("ws: dial %s: %w", c.url, &StatusError{
+				StatusCode: st.StatusCode, Code: st.Code, Message: st.Message, RetryAfter: st.RetryAfter, Err: err,
+			})
 		}
 		return nil, fmt.Errorf("ws: dial %s: %w", c.url, err)
 	}
@@ -172,9 +201,21 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	return conn, nil
 }
 
-// run serves connections and reconnects until Close.
-func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
-	defer c.wg.Done()
+// checkURL reports an address Dial can never connect to.
+func checkURL(s string) error {
+	u, err := neturl.Parse(s)
+	if err != nil {
+		return fmt.Errorf("ws: dial: %w", err)
+	}
+	switch u.Scheme {
+	case "ws", "wss", "http", "https":
+		return nil
+	}
+	return fmt.Errorf("ws: dial %s: scheme %q is not ws, wss, http or https", s, u.Scheme)
+}
+
+// backOff returns a fresh backoff between connection attempts.
+func (c *Client) backOff() *backoff.ExponentialBackOff {
 	minB, maxB := c.opts.MinBackoff, c.opts.MaxBackoff
 	if minB <= 0 {
 		minB = DefaultMinBackoff
@@ -182,7 +223,35 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 	if maxB <= 0 {
 		maxB = DefaultMaxBackoff
 	}
-	b := retry.NewBackOff(minB, max(minB, maxB))
+	return retry.NewBackOff(minB, max(minB, maxB))
+}
+
+// retryable reports whether a failed dial may succeed when tried again,
+// and the wait the server asked for.
+func retryable(err error) (again bool, retryAfter time.Duration) {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Temporary(), se.RetryAfter
+	}
+	return true, 0
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// run serves connections and reconnects until Close.
+func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
+	defer c.wg.Done()
+	b := c.backOff()
 	for {
 		err := c.serve(ctx, conn)
 		conn.CloseNow()
@@ -199,27 +268,27 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 		}
 		c.logger().Debug("ws: connection lost, reconnecting", "url", c.url, "err", err)
 		conn = nil
+		wait := b.NextBackOff()
 		for conn == nil {
-			t := time.NewTimer(b.NextBackOff())
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if sleep(ctx, wait) != nil {
 				return
-			case <-t.C:
 			}
 			dctx, cancel := context.WithTimeout(ctx, c.writeTimeout())
 			conn, err = c.dial(dctx)
 			cancel()
-			if se := (*StatusError)(nil); errors.As(err, &se) && se.Permanent() {
+			if err == nil {
+				break
+			}
+			again, retryAfter := retryable(err)
+			if !again {
 				// Refused for good (revoked credentials, a removed
 				// route): retrying cannot help.
 				c.logger().Warn("ws: reconnect refused, giving up", "url", c.url, "err", err)
 				c.fail(err)
 				return
 			}
-			if err != nil {
-				c.logger().Debug("ws: reconnect failed", "url", c.url, "err", err)
-			}
+			c.logger().Debug("ws: reconnect failed", "url", c.url, "err", err)
+			wait = retry.Wait(b.NextBackOff(), retryAfter)
 		}
 		if c.progress.Swap(false) {
 			// The last connection delivered frames: start the backoff

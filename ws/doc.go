@@ -123,11 +123,11 @@
 // reconnect and resume (ErrGap is logged, never delivered). Publish returns
 // once the server acknowledged; a publish that was sent on a connection that
 // broke before the ack fails with ErrNoAck (the message may or may not be
-// stored), one not yet sent is sent after the reconnect. Reconnects back off
-// exponentially with jitter and go on until Close, except when the server
-// refuses the handshake for good (a 4xx other than 408 and 429, see
-// StatusError), or sends a frame over DialOptions.ReadLimit: then the
-// Client stops and its subscriptions end with that error. A subscribe
+// stored), one not yet sent is sent after the reconnect. Reconnects follow
+// the retry policy below and go on until Close, except when the server
+// refuses the handshake for good, or sends a frame over
+// DialOptions.ReadLimit: then the Client stops and its subscriptions end
+// with that error. A subscribe
 // cursor the server cannot serve whole — expired, of another epoch, or
 // beyond the top — is answered with a reset frame carrying the top, never
 // served partially. The Client ends that subscription with a
@@ -137,6 +137,24 @@
 // top and cursor) to the subscription's onReset and continues after the top
 // by itself, as a browser EventSource does after the SSE reset event; only
 // a subscribe call whose own cursor cannot be served is rejected instead.
+//
+// # Retry policy
+//
+// The four clients (poll, longpoll, sse, ws) retry and give up alike, for
+// Dial's first connection as for every reconnect:
+//
+//   - Retried, until Dial's context ends or, once connected, until Close,
+//     after an exponential backoff with jitter (DialOptions.MinBackoff to
+//     MaxBackoff): network errors and the statuses 408, 425, 429, 500,
+//     502, 503 and 504 (and the other 5xx but 501 and 505), such as the 503
+//     of a Handler over MaxConnections or after Shutdown during a rolling
+//     deploy. The wait is at least the server's Retry-After (seconds or an
+//     HTTP date) plus up to a tenth at random, and at most 10 minutes
+//     however long it asks.
+//   - Not retried: 400, 401, 403, 404 and every other status. Dial returns
+//     a [*StatusError] carrying the status and the server's message, or,
+//     when a reconnect is refused, the Client stops: its subscriptions end
+//     and their Err, like later calls, returns it; errors.As finds it.
 //
 // # Custom frames
 //

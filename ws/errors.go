@@ -3,9 +3,11 @@ package ws
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry"
 )
 
 // Close codes the Handler uses besides the standard ones (see doc.go).
@@ -45,26 +47,47 @@ var (
 
 // A StatusError reports a handshake that the server answered with an HTTP
 // status instead of switching protocols, for example 403 from Authorize or
-// 503 over MaxConnections.
+// 503 over MaxConnections or during Shutdown. The Client retries the
+// statuses that may pass (408, 425, 429 and 5xx but 501 and 505, see the
+// package doc) and stops with a StatusError on the others (400, 401, 403,
+// 404 …): Dial returns it, or the subscriptions' Err and later calls do.
+// The other clients (poll, longpoll, sse) have a StatusError of the same
+// shape.
 type StatusError struct {
+	// StatusCode is the HTTP status.
 	StatusCode int
-	Err        error // the handshake error
+	// Code is the error code of a JSON error body ({"error": code,
+	// "message": text}); empty for the Handler's plain-text answers.
+	Code string
+	// Message is the server's explanation: the message of a JSON error
+	// body, or else the start of the body, on one line (at most 200
+	// bytes).
+	Message string
+	// RetryAfter is the wait the server asked for in Retry-After, at most
+	// 10 minutes; zero when it sent none.
+	RetryAfter time.Duration
+	// Err is the handshake error of the WebSocket library.
+	Err error
 }
 
-// Error implements error.
+// Error implements error: "ws: server answered 503 Service Unavailable: ws:
+// too many connections".
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("ws: handshake refused with status %d: %v", e.StatusCode, e.Err)
+	return retry.Status{StatusCode: e.StatusCode, Code: e.Code, Message: e.Message}.Text("ws")
 }
 
 // Unwrap returns the handshake error.
 func (e *StatusError) Unwrap() error { return e.Err }
 
-// Permanent reports whether trying again cannot help: a 4xx status other
-// than 408 (timeout) and 429 (too many requests). A Client that gets one
-// while reconnecting stops and ends its subscriptions with the error.
-func (e *StatusError) Permanent() bool {
-	return e.StatusCode >= 400 && e.StatusCode < 500 && e.StatusCode != 408 && e.StatusCode != 429
-}
+// Temporary reports whether the Client retries a handshake answered with
+// this status rather than giving up.
+func (e *StatusError) Temporary() bool { return retry.Retryable(e.StatusCode) }
+
+// Permanent reports whether the Client gives up on this status: the
+// opposite of Temporary.
+//
+// Deprecated: use !Temporary(), the method every client's StatusError has.
+func (e *StatusError) Permanent() bool { return !e.Temporary() }
 
 // Error codes of error frames, and the errors they stand for.
 const (

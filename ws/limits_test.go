@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry/retrytest"
 	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -239,14 +240,58 @@ func TestOriginCheck(t *testing.T) {
 	})
 }
 
+// TestMaxConnections: past MaxConnections a handshake is answered 503 with
+// Retry-After; Dial waits it out until its context ends, and connects once
+// a connection is free.
 func TestMaxConnections(t *testing.T) {
-	_, url := newServer(t, &Handler{MaxConnections: 2})
-	ctx := testCtx(t)
-	dial(t, url, nil)
-	dial(t, url, nil)
-	_, err := Dial(ctx, url, nil)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "503")
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		h := &Handler{Broker: b, MaxConnections: 2}
+		gate := &retrytest.Gate{}
+		gate.Route(h)
+		opts := &DialOptions{HTTPClient: testnet.Serve(t, &http.Server{Handler: gate})}
+		ctx := context.Background()
+		c1, err := Dial(ctx, "ws://pipe.test/", opts)
+		require.NoError(t, err)
+		c2, err := Dial(ctx, "ws://pipe.test/", opts)
+		require.NoError(t, err)
+		defer c2.Close()
+
+		short, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err = Dial(short, "ws://pipe.test/", opts)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		var se *StatusError
+		require.ErrorAs(t, err, &se, "the last failure")
+		assert.Equal(t, http.StatusServiceUnavailable, se.StatusCode)
+		assert.Equal(t, time.Second, se.RetryAfter)
+		assert.Equal(t, "ws: too many connections", se.Message)
+		assert.GreaterOrEqual(t, gate.Count(http.StatusServiceUnavailable), 4, "retried after each Retry-After")
+
+		type result struct {
+			c   *Client
+			err error
+		}
+		done := make(chan result, 1)
+		refused := gate.Count(http.StatusServiceUnavailable)
+		start := time.Now()
+		go func() {
+			c, err := Dial(ctx, "ws://pipe.test/", opts)
+			done <- result{c, err}
+		}()
+		synctest.Wait()
+		require.Equal(t, refused+1, gate.Count(http.StatusServiceUnavailable))
+		require.NoError(t, c1.Close())
+		r := <-done
+		require.NoError(t, r.err)
+		defer r.c.Close()
+		assert.GreaterOrEqual(t, time.Since(start), time.Second, "Retry-After waited")
+		assert.Equal(t, refused+1, gate.Count(http.StatusServiceUnavailable))
+		require.NoError(t, r.c.Close())
+		require.NoError(t, c2.Close())
+		require.NoError(t, h.Shutdown(ctx))
+	})
 }
 
 func TestShutdownManyConnections(t *testing.T) {

@@ -71,7 +71,7 @@ func TestClientStopsOnPermanentRefusal(t *testing.T) {
 	var se *StatusError
 	require.True(t, errors.As(sub.Err(), &se), "subscription error %v", sub.Err())
 	assert.Equal(t, http.StatusForbidden, se.StatusCode)
-	assert.True(t, se.Permanent())
+	assert.False(t, se.Temporary())
 	_, err = c.Publish(ctx, "t", bus.Message{Data: []byte("refused")})
 	assert.True(t, errors.As(err, &se), "publish after the refusal: %v", err)
 	_, err = c.Subscribe(ctx, "u", "")

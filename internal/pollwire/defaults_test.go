@@ -12,9 +12,9 @@ import (
 
 func TestNewEndpointDefaults(t *testing.T) {
 	t.Parallel()
-	ep := NewEndpoint("poll", "http://h/", nil, nil, 0, 99)
+	ep := NewEndpoint("poll", "http://h/", nil, nil, 0, 99, nil)
 	assert.Equal(t, &Endpoint{Base: "http://h/", MaxBody: 99, Prefix: "poll"}, ep)
-	assert.EqualValues(t, 7, NewEndpoint("poll", "http://h/", nil, nil, 7, 99).MaxBody)
+	assert.EqualValues(t, 7, NewEndpoint("poll", "http://h/", nil, nil, 7, 99, nil).MaxBody)
 }
 
 // idle answers every request at once with nothing new.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry"
 )
 
 // Error codes of the JSON error body.
@@ -94,63 +95,23 @@ func Seconds(d time.Duration) string {
 	return strconv.FormatInt(max(s, 1), 10)
 }
 
-// A StatusError is an answer with an unexpected HTTP status.
-type StatusError struct {
-	StatusCode int    // the HTTP status
-	Code       string // the error code of the JSON body, if any
-	Message    string // the message of the JSON body, or the start of the body
-}
-
-// Error implements error.
-func (e *StatusError) Error() string {
-	if e.Code != "" {
-		return fmt.Sprintf("HTTP %d %s: %s", e.StatusCode, e.Code, e.Message)
-	}
-	if e.Message != "" {
-		return fmt.Sprintf("HTTP %d: %s", e.StatusCode, e.Message)
-	}
-	return fmt.Sprintf("HTTP %d", e.StatusCode)
-}
-
-// Temporary reports whether a request answered with this status may succeed
-// when repeated: 408, 425, 429 and the 5xx statuses other than 501 and 505.
-func (e *StatusError) Temporary() bool {
-	switch e.StatusCode {
-	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
-		return true
-	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported:
-		return false
-	}
-	return e.StatusCode >= 500
-}
-
-// DecodeError turns an error answer into a Go error: 410 cursor_expired
-// becomes a *bus.CursorError wrapping bus.ErrCursorExpired with its top, 400
-// invalid_cursor and invalid_topic wrap the matching bus sentinels (with the
-// *StatusError in the chain), anything else is a *StatusError.
-func DecodeError(status int, body []byte, topic, cursor string) error {
-	var eb ErrorBody
-	se := &StatusError{StatusCode: status}
-	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
-		se.Code, se.Message = eb.Error, eb.Message
-	} else {
-		se.Message = snippet(body)
-	}
+// DecodeError turns a refusal, read by retry.ReadStatus from an answer
+// whose body is body, into a Go error: 410 cursor_expired becomes a
+// *bus.CursorError wrapping bus.ErrCursorExpired with its top, 400
+// invalid_cursor and invalid_topic wrap the matching bus sentinels, each
+// with the client's StatusError (made by newErr) further down the chain;
+// anything else is that StatusError itself.
+func DecodeError(st retry.Status, body []byte, topic, cursor, prefix string, newErr func(retry.Status) error) error {
+	se := newErr(st)
 	switch {
-	case status == http.StatusGone:
-		return &bus.CursorError{Topic: topic, Cursor: cursor, Top: eb.Top, Err: fmt.Errorf("%w (%w)", bus.ErrCursorExpired, se)}
-	case status == http.StatusBadRequest && se.Code == CodeInvalidCursor:
-		return &bus.CursorError{Topic: topic, Cursor: cursor, Err: fmt.Errorf("%w (%w)", bus.ErrInvalidCursor, se)}
-	case status == http.StatusBadRequest && se.Code == CodeInvalidTopic:
-		return fmt.Errorf("%w (%w)", bus.ErrInvalidTopic, se)
+	case st.StatusCode == http.StatusGone:
+		var eb ErrorBody
+		_ = json.Unmarshal(body, &eb)
+		return fmt.Errorf("%s: %w", prefix, &bus.CursorError{Topic: topic, Cursor: cursor, Top: eb.Top, Err: fmt.Errorf("%w (%w)", bus.ErrCursorExpired, se)})
+	case st.StatusCode == http.StatusBadRequest && st.Code == CodeInvalidCursor:
+		return fmt.Errorf("%s: %w", prefix, &bus.CursorError{Topic: topic, Cursor: cursor, Err: fmt.Errorf("%w (%w)", bus.ErrInvalidCursor, se)})
+	case st.StatusCode == http.StatusBadRequest && st.Code == CodeInvalidTopic:
+		return fmt.Errorf("%s: %w (%w)", prefix, bus.ErrInvalidTopic, se)
 	}
 	return se
-}
-
-func snippet(b []byte) string {
-	const n = 200
-	if len(b) > n {
-		b = b[:n]
-	}
-	return string(b)
 }

@@ -2,7 +2,6 @@ package pollwire
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,24 +21,26 @@ const (
 
 // MaxAdvice bounds the waits a server may impose with X-Poll-Interval or
 // Retry-After.
-const MaxAdvice = 10 * time.Minute
+const MaxAdvice = retry.MaxRetryAfter
 
 // Endpoint sends the requests of one client.
 type Endpoint struct {
-	Base       string       // handler URL; "{topic}" in it is replaced by the topic, else a topic parameter is added
-	HTTPClient *http.Client // nil: http.DefaultClient
-	Header     http.Header  // added to every request
-	MaxBody    int64        // largest answer body read
-	Prefix     string       // package name for error messages
+	Base        string                   // handler URL; "{topic}" in it is replaced by the topic, else a topic parameter is added
+	HTTPClient  *http.Client             // nil: http.DefaultClient
+	Header      http.Header              // added to every request
+	MaxBody     int64                    // largest answer body read
+	Prefix      string                   // package name for error messages
+	StatusError func(retry.Status) error // makes the package's *StatusError
 }
 
 // NewEndpoint returns the Endpoint of a client of package prefix for the
-// Handler at base; maxBody <= 0 means defMaxBody.
-func NewEndpoint(prefix, base string, hc *http.Client, header http.Header, maxBody, defMaxBody int64) *Endpoint {
+// Handler at base; maxBody <= 0 means defMaxBody. statusError makes the
+// package's *StatusError.
+func NewEndpoint(prefix, base string, hc *http.Client, header http.Header, maxBody, defMaxBody int64, statusError func(retry.Status) error) *Endpoint {
 	if maxBody <= 0 {
 		maxBody = defMaxBody
 	}
-	return &Endpoint{Base: base, HTTPClient: hc, Header: header, MaxBody: maxBody, Prefix: prefix}
+	return &Endpoint{Base: base, HTTPClient: hc, Header: header, MaxBody: maxBody, Prefix: prefix, StatusError: statusError}
 }
 
 // An Answer is a successful (200 or 304) answer.
@@ -55,8 +56,7 @@ type Answer struct {
 type FetchError struct {
 	Err        error
 	Permanent  bool          // repeating the same request cannot succeed
-	RetryAfter time.Duration // from Retry-After; HasRetryAfter tells if it was given
-	HasRetry   bool
+	RetryAfter time.Duration // from Retry-After, zero when absent
 }
 
 // Error implements error.
@@ -114,6 +114,16 @@ func (e *Endpoint) Fetch(ctx context.Context, topic, cursor string, q url.Values
 		return Answer{}, &FetchError{Err: fmt.Errorf("%s: %w", e.Prefix, err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotModified {
+		// A refusal: retried or not by the clients' one policy.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, retry.MaxBody))
+		st := retry.ReadStatus(resp, body, time.Now())
+		return Answer{}, &FetchError{
+			Err:        DecodeError(st, body, topic, cursor, e.Prefix, e.StatusError),
+			Permanent:  !retry.Retryable(st.StatusCode),
+			RetryAfter: st.RetryAfter,
+		}
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, e.MaxBody+1))
 	if err != nil {
 		return Answer{}, &FetchError{Err: fmt.Errorf("%s: read answer: %w", e.Prefix, err)}
@@ -121,25 +131,14 @@ func (e *Endpoint) Fetch(ctx context.Context, topic, cursor string, q url.Values
 	if int64(len(body)) > e.MaxBody {
 		return Answer{}, &FetchError{Err: fmt.Errorf("%s: %w: answer larger than %d bytes", e.Prefix, ErrMalformed, e.MaxBody), Permanent: true}
 	}
-	switch resp.StatusCode {
-	case http.StatusOK, http.StatusNotModified:
-		a := Answer{NotModified: resp.StatusCode == http.StatusNotModified, ETag: resp.Header.Get("ETag")}
-		a.PollInterval = ParseInterval(resp.Header.Get(HeaderPollInterval))
-		if !a.NotModified {
-			if a.Batch, err = DecodeBatch(body, topic); err != nil {
-				return Answer{}, &FetchError{Err: fmt.Errorf("%s: %w", e.Prefix, err), Permanent: true}
-			}
+	a := Answer{NotModified: resp.StatusCode == http.StatusNotModified, ETag: resp.Header.Get("ETag")}
+	a.PollInterval = ParseInterval(resp.Header.Get(HeaderPollInterval))
+	if !a.NotModified {
+		if a.Batch, err = DecodeBatch(body, topic); err != nil {
+			return Answer{}, &FetchError{Err: fmt.Errorf("%s: %w", e.Prefix, err), Permanent: true}
 		}
-		return a, nil
 	}
-	derr := DecodeError(resp.StatusCode, body, topic, cursor)
-	fe := &FetchError{Err: fmt.Errorf("%s: %w", e.Prefix, derr), Permanent: true}
-	var se *StatusError
-	if errors.As(derr, &se) && se.Temporary() {
-		fe.Permanent = false
-	}
-	fe.RetryAfter, fe.HasRetry = retry.RetryAfter(resp.Header.Get(HeaderRetryAfter), time.Now(), MaxAdvice)
-	return Answer{}, fe
+	return a, nil
 }
 
 // ParseInterval parses X-Poll-Interval: seconds, an integer or a decimal

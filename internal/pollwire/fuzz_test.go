@@ -2,10 +2,13 @@ package pollwire
 
 import (
 	"bytes"
+	"errors"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry"
 )
 
 // Any message survives encoding byte for byte.
@@ -66,13 +69,24 @@ func FuzzDecodeBatch(f *testing.F) {
 	})
 }
 
-// Decoding any error body never panics and always yields an error.
+// Decoding any error answer never panics and always yields an error that
+// holds the client's StatusError.
 func FuzzDecodeError(f *testing.F) {
 	f.Add(410, []byte(`{"error":"cursor_expired","message":"m","top":"e-4"}`))
+	f.Add(400, []byte(`{"error":"invalid_cursor","message":"m"}`))
+	f.Add(400, []byte(`{"error":"invalid_topic","message":"m"}`))
 	f.Add(503, []byte(`<html>`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		if DecodeError(status, body, "t", "e-1") == nil {
-			t.Fatal("nil error")
+		resp := &http.Response{StatusCode: status, Header: http.Header{}}
+		st := retry.ReadStatus(resp, body, time.Now())
+		err := DecodeError(st, body, "t", "e-1", "test", func(s retry.Status) error { return &testStatusError{s} })
+		var se *testStatusError
+		if !errors.As(err, &se) || se.StatusCode != status {
+			t.Fatalf("%v does not hold the status error", err)
 		}
 	})
 }
+
+type testStatusError struct{ retry.Status }
+
+func (e *testStatusError) Error() string { return e.Text("test") }

@@ -61,7 +61,8 @@ func (s *Sub) Close() error {
 // Subscribe makes the first request before it returns, so a refused topic,
 // cursor or authorization is returned here, then starts the loop. It
 // retries the first request like the others while it fails for a reason
-// that may pass (network error, 5xx, 429), until ctx is done. The
+// that may pass (a network error or a status retry.Retryable accepts),
+// until ctx is done. The
 // subscription's channel holds buffer messages, defBuffer when buffer <= 0.
 func Subscribe(ctx context.Context, p Poller, topic, after string, buffer, defBuffer int) (*Sub, error) {
 	if buffer <= 0 {
@@ -108,14 +109,9 @@ func first(ctx context.Context, p Poller, after string) (Answer, error) {
 	}
 }
 
-// retryDelay is the wait after a failed request: the server's Retry-After
-// with a tenth of jitter, else the next backoff.
+// retryDelay is the wait after a failed request (see retry.Wait).
 func retryDelay(bo backoff.BackOff, fe *FetchError) time.Duration {
-	d := bo.NextBackOff()
-	if fe.HasRetry {
-		d = fe.RetryAfter + jitter(fe.RetryAfter/10)
-	}
-	return d
+	return retry.Wait(bo.NextBackOff(), fe.RetryAfter)
 }
 
 func unwrapFetch(err error) error {

@@ -1,0 +1,37 @@
+package poll_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry"
+	"github.com/pushpull/pushpull/internal/retry/retrytest"
+	"github.com/pushpull/pushpull/poll"
+)
+
+// TestClientRetryPolicy: the Client retries what every client retries,
+// waits Retry-After, and ends with a *StatusError on 400, 401, 403 and 404.
+func TestClientRetryPolicy(t *testing.T) {
+	retrytest.Run(t, retrytest.Harness{
+		Prefix: "poll",
+		NewHandler: func(b bus.Broker) (http.Handler, func(context.Context) error) {
+			return &poll.Handler{Broker: b, Interval: time.Second}, nil
+		},
+		Subscribe: func(ctx context.Context, hc *http.Client, topic, after string) (bus.Subscription, error) {
+			c := &poll.Client{URL: "http://poll.test/", HTTPClient: hc, Interval: time.Second,
+				MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}
+			return c.Subscribe(ctx, topic, after)
+		},
+		StatusOf: func(err error) (retry.Status, string, bool) {
+			var se *poll.StatusError
+			if !errors.As(err, &se) {
+				return retry.Status{}, "", false
+			}
+			return retry.Status(*se), se.Error(), true
+		},
+	})
+}

@@ -1,0 +1,77 @@
+package ws_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry"
+	"github.com/pushpull/pushpull/internal/retry/retrytest"
+	"github.com/pushpull/pushpull/ws"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// clientSub is a subscription that closes its Client with it.
+type clientSub struct {
+	bus.Subscription
+	c *ws.Client
+}
+
+func (s clientSub) Close() error {
+	err := s.Subscription.Close()
+	return errors.Join(err, s.c.Close())
+}
+
+// TestClientRetryPolicy: Dial and the reconnects retry what every client
+// retries (the Handler's own 503 while it shuts down included), wait
+// Retry-After, and end with a *StatusError on 400, 401, 403 and 404.
+func TestClientRetryPolicy(t *testing.T) {
+	retrytest.Run(t, retrytest.Harness{
+		Prefix: "ws",
+		NewHandler: func(b bus.Broker) (http.Handler, func(context.Context) error) {
+			h := &ws.Handler{Broker: b}
+			return h, h.Shutdown
+		},
+		Subscribe: func(ctx context.Context, hc *http.Client, topic, after string) (bus.Subscription, error) {
+			c, err := ws.Dial(ctx, "ws://ws.test/", &ws.DialOptions{HTTPClient: hc,
+				MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				return nil, err
+			}
+			sub, err := c.Subscribe(ctx, topic, after)
+			if err != nil {
+				c.Close()
+				return nil, err
+			}
+			return clientSub{sub, c}, nil
+		},
+		StatusOf: func(err error) (retry.Status, string, bool) {
+			var se *ws.StatusError
+			if !errors.As(err, &se) {
+				return retry.Status{}, "", false
+			}
+			return retry.Status{StatusCode: se.StatusCode, Code: se.Code, Message: se.Message, RetryAfter: se.RetryAfter}, se.Error(), true
+		},
+	})
+}
+
+// TestDialBadURL: an address Dial can never reach fails at once rather than
+// being retried until the context ends.
+func TestDialBadURL(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		for _, u := range []string{"ftp://example.test/", "://nothing", "example.test/ws"} {
+			_, err := ws.Dial(ctx, u, nil)
+			require.Error(t, err, u)
+			assert.NotErrorIs(t, err, context.DeadlineExceeded, u)
+			assert.Contains(t, err.Error(), "ws: dial", u)
+		}
+	})
+}
