@@ -58,4 +58,22 @@
 // same contract on Redis and NATS JetStream for services with several
 // instances. Package bus/bustest holds the conformance suite all of them
 // pass.
+//
+// # Writing a broker
+//
+// Every broker of this project is storage plus the same engine, and a broker
+// written elsewhere can be too:
+//
+//   - [Hub] is the fan-out engine: one feed per topic in a process, live
+//     delivery that never waits, catching up from the history, cutting
+//     stalled subscribers, proving continuity. Memory, redisbus and natsbus
+//     run on it.
+//   - [History] judges cursors: where a subscription starts, which cursors
+//     have expired, and the top to report with them. [CheckArgs] and
+//     [CheckPublish] validate arguments in the order every broker does.
+//   - [AppendRecord] and [DecodeRecord] are the stable stored form of a
+//     message, for brokers that keep bytes.
+//
+// A broker that runs on these and passes bustest.Run behaves like the
+// others in every transport.
 package bus

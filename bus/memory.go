@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,17 +32,19 @@ const (
 // out by a previous process (or a reclaimed topic) are answered with
 // ErrCursorExpired, never with wrong messages.
 //
-// Publish never waits for subscribers. Each subscription has a channel of
-// Buffer messages; a subscriber whose channel is full falls back to reading
-// the topic's history on a goroutine of its own and switches back to live
-// delivery once it has caught up, so a burst larger than the buffer costs no
-// disconnect. A subscriber that stops reading (its channel stays full and it
-// takes nothing for StallTimeout while more than MaxLag messages are
-// published) is cut with ErrSlowConsumer while its position is still in the
-// history, so it can resume; one whose position leaves the history, because
-// it reads more slowly than the topic is written for too long, or because
-// more than HistorySize messages arrived within StallTimeout after it stopped,
-// ends with ErrCursorExpired.
+// Memory runs on a Hub: Publish stores a message in the topic's ring and
+// hands it to the Hub, which delivers it to the topic's subscribers without
+// waiting for any. Each subscription has a channel of Buffer messages; a
+// subscriber whose channel is full reads the topic's history on a goroutine
+// of its own and switches back to live delivery once it has caught up, so a
+// burst larger than the buffer costs no disconnect. A subscriber that stops
+// reading (its channel stays full and it takes nothing for StallTimeout
+// while more than MaxLag messages are published) is cut with
+// ErrSlowConsumer while its position is still in the history, so it can
+// resume; one whose position leaves the history, because it reads more
+// slowly than the topic is written for too long, or because more than
+// HistorySize messages arrived within StallTimeout after it stopped, ends
+// with ErrCursorExpired.
 //
 // A topic is created by its first Publish and kept for MetaTTL once idle.
 // Reading a topic, asking for its top or subscribing to it creates nothing
@@ -80,12 +83,12 @@ type Memory struct {
 	initOnce  sync.Once
 	base      string    // NewEpoch: fixed-length random prefix of this broker's epochs
 	start     time.Time // origin of the monotonic clock of entries
-	mu        sync.Mutex
+	hub       Hub
+	mu        sync.RWMutex
 	gen       uint64 // topics created so far; part of each epoch
 	topics    map[string]*topic
 	closed    bool
-	lastSweep int64
-	wg        sync.WaitGroup // catch-up goroutines
+	lastSweep atomic.Int64
 }
 
 var _ Broker = (*Memory)(nil)
@@ -94,13 +97,14 @@ var _ Broker = (*Memory)(nil)
 // &Memory{}.
 func NewMemory() *Memory { return &Memory{} }
 
+// A topic is what Memory stores of a topic: its epoch, its history and its
+// top. The Hub holds its subscribers.
 type topic struct {
 	name   string
 	epoch  string
 	mu     sync.Mutex
 	ring   ring
 	top    uint64
-	subs   []*memSub
 	active int64 // last use, on the broker's clock
 	dead   bool  // reclaimed or closed: look the topic up again
 }
@@ -110,6 +114,13 @@ func (b *Memory) init() {
 		b.base = NewEpoch()
 		b.start = time.Now()
 		b.topics = make(map[string]*topic)
+		b.hub = Hub{
+			Buffer:       b.buffer(),
+			MaxLag:       int(b.maxLag()),
+			StallTimeout: b.StallTimeout,
+			Recent:       -1, // the ring is as close
+			Read:         b.readAfter,
+		}
 	})
 }
 
@@ -184,26 +195,33 @@ func (b *Memory) sweepEvery() int64 {
 func (b *Memory) lookup(name string, create bool) (*topic, error) {
 	b.init()
 	now := b.now()
+	if now-b.lastSweep.Load() < b.sweepEvery() {
+		// The common case: no sweep due, the topic exists.
+		b.mu.RLock()
+		t, closed := b.topics[name], b.closed
+		b.mu.RUnlock()
+		if closed {
+			return nil, ErrClosed
+		}
+		if t != nil || !create {
+			return t, nil
+		}
+	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
-		b.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if now-b.lastSweep >= b.sweepEvery() {
-		b.lastSweep = now
+	if now-b.lastSweep.Load() >= b.sweepEvery() {
+		b.lastSweep.Store(now)
 		b.sweepLocked(now)
 	}
 	t := b.topics[name]
-	if t != nil && t.isDead() {
-		delete(b.topics, name) // dropped, and not yet forgotten
-		t = nil
-	}
 	if t == nil && create {
 		b.gen++
 		t = &topic{name: name, epoch: b.base + strconv.FormatUint(b.gen, 36), active: now}
 		b.topics[name] = t
 	}
-	b.mu.Unlock()
 	return t, nil
 }
 
@@ -215,34 +233,14 @@ func (b *Memory) sweepLocked(now int64) {
 	for name, t := range b.topics {
 		t.mu.Lock()
 		b.expireLocked(t, now)
-		if len(t.subs) == 0 && t.ring.n == 0 && now-t.active >= idle {
+		if b.hub.Subscribed(name) {
+			t.active = now // in use while subscribed
+		} else if t.ring.n == 0 && now-t.active >= idle {
 			t.dead = true
 			delete(b.topics, name)
 		}
 		t.mu.Unlock()
 	}
-}
-
-// dropIfUnusedLocked marks t dead when it has neither a message nor a
-// subscriber, so that nothing refers to its epoch: a topic that no message
-// was published to lives only as long as its subscriptions. It reports
-// whether it did; the caller then forgets t once t.mu is released. t.mu is
-// held.
-func (t *topic) dropIfUnusedLocked() bool {
-	if t.dead || t.top != 0 || len(t.subs) != 0 {
-		return false
-	}
-	t.dead = true
-	return true
-}
-
-// forget removes the dead topic t from the broker's map.
-func (b *Memory) forget(t *topic) {
-	b.mu.Lock()
-	if b.topics[t.name] == t {
-		delete(b.topics, t.name)
-	}
-	b.mu.Unlock()
 }
 
 // Topics returns the number of topics the broker holds, including those
@@ -251,19 +249,7 @@ func (b *Memory) Topics() int {
 	b.init()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n := 0
-	for _, t := range b.topics {
-		if !t.isDead() {
-			n++
-		}
-	}
-	return n
-}
-
-func (t *topic) isDead() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.dead
+	return len(b.topics)
 }
 
 // expireLocked drops messages older than HistoryTTL. t.mu is held.
@@ -302,53 +288,17 @@ func (b *Memory) Publish(ctx context.Context, topicName string, m Message) (Mess
 	t.active = now
 	b.expireLocked(t, now)
 	t.top++
+	p := Position{Epoch: t.epoch, Offset: t.top}
 	m.Topic = topicName
-	m.ID = Position{Epoch: t.epoch, Offset: t.top}.ID()
+	m.ID = p.ID()
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
 	t.ring.push(entry{m: m, at: now}, b.historySize())
-
-	oldest := t.ring.oldest(t.top)
-	maxLag := b.maxLag()
-	// Backwards, because ending a subscription moves the last one into its
-	// slot.
-	for i := len(t.subs) - 1; i >= 0; i-- {
-		s := t.subs[i]
-		if s.state == stateLive {
-			select {
-			case s.ch <- m:
-				s.sent.Store(t.top)
-			default:
-				b.startCatchUp(t, s)
-			}
-			continue
-		}
-		// Lagging: its own goroutine reads the history. It has stopped when
-		// its channel stays full and its position does not move.
-		sent := s.sent.Load()
-		switch {
-		case sent+1 < oldest:
-			t.endLocked(s, ErrCursorExpired, now)
-		case sent != s.seenSent || len(s.ch) < cap(s.ch):
-			s.seenSent, s.seenAt = sent, now
-		case t.top-sent > maxLag && now-s.seenAt >= b.stallTimeout():
-			t.endLocked(s, ErrSlowConsumer, now)
-		}
-	}
+	// Delivered under the topic's lock, so subscribers see the messages of
+	// a topic in the order of their offsets.
+	b.hub.Deliver(topicName, m, p)
 	return m, nil
-}
-
-// startCatchUp switches s to reading the history. t.mu is held.
-func (b *Memory) startCatchUp(t *topic, s *memSub) {
-	s.state = stateLagging
-	s.seenSent, s.seenAt = s.sent.Load(), b.now()
-	if s.done == nil {
-		s.done = make(chan struct{})
-	}
-	s.wg.Add(1)
-	b.wg.Add(1)
-	go s.catchUp()
 }
 
 // history returns what the locked topic t retains.
@@ -356,42 +306,65 @@ func (t *topic) history() History {
 	return History{Epoch: t.epoch, Top: t.top, First: t.ring.oldest(t.top)}
 }
 
-// Subscribe implements Subscriber.
+// Subscribe implements Subscriber. It creates no topic: a subscription to
+// a topic that has no message starts at Origin.
 func (b *Memory) Subscribe(ctx context.Context, topicName, after string) (Subscription, error) {
 	p, err := CheckArgs(ctx, topicName, after, nil)
 	if err != nil {
 		return nil, err
 	}
-	// A subscription holds its topic while it lasts; one to a topic that
-	// has no message leaves nothing behind when it ends.
-	t, err := b.locked(topicName, true)
+	b.init()
+	ht, err := b.hub.Acquire(topicName, nil)
 	if err != nil {
 		return nil, err
 	}
-	now := b.now()
-	t.active = now
-	b.expireLocked(t, now)
-	start, err := t.history().Start(t.name, after, p)
+	// The topic stays locked until the subscriber joined, so that no
+	// message is published between reading its position and joining.
+	t, err := b.locked(topicName, false)
 	if err != nil {
-		dropped := t.dropIfUnusedLocked()
-		t.mu.Unlock()
-		if dropped {
-			b.forget(t)
+		b.hub.Release(ht)
+		return nil, err
+	}
+	var h History
+	if t != nil {
+		now := b.now()
+		t.active = now
+		b.expireLocked(t, now)
+		h = t.history()
+	}
+	from, err := h.Start(topicName, after, p)
+	if err != nil {
+		if t != nil {
+			t.mu.Unlock()
 		}
+		b.hub.Release(ht)
 		return nil, err
 	}
-	defer t.mu.Unlock()
-	from := start.Offset
-	s := &memSub{b: b, t: t, ch: make(chan Message, b.buffer()), idx: len(t.subs)}
-	s.sent.Store(from)
-	t.subs = append(t.subs, s)
-	if from < t.top {
-		b.startCatchUp(t, s)
+	sub, err := b.hub.Join(ctx, ht, from, Position{Epoch: h.Epoch, Offset: h.Top})
+	if t != nil {
+		t.mu.Unlock()
 	}
-	if ctx.Done() != nil {
-		s.stop = context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
+	return sub, err
+}
+
+// readAfter is the Hub's Read: the history of a topic after a position.
+func (b *Memory) readAfter(_ context.Context, dst []Message, topicName string, after Position, limit int) ([]Message, error) {
+	t, err := b.locked(topicName, false)
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	var h History
+	if t != nil {
+		defer t.mu.Unlock()
+		b.expireLocked(t, b.now())
+		h = t.history()
+	}
+	from, err := h.Start(topicName, after.ID(), after)
+	if err != nil || t == nil {
+		return nil, err
+	}
+	msgs, _ := t.ring.appendAfter(dst, from.Offset, t.top, limit)
+	return msgs, nil
 }
 
 // Read implements Reader.
@@ -460,17 +433,13 @@ func (b *Memory) Close() error {
 	topics := b.topics
 	b.topics, b.closed = nil, true
 	b.mu.Unlock()
-	now := b.now()
+	b.hub.Close()
 	for _, t := range topics {
 		t.mu.Lock()
 		t.dead = true
-		for i := len(t.subs) - 1; i >= 0; i-- {
-			t.endLocked(t.subs[i], ErrClosed, now)
-		}
 		t.ring = ring{}
 		t.mu.Unlock()
 	}
-	b.wg.Wait()
 	return nil
 }
 

@@ -12,8 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/fanout"
-	"github.com/pushpull/pushpull/internal/record"
 )
 
 // Defaults of the Broker's fields.
@@ -89,7 +87,7 @@ type Broker struct {
 
 	initOnce sync.Once
 	js       jetstream.JetStream
-	hub      fanout.Hub
+	hub      bus.Hub
 	up       upstream
 
 	streamMu sync.Mutex
@@ -125,7 +123,7 @@ func (b *Broker) init() {
 		}
 		b.js = js
 		b.hub.Buffer = b.Buffer // the hub's defaults are the Broker's
-		b.hub.MaxLag = b.maxLag()
+		b.hub.MaxLag = int(b.maxLag())
 		b.hub.StallTimeout = b.StallTimeout
 		b.hub.Read = b.readAfter
 		b.hub.Idle = b.up.release
@@ -311,7 +309,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 		m.Time = time.Now()
 	}
 	m.Time = m.Time.Round(0) // as subscribers will see it
-	rec := record.Encode(nil, &m)
+	rec := bus.AppendRecord(nil, &m)
 	if limit := b.Conn.MaxPayload(); int64(len(rec))+256 > limit {
 		return bus.Message{}, fmt.Errorf("%w: %d bytes, the server takes at most %d", bus.ErrInvalidMessage, len(rec), limit-256)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/record"
 )
 
 // view is a look at a topic: its epoch, top and oldest retained offset,
@@ -158,7 +157,7 @@ func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, 
 			break // trimmed or restarted meanwhile
 		}
 		m := bus.Message{Topic: topic, ID: p.ID()}
-		if err := record.Decode(r.data, &m); err != nil {
+		if err := bus.DecodeRecord(r.data, &m); err != nil {
 			return nil, fmt.Errorf("natsbus: read %q: %w", topic, err)
 		}
 		out = append(out, m)
@@ -261,7 +260,7 @@ func (b *Broker) Read(ctx context.Context, topic, after string, limit int) ([]bu
 }
 
 // readAfter feeds lagging subscribers.
-func (b *Broker) readAfter(ctx context.Context, topic string, after bus.Position, limit int) ([]bus.Message, error) {
+func (b *Broker) readAfter(ctx context.Context, dst []bus.Message, topic string, after bus.Position, limit int) ([]bus.Message, error) {
 	v, err := b.look(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -270,9 +269,10 @@ func (b *Broker) readAfter(ctx context.Context, topic string, after bus.Position
 	// serves Origin only.
 	start, err := v.history().Start(topic, after.ID(), after)
 	if err != nil || !v.known {
-		return nil, err
+		return dst, err
 	}
-	return b.after(ctx, topic, v, start.Offset, limit)
+	msgs, err := b.after(ctx, topic, v, start.Offset, limit)
+	return append(dst, msgs...), err
 }
 
 // Top implements bus.Reader. It creates nothing: the top of a topic with no
@@ -303,7 +303,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		return nil, err
 	}
 	if err := b.up.ready(ctx, t.Upstream().(*upSub)); err != nil {
-		b.hub.Unref(t)
+		b.hub.Release(t)
 		return nil, err
 	}
 	// Only now, with the announcements flowing, is the position read: a
@@ -311,13 +311,13 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	// history by the subscriber.
 	v, err := b.look(ctx, topic)
 	if err != nil {
-		b.hub.Unref(t)
+		b.hub.Release(t)
 		return nil, err
 	}
 	h := v.history()
 	from, err := h.Start(topic, after, p)
 	if err != nil {
-		b.hub.Unref(t)
+		b.hub.Release(t)
 		return nil, err
 	}
 	return b.hub.Join(ctx, t, from, bus.Position{Epoch: h.Epoch, Offset: h.Top})

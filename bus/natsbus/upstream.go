@@ -10,8 +10,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/fanout"
-	"github.com/pushpull/pushpull/internal/record"
 )
 
 // The upstream of a Broker: one core NATS subscription per topic with
@@ -214,7 +212,7 @@ func (u *upstream) notify(m *nats.Msg) {
 	}
 	p := bus.Position{Epoch: epoch, Offset: off}
 	msg := bus.Message{Topic: s.topic, ID: p.ID()}
-	if record.Decode(m.Data, &msg) != nil {
+	if bus.DecodeRecord(m.Data, &msg) != nil {
 		return
 	}
 	u.b.hub.Deliver(s.topic, msg, p)
@@ -246,7 +244,7 @@ func (u *upstream) check() {
 // checkAll reads the top of every topic with subscribers and resyncs the
 // hub with it.
 func (u *upstream) checkAll() {
-	u.b.hub.Each(func(t *fanout.Topic) {
+	u.b.hub.Each(func(t *bus.HubTopic) {
 		if u.ctx.Err() != nil {
 			return
 		}

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/fanout"
-	"github.com/pushpull/pushpull/internal/record"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -69,7 +67,7 @@ type Broker struct {
 
 	owned    bool // Client was made by New
 	initOnce sync.Once
-	hub      fanout.Hub
+	hub      bus.Hub
 	up       upstream
 	closeMu  sync.Mutex
 	closed   bool
@@ -96,7 +94,7 @@ func (b *Broker) init() {
 			panic("redisbus: Broker.Client is nil")
 		}
 		b.hub.Buffer = b.Buffer // the hub's defaults are the Broker's
-		b.hub.MaxLag = b.maxLag()
+		b.hub.MaxLag = int(b.maxLag())
 		b.hub.StallTimeout = b.StallTimeout
 		b.hub.Read = b.readAfter
 		b.hub.Idle = b.up.release
@@ -195,7 +193,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 		m.Time = time.Now()
 	}
 	m.Time = m.Time.Round(0) // as subscribers will see it
-	rec := record.Encode(nil, &m)
+	rec := bus.AppendRecord(nil, &m)
 	res, err := publishScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
 		bus.NewEpoch(), b.historySize(), ms(b.historyTTL()), ms(b.metaTTL()), b.channel(topic), rec,

@@ -10,5 +10,5 @@ import (
 // tests.
 func (b *Broker) ReadAfter(ctx context.Context, topic string, after bus.Position, limit int) ([]bus.Message, error) {
 	b.init()
-	return b.readAfter(ctx, topic, after, limit)
+	return b.readAfter(ctx, nil, topic, after, limit)
 }

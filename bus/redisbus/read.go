@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/record"
 )
 
 // view is one consistent look at a topic: its epoch, top, oldest retained
@@ -75,22 +74,25 @@ func (b *Broker) look(ctx context.Context, topic string, touch bool, mode string
 	return v, nil
 }
 
+// errCorrupt reports a stream entry that is not of the broker's form.
+var errCorrupt = fmt.Errorf("%w: corrupt stream entry", bus.ErrInvalidMessage)
+
 // entry turns a stream entry {"<offset>-0", {"d", record}} into a message.
 func (b *Broker) entry(topic, epoch string, raw any) (bus.Message, error) {
 	e, ok := raw.([]any)
 	if !ok || len(e) != 2 {
-		return bus.Message{}, record.ErrCorrupt
+		return bus.Message{}, errCorrupt
 	}
 	id, _ := e[0].(string)
 	fields, _ := e[1].([]any)
 	num, _, _ := strings.Cut(id, "-")
 	off, err := strconv.ParseUint(num, 10, 64)
 	if err != nil || len(fields) != 2 {
-		return bus.Message{}, record.ErrCorrupt
+		return bus.Message{}, errCorrupt
 	}
 	rec, _ := fields[1].(string)
 	m := bus.Message{Topic: topic, ID: bus.Position{Epoch: epoch, Offset: off}.ID()}
-	if err := record.Decode([]byte(rec), &m); err != nil {
+	if err := bus.DecodeRecord([]byte(rec), &m); err != nil {
 		return bus.Message{}, err
 	}
 	return m, nil
@@ -127,7 +129,7 @@ func (b *Broker) Read(ctx context.Context, topic, after string, limit int) ([]bu
 }
 
 // readAfter feeds lagging subscribers.
-func (b *Broker) readAfter(ctx context.Context, topic string, after bus.Position, limit int) ([]bus.Message, error) {
+func (b *Broker) readAfter(ctx context.Context, dst []bus.Message, topic string, after bus.Position, limit int) ([]bus.Message, error) {
 	v, err := b.look(ctx, topic, false, "a", after, limit)
 	if err != nil {
 		return nil, err
@@ -139,7 +141,7 @@ func (b *Broker) readAfter(ctx context.Context, topic string, after bus.Position
 			return nil, err
 		}
 	}
-	return v.msgs, nil
+	return append(dst, v.msgs...), nil
 }
 
 // Top implements bus.Reader. It creates nothing: the top of an unknown
@@ -168,7 +170,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	}
 	c := t.Upstream().(*upChan)
 	if err := b.up.ready(ctx, c); err != nil {
-		b.hub.Unref(t)
+		b.hub.Release(t)
 		return nil, err
 	}
 	// Only now, with the notifications flowing, is the position read: a
@@ -176,13 +178,13 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	// history by the subscriber.
 	v, err := b.look(ctx, topic, true, "", p, 0)
 	if err != nil {
-		b.hub.Unref(t)
+		b.hub.Release(t)
 		return nil, err
 	}
 	h := v.history()
 	from, err := h.Start(topic, after, p)
 	if err != nil {
-		b.hub.Unref(t)
+		b.hub.Release(t)
 		return nil, err
 	}
 	return b.hub.Join(ctx, t, from, bus.Position{Epoch: h.Epoch, Offset: h.Top})

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/fanout"
-	"github.com/pushpull/pushpull/internal/record"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -317,7 +315,7 @@ func (u *upstream) notify(m *redis.Message) {
 	}
 	p := bus.Position{Epoch: epoch, Offset: off}
 	msg := bus.Message{Topic: topic, ID: p.ID()}
-	if record.Decode([]byte(rec), &msg) != nil {
+	if bus.DecodeRecord([]byte(rec), &msg) != nil {
 		return
 	}
 	u.b.hub.Deliver(topic, msg, p)
@@ -342,8 +340,8 @@ func (u *upstream) check() {
 // checkAll reads the top of every topic with subscribers and resyncs the
 // hub with it.
 func (u *upstream) checkAll() {
-	var topics []*fanout.Topic
-	u.b.hub.Each(func(t *fanout.Topic) { topics = append(topics, t) })
+	var topics []*bus.HubTopic
+	u.b.hub.Each(func(t *bus.HubTopic) { topics = append(topics, t) })
 	for len(topics) > 0 {
 		n := min(len(topics), checkChunk)
 		chunk := topics[:n]

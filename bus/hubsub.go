@@ -1,4 +1,4 @@
-package fanout
+package bus
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/pushpull/pushpull/bus"
 )
 
 // Subscription states, guarded by the topic's mutex.
@@ -18,15 +16,18 @@ const (
 	stateEnded
 )
 
-// sub is a subscription of a Hub.
+// batchPool holds the batches of catch-up readers.
+var batchPool = sync.Pool{New: func() any { s := make([]Message, 0, catchUpBatch); return &s }}
+
+// hubSub is a subscription of a Hub.
 //
 // Exactly one party sends on ch at a time: Deliver while the state is live
 // (under the topic's mutex), catchUp while it is lagging. Whoever is the
 // sender when the subscription ends closes ch.
-type sub struct {
+type hubSub struct {
 	h      *Hub
-	t      *Topic
-	ch     chan bus.Message
+	t      *HubTopic
+	ch     chan Message
 	epoch  string             // the epoch of every position of s; "" until the first message after Origin
 	ctx    context.Context    // done when s ends; bounds history reads
 	cancel context.CancelFunc //
@@ -43,35 +44,35 @@ type sub struct {
 	wg       sync.WaitGroup // the catchUp goroutine
 }
 
-var _ bus.Subscription = (*sub)(nil)
+var _ Subscription = (*hubSub)(nil)
 
-func (s *sub) C() <-chan bus.Message { return s.ch }
+func (s *hubSub) C() <-chan Message { return s.ch }
 
-func (s *sub) Err() error {
+func (s *hubSub) Err() error {
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	return s.err
 }
 
-func (s *sub) Close() error {
+func (s *hubSub) Close() error {
 	s.end(nil)
 	s.wg.Wait()
 	return nil
 }
 
 // end ends s with err unless it has ended already.
-func (s *sub) end(err error) {
+func (s *hubSub) end(err error) {
 	s.t.mu.Lock()
 	ended := s.t.endLocked(s, err)
 	s.t.mu.Unlock()
 	if ended {
-		s.h.Unref(s.t)
+		s.h.Release(s.t)
 	}
 }
 
 // endLocked ends s with err and reports whether it did. t.mu is held; the
 // caller drops the subscriber's reference once t.mu is released.
-func (t *Topic) endLocked(s *sub, err error) bool {
+func (t *HubTopic) endLocked(s *hubSub, err error) bool {
 	if s.state == stateEnded {
 		return false
 	}
@@ -96,16 +97,39 @@ func (t *Topic) endLocked(s *sub, err error) bool {
 
 // closeCh publishes the reason of the end and closes ch, so that Err turns
 // non-nil only once C reads as closed.
-func (s *sub) closeCh() {
+func (s *hubSub) closeCh() {
 	s.errMu.Lock()
 	s.err = s.endErr
 	s.errMu.Unlock()
 	close(s.ch)
 }
 
+// followsID reports whether id is the ID of the message at offset off+1 of
+// epoch, without parsing it whole: the check a catch-up reader makes for
+// every message it hands on. It reports false for anything else, including
+// the first message after Origin, which the caller checks with ParseID.
+func followsID(id, epoch string, off uint64) bool {
+	if epoch == "" || len(id) <= len(epoch)+1 || id[:len(epoch)] != epoch || id[len(epoch)] != '-' {
+		return false
+	}
+	digits := id[len(epoch)+1:]
+	if len(digits) > 19 || digits[0] == '0' {
+		return false
+	}
+	var n uint64
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n == off+1
+}
+
 // reached reports whether a subscriber at offset off of epoch (or at Origin,
 // for "") has reached top.
-func reached(epoch string, off uint64, top bus.Position) bool {
+func reached(epoch string, off uint64, top Position) bool {
 	return off >= top.Offset && (epoch == top.Epoch || epoch == "")
 }
 
@@ -117,11 +141,16 @@ const (
 
 // catchUp copies history into ch until s has caught up with the known top,
 // then hands it back to Deliver.
-func (s *sub) catchUp() {
+func (s *hubSub) catchUp() {
 	defer s.h.wg.Done()
 	defer s.wg.Done()
 	t := s.t
 	empty := 0
+	bp := batchPool.Get().(*[]Message)
+	defer func() {
+		clear((*bp)[:cap(*bp)])
+		batchPool.Put(bp)
+	}()
 	for {
 		t.mu.Lock()
 		if s.state == stateEnded {
@@ -136,12 +165,15 @@ func (s *sub) catchUp() {
 			return
 		}
 		top := t.top
-		batch := t.recent.appendAfter(nil, s.epoch, sent, catchUpBatch)
+		batch := t.recent.appendAfter((*bp)[:0], s.epoch, sent, catchUpBatch)
 		t.mu.Unlock()
 
 		var err error
 		if len(batch) == 0 {
-			batch, err = s.readRetry(sent)
+			batch, err = s.readRetry(batch, sent)
+		}
+		if batch != nil {
+			*bp = batch[:0]
 		}
 		if err == nil && len(batch) == 0 {
 			// The server has nothing after sent, yet a later message was
@@ -152,7 +184,7 @@ func (s *sub) catchUp() {
 					continue
 				}
 			} else {
-				err = &bus.CursorError{Topic: t.name, Cursor: bus.Position{Epoch: s.epoch, Offset: sent}.ID(), Top: top.ID(), Err: bus.ErrCursorExpired}
+				err = &CursorError{Topic: t.name, Cursor: Position{Epoch: s.epoch, Offset: sent}.ID(), Top: top.ID(), Err: ErrCursorExpired}
 			}
 		}
 		if err != nil {
@@ -165,13 +197,14 @@ func (s *sub) catchUp() {
 		if len(batch) > 0 {
 			empty = 0
 		}
+	send:
 		for i := range batch {
-			p, perr := bus.ParseID(batch[i].ID)
-			if perr != nil || !p.Follows(bus.Position{Epoch: s.epoch, Offset: sent}) {
-				s.end(&bus.CursorError{Topic: t.name, Cursor: bus.Position{Epoch: s.epoch, Offset: sent}.ID(), Top: top.ID(), Err: bus.ErrCursorExpired})
-				break
-			}
-			if s.epoch == "" {
+			if !followsID(batch[i].ID, s.epoch, sent) {
+				p, perr := ParseID(batch[i].ID)
+				if perr != nil || !p.Follows(Position{Epoch: s.epoch, Offset: sent}) {
+					s.end(&CursorError{Topic: t.name, Cursor: Position{Epoch: s.epoch, Offset: sent}.ID(), Top: top.ID(), Err: ErrCursorExpired})
+					break send
+				}
 				// The topic's first message after Origin fixes the epoch.
 				t.mu.Lock()
 				s.epoch = p.Epoch
@@ -179,28 +212,32 @@ func (s *sub) catchUp() {
 			}
 			select {
 			case s.ch <- batch[i]:
-				sent++
-				s.sent.Store(sent)
-			case <-s.ctx.Done():
+			default:
+				select {
+				case s.ch <- batch[i]:
+				case <-s.ctx.Done():
+				}
+				if s.ctx.Err() != nil {
+					break send
+				}
 			}
-			if s.ctx.Err() != nil {
-				break
-			}
+			sent++
+			s.sent.Store(sent)
 		}
 	}
 }
 
 // readRetry reads the history after sent, retrying errors other than cursor
 // errors a few times.
-func (s *sub) readRetry(sent uint64) ([]bus.Message, error) {
+func (s *hubSub) readRetry(dst []Message, sent uint64) ([]Message, error) {
 	var err error
 	for range readAttempts {
-		var batch []bus.Message
-		batch, err = s.h.Read(s.ctx, s.t.name, bus.Position{Epoch: s.epoch, Offset: sent}, catchUpBatch)
+		var batch []Message
+		batch, err = s.h.Read(s.ctx, dst, s.t.name, Position{Epoch: s.epoch, Offset: sent}, catchUpBatch)
 		if err == nil {
 			return batch, nil
 		}
-		var ce *bus.CursorError
+		var ce *CursorError
 		if errors.As(err, &ce) || s.ctx.Err() != nil || !s.pause() {
 			return nil, err
 		}
@@ -209,7 +246,7 @@ func (s *sub) readRetry(sent uint64) ([]bus.Message, error) {
 }
 
 // pause waits a moment; it reports false when s ended meanwhile.
-func (s *sub) pause() bool {
+func (s *hubSub) pause() bool {
 	timer := time.NewTimer(readPause)
 	defer timer.Stop()
 	select {

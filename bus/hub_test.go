@@ -1,4 +1,4 @@
-package fanout
+package bus
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/pushpull/pushpull/bus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,51 +17,51 @@ import (
 type history struct {
 	mu    sync.Mutex
 	epoch string
-	msgs  []bus.Message
+	msgs  []Message
 }
 
-func (h *history) add(n int) []bus.Message {
+func (h *history) add(n int) []Message {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []bus.Message
+	var out []Message
 	for range n {
-		p := bus.Position{Epoch: h.epoch, Offset: uint64(len(h.msgs) + 1)}
-		m := bus.Message{Topic: "t", ID: p.ID(), Data: fmt.Appendf(nil, "m%d", p.Offset)}
+		p := Position{Epoch: h.epoch, Offset: uint64(len(h.msgs) + 1)}
+		m := Message{Topic: "t", ID: p.ID(), Data: fmt.Appendf(nil, "m%d", p.Offset)}
 		h.msgs = append(h.msgs, m)
 		out = append(out, m)
 	}
 	return out
 }
 
-func (h *history) top() bus.Position {
+func (h *history) top() Position {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return bus.Position{Epoch: h.epoch, Offset: uint64(len(h.msgs))}
+	return Position{Epoch: h.epoch, Offset: uint64(len(h.msgs))}
 }
 
-func (h *history) read(_ context.Context, topic string, after bus.Position, limit int) ([]bus.Message, error) {
+func (h *history) read(_ context.Context, dst []Message, topic string, after Position, limit int) ([]Message, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	top := bus.Position{Epoch: h.epoch, Offset: uint64(len(h.msgs))}
+	top := Position{Epoch: h.epoch, Offset: uint64(len(h.msgs))}
 	if after.Epoch != h.epoch || after.Offset > top.Offset {
-		return nil, &bus.CursorError{Topic: topic, Cursor: after.ID(), Top: top.ID(), Err: bus.ErrCursorExpired}
+		return nil, &CursorError{Topic: topic, Cursor: after.ID(), Top: top.ID(), Err: ErrCursorExpired}
 	}
 	rest := h.msgs[after.Offset:]
-	return append([]bus.Message(nil), rest[:min(limit, len(rest))]...), nil
+	return append(dst, rest[:min(limit, len(rest))]...), nil
 }
 
 func newTestHub(h *history) *Hub {
 	return &Hub{Buffer: 1, MaxLag: 4, StallTimeout: time.Second, Read: h.read}
 }
 
-func feed(hb *Hub, msgs ...bus.Message) {
+func feed(hb *Hub, msgs ...Message) {
 	for _, m := range msgs {
-		p, _ := bus.ParseID(m.ID)
+		p, _ := ParseID(m.ID)
 		hb.Deliver(m.Topic, m, p)
 	}
 }
 
-func subscribe(t *testing.T, hb *Hub, h *history, from bus.Position) bus.Subscription {
+func subscribe(t *testing.T, hb *Hub, h *history, from Position) Subscription {
 	t.Helper()
 	tp, err := hb.Acquire("t", func(string) any { return nil })
 	require.NoError(t, err)
@@ -71,7 +70,7 @@ func subscribe(t *testing.T, hb *Hub, h *history, from bus.Position) bus.Subscri
 	return s
 }
 
-func take(t *testing.T, s bus.Subscription, n int) []string {
+func take(t *testing.T, s Subscription, n int) []string {
 	t.Helper()
 	var out []string
 	for range n {
@@ -123,7 +122,7 @@ func TestHubCutsStalledSubscriber(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		feed(hb, h.add(1)...)
 		synctest.Wait()
-		require.ErrorIs(t, s.Err(), bus.ErrSlowConsumer)
+		require.ErrorIs(t, s.Err(), ErrSlowConsumer)
 		// What was queued is still delivered, then the channel closes.
 		got := 0
 		for range s.C() {
@@ -174,8 +173,8 @@ func TestHubNewEpochEndsSubscriber(t *testing.T) {
 		feed(hb, h.add(1)...)
 		for range s.C() {
 		}
-		require.ErrorIs(t, s.Err(), bus.ErrCursorExpired)
-		top, _ := bus.TopOf(s.Err())
+		require.ErrorIs(t, s.Err(), ErrCursorExpired)
+		top, _ := TopOf(s.Err())
 		assert.Equal(t, "e2-1", top)
 	})
 }
@@ -188,11 +187,11 @@ func TestHubReportsLostHistory(t *testing.T) {
 		s := subscribe(t, hb, h, h.top())
 		// Announced, but the server forgot it (restored from an older
 		// snapshot with the same epoch).
-		m := bus.Message{Topic: "t", ID: "e1-2", Data: []byte("m2")}
+		m := Message{Topic: "t", ID: "e1-2", Data: []byte("m2")}
 		feed(hb, m)
 		for range s.C() {
 		}
-		require.ErrorIs(t, s.Err(), bus.ErrCursorExpired)
+		require.ErrorIs(t, s.Err(), ErrCursorExpired)
 	})
 }
 
@@ -215,10 +214,10 @@ func TestHubStalled(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hb := &Hub{MaxLag: 4, StallTimeout: time.Second}
-			tp := &Topic{name: "t", top: bus.Position{Epoch: "e", Offset: 10}, known: true}
-			s := &sub{ch: make(chan bus.Message, 1), epoch: "e", state: stateLagging}
+			tp := &HubTopic{name: "t", top: Position{Epoch: "e", Offset: 10}, known: true}
+			s := &hubSub{ch: make(chan Message, 1), epoch: "e", state: stateLagging}
 			if tc.full {
-				s.ch <- bus.Message{}
+				s.ch <- Message{}
 			}
 			s.sent.Store(tc.sent)
 			s.seenSent, s.seenAt = tc.sent, tc.seenAt

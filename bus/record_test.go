@@ -1,4 +1,4 @@
-package record
+package bus_test
 
 import (
 	"testing"
@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestRoundTrip(t *testing.T) {
+func TestRecordRoundTrip(t *testing.T) {
 	tests := []struct {
 		name string
 		m    bus.Message
@@ -23,7 +23,7 @@ func TestRoundTrip(t *testing.T) {
 			in := tt.m
 			in.Topic, in.ID = "ignored", "e-1"
 			got := bus.Message{Topic: "kept", ID: "e-2"}
-			require.NoError(t, Decode(Encode(nil, &in), &got))
+			require.NoError(t, bus.DecodeRecord(bus.AppendRecord(nil, &in), &got))
 			assert.Equal(t, "kept", got.Topic)
 			assert.Equal(t, "e-2", got.ID)
 			assert.Equal(t, tt.m.Type, got.Type)
@@ -38,15 +38,15 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestEncodeAppends(t *testing.T) {
-	rec := Encode([]byte("prefix"), &bus.Message{Type: "t"})
+func TestRecordAppends(t *testing.T) {
+	rec := bus.AppendRecord([]byte("prefix"), &bus.Message{Type: "t"})
 	assert.Equal(t, "prefix", string(rec[:6]))
 	var m bus.Message
-	require.NoError(t, Decode(rec[6:], &m))
+	require.NoError(t, bus.DecodeRecord(rec[6:], &m))
 	assert.Equal(t, "t", m.Type)
 }
 
-func TestDecodeCorrupt(t *testing.T) {
+func TestRecordCorrupt(t *testing.T) {
 	tests := []struct {
 		name string
 		rec  []byte
@@ -64,7 +64,7 @@ func TestDecodeCorrupt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var m bus.Message
-			assert.ErrorIs(t, Decode(tt.rec, &m), ErrCorrupt)
+			assert.ErrorIs(t, bus.DecodeRecord(tt.rec, &m), bus.ErrInvalidMessage)
 		})
 	}
 }

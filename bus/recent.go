@@ -1,24 +1,18 @@
-package fanout
-
-import "github.com/pushpull/pushpull/bus"
-
-// recentMax is how many of a topic's newest messages a hub keeps, so that a
-// subscriber that fell a little behind catches up without asking the server.
-const recentMax = 256
+package bus
 
 // recent holds the newest contiguous messages the feed delivered for a topic
-// in a circular buffer that grows up to recentMax.
+// in a circular buffer that grows up to the Hub's Recent.
 type recent struct {
 	epoch string
 	first uint64 // offset of buf[head]
-	buf   []bus.Message
+	buf   []Message
 	head  int
 	n     int
 }
 
 // add appends the message at p; a message that does not follow the newest
 // one held starts the buffer afresh.
-func (r *recent) add(p bus.Position, m bus.Message) {
+func (r *recent) add(p Position, m Message, recentMax int) {
 	end := r.first + uint64(r.n) // offset the next message should have
 	if r.n > 0 && (p.Epoch != r.epoch || p.Offset != end) {
 		if p.Epoch == r.epoch && p.Offset < end {
@@ -31,7 +25,7 @@ func (r *recent) add(p bus.Position, m bus.Message) {
 		r.epoch, r.first = p.Epoch, p.Offset
 	}
 	if r.n == len(r.buf) && len(r.buf) < recentMax {
-		buf := make([]bus.Message, min(max(2*len(r.buf), 8), recentMax))
+		buf := make([]Message, min(max(2*len(r.buf), 8), recentMax))
 		for i := range r.n {
 			buf[i] = r.buf[(r.head+i)%len(r.buf)]
 		}
@@ -49,7 +43,7 @@ func (r *recent) add(p bus.Position, m bus.Message) {
 
 // appendAfter appends to dst up to limit held messages that follow offset
 // after of epoch; it appends nothing unless the next one is held.
-func (r *recent) appendAfter(dst []bus.Message, epoch string, after uint64, limit int) []bus.Message {
+func (r *recent) appendAfter(dst []Message, epoch string, after uint64, limit int) []Message {
 	if epoch == "" && after == 0 {
 		epoch = r.epoch // Origin: the topic's first message, if held
 	}

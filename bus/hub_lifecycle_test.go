@@ -1,4 +1,4 @@
-package fanout
+package bus
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"testing"
 	"testing/synctest"
 
-	"github.com/pushpull/pushpull/bus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -48,16 +47,16 @@ func TestHubUpstreamPerTopic(t *testing.T) {
 	assert.Equal(t, "t", a.Name())
 	assert.Equal(t, "t-up", a.Upstream())
 
-	hb.Unref(a)
+	hb.Release(a)
 	assert.Empty(t, log.get(), "a reference is left")
-	hb.Unref(b)
+	hb.Release(b)
 	assert.Equal(t, []string{"t=t-up"}, log.get())
 
 	c, err := hb.Acquire("t", setup)
 	require.NoError(t, err)
 	assert.NotSame(t, a, c, "a torn-down topic is made afresh")
 	assert.Equal(t, 2, setups)
-	hb.Unref(c)
+	hb.Release(c)
 }
 
 func TestHubEach(t *testing.T) {
@@ -66,10 +65,10 @@ func TestHubEach(t *testing.T) {
 	for _, name := range []string{"a", "b", "c"} {
 		tp, err := hb.Acquire(name, func(string) any { return nil })
 		require.NoError(t, err)
-		defer hb.Unref(tp)
+		defer hb.Release(tp)
 	}
 	var names []string
-	hb.Each(func(tp *Topic) { names = append(names, tp.Name()) })
+	hb.Each(func(tp *HubTopic) { names = append(names, tp.Name()) })
 	sort.Strings(names)
 	assert.Equal(t, []string{"a", "b", "c"}, names)
 }
@@ -77,12 +76,12 @@ func TestHubEach(t *testing.T) {
 func TestHubSubscriptionEnds(t *testing.T) {
 	tests := []struct {
 		name string
-		end  func(hb *Hub, s bus.Subscription, cancel context.CancelFunc)
+		end  func(hb *Hub, s Subscription, cancel context.CancelFunc)
 		want error
 	}{
-		{"closed", func(_ *Hub, s bus.Subscription, _ context.CancelFunc) { _ = s.Close() }, nil},
-		{"context done", func(_ *Hub, _ bus.Subscription, cancel context.CancelFunc) { cancel() }, context.Canceled},
-		{"hub closed", func(hb *Hub, _ bus.Subscription, _ context.CancelFunc) { hb.Close() }, bus.ErrClosed},
+		{"closed", func(_ *Hub, s Subscription, _ context.CancelFunc) { _ = s.Close() }, nil},
+		{"context done", func(_ *Hub, _ Subscription, cancel context.CancelFunc) { cancel() }, context.Canceled},
+		{"hub closed", func(hb *Hub, _ Subscription, _ context.CancelFunc) { hb.Close() }, ErrClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,9 +123,9 @@ func TestHubClosed(t *testing.T) {
 	hb.Close()
 
 	_, err = hb.Acquire("u", func(string) any { return "up" })
-	require.ErrorIs(t, err, bus.ErrClosed)
+	require.ErrorIs(t, err, ErrClosed)
 	_, err = hb.Join(context.Background(), pending, h.top(), h.top())
-	require.ErrorIs(t, err, bus.ErrClosed)
+	require.ErrorIs(t, err, ErrClosed)
 	assert.Equal(t, []string{"t=up"}, log.get(), "the failed Join drops the pending reference")
 }
 
@@ -134,10 +133,10 @@ func TestHubZeroValueDefaults(t *testing.T) {
 	h := &history{epoch: "e1"}
 	hb := &Hub{Read: h.read}
 	defer hb.Close()
-	assert.Equal(t, uint64(bus.DefaultHistorySize/2), hb.maxLag())
-	assert.Equal(t, bus.DefaultStallTimeout, hb.stallTimeout())
+	assert.Equal(t, uint64(DefaultHistorySize/2), hb.maxLag())
+	assert.Equal(t, DefaultStallTimeout, hb.stallTimeout())
 	s := subscribe(t, hb, h, h.top())
-	assert.Equal(t, bus.DefaultBuffer, cap(s.C()))
+	assert.Equal(t, DefaultBuffer, cap(s.C()))
 	feed(hb, h.add(3)...)
 	assert.Equal(t, []string{"m1", "m2", "m3"}, take(t, s, 3))
 }
