@@ -3,7 +3,10 @@
 // gap and no duplicate.
 //
 // [Handler] is an http.Handler: each GET request streams the messages of one
-// topic from its cursor on. [Client] implements bus.Subscriber over that
+// topic from its cursor on. A HEAD request gets the status and header
+// fields a GET would get and no body, so health checks and ServeMux's
+// HEAD-matches-GET routing are safe; any other method gets 405 with
+// "Allow: GET, HEAD". [Client] implements bus.Subscriber over that
 // stream, so consumer code reads from an in-process broker or over SSE
 // alike. [Parser] (or [Parse]) reads any event stream on its own, as an
 // iterator of events.

@@ -29,8 +29,9 @@ const (
 // new EventSource("/events/prices?last_event_id=" + id).
 const CursorParam = "last_event_id"
 
-// Handler streams the messages of one topic per request as Server-Sent
-// Events. See the package documentation for the wire format.
+// Handler streams the messages of one topic per GET request as Server-Sent
+// Events. HEAD gets the head of a stream and no body; other methods get 405.
+// See the package documentation for the wire format.
 //
 // Broker is required; every other field has a useful zero value. Fields
 // must not be changed after the first ServeHTTP. A Handler is safe for
@@ -176,7 +177,9 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	}
 }
 
-func (h *Handler) acquire() error {
+// acquire takes a stream slot; with take false it only checks that one is
+// free.
+func (h *Handler) acquire(take bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -185,7 +188,9 @@ func (h *Handler) acquire() error {
 	case h.MaxStreams > 0 && h.streams >= h.MaxStreams:
 		return fmt.Errorf("%w: %d open", ErrTooManyStreams, h.streams)
 	}
-	h.streams++
+	if take {
+		h.streams++
+	}
 	return nil
 }
 
@@ -229,6 +234,8 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	switch code {
 	case http.StatusForbidden:
 		msg = ErrForbidden.Error() // the reason stays on the server
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", allowed)
 	case http.StatusServiceUnavailable:
 		secs := max(int((h.retry()+time.Second-1)/time.Second), 1)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -246,6 +253,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic("sse: Handler.Broker is nil")
 	}
 	h.init()
+	head := r.Method == http.MethodHead
+	if r.Method != http.MethodGet && !head {
+		h.fail(w, fmt.Errorf("%w: %s", errMethod, r.Method))
+		return
+	}
 	topic, err := httptopic.Resolve(r, h.Topic)
 	if err != nil {
 		if !errors.Is(err, bus.ErrInvalidTopic) {
@@ -268,13 +280,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, fmt.Errorf("sse: Last-Event-ID: %w", err))
 		return
 	}
-	if err := h.acquire(); err != nil {
+	ctx := r.Context()
+	hdr := w.Header()
+	if head {
+		// The head a GET would get, and no stream: the answer ends here.
+		if err := h.acquire(false); err != nil {
+			h.fail(w, err)
+			return
+		}
+		if _, err := h.Broker.Top(ctx, topic); err != nil {
+			h.fail(w, err)
+			return
+		}
+		setStreamHeader(hdr)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if err := h.acquire(true); err != nil {
 		h.fail(w, err)
 		return
 	}
 	defer h.release()
 
-	ctx := r.Context()
 	sub, prelude, err := h.subscribe(ctx, topic, cursor)
 	if err != nil {
 		h.fail(w, err)
@@ -282,10 +309,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no")
+	setStreamHeader(hdr)
 	rc := http.NewResponseController(w)
 	s := stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
 	if !h.DisableHijack && r.ProtoMajor == 1 {
@@ -327,6 +351,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	s.run(ctx, prelude)
+}
+
+// allowed is the Allow header of a 405 answer.
+const allowed = "GET, HEAD"
+
+// setStreamHeader sets the header fields of a stream.
+func setStreamHeader(hdr http.Header) {
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
 }
 
 // appendHead returns the response head of a hijacked stream followed by
