@@ -33,7 +33,7 @@ func methods(t *testing.T, disableHijack bool) {
 	mux.Handle("GET /events/{topic}", h) // HEAD matches a GET route too
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	defer func() { _ = h.Shutdown(context.Background()) }() // ends a stream opened by mistake
+	defer func() { _ = h.Shutdown(context.Background()) }()               // ends a stream opened by mistake
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // no hang
 	defer cancel()
 
