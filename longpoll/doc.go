@@ -22,7 +22,8 @@
 //   - timeout: how long the client accepts to wait, in seconds (decimals
 //     allowed). It can shorten Handler.Timeout (default 25 s, below the
 //     60 s after which nginx and other proxies give up), never lengthen it.
-//     timeout=0 answers at once.
+//     timeout=0 answers at once. A HEAD request is never held: it gets the
+//     head of the answer a GET with timeout=0 would get.
 //   - limit: the most messages wanted, capped by Handler.Limit (default
 //     100).
 //

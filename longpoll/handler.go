@@ -212,6 +212,9 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
 		pollwire.WriteError(w, err, 0)
 		return nil
 	}
+	if r.Method == http.MethodHead {
+		wait = 0 // its answer carries no message: holding it is pointless
+	}
 	stop, ok := h.enter()
 	if !ok {
 		closeConn(w)
