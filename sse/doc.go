@@ -103,10 +103,15 @@
 // heartbeat, if shorter) rather than at once: with no reader goroutine,
 // the stream reads its socket, without waiting, that often. A client that
 // vanishes without closing (a cut network) is noticed in both modes only
-// when a write fails or TCP keep-alive gives up. Set DisableHijack to keep streams on
-// the ResponseWriter; HTTP/2 streams always are. Since
-// http.Server.Shutdown neither waits for nor closes hijacked connections,
-// register Handler.Shutdown with RegisterOnShutdown.
+// when a write fails or TCP keep-alive gives up. Set DisableHijack to keep
+// streams on the ResponseWriter; HTTP/2 streams always are. Either way an
+// HTTP/1.x connection ends with its stream (Connection: close), so a
+// client whose stream ended reconnects and a load balancer can send it to
+// another instance. Since http.Server.Shutdown neither waits for nor
+// closes hijacked connections, register Handler.Shutdown with
+// RegisterOnShutdown. After Shutdown, requests are answered 503 with
+// Retry-After and Connection: close, so even if the http.Server goes on
+// serving, keep-alive clients leave this instance.
 //
 // # Client connection rules
 //

@@ -141,7 +141,10 @@ func (h *Handler) Streams() int {
 }
 
 // Shutdown ends every open stream, refuses new ones with 503 and waits
-// until their ServeHTTP calls have returned or ctx is done. A hijacked
+// until their ServeHTTP calls have returned or ctx is done. The 503
+// answers carry "Connection: close" and an HTTP/1.x stream's connection
+// ends with the stream, so clients reconnect, through a load balancer to
+// another instance, even while the http.Server keeps serving. A hijacked
 // stream blocked writing to a stalled client is cut at once (its
 // connection is closed); one on a ResponseWriter ends within WriteTimeout.
 // http.Server.Shutdown does not end streams; register this with
@@ -239,6 +242,13 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	case http.StatusServiceUnavailable:
 		secs := max(int((h.retry()+time.Second-1)/time.Second), 1)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		if errors.Is(err, ErrShutdown) {
+			// This instance is leaving: a keep-alive client must not come
+			// back on the same connection for 503s, but reconnect, which
+			// lets a load balancer send it elsewhere. net/http closes the
+			// connection after the answer (HTTP/2: ends it gracefully).
+			w.Header().Set("Connection", "close")
+		}
 	case http.StatusInternalServerError:
 		h.logger().Error("sse: stream not opened", "err", err)
 	}
@@ -333,12 +343,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.conn == nil {
+		if r.ProtoMajor == 1 {
+			// As on a hijacked connection, the connection ends with the
+			// stream, so a client whose stream ended (Shutdown,
+			// MaxLifetime) reconnects and can reach another instance
+			// rather than come back here on the same connection.
+			hdr.Set("Connection", "close")
+		}
 		if err := rc.Flush(); err != nil {
 			if !errors.Is(err, http.ErrNotSupported) {
 				return // the client is gone
 			}
 			// Nothing was written: the writer cannot flush at all.
-			for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
+			for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "Connection"} {
 				hdr.Del(k)
 			}
 			h.fail(w, fmt.Errorf("sse: the ResponseWriter cannot flush (wrap it with an Unwrap method): %w", err))

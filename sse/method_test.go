@@ -33,8 +33,9 @@ func methods(t *testing.T, disableHijack bool) {
 	mux.Handle("GET /events/{topic}", h) // HEAD matches a GET route too
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	defer func() { _ = h.Shutdown(context.Background()) }()               // ends a stream opened by mistake
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // no hang
+	// Shutdown ends a stream opened by mistake, so a failure cannot hang.
+	defer func() { _ = h.Shutdown(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
 	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch,
