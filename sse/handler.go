@@ -78,8 +78,11 @@ type Handler struct {
 	// once, so its stream and MaxStreams slot are held that long at most.
 	// HTTP/2 streams always use the ResponseWriter.
 	DisableHijack bool
-	// Logger receives the errors that cannot be reported to the client.
-	// Nil means none are logged.
+	// Logger receives the errors that cannot be reported to the client,
+	// and a warning, once per topic, when a reconnecting client's
+	// Last-Event-ID has left the topic's history (see "Sizing the
+	// history" in the package documentation). Nil means nothing is
+	// logged.
 	Logger *slog.Logger
 
 	initOnce sync.Once
@@ -91,7 +94,16 @@ type Handler struct {
 	conns    map[net.Conn]struct{} // hijacked connections, closed by Shutdown
 	cache    encCache
 	probe    time.Duration // between checks of hijacked connections; 0 means probeEvery (tests shorten it)
+
+	warnMu   sync.Mutex
+	warned   map[string]struct{} // topics warned about by warnExpired
+	warnFull bool                // the warning that warned is full has been logged
+	warnCap  int                 // the most topics in warned; 0 means maxWarned (tests lower it)
 }
+
+// maxWarned bounds the topics a Handler remembers having warned about, so
+// that many topics cannot grow its memory without bound.
+const maxWarned = 1024
 
 func (h *Handler) init() {
 	h.initOnce.Do(func() { h.stop = make(chan struct{}) })
@@ -404,6 +416,7 @@ func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subs
 	}
 	prelude = append(prelude, '\n')
 	var reset bool
+	fromClient := cursor != ""
 	if cursor == "" {
 		top, err := h.Broker.Top(ctx, topic)
 		if err != nil {
@@ -431,6 +444,62 @@ func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subs
 				return nil, nil, err
 			}
 		}
+		if attempt == 0 && fromClient {
+			h.warnExpired(ctx, topic, cursor, top)
+		}
 		cursor, reset = top, true
+	}
+}
+
+// warnExpired logs, once per topic, that a reconnecting client's cursor
+// has left the topic's history, with advice on sizing it. A cursor from
+// another epoch or beyond the top says nothing about the history's size
+// and is not logged. At most maxWarned topics are remembered: past them,
+// one more warning says so and further topics are not logged.
+func (h *Handler) warnExpired(ctx context.Context, topic, cursor, top string) {
+	if h.Logger == nil {
+		return
+	}
+	c, err := bus.ParseID(cursor)
+	if err != nil {
+		return
+	}
+	t, err := bus.ParseID(top)
+	if err != nil || t.Epoch != c.Epoch || t.Offset <= c.Offset {
+		return
+	}
+	limit := h.warnCap
+	if limit <= 0 {
+		limit = maxWarned
+	}
+	h.warnMu.Lock()
+	_, seen := h.warned[topic]
+	full := !seen && len(h.warned) >= limit
+	overflow := full && !h.warnFull
+	switch {
+	case full:
+		h.warnFull = true
+	case !seen:
+		if h.warned == nil {
+			h.warned = make(map[string]struct{})
+		}
+		h.warned[topic] = struct{}{}
+	}
+	h.warnMu.Unlock()
+	switch {
+	case overflow:
+		h.Logger.LogAttrs(ctx, slog.LevelWarn,
+			"sse: reconnecting clients' Last-Event-ID left the history of more topics than are warned about one by one; further topics are not logged",
+			slog.Int("topics", limit))
+	case !seen && !full:
+		attrs := []slog.Attr{slog.String("topic", topic), slog.String("last_event_id", cursor),
+			slog.String("top", top), slog.Uint64("behind", t.Offset-c.Offset)}
+		if d := h.retry(); d > 0 {
+			attrs = append(attrs, slog.Duration("retry", d))
+		}
+		h.Logger.LogAttrs(ctx, slog.LevelWarn,
+			"sse: a reconnecting client's Last-Event-ID has left the topic's history, so it got a reset event and must reload its state;"+
+				" size the broker's history to at least the topic's message rate × (the retry time + the clients' backoff), with a margin of about 2"+
+				" (see package bus); logged once per topic", attrs...)
 	}
 }
