@@ -51,6 +51,37 @@
 // history ends with [ErrCursorExpired]. Every ending is reported by
 // [Subscription.Err] once the channel is closed.
 //
+// # Sizing the history
+//
+// A consumer can resume only while its position is still in the history.
+// Each topic's history must therefore hold every message published while a
+// consumer may be away: between two requests, or from a dropped connection
+// to the next one. Size it by count as
+//
+//	HistorySize ≥ rate × away × margin
+//
+// where rate is the topic's peak rate in messages per second, away the
+// longest absence to survive — the reconnection time plus the client's
+// backoff (SSE: the retry time, 3 s by default, plus the Client's backoff
+// after failed attempts; long polling: the backoff after a failed request;
+// short polling: the interval; WebSocket: the reconnect backoff; a webhook
+// Dispatcher: the longest endpoint outage to bridge), plus a restart or
+// rolling deploy of the server if clients should survive that too — and
+// margin a factor of about 2 for bursts and slow networks. The
+// age limit (HistoryTTL) must exceed away as well. A consumer whose
+// position has left the history gets [ErrCursorExpired] (an SSE reset, a
+// 410) and must reload its state: with a history too small for the rate,
+// every reconnection does.
+//
+// For example, a topic that peaks at 500 messages per second, read over
+// SSE with the default 3 s retry, by clients that should ride out a 5 s
+// server restart: 500 × (3 + 5) = 4,000 messages, × 2 = 8,000, so
+// HistorySize 8,000 (about 8 MiB per topic at 1 KiB per message). The
+// default of 1,000 covers 3 s of absence up to about 330 messages per
+// second, without margin. [Memory.MaxLag] defaults to half the history,
+// so a larger history also lets a stopped subscriber lag further before it
+// is cut.
+//
 // # Brokers
 //
 // [Memory] is the embedded broker: zero configuration, no dependencies, a

@@ -22,7 +22,8 @@
 //   - timeout: how long the client accepts to wait, in seconds (decimals
 //     allowed). It can shorten Handler.Timeout (default 25 s, below the
 //     60 s after which nginx and other proxies give up), never lengthen it.
-//     timeout=0 answers at once.
+//     timeout=0 answers at once. A HEAD request is never held: it gets the
+//     head of the answer a GET with timeout=0 would get.
 //   - limit: the most messages wanted, capped by Handler.Limit (default
 //     100).
 //
@@ -61,8 +62,8 @@
 //	                       topic's current top: reload, then wait after it
 //	503 over_capacity      Handler.MaxHeld requests are already held, with
 //	                       Retry-After
-//	503 unavailable        after Shutdown, or the broker is closed or
-//	                       failing, with Retry-After
+//	503 unavailable        after Shutdown (with Connection: close), or the
+//	                       broker is closed or failing, with Retry-After
 //	500 internal           anything else
 //
 // # Resources
@@ -76,7 +77,10 @@
 // requests that can be answered at once are never refused for that.
 // [Handler.Shutdown] answers every held request at once and refuses new
 // ones; hook it to http.Server.RegisterOnShutdown, which does not end held
-// requests by itself.
+// requests by itself. After Shutdown every answer closes its connection
+// (Connection: close), so a keep-alive client reconnects, and a load
+// balancer can send it to another instance, even if the http.Server goes
+// on serving.
 //
 // # Client
 //

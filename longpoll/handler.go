@@ -133,7 +133,11 @@ func (h *Handler) exit() {
 }
 
 // Shutdown answers every held request at once, with no message and its
-// cursor, and makes later requests answer 503 with Retry-After. It waits
+// cursor, and makes later requests answer 503 with Retry-After. From then
+// on every answer carries "Connection: close", so that net/http closes the
+// connection after it and keep-alive clients reconnect, through a load
+// balancer to another instance, even while the http.Server keeps
+// serving. It waits
 // until every ServeHTTP call has returned or ctx is done, then returns
 // ctx's error. http.Server.Shutdown does not end held requests by itself;
 // register this with RegisterOnShutdown:
@@ -208,8 +212,12 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
 		pollwire.WriteError(w, err, 0)
 		return nil
 	}
+	if r.Method == http.MethodHead {
+		wait = 0 // its answer carries no message: holding it is pointless
+	}
 	stop, ok := h.enter()
 	if !ok {
+		closeConn(w)
 		pollwire.WriteError(w, bus.ErrClosed, h.retryAfter())
 		return nil
 	}
@@ -223,6 +231,9 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
 //go:noinline
 func (h *Handler) finish(w http.ResponseWriter, r *http.Request, st *state) {
 	w.Header().Set("Cache-Control", "no-store")
+	if h.stopped(st) {
+		closeConn(w)
+	}
 	switch {
 	case st.err == errGone:
 		return
@@ -238,6 +249,15 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, st *state) {
 		return
 	}
 	pollwire.WriteBatch(w, r, pollwire.AppendBatch(nil, st.msgs, st.cursor))
+}
+
+// closeConn makes net/http close the connection after the answer (on
+// HTTP/2, end the connection gracefully). After Shutdown this instance
+// is leaving: a keep-alive client must reconnect, which lets a load
+// balancer send it elsewhere, rather than come back here on the same
+// connection for 503s.
+func closeConn(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
 }
 
 // fail answers err.

@@ -409,3 +409,28 @@ func TestHandlerDeadlinesOnOneTopic(t *testing.T) {
 		assert.Equal(t, 0, h.Held())
 	})
 }
+
+// HEAD gets the head of the answer GET would get at once: it is never held,
+// since its answer carries no message anyway.
+func TestHandlerHeadNotHeld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		h := &longpoll.Handler{Broker: b}
+		ch := make(chan result, 1)
+		go func() {
+			begin := time.Now()
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodHead, "/?topic=news", nil).WithContext(t.Context()))
+			ch <- result{code: w.Code, header: w.Header(), body: w.Body.Bytes(), took: time.Since(begin)}
+		}()
+		synctest.Wait()
+		assert.Zero(t, h.Held())
+		require.NoError(t, h.Shutdown(t.Context())) // ends a held request, if any
+		r := <-ch
+		assert.Equal(t, http.StatusOK, r.code)
+		assert.Equal(t, "application/json", r.header.Get("Content-Type"))
+		assert.Empty(t, r.body)
+		assert.Zero(t, r.took)
+	})
+}

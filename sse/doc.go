@@ -3,7 +3,10 @@
 // gap and no duplicate.
 //
 // [Handler] is an http.Handler: each GET request streams the messages of one
-// topic from its cursor on. [Client] implements bus.Subscriber over that
+// topic from its cursor on. A HEAD request gets the status and header
+// fields a GET would get and no body, so health checks and ServeMux's
+// HEAD-matches-GET routing are safe; any other method gets 405 with
+// "Allow: GET, HEAD". [Client] implements bus.Subscriber over that
 // stream, so consumer code reads from an in-process broker or over SSE
 // alike. [Parser] (or [Parse]) reads any event stream on its own, as an
 // iterator of events.
@@ -67,6 +70,31 @@
 // state and subscribe again after it. A stream whose subscriber falls out
 // of the history while connected gets the same event before it closes.
 //
+// # Sizing the history
+//
+// A client resumes without a reset only while its Last-Event-ID is still
+// in the broker's history, so the history must hold what a topic receives
+// while a client is away: at least
+//
+//	rate × (retry time + the client's backoff) × margin
+//
+// messages. The retry time is Handler.Retry (3 s by default), which
+// browsers and the Client honour; the Client adds an exponential backoff
+// after failed attempts, up to MaxBackoff. With the defaults (retry 3 s,
+// bus.DefaultHistorySize 1,000) every reconnection becomes a reset once a
+// topic carries more than about 330 messages per second. For example, 500
+// messages per second, clients that should ride out a 5 s restart and a
+// margin of 2: 500 × (3 + 5) × 2 = 8,000, so bus.Memory{HistorySize: 8000}
+// (or the same field of redisbus and natsbus). Package bus explains the
+// rule for every transport.
+//
+// The Handler warns on its Logger, once per topic, when a reconnecting
+// client's Last-Event-ID has left the history (not when it belongs to
+// another epoch or lies beyond the top, which no history size prevents),
+// with the topic, the cursor, the top, how many messages the client was
+// behind, and this advice. It remembers at most 1,024 topics; past them it
+// warns once more that further topics are not logged.
+//
 // # Guarantees
 //
 //   - With the Client, every message after the cursor arrives exactly once
@@ -100,10 +128,15 @@
 // heartbeat, if shorter) rather than at once: with no reader goroutine,
 // the stream reads its socket, without waiting, that often. A client that
 // vanishes without closing (a cut network) is noticed in both modes only
-// when a write fails or TCP keep-alive gives up. Set DisableHijack to keep streams on
-// the ResponseWriter; HTTP/2 streams always are. Since
-// http.Server.Shutdown neither waits for nor closes hijacked connections,
-// register Handler.Shutdown with RegisterOnShutdown.
+// when a write fails or TCP keep-alive gives up. Set DisableHijack to keep
+// streams on the ResponseWriter; HTTP/2 streams always are. Either way an
+// HTTP/1.x connection ends with its stream (Connection: close), so a
+// client whose stream ended reconnects and a load balancer can send it to
+// another instance. Since http.Server.Shutdown neither waits for nor
+// closes hijacked connections, register Handler.Shutdown with
+// RegisterOnShutdown. After Shutdown, requests are answered 503 with
+// Retry-After and Connection: close, so even if the http.Server goes on
+// serving, keep-alive clients leave this instance.
 //
 // # Client connection rules
 //

@@ -74,6 +74,8 @@ func (e *StatusError) Temporary() bool { return retry.Retryable(e.StatusCode) }
 // statusOf maps an error met before a stream starts to an HTTP status.
 func statusOf(err error) int {
 	switch {
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, bus.ErrInvalidTopic), errors.Is(err, bus.ErrInvalidCursor):
@@ -90,3 +92,6 @@ func statusOf(err error) int {
 // errTopicFunc wraps errors returned by a Handler's Topic function that are
 // not about an invalid name: the topic does not exist (404).
 var errTopicFunc = errors.New("sse: no such topic")
+
+// errMethod refuses a request whose method is neither GET nor HEAD (405).
+var errMethod = errors.New("sse: method not allowed; use GET")

@@ -29,8 +29,9 @@ const (
 // new EventSource("/events/prices?last_event_id=" + id).
 const CursorParam = "last_event_id"
 
-// Handler streams the messages of one topic per request as Server-Sent
-// Events. See the package documentation for the wire format.
+// Handler streams the messages of one topic per GET request as Server-Sent
+// Events. HEAD gets the head of a stream and no body; other methods get 405.
+// See the package documentation for the wire format.
 //
 // Broker is required; every other field has a useful zero value. Fields
 // must not be changed after the first ServeHTTP. A Handler is safe for
@@ -77,8 +78,11 @@ type Handler struct {
 	// once, so its stream and MaxStreams slot are held that long at most.
 	// HTTP/2 streams always use the ResponseWriter.
 	DisableHijack bool
-	// Logger receives the errors that cannot be reported to the client.
-	// Nil means none are logged.
+	// Logger receives the errors that cannot be reported to the client,
+	// and a warning, once per topic, when a reconnecting client's
+	// Last-Event-ID has left the topic's history (see "Sizing the
+	// history" in the package documentation). Nil means nothing is
+	// logged.
 	Logger *slog.Logger
 
 	initOnce sync.Once
@@ -90,7 +94,16 @@ type Handler struct {
 	conns    map[net.Conn]struct{} // hijacked connections, closed by Shutdown
 	cache    encCache
 	probe    time.Duration // between checks of hijacked connections; 0 means probeEvery (tests shorten it)
+
+	warnMu   sync.Mutex
+	warned   map[string]struct{} // topics warned about by warnExpired
+	warnFull bool                // the warning that warned is full has been logged
+	warnCap  int                 // the most topics in warned; 0 means maxWarned (tests lower it)
 }
+
+// maxWarned bounds the topics a Handler remembers having warned about, so
+// that many topics cannot grow its memory without bound.
+const maxWarned = 1024
 
 func (h *Handler) init() {
 	h.initOnce.Do(func() { h.stop = make(chan struct{}) })
@@ -140,7 +153,10 @@ func (h *Handler) Streams() int {
 }
 
 // Shutdown ends every open stream, refuses new ones with 503 and waits
-// until their ServeHTTP calls have returned or ctx is done. A hijacked
+// until their ServeHTTP calls have returned or ctx is done. The 503
+// answers carry "Connection: close" and an HTTP/1.x stream's connection
+// ends with the stream, so clients reconnect, through a load balancer to
+// another instance, even while the http.Server keeps serving. A hijacked
 // stream blocked writing to a stalled client is cut at once (its
 // connection is closed); one on a ResponseWriter ends within WriteTimeout.
 // http.Server.Shutdown does not end streams; register this with
@@ -176,7 +192,9 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	}
 }
 
-func (h *Handler) acquire() error {
+// acquire takes a stream slot; with take false it only checks that one is
+// free.
+func (h *Handler) acquire(take bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
@@ -185,7 +203,9 @@ func (h *Handler) acquire() error {
 	case h.MaxStreams > 0 && h.streams >= h.MaxStreams:
 		return fmt.Errorf("%w: %d open", ErrTooManyStreams, h.streams)
 	}
-	h.streams++
+	if take {
+		h.streams++
+	}
 	return nil
 }
 
@@ -229,9 +249,18 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	switch code {
 	case http.StatusForbidden:
 		msg = ErrForbidden.Error() // the reason stays on the server
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", allowed)
 	case http.StatusServiceUnavailable:
 		secs := max(int((h.retry()+time.Second-1)/time.Second), 1)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		if errors.Is(err, ErrShutdown) {
+			// This instance is leaving: a keep-alive client must not come
+			// back on the same connection for 503s, but reconnect, which
+			// lets a load balancer send it elsewhere. net/http closes the
+			// connection after the answer (HTTP/2: ends it gracefully).
+			w.Header().Set("Connection", "close")
+		}
 	case http.StatusInternalServerError:
 		h.logger().Error("sse: stream not opened", "err", err)
 	}
@@ -246,6 +275,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic("sse: Handler.Broker is nil")
 	}
 	h.init()
+	head := r.Method == http.MethodHead
+	if r.Method != http.MethodGet && !head {
+		h.fail(w, fmt.Errorf("%w: %s", errMethod, r.Method))
+		return
+	}
 	topic, err := httptopic.Resolve(r, h.Topic)
 	if err != nil {
 		if !errors.Is(err, bus.ErrInvalidTopic) {
@@ -268,13 +302,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, fmt.Errorf("sse: Last-Event-ID: %w", err))
 		return
 	}
-	if err := h.acquire(); err != nil {
+	ctx := r.Context()
+	hdr := w.Header()
+	if head {
+		// The head a GET would get, and no stream: the answer ends here.
+		if err := h.acquire(false); err != nil {
+			h.fail(w, err)
+			return
+		}
+		if _, err := h.Broker.Top(ctx, topic); err != nil {
+			h.fail(w, err)
+			return
+		}
+		setStreamHeader(hdr)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if err := h.acquire(true); err != nil {
 		h.fail(w, err)
 		return
 	}
 	defer h.release()
 
-	ctx := r.Context()
 	sub, prelude, err := h.subscribe(ctx, topic, cursor)
 	if err != nil {
 		h.fail(w, err)
@@ -282,10 +331,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no")
+	setStreamHeader(hdr)
 	rc := http.NewResponseController(w)
 	s := stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
 	if !h.DisableHijack && r.ProtoMajor == 1 {
@@ -309,12 +355,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.conn == nil {
+		if r.ProtoMajor == 1 {
+			// As on a hijacked connection, the connection ends with the
+			// stream, so a client whose stream ended (Shutdown,
+			// MaxLifetime) reconnects and can reach another instance
+			// rather than come back here on the same connection.
+			hdr.Set("Connection", "close")
+		}
 		if err := rc.Flush(); err != nil {
 			if !errors.Is(err, http.ErrNotSupported) {
 				return // the client is gone
 			}
 			// Nothing was written: the writer cannot flush at all.
-			for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering"} {
+			for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "Connection"} {
 				hdr.Del(k)
 			}
 			h.fail(w, fmt.Errorf("sse: the ResponseWriter cannot flush (wrap it with an Unwrap method): %w", err))
@@ -327,6 +380,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = rc.SetReadDeadline(time.Time{})
 	}
 	s.run(ctx, prelude)
+}
+
+// allowed is the Allow header of a 405 answer.
+const allowed = "GET, HEAD"
+
+// setStreamHeader sets the header fields of a stream.
+func setStreamHeader(hdr http.Header) {
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no")
 }
 
 // appendHead returns the response head of a hijacked stream followed by
@@ -353,6 +416,7 @@ func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subs
 	}
 	prelude = append(prelude, '\n')
 	var reset bool
+	fromClient := cursor != ""
 	if cursor == "" {
 		top, err := h.Broker.Top(ctx, topic)
 		if err != nil {
@@ -380,6 +444,62 @@ func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subs
 				return nil, nil, err
 			}
 		}
+		if attempt == 0 && fromClient {
+			h.warnExpired(ctx, topic, cursor, top)
+		}
 		cursor, reset = top, true
+	}
+}
+
+// warnExpired logs, once per topic, that a reconnecting client's cursor
+// has left the topic's history, with advice on sizing it. A cursor from
+// another epoch or beyond the top says nothing about the history's size
+// and is not logged. At most maxWarned topics are remembered: past them,
+// one more warning says so and further topics are not logged.
+func (h *Handler) warnExpired(ctx context.Context, topic, cursor, top string) {
+	if h.Logger == nil {
+		return
+	}
+	c, err := bus.ParseID(cursor)
+	if err != nil {
+		return
+	}
+	t, err := bus.ParseID(top)
+	if err != nil || t.Epoch != c.Epoch || t.Offset <= c.Offset {
+		return
+	}
+	limit := h.warnCap
+	if limit <= 0 {
+		limit = maxWarned
+	}
+	h.warnMu.Lock()
+	_, seen := h.warned[topic]
+	full := !seen && len(h.warned) >= limit
+	overflow := full && !h.warnFull
+	switch {
+	case full:
+		h.warnFull = true
+	case !seen:
+		if h.warned == nil {
+			h.warned = make(map[string]struct{})
+		}
+		h.warned[topic] = struct{}{}
+	}
+	h.warnMu.Unlock()
+	switch {
+	case overflow:
+		h.Logger.LogAttrs(ctx, slog.LevelWarn,
+			"sse: reconnecting clients' Last-Event-ID left the history of more topics than are warned about one by one; further topics are not logged",
+			slog.Int("topics", limit))
+	case !seen && !full:
+		attrs := []slog.Attr{slog.String("topic", topic), slog.String("last_event_id", cursor),
+			slog.String("top", top), slog.Uint64("behind", t.Offset-c.Offset)}
+		if d := h.retry(); d > 0 {
+			attrs = append(attrs, slog.Duration("retry", d))
+		}
+		h.Logger.LogAttrs(ctx, slog.LevelWarn,
+			"sse: a reconnecting client's Last-Event-ID has left the topic's history, so it got a reset event and must reload its state;"+
+				" size the broker's history to at least the topic's message rate × (the retry time + the clients' backoff), with a margin of about 2"+
+				" (see package bus); logged once per topic", attrs...)
 	}
 }
