@@ -26,8 +26,8 @@ const (
 
 // An Event is a verified delivery as the Receiver hands it to its handler.
 type Event struct {
-	// ID is the event's id: webhook-id (Standard), the body's "id"
-	// (Stripe) or X-GitHub-Delivery (GitHub). It may be empty for Stripe
+	// ID is the event's id: webhook-id or svix-id (Standard), the body's
+	// "id" (Stripe) or X-GitHub-Delivery (GitHub). It may be empty for Stripe
 	// and GitHub deliveries that lack one. For Standard and Stripe it is
 	// signed and is what the Receiver deduplicates on. GitHub signs only
 	// the body, so for GitHub it is an unsigned label that anyone can
@@ -65,9 +65,9 @@ type Event struct {
 //     answer is 200.
 //
 // The idempotency key is always signed data, so a replayed request cannot
-// dodge it by changing a header: webhook-id for Standard; the body's "id"
-// for Stripe, or a SHA-256 of the body when it has none; and a SHA-256 of
-// the body for GitHub, whose signature covers nothing else (not
+// dodge it by changing a header: webhook-id (or svix-id) for Standard; the
+// body's "id" for Stripe, or a SHA-256 of the body when it has none; and a
+// SHA-256 of the body for GitHub, whose signature covers nothing else (not
 // X-GitHub-Delivery, which is therefore not used). A replay of a captured
 // GitHub request, with whatever headers, is thus a duplicate for
 // IdempotencyTTL. The flip side: two different GitHub events whose bodies

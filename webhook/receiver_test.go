@@ -346,3 +346,73 @@ func TestReceiverBodyAllocation(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, serve(r, req).Code)
 	assert.LessOrEqual(t, rd.first, maxBodyPrealloc+1)
 }
+
+// Svix sends the Standard Webhooks headers under its own names. The
+// Receiver takes the svix-* set when it is complete and otherwise the
+// webhook-* set, as svix's Go library does; a mix of the two is refused.
+func TestReceiverSvixHeaderNames(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	body := []byte(`{"type":"invoice.paid"}`)
+	now := time.Now()
+	sig, err := Sign(keys, "msg_svix", now, body)
+	require.NoError(t, err)
+	ts := strconv.FormatInt(now.Unix(), 10)
+	bad := "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	type hdr = map[string]string
+	svix := func(extra hdr) hdr {
+		h := hdr{"svix-id": "msg_svix", "svix-timestamp": ts, "svix-signature": sig}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
+	tests := []struct {
+		name   string
+		header hdr
+		status int
+	}{
+		{"svix names only", svix(nil), 200},
+		{"webhook names only", hdr{"webhook-id": "msg_svix", "webhook-timestamp": ts, "webhook-signature": sig}, 200},
+		{"both sets, svix wins", svix(hdr{"webhook-id": "msg_svix", "webhook-timestamp": ts, "webhook-signature": bad}), 200},
+		{"both sets, a bad svix set is not rescued", hdr{"svix-id": "msg_svix", "svix-timestamp": ts, "svix-signature": bad,
+			"webhook-id": "msg_svix", "webhook-timestamp": ts, "webhook-signature": sig}, 401},
+		{"partial svix set, complete webhook set", hdr{"svix-id": "msg_other", "svix-timestamp": ts,
+			"webhook-id": "msg_svix", "webhook-timestamp": ts, "webhook-signature": sig}, 200},
+		{"svix id and timestamp, webhook signature", hdr{"svix-id": "msg_svix", "svix-timestamp": ts, "webhook-signature": sig}, 400},
+		{"svix id, webhook timestamp and signature", hdr{"svix-id": "msg_svix", "webhook-timestamp": ts, "webhook-signature": sig}, 400},
+		{"empty svix signature", svix(hdr{"svix-signature": ""}), 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			var mu sync.Mutex
+			r := &Receiver{Keys: keys, Handler: func(_ context.Context, e *Event) error {
+				mu.Lock()
+				defer mu.Unlock()
+				got = append(got, e.ID)
+				return nil
+			}}
+			srv := httptest.NewServer(r)
+			defer srv.Close()
+			req, err := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+			require.NoError(t, err)
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := srv.Client().Do(req)
+			require.NoError(t, err)
+			msg, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			assert.Equal(t, tc.status, resp.StatusCode, string(msg))
+			mu.Lock()
+			defer mu.Unlock()
+			if tc.status == 200 {
+				assert.Equal(t, []string{"msg_svix"}, got)
+			} else {
+				assert.Empty(t, got)
+			}
+		})
+	}
+}
