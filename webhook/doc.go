@@ -30,6 +30,14 @@
 // know and accepts the request when any signature matches any of its
 // unexpired keys.
 //
+// Svix sends the same three values under its own names, svix-id,
+// svix-timestamp and svix-signature. The Receiver (and [Verify]) accepts
+// both sets with the precedence of Svix's Go library: the svix-* set when
+// all three are present, otherwise the webhook-* set. The two are never
+// mixed: a request with only part of each set is refused as missing
+// headers (400). (Svix's JavaScript, Python and Rust libraries pick each
+// header on its own, svix-* first, and so accept such a mix.)
+//
 // The body is a [Payload]. Its timestamp is the time the event was
 // published on the bus, not the time of the attempt, so receivers can
 // order events by a signed field. Data holds the bus message's data as it
