@@ -74,6 +74,7 @@
 // The Receiver's pipeline and its answers:
 //
 //	body larger than MaxBodyBytes            413  before any HMAC work
+//	body not read within ReadTimeout (15 s)  408  connection closed
 //	missing or malformed headers             400
 //	timestamp outside ±Tolerance (5 min)     400  digits only, both sides
 //	no signature matches                     401  at most MaxSignatures checked
@@ -82,6 +83,13 @@
 //	Order says the event is stale            200  handler skipped
 //	handler error                            500  claim released: retry works
 //	handled                                  200
+//
+// The Receiver bounds the reading of the body itself (ReadTimeout, set
+// with [http.ResponseController.SetReadDeadline] and cleared once the body
+// is in), so a client that sends the headers and then stalls holds no
+// goroutine past it even on a server without a ReadTimeout. Give the
+// http.Server a ReadHeaderTimeout for the headers, which come before the
+// Receiver sees the request.
 //
 // Events are claimed in an [IdempotencyStore] ([MemoryIdempotency] by
 // default; share one between instances, such as redisbus.WebhookIdempotency

@@ -12,6 +12,9 @@ var (
 	// ErrBodyTooLarge means a request body exceeded Receiver.MaxBodyBytes.
 	// It was refused before any signature work (HTTP 413).
 	ErrBodyTooLarge = errors.New("webhook: body too large")
+	// ErrReadTimeout means the request body did not arrive within
+	// Receiver.ReadTimeout (408).
+	ErrReadTimeout = errors.New("webhook: body read timed out")
 	// ErrMissingHeaders means a required header is absent or empty (400).
 	ErrMissingHeaders = errors.New("webhook: missing required headers")
 	// ErrInvalidHeaders means a header is malformed, for example a
@@ -64,6 +67,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrReadTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, ErrMissingHeaders), errors.Is(err, ErrInvalidHeaders),
 		errors.Is(err, ErrTooOld), errors.Is(err, ErrTooNew):
 		return http.StatusBadRequest
