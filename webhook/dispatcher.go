@@ -36,7 +36,9 @@ const (
 // deduplicating Receiver handles it exactly once.
 //
 // A message whose schedule is exhausted is dead-lettered (see DeadLetters,
-// OnDeadLetter and Redeliver) and the endpoint moves on. A 410 Gone answer
+// OnDeadLetter and Redeliver) and the endpoint moves on; so is, at once, a
+// message whose attempt failed in a way no retry can fix (see Sender.Send:
+// a refused private address, no usable key). A 410 Gone answer
 // disables the endpoint until Enable; its cursor stays before the refused
 // message.
 //
@@ -127,18 +129,19 @@ type DeliveryState string
 const (
 	Pending   DeliveryState = "pending"   // attempts are going on
 	Delivered DeliveryState = "delivered" // an attempt succeeded
-	Dead      DeliveryState = "dead"      // the schedule is exhausted: a dead letter
+	Dead      DeliveryState = "dead"      // the schedule is exhausted, or no retry can help: a dead letter
 	Gone      DeliveryState = "gone"      // the endpoint answered 410 and is disabled
 )
 
 // A DeadLetter is a message whose delivery to an endpoint failed on every
-// attempt of the schedule.
+// attempt of the schedule, or with an error that no retry can fix (then
+// after one attempt).
 type DeadLetter struct {
 	Endpoint string      // the endpoint's ID
 	Delivery string      // the webhook-id
 	Message  bus.Message // the message, to redeliver it
 	Attempts []Attempt   // every attempt
-	Error    string      // why the last attempt failed
+	Error    string      // why the delivery failed, from the last attempt
 	At       time.Time   // when it was dead-lettered
 }
 

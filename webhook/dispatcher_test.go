@@ -332,3 +332,62 @@ func TestDispatcherStopMidDelivery(t *testing.T) {
 		assert.Equal(t, first, id)
 	}
 }
+
+// A delivery that fails in a way no retry can fix is dead-lettered at once,
+// with the reason, and the endpoint goes on with the next message.
+func TestDispatcherDeadLettersErrorsNoRetryFixes(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	secret, err := GenerateSecret()
+	require.NoError(t, err)
+	tests := []struct {
+		name   string
+		sender *Sender
+		keys   Keyring
+		err    error
+		reason string
+	}{
+		// The zero Sender refuses the loopback address of the test server.
+		{"forbidden address", &Sender{}, Secrets(secret), ErrForbiddenAddress, "Sender.AllowPrivateNetworks"},
+		{"expired keys", &Sender{AllowPrivateNetworks: true},
+			Keyring{{Secret: secret, NotAfter: time.Now().Add(-time.Minute)}}, ErrNoKeys, "no usable key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &bus.Memory{}
+			defer b.Close()
+			dead := make(chan DeadLetter, 10)
+			d := &Dispatcher{Broker: b, Sender: tc.sender, OnDeadLetter: func(dl DeadLetter) { dead <- dl }}
+			require.NoError(t, d.Add(Endpoint{ID: "ep", URL: srv.URL, Keys: tc.keys, Topic: "t", From: bus.Oldest}))
+			publish(t, b, "t", 0, 2, evenOdd)
+			stop := runDispatcher(d)
+			defer func() { assert.NoError(t, stop()) }()
+			for i := range 2 {
+				select {
+				case dl := <-dead:
+					assert.Len(t, dl.Attempts, 1, "no retry")
+					assert.Contains(t, dl.Error, tc.reason)
+					assert.Contains(t, dl.Error, tc.err.Error())
+				case <-time.After(30 * time.Second): // the default schedule would take 27 hours
+					t.Fatalf("message %d was not dead-lettered", i)
+				}
+			}
+			logs, err := d.Deliveries("ep")
+			require.NoError(t, err)
+			require.Len(t, logs, 2)
+			for _, l := range logs {
+				assert.Equal(t, Dead, l.State)
+			}
+			assert.Len(t, d.DeadLetters(), 2)
+			top, err := b.Top(context.Background(), "t")
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { // the endpoint moved on
+				c, _ := d.cursors.Load(context.Background(), "ep|t")
+				return c == top
+			}, 5*time.Second, time.Millisecond)
+		})
+	}
+	assert.Zero(t, hits.Load())
+}

@@ -108,7 +108,12 @@
 // Outcomes: 2xx is success; 410 Gone disables the endpoint ([ErrGone]);
 // 429, 502, 503, 504 and timeouts retry no sooner than their Retry-After
 // (seconds or HTTP date, capped by MaxRetryAfter); 3xx is a failure, as
-// redirects are never followed; anything else retries on the schedule.
+// redirects are never followed; anything else retries on the schedule,
+// except errors that no retry can fix, which end the delivery after its
+// first attempt with their cause in the error chain: a refused address
+// ([ErrForbiddenAddress]), a keyring with no unexpired key ([ErrNoKeys]),
+// a delivery id outside [A-Za-z0-9_-] ([ErrInvalidID]) and a URL that is
+// not absolute http or https.
 // The default schedule, [DefaultSchedule], retries after 5 s, 5 min, 30 min,
 // 2 h, 5 h, 10 h and 10 h, each ±20 %, about 27.6 hours in all; it is
 // driven by a [backoff.BackOff] that has no elapsed-time limit. Each attempt
@@ -122,7 +127,8 @@
 // IPv4-mapped, NAT64 and 6to4 forms of them; it also refuses every
 // IPv4-compatible (::a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d) and
 // Teredo (2001::/32) address. A host name is refused when any of its
-// addresses is. [Sender.AllowPrivateNetworks] turns this off.
+// addresses is. [Sender.AllowPrivateNetworks] turns this off, as tests
+// against httptest or localhost need; the refusal's error says so.
 //
 // # Dispatching: guarantees
 //
@@ -142,6 +148,9 @@
 //   - a message whose schedule is exhausted is dead-lettered
 //     ([Dispatcher.DeadLetters], OnDeadLetter, [Dispatcher.Redeliver]) and
 //     the endpoint moves on: a dead letter is the one exception to order;
+//     a message whose attempt failed in a way no retry can fix (see
+//     Sending) is dead-lettered at once, with the reason in
+//     [DeadLetter].Error;
 //   - a cursor that left the bus's history (bus.ErrCursorExpired) is
 //     never skipped silently: it is logged as an error and reported to
 //     OnCursorExpired with the lost range, and delivery continues from the
