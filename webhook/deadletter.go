@@ -105,6 +105,7 @@ func (g *endpointGate) done(a *Attempt) {
 		g.e.openUntil = d.sender.now().Add(d.breakerCooldown())
 	}
 	g.log.Attempts = append(g.log.Attempts, *a)
+	g.e.attempted(a, d.sender.now())
 	d.mu.Unlock()
 	if d.OnAttempt != nil {
 		d.OnAttempt(*a)

@@ -157,9 +157,18 @@
 //     topic's top;
 //   - a failing endpoint delays only itself: attempts take one of
 //     MaxConcurrent slots only while in flight, and after BreakerThreshold
-//     failures in a row its circuit opens for BreakerCooldown.
+//     failures in a row its circuit opens for BreakerCooldown;
+//   - a failure is never silent, Logger or not: [Dispatcher.Status]
+//     reports per endpoint its stored cursor and whether, why and since
+//     when it is failing (a cursor store or bus that keeps failing, whose
+//     step the endpoint retries with backoff, or a receiver whose last
+//     attempt failed), and OnError gets every error of the bus and the
+//     cursor store as it happens.
 //
-// Dead letters and the attempt log are kept in memory.
+// [FileCursors] names each file after the SHA-256 of its key and keeps the
+// key inside it, so every valid endpoint ID and topic fits; files of the
+// earlier naming (the base64 of the key) are still read, and replaced on
+// the next save. Dead letters and the attempt log are kept in memory.
 //
 // # Zero values and concurrency
 //

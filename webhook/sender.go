@@ -71,6 +71,7 @@ type Attempt struct {
 
 	outcome    outcome
 	retryAfter time.Duration
+	err        error // the failure whose text is Error
 }
 
 // OK reports whether the attempt succeeded.
@@ -355,7 +356,7 @@ func (s *Sender) send(ctx context.Context, ep *Endpoint, d Delivery, g gate) ([]
 		a := Attempt{Delivery: d.ID, Endpoint: ep.ID, N: n, At: s.now()}
 		perr := s.post(ctx, ep, d, &a)
 		if perr != nil {
-			a.Error = perr.Error()
+			a.Error, a.err = perr.Error(), perr
 		}
 		var err error
 		switch {
