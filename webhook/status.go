@@ -81,9 +81,9 @@ func (d *Dispatcher) Status(id string) (EndpointStatus, error) {
 // failed records an error of the bus or the CursorStore, logs it and
 // reports it to OnError.
 func (d *Dispatcher) failed(ctx context.Context, e *endpoint, st step, what string, err error) {
+	d.logError(ctx, what, e.ep.ID, err)
 	err = fmt.Errorf("webhook: endpoint %q: %s: %w", e.ep.ID, what, err)
 	d.record(e, st, err)
-	d.logError(ctx, what, e.ep.ID, err)
 	if d.OnError != nil {
 		d.OnError(e.ep.ID, err)
 	}
