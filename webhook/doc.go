@@ -150,7 +150,7 @@
 //     the endpoint moves on: a dead letter is the one exception to order;
 //     a message whose attempt failed in a way no retry can fix (see
 //     Sending) is dead-lettered at once, with the reason in
-//     [DeadLetter].Error;
+//     [DeadLetter.Error];
 //   - a cursor that left the bus's history (bus.ErrCursorExpired) is
 //     never skipped silently: it is logged as an error and reported to
 //     OnCursorExpired with the lost range, and delivery continues from the
