@@ -12,7 +12,7 @@ import (
 
 // deliver sends one message to an endpoint through the circuit breaker and
 // the concurrency slots, keeping its log, and dead-letters it when the
-// schedule is exhausted.
+// schedule is exhausted or an error no retry can fix ended it.
 func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, m bus.Message) error {
 	body, err := NewPayload(m).MarshalJSON()
 	if err != nil {
@@ -26,17 +26,18 @@ func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, m bus.Message) er
 	}
 	d.mu.Unlock()
 	attempts, err := d.sender.send(ctx, &e.ep, Delivery{ID: dl.ID, Body: body}, &endpointGate{d: d, e: e, log: dl})
+	dead := errors.Is(err, ErrExhausted) || isFatal(err)
 	d.mu.Lock()
 	switch {
 	case err == nil:
 		dl.State = Delivered
 	case errors.Is(err, ErrGone):
 		dl.State = Gone
-	case errors.Is(err, ErrExhausted):
+	case dead:
 		dl.State = Dead
 	}
 	d.mu.Unlock()
-	if errors.Is(err, ErrExhausted) {
+	if dead {
 		d.deadLetter(ctx, DeadLetter{Endpoint: e.ep.ID, Delivery: dl.ID, Message: m, Attempts: attempts, Error: err.Error(), At: d.sender.now()})
 	}
 	return err
@@ -104,6 +105,7 @@ func (g *endpointGate) done(a *Attempt) {
 		g.e.openUntil = d.sender.now().Add(d.breakerCooldown())
 	}
 	g.log.Attempts = append(g.log.Attempts, *a)
+	g.e.attempted(a, d.sender.now())
 	d.mu.Unlock()
 	if d.OnAttempt != nil {
 		d.OnAttempt(*a)

@@ -36,7 +36,9 @@ const (
 // deduplicating Receiver handles it exactly once.
 //
 // A message whose schedule is exhausted is dead-lettered (see DeadLetters,
-// OnDeadLetter and Redeliver) and the endpoint moves on. A 410 Gone answer
+// OnDeadLetter and Redeliver) and the endpoint moves on; so is, at once, a
+// message whose attempt failed in a way no retry can fix (see Sender.Send:
+// a refused private address, no usable key). A 410 Gone answer
 // disables the endpoint until Enable; its cursor stays before the refused
 // message.
 //
@@ -45,6 +47,10 @@ const (
 // (one per endpoint at most, as delivery is ordered), and after
 // BreakerThreshold failed attempts in a row the endpoint's circuit opens for
 // BreakerCooldown, during which it makes no attempt.
+//
+// Status reports per endpoint its stored cursor and whether, why and since
+// when it is failing; OnError gets the errors of the bus and the
+// CursorStore as they happen, with or without a Logger.
 //
 // Set Broker; the other fields have useful zero values and must not be
 // changed after the first method call. Endpoints can be added and removed
@@ -84,8 +90,17 @@ type Dispatcher struct {
 	// from the endpoint's goroutine and must not block. The loss is also
 	// logged.
 	OnCursorExpired func(endpointID, topic, cursor, top string)
+	// OnError, when set, is called with every error of the bus or of the
+	// CursorStore that keeps an endpoint from making progress, each time it
+	// happens: the endpoint retries the step with backoff, so a store that
+	// keeps failing is reported again on every retry. It is called from the
+	// endpoint's goroutine and must not block. Status tells whether the
+	// endpoint is failing still. (Failed attempts go to OnAttempt, dead
+	// letters to OnDeadLetter, lost messages to OnCursorExpired.)
+	OnError func(endpointID string, err error)
 	// Logger receives errors of the bus and the cursor store and dead
-	// letters. Nil means no logging.
+	// letters. Nil means no logging; OnError and Status still report
+	// them.
 	Logger *slog.Logger
 
 	once      sync.Once
@@ -108,6 +123,8 @@ type endpoint struct {
 	failures  int
 	openUntil time.Time
 	log       []*DeliveryLog
+	cursor    string         // the position last stored
+	failing   [nSteps]streak // failures going on, per step
 }
 
 // A DeliveryLog is the record of one message's delivery to an endpoint.
@@ -127,18 +144,19 @@ type DeliveryState string
 const (
 	Pending   DeliveryState = "pending"   // attempts are going on
 	Delivered DeliveryState = "delivered" // an attempt succeeded
-	Dead      DeliveryState = "dead"      // the schedule is exhausted: a dead letter
+	Dead      DeliveryState = "dead"      // the schedule is exhausted, or no retry can help: a dead letter
 	Gone      DeliveryState = "gone"      // the endpoint answered 410 and is disabled
 )
 
 // A DeadLetter is a message whose delivery to an endpoint failed on every
-// attempt of the schedule.
+// attempt of the schedule, or with an error that no retry can fix (then
+// after one attempt).
 type DeadLetter struct {
 	Endpoint string      // the endpoint's ID
 	Delivery string      // the webhook-id
 	Message  bus.Message // the message, to redeliver it
 	Attempts []Attempt   // every attempt
-	Error    string      // why the last attempt failed
+	Error    string      // why the delivery failed, from the last attempt
 	At       time.Time   // when it was dead-lettered
 }
 
@@ -310,33 +328,26 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 	ep := e.ep
 	key := ep.ID + "|" + ep.Topic
 	b := retry.NewBackOff(100*time.Millisecond, 30*time.Second)
-	pause := func(err error, what string) bool {
-		d.logError(ctx, what, ep.ID, err)
-		return sleep(ctx, b.NextBackOff()) == nil
-	}
-	cursor, err := d.cursors.Load(ctx, key)
-	for err != nil || cursor == "" {
+	var cursor string
+	for {
+		c, st, what, err := d.startAt(ctx, e, key)
 		if err == nil {
-			cursor = ep.From
-			if cursor == "" {
-				cursor, err = d.Broker.Top(ctx, ep.Topic)
-			}
-			if err == nil {
-				err = d.cursors.Save(ctx, key, cursor)
-			}
-			if err == nil {
-				break
-			}
+			cursor = c
+			break
 		}
-		if errors.Is(err, bus.ErrClosed) || !pause(err, "load cursor") {
+		if ctx.Err() != nil {
 			return
 		}
-		cursor, err = d.cursors.Load(ctx, key)
+		d.failed(ctx, e, st, what, err)
+		if errors.Is(err, bus.ErrClosed) || sleep(ctx, b.NextBackOff()) != nil {
+			return
+		}
 	}
 	for ctx.Err() == nil {
 		sub, err := d.Broker.Subscribe(ctx, ep.Topic, cursor)
 		if err == nil {
 			b.Reset()
+			d.succeeded(e, stepBus)
 			var stop bool
 			cursor, stop = d.drain(ctx, e, sub, key, cursor)
 			_ = sub.Close()
@@ -358,14 +369,51 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 			}
 			if top != "" {
 				cursor = top
-				_ = d.cursors.Save(ctx, key, cursor)
+				d.save(ctx, e, key, cursor)
 			}
 		case err != nil && !errors.Is(err, bus.ErrSlowConsumer):
-			if !pause(err, "subscribe") {
+			d.failed(ctx, e, stepBus, "subscribe", err)
+			if sleep(ctx, b.NextBackOff()) != nil {
 				return
 			}
 		}
 	}
+}
+
+// startAt returns where the endpoint starts: its stored cursor or, the
+// first time, ep.From or the topic's top, stored at once. On error it says
+// which step failed.
+func (d *Dispatcher) startAt(ctx context.Context, e *endpoint, key string) (cursor string, st step, what string, err error) {
+	cursor, err = d.cursors.Load(ctx, key)
+	if err != nil {
+		return "", stepStore, "load cursor", err
+	}
+	if cursor != "" {
+		d.stored(e, cursor)
+		return cursor, 0, "", nil
+	}
+	if cursor = e.ep.From; cursor == "" {
+		if cursor, err = d.Broker.Top(ctx, e.ep.Topic); err != nil {
+			return "", stepBus, "read top", err
+		}
+		d.succeeded(e, stepBus)
+	}
+	if err = d.cursors.Save(ctx, key, cursor); err != nil {
+		return "", stepStore, "save cursor", err
+	}
+	d.stored(e, cursor)
+	return cursor, 0, "", nil
+}
+
+// save stores the endpoint's cursor, recording how it went.
+func (d *Dispatcher) save(ctx context.Context, e *endpoint, key, cursor string) {
+	if err := d.cursors.Save(ctx, key, cursor); err != nil {
+		if ctx.Err() == nil {
+			d.failed(ctx, e, stepStore, "save cursor", err)
+		}
+		return
+	}
+	d.stored(e, cursor)
 }
 
 // drain delivers the messages of sub and returns the new cursor, and true
@@ -390,9 +438,7 @@ func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscriptio
 			}
 		}
 		cursor = m.ID
-		if err := d.cursors.Save(ctx, key, cursor); err != nil {
-			d.logError(ctx, "save cursor", e.ep.ID, err)
-		}
+		d.save(ctx, e, key, cursor)
 	}
 	return cursor, false
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -331,4 +335,174 @@ func TestDispatcherStopMidDelivery(t *testing.T) {
 	for _, id := range ids[:len(ids)-1] {
 		assert.Equal(t, first, id)
 	}
+}
+
+// A delivery that fails in a way no retry can fix is dead-lettered at once,
+// with the reason, and the endpoint goes on with the next message.
+func TestDispatcherDeadLettersErrorsNoRetryFixes(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	secret, err := GenerateSecret()
+	require.NoError(t, err)
+	tests := []struct {
+		name   string
+		sender *Sender
+		keys   Keyring
+		err    error
+		reason string
+	}{
+		// The zero Sender refuses the loopback address of the test server.
+		{"forbidden address", &Sender{}, Secrets(secret), ErrForbiddenAddress, "Sender.AllowPrivateNetworks"},
+		{"expired keys", &Sender{AllowPrivateNetworks: true},
+			Keyring{{Secret: secret, NotAfter: time.Now().Add(-time.Minute)}}, ErrNoKeys, "no usable key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &bus.Memory{}
+			defer b.Close()
+			dead := make(chan DeadLetter, 10)
+			d := &Dispatcher{Broker: b, Sender: tc.sender, OnDeadLetter: func(dl DeadLetter) { dead <- dl }}
+			require.NoError(t, d.Add(Endpoint{ID: "ep", URL: srv.URL, Keys: tc.keys, Topic: "t", From: bus.Oldest}))
+			publish(t, b, "t", 0, 2, evenOdd)
+			stop := runDispatcher(d)
+			defer func() { assert.NoError(t, stop()) }()
+			for i := range 2 {
+				select {
+				case dl := <-dead:
+					assert.Len(t, dl.Attempts, 1, "no retry")
+					assert.Contains(t, dl.Error, tc.reason)
+					assert.Contains(t, dl.Error, tc.err.Error())
+				case <-time.After(30 * time.Second): // the default schedule would take 27 hours
+					t.Fatalf("message %d was not dead-lettered", i)
+				}
+			}
+			logs, err := d.Deliveries("ep")
+			require.NoError(t, err)
+			require.Len(t, logs, 2)
+			for _, l := range logs {
+				assert.Equal(t, Dead, l.State)
+			}
+			assert.Len(t, d.DeadLetters(), 2)
+			top, err := b.Top(context.Background(), "t")
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { // the endpoint moved on
+				c, _ := d.cursors.Load(context.Background(), "ep|t")
+				return c == top
+			}, 5*time.Second, time.Millisecond)
+		})
+	}
+	assert.Zero(t, hits.Load())
+}
+
+// An endpoint with a long ID on a topic of the longest valid name keeps its
+// cursor in FileCursors like any other, and gets its messages.
+func TestDispatcherLongNamesWithFileCursors(t *testing.T) {
+	t.Parallel()
+	b := &bus.Memory{}
+	defer b.Close()
+	keys := Secrets(Secret("k1"))
+	srv := newFlakyServer(t, keys)
+	topic := strings.Repeat("t", bus.MaxTopicLen)
+	cursors := &FileCursors{Dir: t.TempDir()}
+	ep := Endpoint{ID: strings.Repeat("endpoint-", 20), URL: srv.URL(), Keys: keys, Topic: topic, From: bus.Oldest}
+	d := &Dispatcher{Broker: b, Sender: fastSender(10), Cursors: cursors} // no Logger
+	require.NoError(t, d.Add(ep))
+	publish(t, b, topic, 0, 5, evenOdd)
+	stop := runDispatcher(d)
+	defer func() { assert.NoError(t, stop()) }()
+	require.True(t, srv.waitHandled(5, 10*time.Second), "every message is delivered")
+	got, _ := srv.handled()
+	assert.Equal(t, seq(0, 5, 1), got)
+	top, err := b.Top(context.Background(), topic)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		st, err := d.Status(ep.ID)
+		return err == nil && st.Cursor == top
+	}, 5*time.Second, time.Millisecond)
+	c, err := (&FileCursors{Dir: cursors.Dir}).Load(context.Background(), ep.ID+"|"+topic)
+	require.NoError(t, err)
+	assert.Equal(t, top, c, "stored on disk")
+	st, err := d.Status(ep.ID)
+	require.NoError(t, err)
+	assert.NoError(t, st.Err)
+	assert.True(t, st.Running)
+}
+
+// A cursor store that keeps failing is visible without a Logger: OnError
+// gets every error and Status says the endpoint is failing, since when,
+// until the store works again.
+func TestDispatcherStatusShowsFailures(t *testing.T) {
+	t.Parallel()
+	b := &bus.Memory{}
+	defer b.Close()
+	keys := Secrets(Secret("k1"))
+	srv := newFlakyServer(t, keys)
+	blocker := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(blocker, nil, 0o600))
+	errs := make(chan error, 100)
+	d := &Dispatcher{Broker: b, Sender: fastSender(1000), BreakerThreshold: 1 << 20,
+		Cursors: &FileCursors{Dir: filepath.Join(blocker, "cursors")}, // under a file: every call fails
+		OnError: func(id string, err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		}}
+	require.NoError(t, d.Add(Endpoint{ID: "ep", URL: srv.URL(), Keys: keys, Topic: "t"}))
+	st, err := d.Status("ep")
+	require.NoError(t, err)
+	assert.Equal(t, EndpointStatus{ID: "ep", Topic: "t"}, st, "not started")
+	_, err = d.Status("nope")
+	assert.ErrorIs(t, err, ErrUnknownEndpoint)
+
+	stop := runDispatcher(d)
+	defer func() { assert.NoError(t, stop()) }()
+	select {
+	case err := <-errs:
+		assert.ErrorIs(t, err, syscall.ENOTDIR)
+		assert.ErrorContains(t, err, `endpoint "ep"`)
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnError was not called")
+	}
+	require.Eventually(t, func() bool {
+		st, _ = d.Status("ep")
+		return st.Err != nil
+	}, 5*time.Second, time.Millisecond)
+	assert.ErrorIs(t, st.Err, syscall.ENOTDIR)
+	assert.False(t, st.Since.IsZero())
+	assert.True(t, st.Running)
+	assert.Empty(t, st.Cursor)
+	since := st.Since
+	<-errs // a later retry fails too: the failure goes on since the same time
+	st, _ = d.Status("ep")
+	assert.Equal(t, since, st.Since)
+
+	// The store works again: the endpoint starts at the top and is ok.
+	require.NoError(t, os.Remove(blocker))
+	top, err := b.Top(context.Background(), "t")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		st, _ = d.Status("ep")
+		return st.Err == nil && st.Cursor == top
+	}, 10*time.Second, time.Millisecond)
+	assert.True(t, st.Since.IsZero())
+
+	// A failing receiver shows too, until an attempt succeeds.
+	srv.mode.Store(mode500)
+	publish(t, b, "t", 0, 1, evenOdd)
+	require.Eventually(t, func() bool {
+		st, _ = d.Status("ep")
+		return st.Err != nil
+	}, 5*time.Second, time.Millisecond)
+	var se *StatusError
+	require.ErrorAs(t, st.Err, &se)
+	assert.Equal(t, 500, se.StatusCode)
+	srv.mode.Store(modeOK)
+	require.True(t, srv.waitHandled(1, 10*time.Second))
+	require.Eventually(t, func() bool {
+		st, _ = d.Status("ep")
+		return st.Err == nil && st.Cursor != top
+	}, 5*time.Second, time.Millisecond)
 }

@@ -30,6 +30,14 @@
 // know and accepts the request when any signature matches any of its
 // unexpired keys.
 //
+// Svix sends the same three values under its own names, svix-id,
+// svix-timestamp and svix-signature. The Receiver (and [Verify]) accepts
+// both sets with the precedence of Svix's Go library: the svix-* set when
+// all three are present, otherwise the webhook-* set. The two are never
+// mixed: a request with only part of each set is refused as missing
+// headers (400). (Svix's JavaScript, Python and Rust libraries pick each
+// header on its own, svix-* first, and so accept such a mix.)
+//
 // The body is a [Payload]. Its timestamp is the time the event was
 // published on the bus, not the time of the attempt, so receivers can
 // order events by a signed field. Data holds the bus message's data as it
@@ -66,6 +74,7 @@
 // The Receiver's pipeline and its answers:
 //
 //	body larger than MaxBodyBytes            413  before any HMAC work
+//	body not read within ReadTimeout (15 s)  408  connection closed
 //	missing or malformed headers             400
 //	timestamp outside ±Tolerance (5 min)     400  digits only, both sides
 //	no signature matches                     401  at most MaxSignatures checked
@@ -74,6 +83,13 @@
 //	Order says the event is stale            200  handler skipped
 //	handler error                            500  claim released: retry works
 //	handled                                  200
+//
+// The Receiver bounds the reading of the body itself (ReadTimeout, set
+// with [http.ResponseController.SetReadDeadline] and cleared once the body
+// is in), so a client that sends the headers and then stalls holds no
+// goroutine past it even on a server without a ReadTimeout. Give the
+// http.Server a ReadHeaderTimeout for the headers, which come before the
+// Receiver sees the request.
 //
 // Events are claimed in an [IdempotencyStore] ([MemoryIdempotency] by
 // default; share one between instances, such as redisbus.WebhookIdempotency
@@ -92,7 +108,12 @@
 // Outcomes: 2xx is success; 410 Gone disables the endpoint ([ErrGone]);
 // 429, 502, 503, 504 and timeouts retry no sooner than their Retry-After
 // (seconds or HTTP date, capped by MaxRetryAfter); 3xx is a failure, as
-// redirects are never followed; anything else retries on the schedule.
+// redirects are never followed; anything else retries on the schedule,
+// except errors that no retry can fix, which end the delivery after its
+// first attempt with their cause in the error chain: a refused address
+// ([ErrForbiddenAddress]), a keyring with no unexpired key ([ErrNoKeys]),
+// a delivery id outside [A-Za-z0-9_-] ([ErrInvalidID]) and a URL that is
+// not absolute http or https.
 // The default schedule, [DefaultSchedule], retries after 5 s, 5 min, 30 min,
 // 2 h, 5 h, 10 h and 10 h, each ±20 %, about 27.6 hours in all; it is
 // driven by a [backoff.BackOff] that has no elapsed-time limit. Each attempt
@@ -106,7 +127,8 @@
 // IPv4-mapped, NAT64 and 6to4 forms of them; it also refuses every
 // IPv4-compatible (::a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d) and
 // Teredo (2001::/32) address. A host name is refused when any of its
-// addresses is. [Sender.AllowPrivateNetworks] turns this off.
+// addresses is. [Sender.AllowPrivateNetworks] turns this off, as tests
+// against httptest or localhost need; the refusal's error says so.
 //
 // # Dispatching: guarantees
 //
@@ -126,15 +148,27 @@
 //   - a message whose schedule is exhausted is dead-lettered
 //     ([Dispatcher.DeadLetters], OnDeadLetter, [Dispatcher.Redeliver]) and
 //     the endpoint moves on: a dead letter is the one exception to order;
+//     a message whose attempt failed in a way no retry can fix (see
+//     Sending) is dead-lettered at once, with the reason in
+//     [DeadLetter.Error];
 //   - a cursor that left the bus's history (bus.ErrCursorExpired) is
 //     never skipped silently: it is logged as an error and reported to
 //     OnCursorExpired with the lost range, and delivery continues from the
 //     topic's top;
 //   - a failing endpoint delays only itself: attempts take one of
 //     MaxConcurrent slots only while in flight, and after BreakerThreshold
-//     failures in a row its circuit opens for BreakerCooldown.
+//     failures in a row its circuit opens for BreakerCooldown;
+//   - a failure is never silent, Logger or not: [Dispatcher.Status]
+//     reports per endpoint its stored cursor and whether, why and since
+//     when it is failing (a cursor store or bus that keeps failing, whose
+//     step the endpoint retries with backoff, or a receiver whose last
+//     attempt failed), and OnError gets every error of the bus and the
+//     cursor store as it happens.
 //
-// Dead letters and the attempt log are kept in memory.
+// [FileCursors] names each file after the SHA-256 of its key and keeps the
+// key inside it, so every valid endpoint ID and topic fits; files of the
+// earlier naming (the base64 of the key) are still read, and replaced on
+// the next save. Dead letters and the attempt log are kept in memory.
 //
 // # Zero values and concurrency
 //

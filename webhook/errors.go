@@ -12,6 +12,9 @@ var (
 	// ErrBodyTooLarge means a request body exceeded Receiver.MaxBodyBytes.
 	// It was refused before any signature work (HTTP 413).
 	ErrBodyTooLarge = errors.New("webhook: body too large")
+	// ErrReadTimeout means the request body did not arrive within
+	// Receiver.ReadTimeout (408).
+	ErrReadTimeout = errors.New("webhook: body read timed out")
 	// ErrMissingHeaders means a required header is absent or empty (400).
 	ErrMissingHeaders = errors.New("webhook: missing required headers")
 	// ErrInvalidHeaders means a header is malformed, for example a
@@ -24,7 +27,8 @@ var (
 	ErrTooNew = errors.New("webhook: timestamp too new")
 	// ErrNoMatchingSignature means no signature matched any key (401).
 	ErrNoMatchingSignature = errors.New("webhook: no matching signature")
-	// ErrNoKeys means a keyring holds no usable key for the operation.
+	// ErrNoKeys means a keyring holds no usable key for the operation. A
+	// Sender stops at once on it, without retries.
 	ErrNoKeys = errors.New("webhook: no usable key")
 	// ErrInvalidSecret means a secret or key string cannot be decoded.
 	ErrInvalidSecret = errors.New("webhook: invalid secret")
@@ -37,7 +41,10 @@ var (
 	// ErrDisabled means the endpoint is disabled (after a 410 Gone).
 	ErrDisabled = errors.New("webhook: endpoint disabled")
 	// ErrForbiddenAddress means the SSRF guard refused to connect to an
-	// address (loopback, private, link-local, …).
+	// address (loopback, private, link-local, …). Set
+	// Sender.AllowPrivateNetworks to deliver to such addresses. No retry
+	// can fix it: the Sender stops at once and the Dispatcher dead-letters
+	// the message.
 	ErrForbiddenAddress = errors.New("webhook: forbidden address")
 	// ErrExhausted means every attempt of a delivery's schedule failed; the
 	// delivery is dead-lettered.
@@ -64,6 +71,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrReadTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, ErrMissingHeaders), errors.Is(err, ErrInvalidHeaders),
 		errors.Is(err, ErrTooOld), errors.Is(err, ErrTooNew):
 		return http.StatusBadRequest

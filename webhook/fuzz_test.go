@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -28,6 +29,23 @@ func FuzzVerify(f *testing.F) {
 		err := Verify(keys, h, body, now, 0)
 		if err == nil && (id != swID || ts != "1614265330" || string(body) != swBody) {
 			t.Fatalf("accepted a forged request: id %q ts %q sig %q body %q", id, ts, sig, body)
+		}
+		// Svix's names for the same values give the same verdict, and a
+		// complete svix-* set wins over other webhook-* values.
+		sv := http.Header{}
+		sv.Set("svix-id", id)
+		sv.Set("svix-timestamp", ts)
+		sv.Set("svix-signature", sig)
+		if serr := Verify(keys, sv, body, now, 0); fmt.Sprint(serr) != fmt.Sprint(err) {
+			t.Fatalf("svix-* headers: %v, webhook-* headers: %v", serr, err)
+		}
+		if id != "" && ts != "" && sig != "" {
+			sv.Set(HeaderID, "msg_other")
+			sv.Set(HeaderTimestamp, "1614265330")
+			sv.Set(HeaderSignature, swSignature)
+			if serr := Verify(keys, sv, body, now, 0); fmt.Sprint(serr) != fmt.Sprint(err) {
+				t.Fatalf("both sets: %v, webhook-* headers alone: %v", serr, err)
+			}
 		}
 		_ = VerifyStripe(keys, sig, body, now, 0)
 		_ = VerifyGitHub(keys, sig, body, now)

@@ -20,14 +20,15 @@ import (
 // Defaults of the Receiver's fields.
 const (
 	DefaultMaxBodyBytes   = 1 << 20
+	DefaultReadTimeout    = 15 * time.Second
 	DefaultIdempotencyTTL = 72 * time.Hour
 	DefaultClaimTTL       = 10 * time.Minute
 )
 
 // An Event is a verified delivery as the Receiver hands it to its handler.
 type Event struct {
-	// ID is the event's id: webhook-id (Standard), the body's "id"
-	// (Stripe) or X-GitHub-Delivery (GitHub). It may be empty for Stripe
+	// ID is the event's id: webhook-id or svix-id (Standard), the body's
+	// "id" (Stripe) or X-GitHub-Delivery (GitHub). It may be empty for Stripe
 	// and GitHub deliveries that lack one. For Standard and Stripe it is
 	// signed and is what the Receiver deduplicates on. GitHub signs only
 	// the body, so for GitHub it is an unsigned label that anyone can
@@ -50,7 +51,8 @@ type Event struct {
 // A Receiver is an http.Handler that accepts signed webhook deliveries. Each
 // POST goes through, in order:
 //
-//  1. the body size limit (413, before any signature work);
+//  1. the body size limit (413, before any signature work) and the body's
+//     read deadline (408);
 //  2. the required headers (400);
 //  3. the signed timestamp, within Tolerance either way (400);
 //  4. the signature, by any unexpired key of Keys (401);
@@ -65,9 +67,9 @@ type Event struct {
 //     answer is 200.
 //
 // The idempotency key is always signed data, so a replayed request cannot
-// dodge it by changing a header: webhook-id for Standard; the body's "id"
-// for Stripe, or a SHA-256 of the body when it has none; and a SHA-256 of
-// the body for GitHub, whose signature covers nothing else (not
+// dodge it by changing a header: webhook-id (or svix-id) for Standard; the
+// body's "id" for Stripe, or a SHA-256 of the body when it has none; and a
+// SHA-256 of the body for GitHub, whose signature covers nothing else (not
 // X-GitHub-Delivery, which is therefore not used). A replay of a captured
 // GitHub request, with whatever headers, is thus a duplicate for
 // IdempotencyTTL. The flip side: two different GitHub events whose bodies
@@ -98,6 +100,18 @@ type Receiver struct {
 	// body's buffer starts at no more than 64 KiB and grows only as bytes
 	// arrive, so a declared length alone reserves no more.
 	MaxBodyBytes int64
+	// ReadTimeout bounds the reading of the body, from the moment the
+	// Receiver gets the request, so a client that stalls mid-body cannot
+	// hold a goroutine and a connection for long, whatever the server's
+	// own timeouts: past it the answer is 408 (ErrReadTimeout) and the
+	// connection is closed. It is set with
+	// http.ResponseController.SetReadDeadline and cleared once the body is
+	// read, so a slow Handler is not cut off. A shorter ReadTimeout of the
+	// http.Server stays in force. Zero means DefaultReadTimeout; negative
+	// means none, leaving it to the server. Behind a ResponseWriter that
+	// cannot set deadlines (a recorder, or a middleware's wrapper without
+	// an Unwrap method) there is none.
+	ReadTimeout time.Duration
 	// Tolerance is how far the signed timestamp may be from Clock, either
 	// way. Zero means DefaultTolerance.
 	Tolerance time.Duration
@@ -178,6 +192,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	e, err := r.verify(w, req)
+	if errors.Is(err, ErrReadTimeout) {
+		w.Header().Set("Connection", "close")
+	}
 	if err != nil {
 		r.refuse(w, req, err)
 		return
@@ -250,14 +267,19 @@ func (r *Receiver) verify(w http.ResponseWriter, req *http.Request) (*Event, err
 	if req.ContentLength > max {
 		return nil, ErrBodyTooLarge
 	}
+	unset := r.setReadDeadline(w, req)
 	body, err := readBody(http.MaxBytesReader(w, req.Body, max), req.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return nil, ErrBodyTooLarge
+		case isTimeout(err):
+			return nil, fmt.Errorf("%w: %v", ErrReadTimeout, err)
 		}
 		return nil, fmt.Errorf("%w: reading body: %v", ErrInvalidHeaders, err)
 	}
+	unset()
 	v := verifier{keys: r.Keys, now: r.now(), tolerance: r.Tolerance, maxSigs: r.MaxSignatures, onMAC: r.onMAC}
 	p, err := v.parse(r.Scheme, req.Header)
 	if err != nil {
@@ -284,6 +306,29 @@ func (r *Receiver) verify(w http.ResponseWriter, req *http.Request) (*Event, err
 		}
 	}
 	return e, nil
+}
+
+// setReadDeadline gives the reading of the body its deadline, unless the
+// server's own ReadTimeout is shorter, and returns the function that
+// clears it once the body is read, so that it bounds the body alone and
+// never the handler. (An HTTP/1 server also clears it when the body hits
+// EOF; an HTTP/2 one keeps the stream's timer until it is cleared.)
+func (r *Receiver) setReadDeadline(w http.ResponseWriter, req *http.Request) (unset func()) {
+	d := r.ReadTimeout
+	if d == 0 {
+		d = DefaultReadTimeout
+	}
+	if d < 0 {
+		return func() {}
+	}
+	if srv, ok := req.Context().Value(http.ServerContextKey).(*http.Server); ok && srv.ReadTimeout > 0 && srv.ReadTimeout <= d {
+		return func() {}
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
+		return func() {} // not supported: nothing to clear
+	}
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }
 }
 
 // maxBodyPrealloc caps the buffer allocated for a body before its bytes

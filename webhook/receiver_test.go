@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -345,4 +347,137 @@ func TestReceiverBodyAllocation(t *testing.T) {
 	req.ContentLength = max
 	assert.Equal(t, http.StatusBadRequest, serve(r, req).Code)
 	assert.LessOrEqual(t, rd.first, maxBodyPrealloc+1)
+}
+
+// Svix sends the Standard Webhooks headers under its own names. The
+// Receiver takes the svix-* set when it is complete and otherwise the
+// webhook-* set, as svix's Go library does; a mix of the two is refused.
+func TestReceiverSvixHeaderNames(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	body := []byte(`{"type":"invoice.paid"}`)
+	now := time.Now()
+	sig, err := Sign(keys, "msg_svix", now, body)
+	require.NoError(t, err)
+	ts := strconv.FormatInt(now.Unix(), 10)
+	bad := "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	type hdr = map[string]string
+	svix := func(extra hdr) hdr {
+		h := hdr{"svix-id": "msg_svix", "svix-timestamp": ts, "svix-signature": sig}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
+	tests := []struct {
+		name   string
+		header hdr
+		status int
+	}{
+		{"svix names only", svix(nil), 200},
+		{"webhook names only", hdr{"webhook-id": "msg_svix", "webhook-timestamp": ts, "webhook-signature": sig}, 200},
+		{"both sets, svix wins", svix(hdr{"webhook-id": "msg_svix", "webhook-timestamp": ts, "webhook-signature": bad}), 200},
+		{"both sets, a bad svix set is not rescued", hdr{"svix-id": "msg_svix", "svix-timestamp": ts, "svix-signature": bad,
+			"webhook-id": "msg_svix", "webhook-timestamp": ts, "webhook-signature": sig}, 401},
+		{"partial svix set, complete webhook set", hdr{"svix-id": "msg_other", "svix-timestamp": ts,
+			"webhook-id": "msg_svix", "webhook-timestamp": ts, "webhook-signature": sig}, 200},
+		{"svix id and timestamp, webhook signature", hdr{"svix-id": "msg_svix", "svix-timestamp": ts, "webhook-signature": sig}, 400},
+		{"svix id, webhook timestamp and signature", hdr{"svix-id": "msg_svix", "webhook-timestamp": ts, "webhook-signature": sig}, 400},
+		{"empty svix signature", svix(hdr{"svix-signature": ""}), 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			var mu sync.Mutex
+			r := &Receiver{Keys: keys, Handler: func(_ context.Context, e *Event) error {
+				mu.Lock()
+				defer mu.Unlock()
+				got = append(got, e.ID)
+				return nil
+			}}
+			srv := httptest.NewServer(r)
+			defer srv.Close()
+			req, err := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+			require.NoError(t, err)
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := srv.Client().Do(req)
+			require.NoError(t, err)
+			msg, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			assert.Equal(t, tc.status, resp.StatusCode, string(msg))
+			mu.Lock()
+			defer mu.Unlock()
+			if tc.status == 200 {
+				assert.Equal(t, []string{"msg_svix"}, got)
+			} else {
+				assert.Empty(t, got)
+			}
+		})
+	}
+}
+
+// A client that sends the headers and part of the body, then stalls, gets
+// 408 once ReadTimeout has passed, and its connection is closed: nothing
+// of the Receiver stays behind, even though the server has no ReadTimeout
+// and the clients keep their connections open.
+func TestReceiverStalledBodyTimesOut(t *testing.T) {
+	t.Parallel()
+	var inFlight atomic.Int32
+	r := &Receiver{Keys: swKeys(t), ReadTimeout: 100 * time.Millisecond,
+		Handler: func(context.Context, *Event) error { return nil }}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		inFlight.Add(1)
+		defer inFlight.Add(-1)
+		r.ServeHTTP(w, req)
+	}))
+	defer srv.Close()
+	const n = 20
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = io.WriteString(c, "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+			"Webhook-Id: msg_1\r\nWebhook-Timestamp: 1\r\nWebhook-Signature: v1,x\r\n"+
+			"Content-Length: 1000\r\n\r\n{\"partial\":")
+		require.NoError(t, err)
+		conns[i] = c
+	}
+	for _, c := range conns {
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(10*time.Second))) // guards against a hang only
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err, "the Receiver must answer a stalled body")
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusRequestTimeout, resp.StatusCode, string(body))
+		_, err = br.ReadByte()
+		assert.ErrorIs(t, err, io.EOF, "the server closes the connection")
+	}
+	assert.Zero(t, inFlight.Load(), "no handler is left waiting for a body")
+}
+
+// The read deadline covers the body only: a Handler that runs longer than
+// ReadTimeout keeps its request's context.
+func TestReceiverSlowHandlerKeepsContext(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	r := &Receiver{Keys: keys, ReadTimeout: 50 * time.Millisecond,
+		Handler: func(ctx context.Context, _ *Event) error {
+			time.Sleep(200 * time.Millisecond) // past the read deadline
+			return ctx.Err()
+		}}
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	req := signedRequest(t, keys, "msg_slow", time.Now(), []byte(`{}`))
+	out, err := http.NewRequest(http.MethodPost, srv.URL, req.Body)
+	require.NoError(t, err)
+	out.Header = req.Header
+	resp, err := srv.Client().Do(out)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }

@@ -7,7 +7,10 @@ const (
 	// Standard is Standard Webhooks (also sent by Svix and this package's
 	// Sender): webhook-id, webhook-timestamp and webhook-signature headers,
 	// "v1," HMAC-SHA256 and "v1a," Ed25519 signatures over id.timestamp.body,
-	// keys decoded from whsec_ secrets.
+	// keys decoded from whsec_ secrets. Svix's header names svix-id,
+	// svix-timestamp and svix-signature are accepted too and, as in Svix's
+	// libraries, preferred when all three are present; otherwise the three
+	// webhook-* headers are used, never a mix of both sets.
 	Standard Scheme = iota
 	// Stripe is Stripe's format: Stripe-Signature: t=<unix>,v1=<hex>, an
 	// HMAC-SHA256 over timestamp.body keyed with the secret string as it is

@@ -71,6 +71,7 @@ type Attempt struct {
 
 	outcome    outcome
 	retryAfter time.Duration
+	err        error // the failure whose text is Error
 }
 
 // OK reports whether the attempt succeeded.
@@ -81,9 +82,25 @@ type outcome int
 const (
 	outcomeFail outcome = iota // retry on schedule
 	outcomeOK
-	outcomeGone // 410: disable the endpoint
-	outcomeSlow // 429, 502, 503, 504, timeout: retry, honour Retry-After
+	outcomeGone  // 410: disable the endpoint
+	outcomeSlow  // 429, 502, 503, 504, timeout: retry, honour Retry-After
+	outcomeFatal // no retry can fix it: stop at once
 )
+
+// A fatalError is the failure of an attempt that no retry can fix: the
+// endpoint's keyring has no usable key, the delivery id is invalid, the
+// URL cannot be used or the SSRF guard refused its address. The Sender
+// stops at once and the Dispatcher dead-letters the message.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
+
+// isFatal reports whether err ended a delivery without retries.
+func isFatal(err error) bool {
+	var f *fatalError
+	return errors.As(err, &f)
+}
 
 // A Sender signs and POSTs deliveries and retries them on a schedule.
 //
@@ -226,15 +243,22 @@ func (s *Sender) Attempt(ctx context.Context, ep *Endpoint, d Delivery) Attempt 
 }
 
 func (s *Sender) post(ctx context.Context, ep *Endpoint, d Delivery, a *Attempt) error {
+	fatal := func(err error) error {
+		a.outcome = outcomeFatal
+		return fmt.Errorf("webhook: endpoint %q: %w", ep.ID, err)
+	}
 	sig, err := Sign(ep.Keys, d.ID, a.At, d.Body)
 	if err != nil {
-		return err
+		return fatal(err) // ErrNoKeys or ErrInvalidID
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Body))
 	if err != nil {
-		return fmt.Errorf("webhook: endpoint %q: %w", ep.ID, err)
+		return fatal(err)
+	}
+	if (req.URL.Scheme != "http" && req.URL.Scheme != "https") || req.URL.Host == "" {
+		return fatal(errors.New("URL must be absolute http or https"))
 	}
 	for k, vs := range ep.Header {
 		req.Header[k] = vs
@@ -252,7 +276,10 @@ func (s *Sender) post(ctx context.Context, ep *Endpoint, d Delivery, a *Attempt)
 	resp, err := s.client.Do(req)
 	a.Latency = time.Since(start)
 	if err != nil {
-		if isTimeout(err) {
+		switch {
+		case errors.Is(err, ErrForbiddenAddress):
+			a.outcome = outcomeFatal
+		case isTimeout(err):
 			a.outcome = outcomeSlow
 		}
 		return err
@@ -299,6 +326,12 @@ func (s *Sender) log(ctx context.Context, a *Attempt) {
 // succeeds, the endpoint answers 410 Gone (ErrGone), the schedule is
 // exhausted (ErrExhausted, wrapping the last attempt's error, such as a
 // *StatusError) or ctx is done. It returns every attempt.
+//
+// An error that no retry can fix ends Send after the first attempt, with
+// the cause in the chain: ErrForbiddenAddress (the SSRF guard refused the
+// endpoint's address; see AllowPrivateNetworks), ErrNoKeys (ep.Keys has no
+// unexpired key), ErrInvalidID (d.ID is not [A-Za-z0-9_-]+), or a URL that
+// is not absolute http or https.
 func (s *Sender) Send(ctx context.Context, ep *Endpoint, d Delivery) ([]Attempt, error) {
 	return s.send(ctx, ep, d, nil)
 }
@@ -323,13 +356,15 @@ func (s *Sender) send(ctx context.Context, ep *Endpoint, d Delivery, g gate) ([]
 		a := Attempt{Delivery: d.ID, Endpoint: ep.ID, N: n, At: s.now()}
 		perr := s.post(ctx, ep, d, &a)
 		if perr != nil {
-			a.Error = perr.Error()
+			a.Error, a.err = perr.Error(), perr
 		}
 		var err error
 		switch {
 		case a.outcome == outcomeOK:
 		case a.outcome == outcomeGone:
 			err = perr // wraps ErrGone and the *StatusError
+		case a.outcome == outcomeFatal:
+			err = &fatalError{perr}
 		case ctx.Err() != nil:
 			err = ctx.Err()
 		default:

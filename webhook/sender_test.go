@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -228,4 +229,57 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// Errors that no retry can fix end Send after one attempt, with their
+// sentinel in the chain, instead of running the whole schedule.
+func TestSenderStopsOnErrorsNoRetryFixes(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	secret, err := GenerateSecret()
+	require.NoError(t, err)
+	expired := Keyring{{Secret: secret, NotAfter: time.Now().Add(-time.Hour)}}
+	tests := []struct {
+		name    string
+		private bool // AllowPrivateNetworks
+		ep      Endpoint
+		id      string
+		err     error
+		message string
+	}{
+		{"loopback refused", false, Endpoint{ID: "ep", URL: srv.URL, Keys: Secrets(secret)}, "msg_1", ErrForbiddenAddress, "Sender.AllowPrivateNetworks"},
+		{"empty keyring", true, Endpoint{ID: "ep", URL: srv.URL}, "msg_1", ErrNoKeys, "no usable key"},
+		{"expired keys", true, Endpoint{ID: "ep", URL: srv.URL, Keys: expired}, "msg_1", ErrNoKeys, "no usable key"},
+		{"invalid id", true, Endpoint{ID: "ep", URL: srv.URL, Keys: Secrets(secret)}, "order 1", ErrInvalidID, `"order 1"`},
+		{"not http", true, Endpoint{ID: "ep", URL: "ftp://example.com/hook", Keys: Secrets(secret)}, "msg_1", nil, "absolute http or https"},
+		{"not a URL", true, Endpoint{ID: "ep", URL: "http://[::1", Keys: Secrets(secret)}, "msg_1", nil, "endpoint \"ep\""},
+	}
+	t.Run("cases", func(t *testing.T) { // ends when its parallel subtests have
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				// The default schedule would retry for 27 hours; the deadline
+				// only guards against a hang.
+				ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+				defer cancel()
+				s := &Sender{AllowPrivateNetworks: tc.private}
+				defer s.CloseIdleConnections()
+				attempts, err := s.Send(ctx, &tc.ep, Delivery{ID: tc.id, Body: []byte(`{}`)})
+				require.Error(t, err)
+				assert.NotErrorIs(t, err, context.DeadlineExceeded)
+				assert.NotErrorIs(t, err, ErrExhausted)
+				if tc.err != nil {
+					assert.ErrorIs(t, err, tc.err)
+				}
+				assert.Contains(t, err.Error(), tc.message)
+				require.Len(t, attempts, 1)
+				assert.False(t, attempts[0].OK())
+				assert.Zero(t, attempts[0].Next)
+				assert.Equal(t, err.Error(), attempts[0].Error)
+			})
+		}
+	})
+	assert.Zero(t, hits.Load(), "nothing reached the endpoint")
 }

@@ -83,6 +83,10 @@ func forbidden(ip netip.Addr) string {
 	return ""
 }
 
+// allowHint ends the guard's errors: a refused test endpoint on localhost
+// is the first thing many users meet.
+const allowHint = "; set Sender.AllowPrivateNetworks to deliver to loopback and private networks"
+
 // guard is the SSRF defence of the Sender's default transport.
 type guard struct {
 	allowPrivate bool
@@ -99,10 +103,10 @@ func (g *guard) control(network, address string, _ syscall.RawConn) error {
 	}
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrForbiddenAddress, address, err)
+		return fmt.Errorf("%w: %s: %v%s", ErrForbiddenAddress, address, err, allowHint)
 	}
 	if why := forbidden(ap.Addr()); why != "" {
-		return fmt.Errorf("%w: %s (%s)", ErrForbiddenAddress, ap.Addr(), why)
+		return fmt.Errorf("%w: %s (%s)%s", ErrForbiddenAddress, ap.Addr(), why, allowHint)
 	}
 	return nil
 }
@@ -138,7 +142,7 @@ func (g *guard) dialContext(ctx context.Context, network, addr string) (net.Conn
 	}
 	for _, ip := range ips {
 		if why := forbidden(ip); why != "" {
-			return nil, fmt.Errorf("%w: %s resolves to %s (%s)", ErrForbiddenAddress, host, ip, why)
+			return nil, fmt.Errorf("%w: %s resolves to %s (%s)%s", ErrForbiddenAddress, host, ip, why, allowHint)
 		}
 	}
 	var last error

@@ -19,6 +19,29 @@ const (
 	HeaderSignature = "Webhook-Signature"
 )
 
+// Svix's names of the same three headers. Svix sends the same id,
+// timestamp and signature under these names.
+const (
+	svixID        = "Svix-Id"
+	svixTimestamp = "Svix-Timestamp"
+	svixSignature = "Svix-Signature"
+)
+
+// standardHeaders returns the id, timestamp and signature of a Standard
+// Webhooks request. Like svix's own Go library (and its C#, Kotlin, Ruby and
+// PHP ones), it takes the three svix-* headers when all of them are
+// present and otherwise the three webhook-* headers, never a mix of the
+// two sets: a request whose id, timestamp and signature come from
+// different senders' headers cannot verify, so it is refused as missing
+// headers.
+func standardHeaders(h http.Header) (id, ts, sig string) {
+	id, ts, sig = h.Get(svixID), h.Get(svixTimestamp), h.Get(svixSignature)
+	if id == "" || ts == "" || sig == "" {
+		id, ts, sig = h.Get(HeaderID), h.Get(HeaderTimestamp), h.Get(HeaderSignature)
+	}
+	return id, ts, sig
+}
+
 // Limits of verification. They bound the work an unauthenticated request
 // can cause.
 const (
@@ -71,7 +94,9 @@ func sep(b *strings.Builder) {
 }
 
 // Verify checks a Standard Webhooks request: the webhook-id,
-// webhook-timestamp and webhook-signature headers of h against the raw body,
+// webhook-timestamp and webhook-signature headers of h (or Svix's
+// svix-id, svix-timestamp and svix-signature, which take precedence when
+// all three are present) against the raw body,
 // with the timestamp within tolerance of now (DefaultTolerance when
 // tolerance is zero), and at least one signature made by an unexpired key of
 // keys. Unknown signature versions are ignored. The errors are
@@ -123,7 +148,8 @@ func (v *verifier) parse(s Scheme, h http.Header) (parsed, error) {
 	case GitHub:
 		return parseGitHub(h)
 	}
-	p := parsed{id: h.Get(HeaderID), tsRaw: h.Get(HeaderTimestamp), sigs: h.Get(HeaderSignature), scheme: Standard}
+	p := parsed{scheme: Standard}
+	p.id, p.tsRaw, p.sigs = standardHeaders(h)
 	if p.id == "" || p.tsRaw == "" || p.sigs == "" {
 		return p, ErrMissingHeaders
 	}

@@ -2,13 +2,17 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // A CursorStore keeps the Dispatcher's position per endpoint and topic: the
@@ -57,20 +61,39 @@ func (s *MemoryCursors) Save(_ context.Context, key, cursor string) error {
 }
 
 // FileCursors is a durable CursorStore: one small file per key in Dir,
-// replaced atomically (write, fsync, rename) on every Save. It suits a
-// single dispatcher process with a local disk; several processes need a
-// shared store. Dir is created on the first Save. It is safe for concurrent
-// use.
+// replaced atomically (write, fsync, rename) on every Save. A file is named
+// after the SHA-256 of its key ("<hex>.json"), so keys of any length fit,
+// and holds the key beside the cursor, so a file that belongs to another
+// key is refused rather than misread. Files of the earlier naming (the
+// base64 of the key, ending in ".cursor") are still read, and the next Save
+// of their key replaces them. It suits a single dispatcher process with a
+// local disk; several processes need a shared store. Dir is created on the
+// first Save. It is safe for concurrent use.
 type FileCursors struct {
 	// Dir is the directory holding the cursor files. It must be set.
 	Dir string
 
-	mu sync.Mutex // serialises writers of one process
+	mu     sync.Mutex          // serialises writers of one process
+	legacy map[string]struct{} // keys whose file of the earlier naming is gone
 }
 
 var _ CursorStore = (*FileCursors)(nil)
 
+// cursorFile is the content of a FileCursors file.
+type cursorFile struct {
+	Key    string `json:"key"`
+	Cursor string `json:"cursor"`
+}
+
 func (s *FileCursors) path(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(s.Dir, hex.EncodeToString(sum[:])+".json")
+}
+
+// legacyPath is where earlier versions kept the cursor of key. For a long
+// key the name is longer than a file system allows, and such a file was
+// never written.
+func (s *FileCursors) legacyPath(key string) string {
 	return filepath.Join(s.Dir, base64.RawURLEncoding.EncodeToString([]byte(key))+".cursor")
 }
 
@@ -79,20 +102,39 @@ func (s *FileCursors) Load(_ context.Context, key string) (string, error) {
 	if s.Dir == "" {
 		return "", errors.New("webhook: FileCursors.Dir is empty")
 	}
-	b, err := os.ReadFile(s.path(key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
+	p := s.path(key)
+	b, err := os.ReadFile(p)
+	if err == nil {
+		var f cursorFile
+		if err := json.Unmarshal(b, &f); err != nil {
+			return "", fmt.Errorf("webhook: load cursor: %s: %w", p, err)
+		}
+		if f.Key != key {
+			return "", fmt.Errorf("webhook: load cursor: %s holds the cursor of %q, not of %q", p, trunc(f.Key), trunc(key))
+		}
+		return f.Cursor, nil
 	}
-	if err != nil {
+	if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("webhook: load cursor: %w", err)
 	}
-	return string(b), nil
+	b, err = os.ReadFile(s.legacyPath(key))
+	switch {
+	case err == nil:
+		return string(b), nil
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENAMETOOLONG):
+		return "", nil
+	}
+	return "", fmt.Errorf("webhook: load cursor: %w", err)
 }
 
 // Save implements CursorStore.
 func (s *FileCursors) Save(_ context.Context, key, cursor string) error {
 	if s.Dir == "" {
 		return errors.New("webhook: FileCursors.Dir is empty")
+	}
+	data, err := json.Marshal(cursorFile{Key: key, Cursor: cursor})
+	if err != nil {
+		return fmt.Errorf("webhook: save cursor: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,7 +146,7 @@ func (s *FileCursors) Save(_ context.Context, key, cursor string) error {
 		return fmt.Errorf("webhook: save cursor: %w", err)
 	}
 	tmp := f.Name()
-	_, err = f.WriteString(cursor)
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -117,6 +159,15 @@ func (s *FileCursors) Save(_ context.Context, key, cursor string) error {
 	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("webhook: save cursor: %w", err)
+	}
+	// The new file now holds the cursor: drop the file of the earlier
+	// naming, once per key, so that no stale copy lingers.
+	if _, done := s.legacy[key]; !done {
+		_ = os.Remove(s.legacyPath(key)) // usually absent, or a name too long to exist
+		if s.legacy == nil {
+			s.legacy = make(map[string]struct{})
+		}
+		s.legacy[key] = struct{}{}
 	}
 	return nil
 }

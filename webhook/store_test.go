@@ -2,7 +2,11 @@ package webhook
 
 import (
 	"context"
+	"encoding/base64"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,4 +100,61 @@ func TestPayloadEncoding(t *testing.T) {
 	assert.NoError(t, checkID(a))
 	assert.Equal(t, a, MessageID(bus.Message{Topic: "a", ID: "e-1"}))
 	assert.NotEqual(t, a, MessageID(bus.Message{Topic: "b", ID: "e-1"}))
+}
+
+// Every valid endpoint ID and topic has a cursor file, however long: the
+// file is named after a hash of the key and holds the key itself.
+func TestFileCursorsLongKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := &FileCursors{Dir: dir}
+	long := strings.Repeat("e", 300) + "|" + strings.Repeat("t", bus.MaxTopicLen)
+	other := strings.Repeat("e", 300) + "|" + strings.Repeat("t", bus.MaxTopicLen-1) + "u"
+	require.NoError(t, s.Save(ctx, long, "abc-1"))
+	require.NoError(t, s.Save(ctx, other, "abc-2"))
+	c, err := (&FileCursors{Dir: dir}).Load(ctx, long)
+	require.NoError(t, err)
+	assert.Equal(t, "abc-1", c)
+	c, err = s.Load(ctx, other)
+	require.NoError(t, err)
+	assert.Equal(t, "abc-2", c)
+	c, err = s.Load(ctx, long+"x")
+	require.NoError(t, err)
+	assert.Empty(t, c, "never saved")
+
+	// A file that holds another key's cursor (a hash collision, or a file
+	// copied by hand) is refused, not misread.
+	b, err := os.ReadFile(s.path(other))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(s.path(long), b, 0o600))
+	_, err = s.Load(ctx, long)
+	assert.ErrorContains(t, err, "holds the cursor of")
+	require.NoError(t, os.WriteFile(s.path(long), []byte("abc-1"), 0o600))
+	_, err = s.Load(ctx, long)
+	assert.Error(t, err, "not a cursor file")
+}
+
+// Files of the earlier naming, the base64 of the key, are still read; the
+// next Save replaces them.
+func TestFileCursorsReadsEarlierNaming(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	key := "ep|orders"
+	legacy := filepath.Join(dir, base64.RawURLEncoding.EncodeToString([]byte(key))+".cursor")
+	require.NoError(t, os.WriteFile(legacy, []byte("abc-7"), 0o600))
+	s := &FileCursors{Dir: dir}
+	c, err := s.Load(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "abc-7", c)
+	require.NoError(t, s.Save(ctx, key, "abc-8"))
+	_, err = os.Stat(legacy)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "the old file is replaced")
+	c, err = (&FileCursors{Dir: dir}).Load(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "abc-8", c)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1)
 }

@@ -1,0 +1,134 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// An EndpointStatus is where delivery to one endpoint stands, as
+// [Dispatcher.Status] reports it. An endpoint is failing while Err is not
+// nil.
+type EndpointStatus struct {
+	ID    string // the endpoint's ID
+	Topic string // the endpoint's Topic
+	// Running reports whether the endpoint's goroutine runs: Run is
+	// running and the endpoint is not disabled.
+	Running bool
+	// Disabled reports whether a 410 Gone answer disabled the endpoint,
+	// until Enable.
+	Disabled bool
+	// Cursor is the position last stored in the CursorStore, where a
+	// restarted Dispatcher resumes: the ID of the last message handled
+	// (delivered, filtered out or dead-lettered), or the starting
+	// position. It is "" until a cursor was loaded or stored.
+	Cursor string
+	// Err is why the endpoint is failing, nil when it is not: the latest
+	// error of a failure that goes on, of the CursorStore (loading or
+	// saving the cursor), of the bus (reading the top, subscribing) or of
+	// the last delivery attempt. A failure ends when the same step next
+	// succeeds.
+	Err error
+	// Since is when the failures going on began; zero when Err is nil.
+	Since time.Time
+}
+
+// A step is a kind of work of an endpoint's goroutine that can fail.
+type step int
+
+const (
+	stepStore step = iota // the CursorStore: Load, Save
+	stepBus               // the bus: Top, Subscribe
+	stepSend              // delivery attempts
+	nSteps
+)
+
+// A streak is a run of failures of one step.
+type streak struct {
+	err   error     // the latest
+	at    time.Time // of the latest
+	since time.Time // of the first
+}
+
+// Status returns where delivery to an endpoint stands: whether it runs,
+// its stored cursor, and whether and since when it is failing. It returns
+// ErrUnknownEndpoint for an ID that is not registered.
+func (d *Dispatcher) Status(id string) (EndpointStatus, error) {
+	d.init()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.endpoints[id]
+	if !ok {
+		return EndpointStatus{}, ErrUnknownEndpoint
+	}
+	st := EndpointStatus{ID: e.ep.ID, Topic: e.ep.Topic, Running: e.cancel != nil, Disabled: e.disabled, Cursor: e.cursor}
+	var at time.Time
+	for _, f := range e.failing {
+		if f.err == nil {
+			continue
+		}
+		if st.Err == nil || f.at.After(at) {
+			st.Err, at = f.err, f.at
+		}
+		if st.Since.IsZero() || f.since.Before(st.Since) {
+			st.Since = f.since
+		}
+	}
+	return st, nil
+}
+
+// failed records an error of the bus or the CursorStore, logs it and
+// reports it to OnError.
+func (d *Dispatcher) failed(ctx context.Context, e *endpoint, st step, what string, err error) {
+	d.logError(ctx, what, e.ep.ID, err)
+	err = fmt.Errorf("webhook: endpoint %q: %s: %w", e.ep.ID, what, err)
+	d.record(e, st, err)
+	if d.OnError != nil {
+		d.OnError(e.ep.ID, err)
+	}
+}
+
+// record notes an error of a step, starting a streak or extending it.
+func (d *Dispatcher) record(e *endpoint, st step, err error) {
+	now := d.sender.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := &e.failing[st]
+	if f.err == nil {
+		f.since = now
+	}
+	f.err, f.at = err, now
+}
+
+// succeeded ends a streak of failures of a step.
+func (d *Dispatcher) succeeded(e *endpoint, st step) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e.failing[st] = streak{}
+}
+
+// stored records that cursor is the endpoint's stored position.
+func (d *Dispatcher) stored(e *endpoint, cursor string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e.cursor = cursor
+	e.failing[stepStore] = streak{}
+}
+
+// attempted records the outcome of a delivery attempt; d.mu is held.
+func (e *endpoint) attempted(a *Attempt, now time.Time) {
+	f := &e.failing[stepSend]
+	if a.OK() {
+		*f = streak{}
+		return
+	}
+	err := a.err
+	if err == nil {
+		err = errors.New(a.Error)
+	}
+	if f.err == nil {
+		f.since = now
+	}
+	f.err, f.at = err, now
+}
