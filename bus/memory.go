@@ -154,13 +154,6 @@ func (b *Memory) maxLag() uint64 {
 	return uint64(max(b.historySize()/2, 1))
 }
 
-func (b *Memory) stallTimeout() int64 {
-	if b.StallTimeout > 0 {
-		return int64(b.StallTimeout)
-	}
-	return int64(DefaultStallTimeout)
-}
-
 func (b *Memory) metaTTL() time.Duration {
 	if b.MetaTTL > 0 {
 		return b.MetaTTL

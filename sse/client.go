@@ -7,9 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,17 +108,7 @@ func (c *Client) buffer() int {
 }
 
 func (c *Client) streamURL(topic string) (string, error) {
-	if strings.Contains(c.URL, "{topic}") {
-		return strings.Replace(c.URL, "{topic}", url.PathEscape(topic), 1), nil
-	}
-	u, err := url.Parse(c.URL)
-	if err != nil {
-		return "", fmt.Errorf("sse: client URL: %w", err)
-	}
-	q := u.Query()
-	q.Set("topic", topic)
-	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return httptopic.URL("sse", c.URL, topic, nil)
 }
 
 // Subscribe implements bus.Subscriber. It makes the first request before

@@ -254,13 +254,11 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	case http.StatusServiceUnavailable:
 		secs := max(int((h.retry()+time.Second-1)/time.Second), 1)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		if errors.Is(err, ErrShutdown) {
-			// This instance is leaving: a keep-alive client must not come
-			// back on the same connection for 503s, but reconnect, which
-			// lets a load balancer send it elsewhere. net/http closes the
-			// connection after the answer (HTTP/2: ends it gracefully).
-			w.Header().Set("Connection", "close")
-		}
+		// This instance is leaving or full: a keep-alive client must not
+		// come back on the same connection for 503s, but reconnect, which
+		// lets a load balancer send it elsewhere. net/http closes the
+		// connection after the answer (HTTP/2: ends it gracefully).
+		w.Header().Set("Connection", "close")
 	case http.StatusInternalServerError:
 		h.logger().Error("sse: stream not opened", "err", err)
 	}

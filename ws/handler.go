@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -174,9 +175,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Broker == nil {
 		panic("ws: Handler.Broker is nil")
 	}
-	if !h.admit() {
+	if err := h.admit(); err != nil {
+		// Connection: close lets a load balancer send the client's next
+		// attempt to another instance.
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, "ws: too many connections", http.StatusServiceUnavailable)
+		w.Header().Set("Connection", "close")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	defer h.connWG.Done()
@@ -205,11 +209,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit reserves a connection slot.
-func (h *Handler) admit() bool {
+func (h *Handler) admit() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.shutdown || (h.MaxConnections > 0 && h.active >= h.MaxConnections) {
-		return false
+	switch {
+	case h.shutdown:
+		return errShuttingDown
+	case h.MaxConnections > 0 && h.active >= h.MaxConnections:
+		return errTooManyConnections
 	}
 	if h.conns == nil {
 		h.conns = make(map[*Conn]struct{})
@@ -217,8 +224,14 @@ func (h *Handler) admit() bool {
 	}
 	h.connWG.Add(1)
 	h.active++
-	return true
+	return nil
 }
+
+// Refusals of the upgrade (503).
+var (
+	errShuttingDown       = errors.New("ws: shutting down")
+	errTooManyConnections = errors.New("ws: too many connections")
+)
 
 func (h *Handler) release(c *Conn) {
 	h.mu.Lock()

@@ -3,6 +3,8 @@ package httptopic
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/pushpull/pushpull/bus"
 )
@@ -48,4 +50,33 @@ func CheckCursor(after string) error {
 	}
 	_, err := bus.ParseID(after)
 	return err
+}
+
+// URL returns a client's request URL for topic: base with "{topic}"
+// replaced by the escaped topic, or with a topic query parameter added when
+// base has no "{topic}", and the parameters q set. base must be an absolute
+// http or https URL; any other is refused with an error starting with
+// prefix, which no retry can fix.
+func URL(prefix, base, topic string, q url.Values) (string, error) {
+	add := true
+	if strings.Contains(base, "{topic}") {
+		base = strings.ReplaceAll(base, "{topic}", url.PathEscape(topic))
+		add = false
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("%s: client URL: %w", prefix, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("%s: client URL %q is not an absolute http or https URL", prefix, u.Redacted())
+	}
+	v := u.Query()
+	if add {
+		v.Set("topic", topic)
+	}
+	for k, vs := range q {
+		v[k] = vs
+	}
+	u.RawQuery = v.Encode()
+	return u.String(), nil
 }

@@ -83,9 +83,12 @@ func WriteErrorBody(w http.ResponseWriter, status int, body ErrorBody) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// WriteOverCapacity writes 503 over_capacity with Retry-After.
+// WriteOverCapacity writes 503 over_capacity with Retry-After, and has
+// net/http close the connection after it, so that a keep-alive client
+// reconnects and a load balancer may send it to another instance.
 func WriteOverCapacity(w http.ResponseWriter, retryAfter time.Duration) {
 	w.Header().Set("Retry-After", Seconds(retryAfter))
+	w.Header().Set("Connection", "close")
 	WriteErrorBody(w, http.StatusServiceUnavailable, ErrorBody{Error: CodeOverCapacity, Message: "too many requests in progress; retry later"})
 }
 

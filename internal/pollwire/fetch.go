@@ -3,6 +3,7 @@ package pollwire
 import (
 	"context"
 	"fmt"
+	"github.com/pushpull/pushpull/internal/httptopic"
 	"io"
 	"net/http"
 	"net/url"
@@ -67,25 +68,7 @@ func (e *FetchError) Unwrap() error { return e.Err }
 
 // URL returns the request URL for topic with the query parameters q.
 func (e *Endpoint) URL(topic string, q url.Values) (string, error) {
-	base := e.Base
-	add := true
-	if strings.Contains(base, "{topic}") {
-		base = strings.ReplaceAll(base, "{topic}", url.PathEscape(topic))
-		add = false
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", fmt.Errorf("%s: base URL: %w", e.Prefix, err)
-	}
-	v := u.Query()
-	if add {
-		v.Set("topic", topic)
-	}
-	for k, vs := range q {
-		v[k] = vs
-	}
-	u.RawQuery = v.Encode()
-	return u.String(), nil
+	return httptopic.URL(e.Prefix, e.Base, topic, q)
 }
 
 // Fetch sends one GET request and reads its answer. Errors are *FetchError.
