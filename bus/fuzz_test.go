@@ -11,7 +11,7 @@ import (
 // FuzzParseID checks that ParseID never panics, that what it accepts
 // round-trips exactly, and that IDs stay within their documented limits.
 func FuzzParseID(f *testing.F) {
-	for _, seed := range []string{"a-1", "abc-0", "-1", "a--1", "a-01", "Z-18446744073709551615", "a-18446744073709551616", "é-1", "0"} {
+	for _, seed := range []string{"a-1", "abc-0", "-1", "a--1", "a-01", "Z-18446744073709551615", "a-18446744073709551616", "é-1", "0", "0-0", "0-1"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, id string) {
@@ -21,6 +21,12 @@ func FuzzParseID(f *testing.F) {
 		}
 		if p.ID() != id {
 			t.Fatalf("ParseID(%q) = %+v, which formats as %q", id, p, p.ID())
+		}
+		if id == bus.Origin {
+			if p != (bus.Position{}) {
+				t.Fatalf("ParseID(Origin) = %+v, want the zero Position", p)
+			}
+			return
 		}
 		if len(id) > bus.MaxIDLen || !bus.ValidEpoch(p.Epoch) {
 			t.Fatalf("accepted %q beyond the limits", id)
