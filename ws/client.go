@@ -61,7 +61,9 @@ type DialOptions struct {
 // When the connection breaks the Client reconnects with exponential
 // backoff and jitter and subscribes every topic again after the last
 // message it delivered, so each subscription sees every message exactly
-// once and in order (it checks that each ID follows the previous one).
+// once and in order: a bus.Tracker checks that each ID follows the previous
+// one, drops duplicates and ends the subscription with a *bus.CursorError
+// wrapping bus.ErrCursorExpired on a gap.
 // Publishes not yet sent are sent after the reconnect; a Publish whose frame
 // was sent but not acknowledged fails with ErrNoAck.
 //
@@ -312,7 +314,7 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
 		if s.op != nil {
 			ref = s.ref
 		}
-		frames = append(frames, encode(&envelope{Op: opSubscribe, Ref: ref, Topic: s.topic, After: s.cursor}))
+		frames = append(frames, encode(&envelope{Op: opSubscribe, Ref: ref, Topic: s.topic, After: s.track.Cursor()}))
 		s.sentGen = gen
 	}
 	var unsent []*op
@@ -377,10 +379,9 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 		c.mu.Lock()
 		s := c.subs[e.Topic]
 		c.mu.Unlock()
-		if s == nil {
-			return nil // unsubscribed meanwhile
+		if s != nil { // else unsubscribed meanwhile
+			s.deliver(ctx, &e)
 		}
-		return s.deliver(ctx, &e)
 	case opAck:
 		c.mu.Lock()
 		o := c.ops[e.Ref]
@@ -388,13 +389,17 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 			delete(c.ops, e.Ref)
 		}
 		s := c.subs[e.Topic]
-		if s != nil && s.cursor == "" && (o == nil || o.sub == s) {
-			s.setCursor(e.ID)
-		}
+		// The ack of this subscription's subscribe: the one it waits for,
+		// or a resubscribe after a reconnect (sent without a ref). A
+		// publish always has a ref.
+		mine := s != nil && (o != nil && o.sub == s || o == nil && e.Ref == "")
 		if o != nil && o.sub != nil {
 			o.sub.op = nil
 		}
 		c.mu.Unlock()
+		if mine {
+			s.acked(e.ID)
+		}
 		if o != nil {
 			o.res <- opResult{id: e.ID, time: e.Time}
 		}
@@ -411,7 +416,7 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 		s := c.subs[e.Topic]
 		c.mu.Unlock()
 		if ce, ok := ferr.(*bus.CursorError); ok && s != nil {
-			ce.Cursor = s.cursor
+			ce.Cursor = s.track.Cursor()
 		}
 		switch {
 		case o != nil:
@@ -470,7 +475,7 @@ func (c *Client) request(ctx context.Context, o *op, register func() error) (opR
 	if o.sub != nil {
 		o.sub.ref = ref
 		o.sub.op = o
-		o.frame = encode(&envelope{Op: opSubscribe, Ref: ref, Topic: o.topic, After: o.sub.cursor})
+		o.frame = encode(&envelope{Op: opSubscribe, Ref: ref, Topic: o.topic, After: o.sub.track.Cursor()})
 	} else {
 		o.frame = encodePublish(ref, o.topic, o.msg)
 	}
@@ -512,10 +517,7 @@ func encodePublish(ref, topic string, m bus.Message) []byte {
 // first, Publish returns ctx's error and the message may or may not be
 // stored.
 func (c *Client) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
-	if err := bus.ValidateTopic(topic); err != nil {
-		return bus.Message{}, err
-	}
-	if err := bus.ValidateType(m.Type); err != nil {
+	if err := bus.CheckPublish(ctx, topic, &m); err != nil {
 		return bus.Message{}, err
 	}
 	if !utf8.ValidString(m.Type) {
@@ -538,20 +540,22 @@ func (c *Client) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 // messages only, bus.Oldest for the whole history, or a message ID) and
 // waits for the server to accept. One Client holds at most one
 // subscription per topic (ErrAlreadySubscribed). The subscription ends when
-// ctx is done, when it is closed, when the Client is closed (bus.ErrClosed)
-// or when the server ends it (a reset yields a *bus.CursorError with the
-// topic's top).
+// ctx is done, when it is closed, when the Client is closed (bus.ErrClosed),
+// when the server ends it (a reset yields a *bus.CursorError with the
+// topic's top) or when the IDs received skip a message (a *bus.CursorError
+// whose Cursor is the last ID delivered). Both wrap bus.ErrCursorExpired.
+// An invalid cursor is a *bus.CursorError wrapping bus.ErrInvalidCursor,
+// checked before anything is sent.
 func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
-	if err := bus.ValidateTopic(topic); err != nil {
+	if _, err := bus.CheckArgs(ctx, topic, after, nil); err != nil {
 		return nil, err
 	}
-	if after != "" && after != bus.Oldest {
-		if _, err := bus.ParseID(after); err != nil {
-			return nil, err
-		}
+	track, err := bus.NewTracker(topic, after)
+	if err != nil {
+		return nil, err
 	}
-	s := newSubscription(c, topic, after, c.opts.Buffer)
-	_, err := c.request(ctx, &op{topic: topic, sub: s}, func() error {
+	s := newSubscription(c, topic, track, c.opts.Buffer)
+	_, err = c.request(ctx, &op{topic: topic, sub: s}, func() error {
 		if c.subs[topic] != nil {
 			return fmt.Errorf("%w: topic %q", ErrAlreadySubscribed, topic)
 		}

@@ -119,8 +119,12 @@
 // reading is no longer read at all.
 //
 // The Client resubscribes every topic after its last delivered id when it
-// reconnects; a message whose id does not follow the previous one makes it
-// reconnect and resume (ErrGap is logged, never delivered). Publish returns
+// reconnects. It checks every id with a bus.Tracker, as all clients of this
+// module do: a duplicate is dropped, and a message whose id does not follow
+// the previous one (a gap, another epoch) ends the subscription with a
+// *bus.CursorError wrapping bus.ErrCursorExpired whose Cursor is the last id
+// delivered; test for it with errors.Is(err, bus.ErrCursorExpired) and
+// subscribe again after Cursor. Publish returns
 // once the server acknowledged; a publish that was sent on a connection that
 // broke before the ack fails with ErrNoAck (the message may or may not be
 // stored), one not yet sent is sent after the reconnect. Reconnects follow

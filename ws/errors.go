@@ -40,9 +40,6 @@ var (
 	// stored. Publishes not yet sent when a connection breaks are sent
 	// again after the reconnect instead.
 	ErrNoAck = errors.New("ws: connection lost before the ack; the message may or may not be stored")
-	// ErrGap means the server skipped a message; the Client reconnects
-	// and resumes from its cursor when it sees one.
-	ErrGap = errors.New("ws: gap in the message stream")
 )
 
 // A StatusError reports a handshake that the server answered with an HTTP

@@ -98,10 +98,8 @@ func decodeEnvelope(p []byte) (envelope, error) {
 	}
 	switch e.Op {
 	case opSubscribe:
-		if e.After != "" && e.After != bus.Oldest {
-			if _, err := bus.ParseID(e.After); err != nil {
-				return e, err
-			}
+		if _, err := bus.ParseCursor(e.Topic, e.After); err != nil {
+			return e, err
 		}
 	case opPublish, opMessage:
 		if err := bus.ValidateType(e.Type); err != nil {

@@ -134,6 +134,10 @@ func TestSubscribeErrors(t *testing.T) {
 	assert.NotEmpty(t, top)
 	_, err = c.Subscribe(ctx, "bad topic", "")
 	assert.ErrorIs(t, err, bus.ErrInvalidTopic)
+	_, err = c.Subscribe(ctx, "x", "not a cursor")
+	assert.ErrorIs(t, err, bus.ErrInvalidCursor)
+	var ce *bus.CursorError
+	assert.ErrorAs(t, err, &ce, "checked by the client as by a broker")
 	_, err = c.Subscribe(ctx, "one", "")
 	require.NoError(t, err)
 	_, err = c.Subscribe(ctx, "one", "")
