@@ -21,7 +21,7 @@ import (
 	"github.com/pushpull/pushpull/internal/retry"
 )
 
-// Defaults of DialOptions.
+// Defaults of the Client's fields.
 const (
 	DefaultMinBackoff   = 100 * time.Millisecond
 	DefaultMaxBackoff   = 5 * time.Second
@@ -29,34 +29,13 @@ const (
 	DefaultClientLimit  = 1 << 20
 )
 
-// DialOptions configures a Client. The zero value (or nil) is valid.
-type DialOptions struct {
-	// HTTPClient makes the upgrade requests. Nil means http.DefaultClient.
-	HTTPClient *http.Client
-	// Header is sent with every upgrade request, e.g. Authorization.
-	Header http.Header
-	// MinBackoff and MaxBackoff bound the exponential, jittered wait
-	// between reconnect attempts. Zero means DefaultMinBackoff and
-	// DefaultMaxBackoff.
-	MinBackoff, MaxBackoff time.Duration
-	// ReadLimit is the largest frame accepted from the server. Zero means
-	// DefaultClientLimit (1 MiB). A larger frame cannot be skipped (resuming
-	// would fetch it again), so it stops the Client: every subscription ends
-	// with an error wrapping websocket.ErrMessageTooBig.
-	ReadLimit int64
-	// Buffer is the capacity of each subscription's channel. Zero means
-	// DefaultClientBuffer.
-	Buffer int
-	// WriteTimeout bounds each write and each reconnect handshake. Zero
-	// means DefaultWriteTimeout.
-	WriteTimeout time.Duration
-	// Logger receives reconnects at debug level. Nil means slog.Default().
-	Logger *slog.Logger
-}
-
 // Client speaks the envelope protocol to a Handler over one WebSocket
 // connection, several topics at once. It implements bus.Subscriber and
 // bus.Publisher.
+//
+// Create one with NewClient or as a struct literal, set its fields, then
+// call Connect. Fields must not be changed after Connect. Subscribe and
+// Publish before Connect returns fail with ErrNotConnected.
 //
 // When the connection breaks the Client reconnects with exponential
 // backoff and jitter and subscribes every topic again after the last
@@ -84,19 +63,44 @@ type DialOptions struct {
 // A Client is safe for concurrent use. Its goroutine ends before Close
 // returns.
 type Client struct {
-	url    string
-	opts   DialOptions
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// URL is the Handler's address: ws://, wss://, http:// or https://.
+	URL string
+	// HTTPClient makes the upgrade requests. Nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// Header is sent with every upgrade request, e.g. Authorization.
+	Header http.Header
+	// MinBackoff and MaxBackoff bound the exponential, jittered wait
+	// between connection attempts. Zero means DefaultMinBackoff and
+	// DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// ReadLimit is the largest frame accepted from the server. Zero means
+	// DefaultClientLimit (1 MiB). A larger frame cannot be skipped (resuming
+	// would fetch it again), so it stops the Client: every subscription ends
+	// with an error wrapping websocket.ErrMessageTooBig.
+	ReadLimit int64
+	// Buffer is the capacity of each subscription's channel. Zero means
+	// DefaultClientBuffer.
+	Buffer int
+	// WriteTimeout bounds each write and each reconnect handshake. Zero
+	// means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// Logger receives reconnects at debug level and the reasons the Client
+	// gives up at warn level. Nil means no logging.
+	Logger *slog.Logger
 
-	mu      sync.Mutex
-	conn    *websocket.Conn // nil while reconnecting
-	gen     uint64          // connections made so far
-	subs    map[string]*subscription
-	ops     map[string]*op
-	seq     uint64
-	closed  bool
-	failure error // why the Client stopped by itself, if it did
+	wg sync.WaitGroup
+
+	mu         sync.Mutex
+	cancel     context.CancelFunc // ends the run goroutine; set by Connect
+	connecting bool               // Connect runs or has succeeded
+	running    bool               // the run goroutine was started
+	conn       *websocket.Conn    // nil while reconnecting
+	gen        uint64             // connections made so far
+	subs       map[string]*subscription
+	ops        map[string]*op
+	seq        uint64
+	closed     bool
+	failure    error // why the Client stopped by itself, if it did
 
 	progress atomic.Bool // a frame arrived since the last reconnect
 }
@@ -122,24 +126,77 @@ type opResult struct {
 	err      error
 }
 
-// Dial connects to the Handler at url (ws://, wss://, http:// or https://).
-// opts may be nil. A handshake answered with an HTTP status is a
-// *StatusError. Dial tries again, as reconnects do, while the connection
-// fails for a reason that may pass (a network error, 503 …), until ctx is
-// done: give ctx a deadline to bound the wait; the error then wraps ctx's
-// error and the last failure. A refusal that is not retried (401, 403,
-// 404 …) is returned at once. ctx bounds the first connection only; later
-// reconnects run until Close. When a reconnect is refused for good (such as
-// 403 once credentials were revoked), the Client stops: its subscriptions
-// end and later calls fail with that *StatusError.
-func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
-	c := &Client{url: url, subs: make(map[string]*subscription), ops: make(map[string]*op)}
-	if opts != nil {
-		c.opts = *opts
+// NewClient returns a Client for the Handler at url (see Client.URL). Set
+// its fields, then call Connect.
+func NewClient(url string) *Client { return &Client{URL: url} }
+
+// errConnected is returned by a second Connect.
+var errConnected = errors.New("ws: Client already connected")
+
+// Connect makes the Client's first connection and starts the goroutine that
+// serves it and reconnects, until Close. A handshake answered with an HTTP
+// status is a *StatusError. Connect tries again, as reconnects do, while
+// the connection fails for a reason that may pass (a network error, 503
+// …), until ctx is done: give ctx a deadline to bound the wait; the error
+// then wraps ctx's error and the last failure. A refusal that is not
+// retried (401, 403, 404 …) is returned at once. After a failed Connect the
+// Client may Connect again; a second Connect of a connected Client fails,
+// and Connect after Close returns bus.ErrClosed.
+//
+// ctx bounds the first connection only; later reconnects run until Close.
+// When a reconnect is refused for good (such as 403 once credentials were
+// revoked), the Client stops: its subscriptions end and later calls fail
+// with that *StatusError.
+func (c *Client) Connect(ctx context.Context) error {
+	if err := checkURL(c.URL); err != nil {
+		return err // retrying cannot fix it
 	}
-	if err := checkURL(url); err != nil {
-		return nil, err // retrying cannot fix it
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return c.closedErr()
+	case c.connecting:
+		c.mu.Unlock()
+		return errConnected
 	}
+	c.connecting = true
+	// The run goroutine outlives ctx; Close cancels it, and the first
+	// connection attempts too.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
+	c.mu.Unlock()
+
+	conn, err := c.connect(ctx, runCtx)
+	c.mu.Lock()
+	if err == nil && c.closed {
+		conn.CloseNow()
+		err = c.closedErr()
+	}
+	if err != nil {
+		if !c.closed {
+			c.connecting, c.cancel = false, nil
+		}
+		c.mu.Unlock()
+		cancel()
+		return err
+	}
+	c.running = true
+	if c.subs == nil {
+		c.subs, c.ops = make(map[string]*subscription), make(map[string]*op)
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go c.run(runCtx, conn)
+	return nil
+}
+
+// connect makes the first connection, retrying while the failure may pass,
+// until ctx or runCtx (Close) ends.
+func (c *Client) connect(ctx, runCtx context.Context) (*websocket.Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(runCtx, cancel)()
 	b := c.backOff()
 	conn, err := c.dial(ctx)
 	for err != nil {
@@ -147,37 +204,45 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
 		if !again || ctx.Err() != nil {
 			return nil, err
 		}
-		c.logger().Debug("ws: dial failed, retrying", "url", c.url, "err", err)
+		c.logger().Debug("ws: dial failed, retrying", "url", c.URL, "err", err)
 		if serr := sleep(ctx, retry.Wait(b.NextBackOff(), wait)); serr != nil {
-			return nil, fmt.Errorf("ws: dial %s: %w (last failure: %w)", c.url, serr, err)
+			return nil, fmt.Errorf("ws: dial %s: %w (last failure: %w)", c.URL, serr, err)
 		}
 		conn, err = c.dial(ctx)
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.cancel = cancel
-	c.wg.Add(1)
-	go c.run(runCtx, conn)
-	return c, nil
+	return conn, nil
+}
+
+// closedErr is the error of calls on a Client that stopped: why it stopped
+// by itself, or bus.ErrClosed. c.mu is held.
+func (c *Client) closedErr() error {
+	if c.failure != nil {
+		return c.failure
+	}
+	return bus.ErrClosed
 }
 
 func (c *Client) writeTimeout() time.Duration {
-	if c.opts.WriteTimeout > 0 {
-		return c.opts.WriteTimeout
+	if c.WriteTimeout > 0 {
+		return c.WriteTimeout
 	}
 	return DefaultWriteTimeout
 }
 
 func (c *Client) logger() *slog.Logger {
-	if c.opts.Logger != nil {
-		return c.opts.Logger
+	if c.Logger != nil {
+		return c.Logger
 	}
-	return slog.Default()
+	return discardLogger
 }
 
+// discardLogger stands for a nil Logger: nil means no logging.
+var discardLogger = slog.New(slog.DiscardHandler)
+
 func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
-	conn, resp, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{
-		HTTPClient:   c.opts.HTTPClient,
-		HTTPHeader:   c.opts.Header,
+	conn, resp, err := websocket.Dial(ctx, c.URL, &websocket.DialOptions{
+		HTTPClient:   c.HTTPClient,
+		HTTPHeader:   c.Header,
 		Subprotocols: []string{Subprotocol},
 	})
 	if err != nil {
@@ -185,17 +250,17 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 			// websocket.Dial left the start of the body in resp.
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, retry.MaxBody))
 			st := retry.ReadStatus(resp, body, time.Now())
-			return nil, fmt.Errorf("ws: dial %s: %w", c.url, &StatusError{
+			return nil, fmt.Errorf("ws: dial %s: %w", c.URL, &StatusError{
 				StatusCode: st.StatusCode, Code: st.Code, Message: st.Message, RetryAfter: st.RetryAfter, Err: err,
 			})
 		}
-		return nil, fmt.Errorf("ws: dial %s: %w", c.url, err)
+		return nil, fmt.Errorf("ws: dial %s: %w", c.URL, err)
 	}
 	if conn.Subprotocol() != Subprotocol {
 		conn.Close(websocket.StatusProtocolError, "subprotocol "+Subprotocol+" required")
-		return nil, fmt.Errorf("ws: dial %s: server did not accept subprotocol %s", c.url, Subprotocol)
+		return nil, fmt.Errorf("ws: dial %s: server did not accept subprotocol %s", c.URL, Subprotocol)
 	}
-	limit := c.opts.ReadLimit
+	limit := c.ReadLimit
 	if limit <= 0 {
 		limit = DefaultClientLimit
 	}
@@ -203,7 +268,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	return conn, nil
 }
 
-// checkURL reports an address Dial can never connect to.
+// checkURL reports an address the Client can never connect to.
 func checkURL(s string) error {
 	u, err := neturl.Parse(s)
 	if err != nil {
@@ -218,7 +283,7 @@ func checkURL(s string) error {
 
 // backOff returns a fresh backoff between connection attempts.
 func (c *Client) backOff() *backoff.ExponentialBackOff {
-	minB, maxB := c.opts.MinBackoff, c.opts.MaxBackoff
+	minB, maxB := c.MinBackoff, c.MaxBackoff
 	if minB <= 0 {
 		minB = DefaultMinBackoff
 	}
@@ -264,11 +329,11 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 		if errors.Is(err, websocket.ErrMessageTooBig) {
 			// The server sent a frame over ReadLimit. Resuming would
 			// fetch the same frame again, forever: stop instead.
-			c.logger().Warn("ws: frame over ReadLimit, giving up", "url", c.url, "err", err)
-			c.fail(fmt.Errorf("ws: a frame from the server exceeds DialOptions.ReadLimit: %w", err))
+			c.logger().Warn("ws: frame over ReadLimit, giving up", "url", c.URL, "err", err)
+			c.fail(fmt.Errorf("ws: a frame from the server exceeds Client.ReadLimit: %w", err))
 			return
 		}
-		c.logger().Debug("ws: connection lost, reconnecting", "url", c.url, "err", err)
+		c.logger().Debug("ws: connection lost, reconnecting", "url", c.URL, "err", err)
 		conn = nil
 		wait := b.NextBackOff()
 		for conn == nil {
@@ -285,11 +350,11 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 			if !again {
 				// Refused for good (revoked credentials, a removed
 				// route): retrying cannot help.
-				c.logger().Warn("ws: reconnect refused, giving up", "url", c.url, "err", err)
+				c.logger().Warn("ws: reconnect refused, giving up", "url", c.URL, "err", err)
 				c.fail(err)
 				return
 			}
-			c.logger().Debug("ws: reconnect failed", "url", c.url, "err", err)
+			c.logger().Debug("ws: reconnect failed", "url", c.URL, "err", err)
 			wait = retry.Wait(b.NextBackOff(), retryAfter)
 		}
 		if c.progress.Swap(false) {
@@ -455,13 +520,14 @@ func (c *Client) fail(err error) {
 // answer.
 func (c *Client) request(ctx context.Context, o *op, register func() error) (opResult, error) {
 	c.mu.Lock()
-	if c.closed {
-		err := c.failure
+	switch {
+	case c.closed:
+		err := c.closedErr()
 		c.mu.Unlock()
-		if err == nil {
-			err = bus.ErrClosed
-		}
 		return opResult{}, err
+	case !c.running:
+		c.mu.Unlock()
+		return opResult{}, ErrNotConnected
 	}
 	if err := register(); err != nil {
 		c.mu.Unlock()
@@ -554,7 +620,7 @@ func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	if err != nil {
 		return nil, err
 	}
-	s := newSubscription(c, topic, track, c.opts.Buffer)
+	s := newSubscription(c, topic, track, c.Buffer)
 	_, err = c.request(ctx, &op{topic: topic, sub: s}, func() error {
 		if c.subs[topic] != nil {
 			return fmt.Errorf("%w: topic %q", ErrAlreadySubscribed, topic)
@@ -577,8 +643,11 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	already := c.closed
 	c.closed = true
+	cancel := c.cancel
 	c.mu.Unlock()
-	c.cancel()
+	if cancel != nil {
+		cancel()
+	}
 	c.wg.Wait()
 	if already {
 		return nil

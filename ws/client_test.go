@@ -67,7 +67,7 @@ func TestPublishWhileDisconnectedIsSentAfterReconnect(t *testing.T) {
 	defer b.Close()
 	url, gate, kl := gatedServer(t, &Handler{Broker: b})
 	ctx := testCtx(t)
-	c := dial(t, url, &DialOptions{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	c := connect(t, &Client{URL: url, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
 	s, err := c.Subscribe(ctx, "t", "")
 	require.NoError(t, err)
 
@@ -113,7 +113,7 @@ func TestPublishLostAckFailsWithErrNoAck(t *testing.T) {
 	sb := &stallBroker{Broker: mem, started: make(chan struct{}, 1), release: make(chan struct{})}
 	url, _, kl := gatedServer(t, &Handler{Broker: sb})
 	ctx := testCtx(t)
-	c := dial(t, url, &DialOptions{MinBackoff: time.Millisecond})
+	c := connect(t, &Client{URL: url, MinBackoff: time.Millisecond})
 
 	res := make(chan error, 1)
 	go func() {
@@ -167,7 +167,7 @@ func TestClientReportsGap(t *testing.T) {
 	}))
 	defer srv.Close()
 	ctx := testCtx(t)
-	c := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http"), &DialOptions{MinBackoff: time.Millisecond})
+	c := connect(t, &Client{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), MinBackoff: time.Millisecond})
 	s, err := c.Subscribe(ctx, "t", "e-0")
 	require.NoError(t, err)
 	assert.Equal(t, "e-1", recv(t, ctx, s).ID)
@@ -195,7 +195,7 @@ func TestSubscriptionEnds(t *testing.T) {
 		b := &bus.Memory{}
 		_, url := newServer(t, &Handler{Broker: b})
 		ctx := testCtx(t)
-		c := dial(t, url, nil)
+		c := connect(t, NewClient(url))
 		s, err := c.Subscribe(ctx, "t", "")
 		require.NoError(t, err)
 		b.Close()
@@ -206,7 +206,7 @@ func TestSubscriptionEnds(t *testing.T) {
 	t.Run("client closed", func(t *testing.T) {
 		_, url := newServer(t, &Handler{})
 		ctx := testCtx(t)
-		c := dial(t, url, nil)
+		c := connect(t, NewClient(url))
 		s, err := c.Subscribe(ctx, "t", "")
 		require.NoError(t, err)
 		require.NoError(t, c.Close())
@@ -222,7 +222,7 @@ func TestSubscriptionEnds(t *testing.T) {
 	t.Run("context done", func(t *testing.T) {
 		_, url := newServer(t, &Handler{})
 		ctx := testCtx(t)
-		c := dial(t, url, nil)
+		c := connect(t, NewClient(url))
 		sctx, cancel := context.WithCancel(ctx)
 		s, err := c.Subscribe(sctx, "t", "")
 		require.NoError(t, err)

@@ -108,8 +108,8 @@ type Handler struct {
 	// once. Zero means DefaultMaxSubscriptions.
 	MaxSubscriptions int
 
-	// Logger receives connection errors at debug level. Nil means
-	// slog.Default().
+	// Logger receives connection errors at debug level and failed
+	// requests at warn level. Nil means no logging.
 	Logger *slog.Logger
 
 	mu       sync.Mutex
@@ -166,7 +166,7 @@ func (h *Handler) logger() *slog.Logger {
 	if h.Logger != nil {
 		return h.Logger
 	}
-	return slog.Default()
+	return discardLogger
 }
 
 // ServeHTTP upgrades the request and serves the connection until the client

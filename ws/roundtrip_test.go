@@ -35,12 +35,12 @@ func newServer(t *testing.T, h *Handler) (*httptest.Server, string) {
 	return srv, "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
-func dial(t *testing.T, url string, opts *DialOptions) *Client {
+// connect connects c and closes it when the test ends.
+func connect(t *testing.T, c *Client) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, url, opts)
-	require.NoError(t, err)
+	require.NoError(t, c.Connect(ctx))
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -66,8 +66,8 @@ func recv(t *testing.T, ctx context.Context, s bus.Subscription) bus.Message {
 func TestRoundTripMultiTopic(t *testing.T) {
 	_, url := newServer(t, &Handler{})
 	ctx := testCtx(t)
-	sub := dial(t, url, nil)
-	pub := dial(t, url, nil)
+	sub := connect(t, NewClient(url))
+	pub := connect(t, NewClient(url))
 
 	a, err := sub.Subscribe(ctx, "a", "")
 	require.NoError(t, err)
@@ -121,7 +121,7 @@ func TestSubscribeErrors(t *testing.T) {
 	}
 	_, url := newServer(t, h)
 	ctx := testCtx(t)
-	c := dial(t, url, nil)
+	c := connect(t, NewClient(url))
 
 	_, err := c.Subscribe(ctx, "secret", "")
 	assert.ErrorIs(t, err, ErrForbidden)
@@ -154,7 +154,7 @@ func TestSubscribeErrors(t *testing.T) {
 func TestConcurrentPublishers(t *testing.T) {
 	_, url := newServer(t, &Handler{})
 	ctx := testCtx(t)
-	sub := dial(t, url, &DialOptions{Buffer: 256})
+	sub := connect(t, &Client{URL: url, Buffer: 256})
 	s, err := sub.Subscribe(ctx, "many", "")
 	require.NoError(t, err)
 
@@ -165,8 +165,8 @@ func TestConcurrentPublishers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := Dial(ctx, url, nil)
-			if err != nil {
+			c := NewClient(url)
+			if err := c.Connect(ctx); err != nil {
 				errs <- err
 				return
 			}
@@ -212,7 +212,7 @@ func TestReplayJoinsLiveWithoutGapOrDuplicate(t *testing.T) {
 		require.NoError(t, err)
 	}
 	// Someone else keeps the topic's fan-out running meanwhile.
-	other := dial(t, url, nil)
+	other := connect(t, NewClient(url))
 	live, err := other.Subscribe(ctx, "h", "")
 	require.NoError(t, err)
 	go func() {
@@ -229,7 +229,7 @@ func TestReplayJoinsLiveWithoutGapOrDuplicate(t *testing.T) {
 			}
 		}
 	}()
-	c := dial(t, url, &DialOptions{Buffer: 1})
+	c := connect(t, &Client{URL: url, Buffer: 1})
 	s, err := c.Subscribe(ctx, "h", bus.Oldest)
 	require.NoError(t, err)
 	for i := range 1500 {
@@ -254,7 +254,7 @@ func TestSubscribeBeyondTop(t *testing.T) {
 	require.NoError(t, err)
 	beyond := bus.Position{Epoch: p.Epoch, Offset: p.Offset + 4}.ID()
 
-	c := dial(t, url, nil)
+	c := connect(t, NewClient(url))
 	_, err = c.Subscribe(ctx, "t", beyond)
 	require.ErrorIs(t, err, bus.ErrCursorExpired, "no fan-out yet")
 	top, _ := bus.TopOf(err)
@@ -263,7 +263,7 @@ func TestSubscribeBeyondTop(t *testing.T) {
 	// With the topic's fan-out running for another subscriber.
 	live, err := c.Subscribe(ctx, "t", "")
 	require.NoError(t, err)
-	other := dial(t, url, nil)
+	other := connect(t, NewClient(url))
 	_, err = other.Subscribe(ctx, "t", beyond)
 	require.ErrorIs(t, err, bus.ErrCursorExpired, "fan-out running")
 	top, _ = bus.TopOf(err)
