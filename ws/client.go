@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	neturl "net/url"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -236,51 +233,6 @@ func (c *Client) logger() *slog.Logger {
 	return discardLogger
 }
 
-// discardLogger stands for a nil Logger: nil means no logging.
-var discardLogger = slog.New(slog.DiscardHandler)
-
-func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
-	conn, resp, err := websocket.Dial(ctx, c.URL, &websocket.DialOptions{
-		HTTPClient:   c.HTTPClient,
-		HTTPHeader:   c.Header,
-		Subprotocols: []string{Subprotocol},
-	})
-	if err != nil {
-		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			// websocket.Dial left the start of the body in resp.
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, retry.MaxBody))
-			st := retry.ReadStatus(resp, body, time.Now())
-			return nil, fmt.Errorf("ws: dial %s: %w", c.URL, &StatusError{
-				StatusCode: st.StatusCode, Code: st.Code, Message: st.Message, RetryAfter: st.RetryAfter, Err: err,
-			})
-		}
-		return nil, fmt.Errorf("ws: dial %s: %w", c.URL, err)
-	}
-	if conn.Subprotocol() != Subprotocol {
-		conn.Close(websocket.StatusProtocolError, "subprotocol "+Subprotocol+" required")
-		return nil, fmt.Errorf("ws: dial %s: server did not accept subprotocol %s", c.URL, Subprotocol)
-	}
-	limit := c.ReadLimit
-	if limit <= 0 {
-		limit = DefaultClientLimit
-	}
-	conn.SetReadLimit(limit)
-	return conn, nil
-}
-
-// checkURL reports an address the Client can never connect to.
-func checkURL(s string) error {
-	u, err := neturl.Parse(s)
-	if err != nil {
-		return fmt.Errorf("ws: dial: %w", err)
-	}
-	switch u.Scheme {
-	case "ws", "wss", "http", "https":
-		return nil
-	}
-	return fmt.Errorf("ws: dial %s: scheme %q is not ws, wss, http or https", s, u.Scheme)
-}
-
 // backOff returns a fresh backoff between connection attempts.
 func (c *Client) backOff() *backoff.ExponentialBackOff {
 	minB, maxB := c.MinBackoff, c.MaxBackoff
@@ -293,227 +245,65 @@ func (c *Client) backOff() *backoff.ExponentialBackOff {
 	return retry.NewBackOff(minB, max(minB, maxB))
 }
 
-// retryable reports whether a failed dial may succeed when tried again,
-// and the wait the server asked for.
-func retryable(err error) (again bool, retryAfter time.Duration) {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.Temporary(), se.RetryAfter
+// Subscribe subscribes to topic after the cursor after ("" for new
+// messages only, bus.Oldest for the whole history, or a message ID) and
+// waits for the server to accept. One Client holds at most one
+// subscription per topic (ErrAlreadySubscribed). The subscription ends when
+// ctx is done, when it is closed, when the Client is closed (bus.ErrClosed),
+// when the server ends it (a reset yields a *bus.CursorError with the
+// topic's top) or when the IDs received skip a message (a *bus.CursorError
+// whose Cursor is the last ID delivered). Both wrap bus.ErrCursorExpired.
+// An invalid cursor is a *bus.CursorError wrapping bus.ErrInvalidCursor,
+// checked before anything is sent.
+func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
+	if _, err := bus.CheckArgs(ctx, topic, after, nil); err != nil {
+		return nil, err
 	}
-	return true, 0
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// run serves connections and reconnects until Close.
-func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
-	defer c.wg.Done()
-	b := c.backOff()
-	for {
-		err := c.serve(ctx, conn)
-		conn.CloseNow()
-		c.disconnected()
-		if ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, websocket.ErrMessageTooBig) {
-			// The server sent a frame over ReadLimit. Resuming would
-			// fetch the same frame again, forever: stop instead.
-			c.logger().Warn("ws: frame over ReadLimit, giving up", "url", c.URL, "err", err)
-			c.fail(fmt.Errorf("ws: a frame from the server exceeds Client.ReadLimit: %w", err))
-			return
-		}
-		c.logger().Debug("ws: connection lost, reconnecting", "url", c.URL, "err", err)
-		conn = nil
-		wait := b.NextBackOff()
-		for conn == nil {
-			if sleep(ctx, wait) != nil {
-				return
-			}
-			dctx, cancel := context.WithTimeout(ctx, c.writeTimeout())
-			conn, err = c.dial(dctx)
-			cancel()
-			if err == nil {
-				break
-			}
-			again, retryAfter := retryable(err)
-			if !again {
-				// Refused for good (revoked credentials, a removed
-				// route): retrying cannot help.
-				c.logger().Warn("ws: reconnect refused, giving up", "url", c.URL, "err", err)
-				c.fail(err)
-				return
-			}
-			c.logger().Debug("ws: reconnect failed", "url", c.URL, "err", err)
-			wait = retry.Wait(b.NextBackOff(), retryAfter)
-		}
-		if c.progress.Swap(false) {
-			// The last connection delivered frames: start the backoff
-			// afresh. One that broke before any frame keeps growing it,
-			// so a server that drops every connection is not hammered.
-			b.Reset()
-		}
-	}
-}
-
-// serve subscribes every topic again from its cursor, sends the publishes
-// still waiting, then reads frames until the connection fails.
-func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
-	c.mu.Lock()
-	c.conn = conn
-	c.gen++
-	gen := c.gen
-	var frames [][]byte
-	for _, s := range c.subs {
-		ref := ""
-		if s.op != nil {
-			ref = s.ref
-		}
-		frames = append(frames, encode(&envelope{Op: opSubscribe, Ref: ref, Topic: s.topic, After: s.track.Cursor()}))
-		s.sentGen = gen
-	}
-	var unsent []*op
-	for _, o := range c.ops {
-		if o.sub == nil && o.sentGen == 0 {
-			unsent = append(unsent, o)
-		}
-	}
-	slices.SortFunc(unsent, func(a, b *op) int { return int(a.seq - b.seq) })
-	for _, o := range unsent {
-		o.sentGen = gen
-		frames = append(frames, o.frame)
-	}
-	c.mu.Unlock()
-	for _, p := range frames {
-		if err := c.write(ctx, conn, p); err != nil {
-			return err
-		}
-	}
-	for {
-		_, p, err := conn.Read(ctx)
-		if err != nil {
-			return err
-		}
-		if err := c.dispatch(ctx, p); err != nil {
-			conn.Close(websocket.StatusProtocolError, "protocol error")
-			return err
-		}
-		c.progress.Store(true)
-	}
-}
-
-func (c *Client) write(ctx context.Context, conn *websocket.Conn, p []byte) error {
-	// The write must not inherit the caller's cancellation: an expiring
-	// context closes the connection in the middle of a frame.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.writeTimeout())
-	defer cancel()
-	return conn.Write(ctx, websocket.MessageText, p)
-}
-
-// disconnected fails the publishes sent on the lost connection.
-func (c *Client) disconnected() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.conn = nil
-	for ref, o := range c.ops {
-		if o.sub == nil && o.sentGen != 0 {
-			delete(c.ops, ref)
-			o.res <- opResult{err: fmt.Errorf("publish to %q: %w", o.topic, ErrNoAck)}
-		}
-	}
-}
-
-// dispatch handles one frame from the server.
-func (c *Client) dispatch(ctx context.Context, p []byte) error {
-	e, err := decodeEnvelope(p)
+	track, err := bus.NewTracker(topic, after)
 	if err != nil {
-		return fmt.Errorf("ws: from server: %w", err)
+		return nil, err
 	}
-	switch e.Op {
-	case opMessage:
-		c.mu.Lock()
-		s := c.subs[e.Topic]
-		c.mu.Unlock()
-		if s != nil { // else unsubscribed meanwhile
-			s.deliver(ctx, &e)
+	s := newSubscription(c, topic, track, c.Buffer)
+	_, err = c.request(ctx, &op{topic: topic, sub: s}, func() error {
+		if c.subs[topic] != nil {
+			return fmt.Errorf("%w: topic %q", ErrAlreadySubscribed, topic)
 		}
-	case opAck:
-		c.mu.Lock()
-		o := c.ops[e.Ref]
-		if e.Ref != "" {
-			delete(c.ops, e.Ref)
-		}
-		s := c.subs[e.Topic]
-		// The ack of this subscription's subscribe: the one it waits for,
-		// or a resubscribe after a reconnect (sent without a ref). A
-		// publish always has a ref.
-		mine := s != nil && (o != nil && o.sub == s || o == nil && e.Ref == "")
-		if o != nil && o.sub != nil {
-			o.sub.op = nil
-		}
-		c.mu.Unlock()
-		if mine {
-			s.acked(e.ID)
-		}
-		if o != nil {
-			o.res <- opResult{id: e.ID, time: e.Time}
-		}
-	case opError, opReset:
-		var ferr error = &ServerError{Code: e.Code, Message: e.Message}
-		if e.Op == opReset {
-			ferr = &bus.CursorError{Topic: e.Topic, Top: e.Top, Err: bus.ErrCursorExpired}
-		}
-		c.mu.Lock()
-		o := c.ops[e.Ref]
-		if e.Ref != "" {
-			delete(c.ops, e.Ref)
-		}
-		s := c.subs[e.Topic]
-		c.mu.Unlock()
-		if ce, ok := ferr.(*bus.CursorError); ok && s != nil {
-			ce.Cursor = s.track.Cursor()
-		}
-		switch {
-		case o != nil:
-			o.res <- opResult{err: ferr}
-		case s != nil:
-			s.end(ferr, false)
-		default:
-			c.logger().Debug("ws: error frame", "topic", e.Topic, "err", ferr)
-		}
-	default:
-		return fmt.Errorf("ws: from server: unexpected op %q", e.Op)
+		c.subs[topic] = s
+		return nil
+	})
+	if err != nil {
+		s.end(err, !errors.Is(err, bus.ErrClosed))
+		return nil, err
 	}
-	return nil
+	s.watch(ctx)
+	return s, nil
 }
 
-// fail ends the Client after a permanent refusal: every subscription and
-// waiting request ends with err, and later calls return it.
-func (c *Client) fail(err error) {
-	c.mu.Lock()
-	c.closed, c.failure = true, err
-	subs := make([]*subscription, 0, len(c.subs))
-	for _, s := range c.subs {
-		subs = append(subs, s)
+// Publish sends m to topic and waits for the server's ack. It returns the
+// stored message with its ID (and Time, when the server sent it). Errors
+// from the server are *ServerError values unwrapping to the bus sentinels
+// (bus.ErrInvalidTopic, bus.ErrInvalidMessage, …) or ErrForbidden; a
+// connection lost after the frame was sent yields ErrNoAck. When ctx ends
+// first, Publish returns ctx's error and the message may or may not be
+// stored.
+func (c *Client) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
+	if err := bus.CheckPublish(ctx, topic, &m); err != nil {
+		return bus.Message{}, err
 	}
-	for ref, o := range c.ops {
-		delete(c.ops, ref)
-		o.res <- opResult{err: err}
+	if !utf8.ValidString(m.Type) {
+		return bus.Message{}, fmt.Errorf("%w: type is not UTF-8", bus.ErrInvalidMessage)
 	}
-	c.mu.Unlock()
-	for _, s := range subs {
-		s.end(err, false)
+	r, err := c.request(ctx, &op{topic: topic, msg: m}, func() error { return nil })
+	if err != nil {
+		return bus.Message{}, err
 	}
+	m.Topic, m.ID = topic, r.id
+	if r.time != "" {
+		if t, err := time.Parse(time.RFC3339Nano, r.time); err == nil {
+			m.Time = t
+		}
+	}
+	return m, nil
 }
 
 // request registers o and sends frame if connected, then waits for the
@@ -569,73 +359,6 @@ func (c *Client) request(ctx context.Context, o *op, register func() error) (opR
 	}
 }
 
-func encodePublish(ref, topic string, m bus.Message) []byte {
-	e := envelope{Op: opPublish, Ref: ref, Topic: topic, Type: m.Type, Meta: m.Meta}
-	e.setData(m.Data)
-	return encode(&e)
-}
-
-// Publish sends m to topic and waits for the server's ack. It returns the
-// stored message with its ID (and Time, when the server sent it). Errors
-// from the server are *ServerError values unwrapping to the bus sentinels
-// (bus.ErrInvalidTopic, bus.ErrInvalidMessage, …) or ErrForbidden; a
-// connection lost after the frame was sent yields ErrNoAck. When ctx ends
-// first, Publish returns ctx's error and the message may or may not be
-// stored.
-func (c *Client) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
-	if err := bus.CheckPublish(ctx, topic, &m); err != nil {
-		return bus.Message{}, err
-	}
-	if !utf8.ValidString(m.Type) {
-		return bus.Message{}, fmt.Errorf("%w: type is not UTF-8", bus.ErrInvalidMessage)
-	}
-	r, err := c.request(ctx, &op{topic: topic, msg: m}, func() error { return nil })
-	if err != nil {
-		return bus.Message{}, err
-	}
-	m.Topic, m.ID = topic, r.id
-	if r.time != "" {
-		if t, err := time.Parse(time.RFC3339Nano, r.time); err == nil {
-			m.Time = t
-		}
-	}
-	return m, nil
-}
-
-// Subscribe subscribes to topic after the cursor after ("" for new
-// messages only, bus.Oldest for the whole history, or a message ID) and
-// waits for the server to accept. One Client holds at most one
-// subscription per topic (ErrAlreadySubscribed). The subscription ends when
-// ctx is done, when it is closed, when the Client is closed (bus.ErrClosed),
-// when the server ends it (a reset yields a *bus.CursorError with the
-// topic's top) or when the IDs received skip a message (a *bus.CursorError
-// whose Cursor is the last ID delivered). Both wrap bus.ErrCursorExpired.
-// An invalid cursor is a *bus.CursorError wrapping bus.ErrInvalidCursor,
-// checked before anything is sent.
-func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
-	if _, err := bus.CheckArgs(ctx, topic, after, nil); err != nil {
-		return nil, err
-	}
-	track, err := bus.NewTracker(topic, after)
-	if err != nil {
-		return nil, err
-	}
-	s := newSubscription(c, topic, track, c.Buffer)
-	_, err = c.request(ctx, &op{topic: topic, sub: s}, func() error {
-		if c.subs[topic] != nil {
-			return fmt.Errorf("%w: topic %q", ErrAlreadySubscribed, topic)
-		}
-		c.subs[topic] = s
-		return nil
-	})
-	if err != nil {
-		s.end(err, !errors.Is(err, bus.ErrClosed))
-		return nil, err
-	}
-	s.watch(ctx)
-	return s, nil
-}
-
 // Close ends every subscription (their Err is bus.ErrClosed), fails the
 // requests in flight with bus.ErrClosed, closes the connection and waits
 // for the Client's goroutine. It is idempotent.
@@ -666,4 +389,23 @@ func (c *Client) Close() error {
 		s.end(bus.ErrClosed, false)
 	}
 	return nil
+}
+
+// fail ends the Client after a permanent refusal: every subscription and
+// waiting request ends with err, and later calls return it.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	c.closed, c.failure = true, err
+	subs := make([]*subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	for ref, o := range c.ops {
+		delete(c.ops, ref)
+		o.res <- opResult{err: err}
+	}
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.end(err, false)
+	}
 }

@@ -1,9 +1,11 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -169,6 +171,9 @@ func (h *Handler) logger() *slog.Logger {
 	return discardLogger
 }
 
+// discardLogger stands for a nil Logger: nil means no logging.
+var discardLogger = slog.New(slog.DiscardHandler)
+
 // ServeHTTP upgrades the request and serves the connection until the client
 // leaves, the connection fails or Shutdown closes it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -206,6 +211,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.serve()
 	h.release(c)
+}
+
+// hijackRecorder remembers the connection websocket.Accept hijacks, so that
+// the Handler can always close it at once. (websocket.Conn.CloseNow waits
+// for a closing handshake in progress instead.)
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	w.conn = c
+	return c, brw, err
 }
 
 // admit reserves a connection slot.

@@ -166,13 +166,7 @@ func (hb *hub) fail(ctx context.Context, err error) {
 	hb.mu.Unlock()
 	dropped := 0
 	for _, s := range subs {
-		s.c.mu.Lock()
-		mine := s.c.subs[s.topic] == s
-		if mine {
-			delete(s.c.subs, s.topic)
-		}
-		s.c.mu.Unlock()
-		if mine {
+		if s.c.forget(s) {
 			dropped++
 			s.c.sendError("", hb.topic, err)
 		}
