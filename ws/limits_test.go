@@ -241,7 +241,7 @@ func TestOriginCheck(t *testing.T) {
 }
 
 // TestMaxConnections: past MaxConnections a handshake is answered 503 with
-// Retry-After; Dial waits it out until its context ends, and connects once
+// Retry-After; Connect waits it out until its context ends, and connects once
 // a connection is free.
 func TestMaxConnections(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
