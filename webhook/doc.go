@@ -92,8 +92,8 @@
 // Receiver sees the request.
 //
 // Events are claimed in an [IdempotencyStore] ([MemoryIdempotency] by
-// default; share one between instances, such as redisbus.WebhookIdempotency
-// from the bus/redisbus module) for
+// default; share one between instances, such as webhookstore.Idempotency
+// of the bus/redisbus module, package bus/redisbus/webhookstore) for
 // IdempotencyTTL, which should outlast the sender's retries. The key is
 // always signed data: webhook-id (Standard), the body's "id" (Stripe, or
 // the body's SHA-256 when it has none) or the body's SHA-256 (GitHub).
@@ -134,8 +134,8 @@
 //
 // The Dispatcher runs one goroutine per endpoint, subscribed to the
 // endpoint's topic after the cursor stored in its [CursorStore]
-// ([MemoryCursors] by default, [FileCursors] on disk, redisbus.WebhookCursors
-// from the bus/redisbus module, or your own on the
+// ([MemoryCursors] by default, [FileCursors] on disk, webhookstore.Cursors
+// on Redis, package bus/redisbus/webhookstore, or your own on the
 // bus's Redis or NATS). For each message passing the endpoint's type
 // filter it runs the Sender's schedule to the end before the next message,
 // then stores the message ID as the cursor. Therefore:
