@@ -333,63 +333,52 @@ func (s *Sender) log(ctx context.Context, a *Attempt) {
 // unexpired key), ErrInvalidID (d.ID is not [A-Za-z0-9_-]+), or a URL that
 // is not absolute http or https.
 func (s *Sender) Send(ctx context.Context, ep *Endpoint, d Delivery) ([]Attempt, error) {
-	return s.send(ctx, ep, d, nil)
-}
-
-// gate is run around each attempt by the Dispatcher: wait admits the
-// attempt (circuit breaker, concurrency slot) and done releases it.
-type gate interface {
-	wait(ctx context.Context) error
-	done(a *Attempt)
-}
-
-func (s *Sender) send(ctx context.Context, ep *Endpoint, d Delivery, g gate) ([]Attempt, error) {
-	s.init()
 	b := s.backOff()
 	var log []Attempt
 	for n := 1; ; n++ {
-		if g != nil {
-			if err := g.wait(ctx); err != nil {
-				return log, err
-			}
-		}
-		a := Attempt{Delivery: d.ID, Endpoint: ep.ID, N: n, At: s.now()}
-		perr := s.post(ctx, ep, d, &a)
-		if perr != nil {
-			a.Error, a.err = perr.Error(), perr
-		}
-		var err error
-		switch {
-		case a.outcome == outcomeOK:
-		case a.outcome == outcomeGone:
-			err = perr // wraps ErrGone and the *StatusError
-		case a.outcome == outcomeFatal:
-			err = &fatalError{perr}
-		case ctx.Err() != nil:
-			err = ctx.Err()
-		default:
-			delay := b.NextBackOff()
-			if delay == backoff.Stop {
-				err = fmt.Errorf("%w after %d attempts: %w", ErrExhausted, n, perr)
-				break
-			}
-			if a.outcome == outcomeSlow && a.retryAfter > delay {
-				delay = a.retryAfter
-			}
-			a.Next = delay
-		}
-		if g != nil {
-			g.done(&a)
-		}
+		a, err := s.try(ctx, b, ep, d, n)
 		s.log(ctx, &a)
 		log = append(log, a)
-		if a.outcome == outcomeOK || err != nil {
+		if a.OK() || err != nil {
 			return log, err
 		}
 		if err := sleep(ctx, a.Next); err != nil {
 			return log, err
 		}
 	}
+}
+
+// try makes attempt n of delivering d to ep and decides what follows it:
+// it returns the error that ends the delivery (nil when the attempt
+// succeeded), or sets the attempt's Next to the wait before the next one,
+// taken from b, the delivery's backoff. It neither logs nor waits: its
+// callers, Send and the Dispatcher's delivery loop, do.
+func (s *Sender) try(ctx context.Context, b backoff.BackOff, ep *Endpoint, d Delivery, n int) (Attempt, error) {
+	s.init()
+	a := Attempt{Delivery: d.ID, Endpoint: ep.ID, N: n, At: s.now()}
+	perr := s.post(ctx, ep, d, &a)
+	if perr != nil {
+		a.Error, a.err = perr.Error(), perr
+	}
+	switch {
+	case a.outcome == outcomeOK:
+		return a, nil
+	case a.outcome == outcomeGone:
+		return a, perr // wraps ErrGone and the *StatusError
+	case a.outcome == outcomeFatal:
+		return a, &fatalError{perr}
+	case ctx.Err() != nil:
+		return a, ctx.Err()
+	}
+	delay := b.NextBackOff()
+	if delay == backoff.Stop {
+		return a, fmt.Errorf("%w after %d attempts: %w", ErrExhausted, n, perr)
+	}
+	if a.outcome == outcomeSlow && a.retryAfter > delay {
+		delay = a.retryAfter
+	}
+	a.Next = delay
+	return a, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
