@@ -73,6 +73,8 @@
 //
 // The Receiver's pipeline and its answers:
 //
+//	invalid topic (with Broker)              400  before the body is read
+//	topic refused by Topic (with Broker)     404  before the body is read
 //	body larger than MaxBodyBytes            413  before any HMAC work
 //	body not read within ReadTimeout (15 s)  408  connection closed
 //	missing or malformed headers             400
@@ -83,6 +85,11 @@
 //	Order says the event is stale            200  handler skipped
 //	handler error                            500  claim released: retry works
 //	handled                                  200
+//
+// A Receiver with a Broker publishes each event to the topic its Topic
+// function returns for the request, the same func(*http.Request) (string,
+// error) as on every handler of the library; by default the {topic} path
+// value, then the topic query parameter.
 //
 // The Receiver bounds the reading of the body itself (ReadTimeout, set
 // with [http.ResponseController.SetReadDeadline] and cleared once the body
@@ -174,7 +181,7 @@
 //
 // Sender, Receiver, Dispatcher, MemoryCursors and MemoryIdempotency are
 // configured by exported fields whose zero values are useful (Dispatcher
-// needs Broker, Receiver needs Keys and a Handler or Broker and Topic,
+// needs Broker, Receiver needs Keys and a Handler or a Broker,
 // FileCursors needs Dir). Fields must not change after first use. All are
 // safe for concurrent use. [Dispatcher.Run] blocks until its context is
 // done and stops every goroutine it started before returning.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/pushpull/pushpull/bus"
 )
 
 // Errors of signing and verification. The Receiver maps them to HTTP
@@ -66,6 +68,10 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("webhook: endpoint answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 }
 
+// errTopicFunc wraps errors returned by a Receiver's Topic function that
+// are not about an invalid name: the topic does not exist (404).
+var errTopicFunc = errors.New("webhook: no such topic")
+
 // statusOf maps a verification error to the Receiver's HTTP status.
 func statusOf(err error) int {
 	switch {
@@ -74,8 +80,10 @@ func statusOf(err error) int {
 	case errors.Is(err, ErrReadTimeout):
 		return http.StatusRequestTimeout
 	case errors.Is(err, ErrMissingHeaders), errors.Is(err, ErrInvalidHeaders),
-		errors.Is(err, ErrTooOld), errors.Is(err, ErrTooNew):
+		errors.Is(err, ErrTooOld), errors.Is(err, ErrTooNew), errors.Is(err, bus.ErrInvalidTopic):
 		return http.StatusBadRequest
+	case errors.Is(err, errTopicFunc):
+		return http.StatusNotFound
 	case errors.Is(err, ErrNoMatchingSignature), errors.Is(err, ErrNoKeys):
 		return http.StatusUnauthorized
 	default:

@@ -34,7 +34,10 @@ type Endpoint struct {
 	URL string
 	// Keys sign every delivery: one signature per unexpired key.
 	Keys Keyring
-	// Topic is the bus topic the Dispatcher delivers from.
+	// Topic is the bus topic the Dispatcher delivers from. It is a name,
+	// not a function of a request as on the handlers and the Receiver: an
+	// endpoint follows one topic from its registration on, and the topic
+	// is part of the key its cursor is stored under.
 	Topic string
 	// Types, when not empty, restricts the Dispatcher to messages whose
 	// Type is listed; an entry ending in ".*" matches a prefix
