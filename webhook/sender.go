@@ -288,26 +288,43 @@ func (s *Sender) post(ctx context.Context, ep *Endpoint, d Delivery, a *Attempt)
 		return err
 	}
 	defer resp.Body.Close()
-	if n := s.maxResponse(); n > 0 {
-		a.Response, _ = io.ReadAll(io.LimitReader(resp.Body, int64(n)))
+	c := resp.StatusCode
+	a.Status = c
+	ok := c >= 200 && c < 300
+	// The start of the body: MaxResponseBytes of it for the Attempt and,
+	// on a refusal, up to retry.MaxBody for the StatusError's message.
+	n := s.maxResponse()
+	keep := n
+	if !ok {
+		keep = max(n, retry.MaxBody)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-	a.Status = resp.StatusCode
-	switch c := resp.StatusCode; {
-	case c >= 200 && c < 300:
-		a.outcome = outcomeOK
-		return nil
-	case c == http.StatusGone:
-		a.outcome = outcomeGone
-		return fmt.Errorf("%w: %w", ErrGone, &StatusError{StatusCode: c})
-	case c == http.StatusTooManyRequests || c == http.StatusBadGateway ||
-		c == http.StatusServiceUnavailable || c == http.StatusGatewayTimeout:
-		a.outcome = outcomeSlow
-		if ra, ok := retry.RetryAfter(resp.Header.Get("Retry-After"), s.now(), s.maxRetryAfter()); ok {
-			a.retryAfter = ra
+	var head []byte
+	if keep > 0 {
+		head, _ = io.ReadAll(io.LimitReader(resp.Body, int64(keep)))
+	}
+	if n > 0 {
+		a.Response = head
+		if len(head) > n {
+			a.Response = bytes.Clone(head[:n])
 		}
 	}
-	return &StatusError{StatusCode: resp.StatusCode}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	if ok {
+		a.outcome = outcomeOK
+		return nil
+	}
+	now := s.now()
+	se := StatusError(retry.ReadStatus(resp, head, now))
+	se.RetryAfter, _ = retry.RetryAfter(resp.Header.Get("Retry-After"), now, s.maxRetryAfter())
+	switch c {
+	case http.StatusGone:
+		a.outcome = outcomeGone
+		return fmt.Errorf("%w: %w", ErrGone, &se)
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		a.outcome = outcomeSlow
+		a.retryAfter = se.RetryAfter
+	}
+	return &se
 }
 
 func isTimeout(err error) bool {
