@@ -310,9 +310,9 @@ func TestSenderStatusError(t *testing.T) {
 	}{
 		{
 			name: "json error body", maxResp: 8,
-			resp: answer(503, `{"error":"maintenance","message":"back  in\nan hour"}`, "Retry-After", "7200"),
-			want: StatusError{StatusCode: 503, Code: "maintenance", Message: "back in an hour", RetryAfter: time.Hour},
-			text: "webhook: server answered 503 Service Unavailable (maintenance): back in an hour",
+			resp:     answer(503, `{"error":"maintenance","message":"back  in\nan hour"}`, "Retry-After", "7200"),
+			want:     StatusError{StatusCode: 503, Code: "maintenance", Message: "back in an hour", RetryAfter: time.Hour},
+			text:     "webhook: server answered 503 Service Unavailable (maintenance): back in an hour",
 			response: `{"error"`, temp: true,
 		},
 		{
@@ -324,8 +324,8 @@ func TestSenderStatusError(t *testing.T) {
 		},
 		{
 			name: "long body", resp: answer(500, long),
-			want: StatusError{StatusCode: 500, Message: long[:200]},
-			text: "webhook: server answered 500 Internal Server Error: " + long[:200],
+			want:     StatusError{StatusCode: 500, Message: long[:200]},
+			text:     "webhook: server answered 500 Internal Server Error: " + long[:200],
 			response: long[:DefaultMaxResponseBytes], temp: true,
 		},
 		{
