@@ -92,10 +92,8 @@
 //
 // # Webhook stores
 //
-// The same Redis can hold what package webhook needs to run on several
-// instances: [WebhookCursors] keeps each endpoint's delivery position for a
-// webhook.Dispatcher, so a restarted dispatcher on any instance resumes where
-// the last one stopped, and [WebhookIdempotency] shares a webhook.Receiver's
-// claimed event ids between instances (SET NX PX), so a delivery that reaches
-// two instances at once runs the handler once.
+// Package [github.com/pushpull/pushpull/bus/redisbus/webhookstore], in this
+// module, keeps the state of package webhook (Dispatcher cursors, Receiver
+// idempotency claims) in the same Redis. Package redisbus itself imports
+// only package bus.
 package redisbus

@@ -84,7 +84,7 @@ func newApp(baseURL string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	receiver := &webhook.Receiver{Keys: keys, Broker: b, Topic: inboxTopic}
+	receiver := &webhook.Receiver{Keys: keys, Broker: b, Topic: func(*http.Request) (string, error) { return inboxTopic, nil }}
 
 	m := a.mux
 	m.Handle("GET /poll/{topic}", &poll.Handler{Broker: b, Interval: 2 * time.Second})
