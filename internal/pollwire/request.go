@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/httptopic"
 )
 
@@ -47,7 +48,7 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 	}
 	q := r.URL.Query()
 	req := Request{Topic: topic, After: q.Get(ParamAfter), Limit: cfg.Limit}
-	if err := httptopic.CheckCursor(req.After); err != nil {
+	if _, err := bus.ParseCursor(topic, req.After); err != nil {
 		WriteError(w, err, 0)
 		return Request{}, false
 	}
