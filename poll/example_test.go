@@ -26,7 +26,7 @@ func ExampleHandler() {
 	b.Publish(ctx, "temperature", bus.Message{Data: []byte("19.5")})
 	b.Publish(ctx, "temperature", bus.Message{Data: []byte("20.1")})
 
-	resp, err := http.Get(srv.URL + "/state/temperature") // no cursor: the latest message
+	resp, err := http.Get(srv.URL + "/state/temperature?after=" + poll.Latest) // the newest message
 	if err != nil {
 		panic(err)
 	}

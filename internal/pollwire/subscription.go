@@ -17,8 +17,8 @@ import (
 // A Poller is what differs between the poll and the long-poll client: how
 // to ask for the next answer and how long to wait after one.
 type Poller interface {
-	// Fetch asks for the messages after cursor ("" or bus.Oldest on the
-	// first request only). etag is the ETag of the previous answer.
+	// Fetch asks for the messages after cursor ("", bus.Oldest or Latest
+	// on the first request only). etag is the ETag of the previous answer.
 	Fetch(ctx context.Context, cursor, etag string, first bool) (Answer, error)
 	// Delay is how long to wait after a successful answer before the next
 	// request.
@@ -71,7 +71,11 @@ func Subscribe(ctx context.Context, p Poller, topic, after string, buffer, defBu
 	if err := bus.ValidateTopic(topic); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.Prefix(), err)
 	}
-	t, err := bus.NewTracker(topic, after)
+	start := after
+	if after == Latest {
+		start = "" // like "", any first message: the newest one, or a later one
+	}
+	t, err := bus.NewTracker(topic, start)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.Prefix(), err)
 	}
