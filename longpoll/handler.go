@@ -20,6 +20,19 @@ const (
 	DefaultRetryAfter = 2 * time.Second
 )
 
+// Latest is the cursor for "the topic's newest message, then what follows
+// it", the way to show a current value and keep it up to date. A request
+// with after=latest is answered at once with the newest retained message
+// and its ID as the cursor; while the topic retains none it is held as a
+// request without a cursor is, from the topic's top. Client.Subscribe with
+// Latest delivers that message, then everything published after it. It is
+// not a message ID: a broker's Subscribe and Read refuse it. poll.Latest is
+// the same cursor.
+//
+// The empty cursor, by contrast, means what it means for every
+// bus.Subscriber: only what is published from now on.
+const Latest = "latest"
+
 // Handler answers long-polling requests: GET returns at once the messages of
 // a topic that follow the "after" cursor when there are any, and otherwise
 // holds the request until one is published or Timeout passes. Every answer

@@ -42,13 +42,13 @@ func Resolve(r *http.Request, fn func(*http.Request) (string, error)) (string, e
 	return topic, nil
 }
 
-// CheckCursor validates a cursor received from a client: "", bus.Oldest or a
-// message ID. It returns an error wrapping bus.ErrInvalidCursor.
+// CheckCursor validates a cursor received from a client with
+// bus.ParseCursor, the one cursor check: "", bus.Oldest or a message ID.
+// It returns a *bus.CursorError wrapping bus.ErrInvalidCursor. It remains
+// for package sse, until its handler and client call bus.ParseCursor with
+// their topic as poll and longpoll do.
 func CheckCursor(after string) error {
-	if after == "" || after == bus.Oldest {
-		return nil
-	}
-	_, err := bus.ParseID(after)
+	_, err := bus.ParseCursor("", after)
 	return err
 }
 
