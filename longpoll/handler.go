@@ -10,6 +10,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
+	"github.com/pushpull/pushpull/internal/refmap"
 )
 
 // Defaults of the Handler's fields.
@@ -76,8 +77,7 @@ type Handler struct {
 	Logger *slog.Logger
 
 	held   atomic.Int64
-	hubsMu sync.Mutex
-	hubs   map[string]*hub // topics with held requests
+	hubs   refmap.Map[hub] // topics with held requests
 	mu     sync.Mutex
 	active int           // requests in ServeHTTP
 	stop   chan struct{} // closed by Shutdown

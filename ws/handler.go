@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/refmap"
 )
 
 // Defaults of the Handler's fields.
@@ -116,8 +117,8 @@ type Handler struct {
 
 	mu       sync.Mutex
 	conns    map[*Conn]struct{}
-	hubs     map[string]*hub
-	active   int // connections admitted and not yet released
+	hubs     refmap.Map[hub] // by topic; a connection subscribed or subscribing holds a reference
+	active   int             // connections admitted and not yet released
 	shutdown bool
 	connWG   sync.WaitGroup
 }
@@ -239,7 +240,6 @@ func (h *Handler) admit() error {
 	}
 	if h.conns == nil {
 		h.conns = make(map[*Conn]struct{})
-		h.hubs = make(map[string]*hub)
 	}
 	h.connWG.Add(1)
 	h.active++
