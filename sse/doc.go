@@ -100,8 +100,11 @@
 //   - With the Client, every message after the cursor arrives exactly once
 //     and in order across any number of reconnections; a message that can
 //     no longer arrive is reported (bus.ErrCursorExpired), never skipped
-//     silently. The Client checks that each ID follows the previous one and
-//     drops duplicates.
+//     silently. The Client checks what it receives with a bus.Tracker, as
+//     every client of this module does: it drops duplicates, and an ID
+//     that does not follow the previous one (or is not a message ID) ends
+//     the subscription with a *bus.CursorError wrapping
+//     bus.ErrCursorExpired.
 //   - A message is encoded once per Handler and the same bytes are written
 //     to every stream.
 //   - A client that stops reading never delays the others: each stream has

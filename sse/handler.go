@@ -296,7 +296,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if cursor == "" {
 		cursor = r.URL.Query().Get(CursorParam)
 	}
-	if err := httptopic.CheckCursor(cursor); err != nil {
+	if _, err := bus.ParseCursor(topic, cursor); err != nil {
 		h.fail(w, fmt.Errorf("sse: Last-Event-ID: %w", err))
 		return
 	}
