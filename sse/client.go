@@ -120,7 +120,8 @@ func (c *Client) streamURL(topic string) (string, error) {
 //
 // The subscription ends with an error wrapping bus.ErrCursorExpired (a
 // *bus.CursorError) when the server sends a reset event, carrying the top
-// to continue after, or when the IDs received skip a message; with
+// to continue after, or when the IDs received skip a message, change
+// epoch or are not message IDs (a bus.Tracker judges them); with
 // ErrStopped on 204; with a *StatusError or ErrNotEventStream on a
 // permanent refusal; with the context's error when ctx ends; and with nil
 // after Close.
