@@ -37,7 +37,6 @@ func TestHandlerEndsStreamOfClosedConnection(t *testing.T) {
 			b := &bus.Memory{}
 			defer b.Close()
 			h := &Handler{Broker: b, Heartbeat: tc.heartbeat, MaxStreams: 2, DisableHijack: tc.disableHijack}
-			h.probe = 100 * time.Millisecond // rather than every 5s
 			srv := httptest.NewUnstartedServer(h)
 			if tc.tls {
 				srv.StartTLS()
