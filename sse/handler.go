@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -90,8 +89,8 @@ type Handler struct {
 	mu       sync.Mutex
 	streams  int
 	shut     bool
-	drained  chan struct{}         // closed when the last stream ends after Shutdown
-	conns    map[net.Conn]struct{} // hijacked connections, closed by Shutdown
+	drained  chan struct{}        // closed when the last stream ends after Shutdown
+	open     map[*stream]struct{} // streams, whose writes Shutdown cuts
 	cache    encCache
 
 	warnMu   sync.Mutex
@@ -148,9 +147,11 @@ func (h *Handler) Streams() int {
 // until their ServeHTTP calls have returned or ctx is done. The 503
 // answers carry "Connection: close" and an HTTP/1.x stream's connection
 // ends with the stream, so clients reconnect, through a load balancer to
-// another instance, even while the http.Server keeps serving. A hijacked
-// stream blocked writing to a stalled client is cut at once (its
-// connection is closed); one on a ResponseWriter ends within WriteTimeout.
+// another instance, even while the http.Server keeps serving. A stream
+// blocked writing to a stalled client is cut at once in both modes: a
+// hijacked connection is closed, a write on a ResponseWriter gets a
+// deadline that has passed. Other streams get a second for their last
+// bytes.
 // http.Server.Shutdown does not end streams; register this with
 // RegisterOnShutdown:
 //
@@ -163,8 +164,8 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		close(h.stop)
 		// A stream blocked writing to a stalled client ends now rather
 		// than after WriteTimeout.
-		for c := range h.conns {
-			_ = c.Close()
+		for s := range h.open {
+			s.cut()
 		}
 	}
 	if h.streams == 0 {
@@ -211,26 +212,25 @@ func (h *Handler) release() {
 	h.mu.Unlock()
 }
 
-// track registers a hijacked connection for Shutdown. It reports false
-// when Shutdown has begun.
-func (h *Handler) track(c net.Conn) bool {
+// track registers a stream for Shutdown. It reports false when Shutdown
+// has begun.
+func (h *Handler) track(s *stream) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.shut {
 		return false
 	}
-	if h.conns == nil {
-		h.conns = make(map[net.Conn]struct{})
+	if h.open == nil {
+		h.open = make(map[*stream]struct{})
 	}
-	h.conns[c] = struct{}{}
+	h.open[s] = struct{}{}
 	return true
 }
 
-// untrack closes a hijacked connection and forgets it.
-func (h *Handler) untrack(c net.Conn) {
-	_ = c.Close()
+// untrack forgets a stream: Shutdown no longer cuts it.
+func (h *Handler) untrack(s *stream) {
 	h.mu.Lock()
-	delete(h.conns, c)
+	delete(h.open, s)
 	h.mu.Unlock()
 }
 
@@ -323,12 +323,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	setStreamHeader(hdr)
 	rc := http.NewResponseController(w)
-	s := stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
+	s := &stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
 	if !h.DisableHijack && r.ProtoMajor == 1 {
 		conn, rw, err := rc.Hijack()
 		switch {
 		case err == nil:
-			if !h.track(conn) {
+			s.conn = conn
+			if !h.track(s) {
 				conn.Close()
 				return
 			}
@@ -345,8 +346,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			go watch(conn, gone)
 			// Closing the connection ends watch's read: it has returned
 			// when ServeHTTP does.
-			defer func() { h.untrack(conn); <-gone }()
-			s.conn, s.gone = conn, gone
+			defer func() {
+				h.untrack(s)
+				_ = conn.Close()
+				<-gone
+			}()
+			s.gone = gone
 			prelude = appendHead(hdr, prelude)
 		case !errors.Is(err, http.ErrNotSupported):
 			return
@@ -376,6 +381,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// instead.
 		_ = rc.SetWriteDeadline(time.Time{})
 		_ = rc.SetReadDeadline(time.Time{})
+		if !h.track(s) {
+			return
+		}
+		defer h.untrack(s)
 	}
 	s.run(ctx, prelude)
 }

@@ -59,11 +59,13 @@ func headersAndFirstBytes(t *testing.T, disableHijack bool) {
 	assert.Equal(t, want, string(got))
 }
 
-func TestHandlerWireFormat(t *testing.T) {
+func TestHandlerWireFormat(t *testing.T) { modes(t, wireFormat) }
+
+func wireFormat(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	srv := serve(t, &Handler{Broker: b, Retry: -1})
+	srv := serve(t, &Handler{Broker: b, Retry: -1, DisableHijack: disableHijack})
 	resp, err := http.Get(srv.URL + "/events/news")
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -92,7 +94,9 @@ func (u unwrapWriter) Write(p []byte) (int, error) { return u.w.Write(p) }
 func (u unwrapWriter) WriteHeader(code int)        { u.w.WriteHeader(code) }
 func (u unwrapWriter) Unwrap() http.ResponseWriter { return u.w }
 
-func TestHandlerErrors(t *testing.T) {
+func TestHandlerErrors(t *testing.T) { modes(t, handlerErrors) }
+
+func handlerErrors(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	t.Cleanup(func() { b.Close() })
@@ -106,19 +110,19 @@ func TestHandlerErrors(t *testing.T) {
 		code   int
 		body   string
 	}{
-		{name: "no topic", h: &Handler{Broker: b}, path: "/plain", code: 400, body: "invalid topic"},
-		{name: "invalid topic", h: &Handler{Broker: b}, path: "/plain?topic=a%20b", code: 400, body: "invalid topic"},
-		{name: "unknown topic", h: &Handler{Broker: b, Topic: func(*http.Request) (string, error) { return "", errors.New("no such feed") }},
+		{name: "no topic", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/plain", code: 400, body: "invalid topic"},
+		{name: "invalid topic", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/plain?topic=a%20b", code: 400, body: "invalid topic"},
+		{name: "unknown topic", h: &Handler{Broker: b, Topic: func(*http.Request) (string, error) { return "", errors.New("no such feed") }, DisableHijack: disableHijack},
 			path: "/events/x", code: 404, body: "no such feed"},
-		{name: "forbidden", h: &Handler{Broker: b, Authorize: func(*http.Request, string) error { return deny }},
+		{name: "forbidden", h: &Handler{Broker: b, Authorize: func(*http.Request, string) error { return deny }, DisableHijack: disableHijack},
 			path: "/events/x", code: 403, body: "sse: forbidden"},
-		{name: "malformed header cursor", h: &Handler{Broker: b}, path: "/events/x", header: map[string]string{"Last-Event-ID": "nope"}, code: 400, body: "invalid cursor"},
-		{name: "malformed query cursor", h: &Handler{Broker: b}, path: "/events/x?last_event_id=x-01", code: 400, body: "invalid cursor"},
-		{name: "cannot flush", h: &Handler{Broker: b}, path: "/events/x", code: 500, body: "cannot flush",
+		{name: "malformed header cursor", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/events/x", header: map[string]string{"Last-Event-ID": "nope"}, code: 400, body: "invalid cursor"},
+		{name: "malformed query cursor", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/events/x?last_event_id=x-01", code: 400, body: "invalid cursor"},
+		{name: "cannot flush", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/events/x", code: 500, body: "cannot flush",
 			wrap: func(h http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(noFlushWriter{w}, r) })
 			}},
-		{name: "unwrap flushes", h: &Handler{Broker: b}, path: "/events/x", code: 200,
+		{name: "unwrap flushes", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/events/x", code: 200,
 			wrap: func(h http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(unwrapWriter{w}, r) })
 			}},
@@ -156,11 +160,13 @@ func TestHandlerErrors(t *testing.T) {
 	}
 }
 
-func TestHandlerMaxStreamsAndShutdown(t *testing.T) {
+func TestHandlerMaxStreamsAndShutdown(t *testing.T) { modes(t, maxStreamsAndShutdown) }
+
+func maxStreamsAndShutdown(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	h := &Handler{Broker: b, MaxStreams: 2, Retry: 2500 * time.Millisecond}
+	h := &Handler{Broker: b, MaxStreams: 2, Retry: 2500 * time.Millisecond, DisableHijack: disableHijack}
 	srv := serve(t, h)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -190,11 +196,13 @@ func TestHandlerMaxStreamsAndShutdown(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, r4.StatusCode)
 }
 
-func TestHandlerResetOnExpiredCursor(t *testing.T) {
+func TestHandlerResetOnExpiredCursor(t *testing.T) { modes(t, resetOnExpiredCursor) }
+
+func resetOnExpiredCursor(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{HistorySize: 3}
 	defer b.Close()
-	srv := serve(t, &Handler{Broker: b, Retry: -1})
+	srv := serve(t, &Handler{Broker: b, Retry: -1, DisableHijack: disableHijack})
 	ms := publish(t, b, "p", bus.Message{Data: []byte("1")}, bus.Message{Data: []byte("2")},
 		bus.Message{Data: []byte("3")}, bus.Message{Data: []byte("4")}, bus.Message{Data: []byte("5")})
 	top := ms[4].ID
@@ -222,11 +230,13 @@ func TestHandlerResetOnExpiredCursor(t *testing.T) {
 	}
 }
 
-func TestHandlerQueryCursor(t *testing.T) {
+func TestHandlerQueryCursor(t *testing.T) { modes(t, queryCursor) }
+
+func queryCursor(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	srv := serve(t, &Handler{Broker: b, Retry: -1})
+	srv := serve(t, &Handler{Broker: b, Retry: -1, DisableHijack: disableHijack})
 	ms := publish(t, b, "q", bus.Message{Data: []byte("1")}, bus.Message{Data: []byte("2")}, bus.Message{Data: []byte("3")})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -249,11 +259,13 @@ func TestHandlerQueryCursor(t *testing.T) {
 }
 
 // Every message is encoded once, however many streams carry it.
-func TestHandlerEncodesOnce(t *testing.T) {
+func TestHandlerEncodesOnce(t *testing.T) { modes(t, encodesOnce) }
+
+func encodesOnce(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	h := &Handler{Broker: b}
+	h := &Handler{Broker: b, DisableHijack: disableHijack}
 	srv := serve(t, h)
 	const clients, msgs = 20, 50
 	c := NewClient(srv.URL + "/events/{topic}")

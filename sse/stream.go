@@ -145,16 +145,45 @@ func (s *stream) ended(ctx context.Context) {
 	_ = s.write(appendReset(nil, top))
 }
 
+// shutdownGrace bounds the writes of a stream after Shutdown: its last
+// bytes, such as the end of a chunked body.
+const shutdownGrace = time.Second
+
+// deadline gives the next writes their deadline: WriteTimeout from now, or
+// shutdownGrace once Shutdown has begun.
 func (s *stream) deadline() {
 	d := s.h.writeTimeout()
-	if d <= 0 {
-		return
+	select {
+	case <-s.h.stop:
+		// Checked after Shutdown's cut may have set its deadline: either
+		// this sees stop closed, or cut's deadline comes after this one.
+		d = shutdownGrace
+	default:
+		if d <= 0 {
+			return
+		}
 	}
+	s.setDeadline(time.Now().Add(d))
+}
+
+func (s *stream) setDeadline(t time.Time) {
 	if s.conn != nil {
-		_ = s.conn.SetWriteDeadline(time.Now().Add(d))
+		_ = s.conn.SetWriteDeadline(t)
 		return
 	}
-	_ = s.rc.SetWriteDeadline(time.Now().Add(d))
+	_ = s.rc.SetWriteDeadline(t)
+}
+
+// cut ends, for Shutdown, a write the stream may be blocked in: a hijacked
+// connection is closed; a write on the ResponseWriter gets a deadline
+// that has passed. It is called with the Handler's mu held, so never after
+// ServeHTTP has returned.
+func (s *stream) cut() {
+	if s.conn != nil {
+		_ = s.conn.Close()
+		return
+	}
+	s.setDeadline(time.Now())
 }
 
 func (s *stream) write(b []byte) error {

@@ -73,11 +73,13 @@ func outlivesServerTimeouts(t *testing.T, disableHijack bool) {
 	}
 }
 
-func TestHandlerHeartbeatDefault(t *testing.T) {
+func TestHandlerHeartbeatDefault(t *testing.T) { modes(t, heartbeatDefault) }
+
+func heartbeatDefault(t *testing.T, disableHijack bool) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
-		hc := testnet.Serve(t, &http.Server{Handler: &Handler{Broker: b}})
+		hc := testnet.Serve(t, &http.Server{Handler: &Handler{Broker: b, DisableHijack: disableHijack}})
 		resp, err := hc.Get("http://pipe/?topic=t")
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -138,11 +140,13 @@ func shutdownEndsStreams(t *testing.T, disableHijack bool) {
 	}
 }
 
-func TestHandlerMaxLifetime(t *testing.T) {
+func TestHandlerMaxLifetime(t *testing.T) { modes(t, maxLifetime) }
+
+func maxLifetime(t *testing.T, disableHijack bool) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
-		h := &Handler{Broker: b, MaxLifetime: 10 * time.Minute}
+		h := &Handler{Broker: b, MaxLifetime: 10 * time.Minute, DisableHijack: disableHijack}
 		hc := testnet.Serve(t, &http.Server{Handler: h})
 		resp, err := hc.Get("http://pipe/?topic=t")
 		require.NoError(t, err)
@@ -186,11 +190,13 @@ func noticesDepartedClient(t *testing.T, heartbeat time.Duration, disableHijack 
 }
 
 // Streams closed by MaxLifetime are resumed by the Client with nothing lost.
-func TestMaxLifetimeResume(t *testing.T) {
+func TestMaxLifetimeResume(t *testing.T) { modes(t, maxLifetimeResume) }
+
+func maxLifetimeResume(t *testing.T, disableHijack bool) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
-		h := &Handler{Broker: b, MaxLifetime: time.Minute, Retry: 100 * time.Millisecond}
+		h := &Handler{Broker: b, MaxLifetime: time.Minute, Retry: 100 * time.Millisecond, DisableHijack: disableHijack}
 		var streams atomic.Int64
 		hc := testnet.Serve(t, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			streams.Add(1)
