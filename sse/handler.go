@@ -2,7 +2,6 @@ package sse
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -48,7 +47,7 @@ type Handler struct {
 	// Heartbeat is the interval of comment lines sent while no message is,
 	// so proxies keep the stream open. Zero means DefaultHeartbeat; a
 	// negative value sends none. Heartbeats are not needed to notice
-	// clients that leave: see DisableHijack.
+	// clients that close their connections: that is noticed at once.
 	Heartbeat time.Duration
 	// Retry is the reconnection time sent to clients in the retry field
 	// when a stream opens, rounded down to milliseconds. Zero means
@@ -68,13 +67,15 @@ type Handler struct {
 	MaxLifetime time.Duration
 	// DisableHijack keeps HTTP/1.x streams on the ResponseWriter (chunked,
 	// flushed through http.ResponseController) instead of taking over the
-	// connection. By default a Handler hijacks HTTP/1.x connections and
-	// writes the stream on them directly: that frees net/http's 4 KiB read
-	// and write buffers and its 2 KiB response buffer, about 40% of the
-	// memory of an idle stream (see "Connections and memory" in the
-	// package documentation), but middleware sees neither status nor
-	// body, and the response head is written by the Handler. Either way a
-	// client that closes its connection ends its stream at once. HTTP/2
+	// connection. By default a Handler has net/http write the response
+	// head (so middleware sees the 200), then hijacks the HTTP/1.x
+	// connection and writes the stream on it directly: that releases
+	// net/http's 4 KiB read and write buffers and its 2 KiB response
+	// buffer, about 30% of the memory of an idle stream (see "Connections
+	// and memory" in the package documentation), but middleware sees no
+	// body bytes and cannot wrap the writes (compression, say). Both ways
+	// are supported alike: a client that closes its connection ends its
+	// stream at once, and Shutdown cuts a blocked write at once. HTTP/2
 	// streams always use the ResponseWriter.
 	DisableHijack bool
 	// Logger receives the errors that cannot be reported to the client,
@@ -324,38 +325,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setStreamHeader(hdr)
 	rc := http.NewResponseController(w)
 	s := &stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
-	if !h.DisableHijack && r.ProtoMajor == 1 {
-		conn, rw, err := rc.Hijack()
-		switch {
-		case err == nil:
-			s.conn = conn
-			if !h.track(s) {
-				conn.Close()
-				return
-			}
-			// The connection and net/http's buffers for it are ours now.
-			// Writes go straight to the connection and watch reads it
-			// with a small buffer of its own, so net/http's buffers are
-			// released at once.
-			*rw.Reader = bufio.Reader{}
-			*rw.Writer = bufio.Writer{}
-			// The server's ReadTimeout would end watch's read, and with
-			// it a healthy stream.
-			_ = conn.SetReadDeadline(time.Time{})
-			gone := make(chan struct{})
-			go watch(conn, gone)
-			// Closing the connection ends watch's read: it has returned
-			// when ServeHTTP does.
-			defer func() {
-				h.untrack(s)
-				_ = conn.Close()
-				<-gone
-			}()
-			s.gone = gone
-			prelude = appendHead(hdr, prelude)
-		case !errors.Is(err, http.ErrNotSupported):
+	if !h.DisableHijack && r.ProtoMajor == 1 && reaches(w, isHijacker) {
+		// net/http writes the head, so middleware sees the status and
+		// the head is the server's own (Date, Connection: close).
+		// "identity" asks it for a body that is neither chunked nor kept
+		// alive: the stream ends when the connection closes, as net/http
+		// does for Server-Sent Events.
+		hdr.Set("Transfer-Encoding", "identity")
+		w.WriteHeader(http.StatusOK)
+		conn, rw, err := rc.Hijack() // sends the head
+		if err != nil {
+			return // the head is written: no other way is left
+		}
+		s.conn = conn
+		if !h.track(s) {
+			conn.Close()
 			return
 		}
+		// The connection and net/http's buffers for it are ours now.
+		// Writes go straight to the connection and watch reads it with a
+		// small buffer of its own, so net/http's buffers are released at
+		// once.
+		*rw.Reader = bufio.Reader{}
+		*rw.Writer = bufio.Writer{}
+		// The server's ReadTimeout would end watch's read, and with it a
+		// healthy stream.
+		_ = conn.SetReadDeadline(time.Time{})
+		gone := make(chan struct{})
+		go watch(conn, gone)
+		// Closing the connection ends watch's read: it has returned when
+		// ServeHTTP does.
+		defer func() {
+			h.untrack(s)
+			_ = conn.Close()
+			<-gone
+		}()
+		s.gone = gone
 	}
 	if s.conn == nil {
 		if r.ProtoMajor == 1 {
@@ -365,16 +370,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// rather than come back here on the same connection.
 			hdr.Set("Connection", "close")
 		}
-		if err := rc.Flush(); err != nil {
-			if !errors.Is(err, http.ErrNotSupported) {
-				return // the client is gone
-			}
+		if !reaches(w, isFlusher) {
 			// Nothing was written: the writer cannot flush at all.
 			for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "Connection"} {
 				hdr.Del(k)
 			}
-			h.fail(w, fmt.Errorf("sse: the ResponseWriter cannot flush (wrap it with an Unwrap method): %w", err))
+			h.fail(w, fmt.Errorf("sse: the ResponseWriter cannot flush (wrap it with an Unwrap method): %w", http.ErrNotSupported))
 			return
+		}
+		w.WriteHeader(http.StatusOK) // through middleware, which sees the status
+		if err := rc.Flush(); err != nil {
+			return // the client is gone
 		}
 		// The server's WriteTimeout and ReadTimeout are absolute: they
 		// would cut a healthy stream. Each write gets its own deadline
@@ -399,15 +405,33 @@ func setStreamHeader(hdr http.Header) {
 	hdr.Set("X-Accel-Buffering", "no")
 }
 
-// appendHead returns the response head of a hijacked stream followed by
-// body. The body ends when the connection closes.
-func appendHead(hdr http.Header, body []byte) []byte {
-	var b bytes.Buffer
-	b.WriteString("HTTP/1.1 200 OK\r\n")
-	_ = hdr.Write(&b)
-	b.WriteString("Connection: close\r\n\r\n")
-	b.Write(body)
-	return b.Bytes()
+// reaches reports whether w, or a ResponseWriter it wraps (through Unwrap
+// methods, as http.ResponseController finds it), can do what can checks.
+func reaches(w http.ResponseWriter, can func(http.ResponseWriter) bool) bool {
+	for range 64 { // bounds a chain of Unwrap that loops
+		if can(w) {
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+	return false
+}
+
+func isHijacker(w http.ResponseWriter) bool {
+	_, ok := w.(http.Hijacker)
+	return ok
+}
+
+func isFlusher(w http.ResponseWriter) bool {
+	switch w.(type) {
+	case http.Flusher, interface{ FlushError() error }:
+		return true
+	}
+	return false
 }
 
 // subscribe opens the subscription for cursor and returns the bytes to send

@@ -36,9 +36,12 @@ func headersAndFirstBytes(t *testing.T, disableHijack bool) {
 	b := &bus.Memory{}
 	defer b.Close()
 	h := &Handler{Broker: b, Retry: 1500 * time.Millisecond, DisableHijack: disableHijack}
+	status := make(chan int, 1)
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*") // set by middleware
-		h.ServeHTTP(w, r)
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		status <- sw.status
 	}))
 	top, err := b.Top(context.Background(), "news")
 	require.NoError(t, err)
@@ -47,6 +50,11 @@ func headersAndFirstBytes(t *testing.T, disableHijack bool) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.NotEmpty(t, resp.Header.Get("Date"), "the head is net/http's")
+	assert.True(t, resp.Close, "Connection: close")
+	if !disableHijack {
+		assert.Empty(t, resp.TransferEncoding, "hijacked: not chunked, the body ends with the connection")
+	}
 	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 	assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
 	assert.Equal(t, "no", resp.Header.Get("X-Accel-Buffering"))
@@ -57,7 +65,23 @@ func headersAndFirstBytes(t *testing.T, disableHijack bool) {
 	_, err = io.ReadFull(resp.Body, got)
 	require.NoError(t, err)
 	assert.Equal(t, want, string(got))
+	require.NoError(t, h.Shutdown(context.Background()))
+	assert.Equal(t, http.StatusOK, <-status, "middleware saw the status")
 }
+
+// statusWriter is middleware's view of a response: the status written
+// through it. Unwrap lets http.ResponseController reach the connection.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func TestHandlerWireFormat(t *testing.T) { modes(t, wireFormat) }
 

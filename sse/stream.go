@@ -11,8 +11,8 @@ import (
 	"github.com/pushpull/pushpull/bus"
 )
 
-// A stream is one open event stream, run on the ServeHTTP goroutine: it
-// starts no goroutine of its own.
+// A stream is one open event stream, run on the ServeHTTP goroutine; a
+// hijacked one also has watch reading its connection.
 type stream struct {
 	h     *Handler
 	w     http.ResponseWriter
