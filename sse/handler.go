@@ -348,9 +348,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// once.
 		*rw.Reader = bufio.Reader{}
 		*rw.Writer = bufio.Writer{}
-		// The server's ReadTimeout would end watch's read, and with it a
-		// healthy stream.
-		_ = conn.SetReadDeadline(time.Time{})
+		// Hijack cleared the server's ReadTimeout and WriteTimeout
+		// deadlines, which would end a healthy stream; each write gets
+		// its own deadline instead.
 		gone := make(chan struct{})
 		go watch(conn, gone)
 		// Closing the connection ends watch's read: it has returned when

@@ -38,17 +38,23 @@ func modes(t *testing.T, f func(t *testing.T, disableHijack bool)) {
 	}
 }
 
+// A stream outlives the server's ReadTimeout and WriteTimeout, also with
+// no write deadline of its own (a negative WriteTimeout).
 func TestHandlerOutlivesServerTimeouts(t *testing.T) {
-	modes(t, func(t *testing.T, disableHijack bool) {
-		synctest.Test(t, func(t *testing.T) { outlivesServerTimeouts(t, disableHijack) })
-	})
+	for _, wt := range []time.Duration{0, -1} {
+		t.Run(fmt.Sprintf("WriteTimeout=%v", wt), func(t *testing.T) {
+			modes(t, func(t *testing.T, disableHijack bool) {
+				synctest.Test(t, func(t *testing.T) { outlivesServerTimeouts(t, wt, disableHijack) })
+			})
+		})
+	}
 }
 
-func outlivesServerTimeouts(t *testing.T, disableHijack bool) {
+func outlivesServerTimeouts(t *testing.T, writeTimeout time.Duration, disableHijack bool) {
 	{
 		b := &bus.Memory{}
 		defer b.Close()
-		h := &Handler{Broker: b, Heartbeat: 500 * time.Millisecond, DisableHijack: disableHijack}
+		h := &Handler{Broker: b, Heartbeat: 500 * time.Millisecond, WriteTimeout: writeTimeout, DisableHijack: disableHijack}
 		mux := http.NewServeMux()
 		mux.Handle("GET /events/{topic}", h)
 		hc := testnet.Serve(t, &http.Server{Handler: mux, WriteTimeout: time.Second, ReadTimeout: time.Second})
