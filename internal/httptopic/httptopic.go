@@ -42,16 +42,6 @@ func Resolve(r *http.Request, fn func(*http.Request) (string, error)) (string, e
 	return topic, nil
 }
 
-// CheckCursor validates a cursor received from a client with
-// bus.ParseCursor, the one cursor check: "", bus.Oldest or a message ID.
-// It returns a *bus.CursorError wrapping bus.ErrInvalidCursor. It remains
-// for package sse, until its handler and client call bus.ParseCursor with
-// their topic as poll and longpoll do.
-func CheckCursor(after string) error {
-	_, err := bus.ParseCursor("", after)
-	return err
-}
-
 // URL returns a client's request URL for topic: base with "{topic}"
 // replaced by the escaped topic, or with a topic query parameter added when
 // base has no "{topic}", and the parameters q set. base must be an absolute

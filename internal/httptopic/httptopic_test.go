@@ -50,14 +50,3 @@ func TestResolve(t *testing.T) {
 	assert.ErrorIs(t, err, boom)
 }
 
-func TestCheckCursor(t *testing.T) {
-	assert.NoError(t, CheckCursor(""))
-	assert.NoError(t, CheckCursor(bus.Oldest))
-	assert.NoError(t, CheckCursor("abc-12"))
-	assert.NoError(t, CheckCursor(bus.Origin))
-	err := CheckCursor("nope")
-	assert.ErrorIs(t, err, bus.ErrInvalidCursor)
-	var ce *bus.CursorError
-	require.ErrorAs(t, err, &ce, "the error of bus.ParseCursor")
-	assert.Equal(t, "nope", ce.Cursor)
-}
