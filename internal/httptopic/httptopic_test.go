@@ -49,4 +49,3 @@ func TestResolve(t *testing.T) {
 	_, err = Resolve(r, func(*http.Request) (string, error) { return "", boom })
 	assert.ErrorIs(t, err, boom)
 }
-
