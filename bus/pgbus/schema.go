@@ -86,7 +86,7 @@ type names struct {
 	topics   string // the table names
 	messages string
 	// reads
-	top, after, oldest, newest, tops string
+	top, after, oldest, newest, tops   string
 	expire, expireCandidates, dropIdle string
 }
 
