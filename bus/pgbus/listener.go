@@ -192,30 +192,39 @@ func (l *listener) session() bool {
 	}
 }
 
-// notify parses "<topic> <epoch> <offset> [<base64 record>]" and hands the
-// message to the hub, reading it from the table when the record did not
-// fit in the notification.
-func (l *listener) notify(payload string) {
+// parseNotification parses "<topic> <epoch> <offset> [<base64 record>]".
+// rec is nil when the record did not fit in the notification.
+func parseNotification(payload string) (topic string, p bus.Position, rec []byte, ok bool) {
 	topic, rest, ok1 := strings.Cut(payload, " ")
 	epoch, rest, ok2 := strings.Cut(rest, " ")
-	num, rec, hasRec := strings.Cut(rest, " ")
+	num, b64, hasRec := strings.Cut(rest, " ")
 	off, err := strconv.ParseUint(num, 10, 64)
-	if !ok1 || !ok2 || err != nil || !bus.ValidEpoch(epoch) || off == 0 {
-		return // not ours; a check finds any message it hid
+	if !ok1 || !ok2 || err != nil || !bus.ValidEpoch(epoch) || off == 0 || bus.ValidateTopic(topic) != nil {
+		return "", bus.Position{}, nil, false
 	}
-	if !l.b.hub.Subscribed(topic) {
-		return
-	}
-	p := bus.Position{Epoch: epoch, Offset: off}
 	if hasRec {
-		raw, err := base64.StdEncoding.DecodeString(rec)
+		if rec, err = base64.StdEncoding.DecodeString(b64); err != nil || rec == nil {
+			return "", bus.Position{}, nil, false
+		}
+	}
+	return topic, bus.Position{Epoch: epoch, Offset: off}, rec, true
+}
+
+// notify hands the message of a notification to the hub, reading it from
+// the table when the record did not fit in the notification.
+func (l *listener) notify(payload string) {
+	topic, p, rec, ok := parseNotification(payload)
+	if !ok || !l.b.hub.Subscribed(topic) {
+		return // not ours, or nobody here wants it; a check finds any message it hid
+	}
+	if rec != nil {
 		m := bus.Message{Topic: topic, ID: p.ID()}
-		if err == nil && bus.DecodeRecord(raw, &m) == nil {
+		if bus.DecodeRecord(rec, &m) == nil {
 			l.b.hub.Deliver(topic, m, p)
 		}
 		return
 	}
-	msgs, err := l.b.readAfter(l.ctx, nil, topic, bus.Position{Epoch: epoch, Offset: off - 1}, 1)
+	msgs, err := l.b.readAfter(l.ctx, nil, topic, bus.Position{Epoch: p.Epoch, Offset: p.Offset - 1}, 1)
 	if err != nil || len(msgs) != 1 || msgs[0].ID != p.ID() {
 		return // a check, or the next message, sends subscribers to the history
 	}
