@@ -51,10 +51,11 @@ type Broker struct {
 	// Zero means DefaultHistoryTTL; a negative value keeps messages until
 	// HistorySize pushes them out.
 	HistoryTTL time.Duration
-	// MetaTTL is how long a topic's epoch and top are kept after its last
-	// publication once its history is empty, so "nothing new after x"
-	// stays answerable after the messages expired. The next publication to
-	// a topic removed after that starts a new epoch. Zero means
+	// MetaTTL is how long a topic's epoch and top are kept after its
+	// history expired, so "nothing new after x" stays answerable: the
+	// retention job removes a topic whose history is empty and whose last
+	// publication is older than HistoryTTL plus MetaTTL. The next
+	// publication to a removed topic starts a new epoch. Zero means
 	// DefaultMetaTTL; a negative value keeps topics forever.
 	MetaTTL time.Duration
 	// Buffer is the capacity of each subscription's channel. Zero means

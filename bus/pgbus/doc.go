@@ -75,6 +75,10 @@
 // ones from the table, cuts stalled ones with bus.ErrSlowConsumer and
 // proves continuity.
 //
+// All topics of a Prefix share the one channel, so every listener receives
+// every notification of its prefix and drops those of topics that have no
+// subscriber in its process; give unrelated applications their own prefix.
+//
 // Notifications can be lost (PostgreSQL keeps none for a session that is
 // not listening, for example while the listener reconnects). The broker
 // never relies on them alone: after every (re)connection, once LISTEN is in

@@ -226,30 +226,43 @@ func (l *listener) notify(payload string) {
 	}
 	msgs, err := l.b.readAfter(l.ctx, nil, topic, bus.Position{Epoch: p.Epoch, Offset: p.Offset - 1}, 1)
 	if err != nil || len(msgs) != 1 || msgs[0].ID != p.ID() {
-		return // a check, or the next message, sends subscribers to the history
+		signal(l.poke) // a check sends subscribers to the history
+		return
 	}
 	l.b.hub.Deliver(topic, msgs[0], p)
 }
 
-// check runs checkAll every CheckInterval and when poked.
+// check runs checkAll every CheckInterval and when poked, and again soon
+// (with backoff) after a check failed, so a dropped connection does not
+// hold up the check that a reconnection asked for.
 func (l *listener) check() {
 	defer l.wg.Done()
 	ticker := time.NewTicker(l.b.checkInterval())
 	defer ticker.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	backoff := minBackoff
 	for {
 		select {
 		case <-l.quit:
 			return
 		case <-ticker.C:
 		case <-l.poke:
+		case <-retry.C:
 		}
-		l.checkAll()
+		if l.checkAll() {
+			backoff = minBackoff
+			continue
+		}
+		retry.Reset(backoff)
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 
 // checkAll reads the top of every topic with subscribers and resyncs the
-// hub with it.
-func (l *listener) checkAll() {
+// hub with it. It reports whether every read succeeded.
+func (l *listener) checkAll() bool {
 	byName := make(map[string]*bus.HubTopic)
 	l.b.hub.Each(func(t *bus.HubTopic) { byName[t.Name()] = t })
 	names := make([]string, 0, len(byName))
@@ -260,9 +273,10 @@ func (l *listener) checkAll() {
 		chunk := names[:min(len(names), checkChunk)]
 		names = names[len(chunk):]
 		if !l.checkChunk(byName, chunk) {
-			return // the next check retries
+			return false
 		}
 	}
+	return true
 }
 
 func (l *listener) checkChunk(byName map[string]*bus.HubTopic, chunk []string) bool {
