@@ -3,6 +3,7 @@ package pgbus
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,13 +98,8 @@ func (l *listener) ready(ctx context.Context) error {
 	}
 }
 
-var errNotListening = &listenError{}
-
-type listenError struct{}
-
-func (*listenError) Error() string {
-	return "pgbus: subscribe: not listening within " + readyTimeout.String() + " (is the database reachable?)"
-}
+// errNotListening ends a Subscribe that found no listening connection.
+var errNotListening = errors.New("pgbus: subscribe: not listening within " + readyTimeout.String() + " (is the database reachable?)")
 
 // stop makes the goroutines end; wait waits for them.
 func (l *listener) stop() {
