@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -76,7 +77,7 @@ func TestPublishTxReachesSSEAndWebhook(t *testing.T) {
 	viaHook, err := received.Subscribe(ctx, "in", "")
 	require.NoError(t, err)
 	defer viaHook.Close()
-	hookSrv := httptest.NewServer(&webhook.Receiver{Keys: webhook.Secrets(secret), Broker: received, Topic: "in"})
+	hookSrv := httptest.NewServer(&webhook.Receiver{Keys: webhook.Secrets(secret), Broker: received, Topic: func(*http.Request) (string, error) { return "in", nil }})
 	defer hookSrv.Close()
 	d := &webhook.Dispatcher{Broker: b, Sender: &webhook.Sender{AllowPrivateNetworks: true}}
 	require.NoError(t, d.Add(webhook.Endpoint{ID: "shop", URL: hookSrv.URL, Keys: webhook.Secrets(secret), Topic: topic, From: bus.Origin}))
