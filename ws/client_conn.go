@@ -207,8 +207,12 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 	case opMessage:
 		c.mu.Lock()
 		s := c.subs[e.Topic]
+		// The server acks a subscribe before any of its messages, so a
+		// message before the ack is for an earlier subscription of the
+		// topic, closed by the client while the server was still sending.
+		live := s != nil && s.ackedGen == c.gen
 		c.mu.Unlock()
-		if s != nil { // else unsubscribed meanwhile
+		if live {
 			s.deliver(ctx, &e)
 		}
 	case opAck:
@@ -224,6 +228,9 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 		mine := s != nil && (o != nil && o.sub == s || o == nil && e.Ref == "")
 		if o != nil && o.sub != nil {
 			o.sub.op = nil
+		}
+		if mine {
+			s.ackedGen = c.gen
 		}
 		c.mu.Unlock()
 		if mine {

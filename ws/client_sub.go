@@ -16,9 +16,10 @@ type subscription struct {
 	done  chan struct{}
 
 	// Guarded by c.mu.
-	ref     string // the ref of the first subscribe request
-	op      *op    // that request, until acked
-	sentGen uint64
+	ref      string // the ref of the first subscribe request
+	op       *op    // that request, until acked
+	sentGen  uint64
+	ackedGen uint64 // the connection generation whose subscribe the server acked
 
 	// track checks that each message follows the previous one. Touched
 	// only by the Client's run goroutine (and before the subscription is

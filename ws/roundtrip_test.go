@@ -289,3 +289,32 @@ func TestSubscribeBeyondTop(t *testing.T) {
 		}
 	}
 }
+
+// TestResubscribeIgnoresEarlierSubscription closes a subscription while
+// the server is still sending its messages and subscribes to the topic
+// again from the oldest message: the frames of the closed subscription
+// still in flight must not reach the new one.
+func TestResubscribeIgnoresEarlierSubscription(t *testing.T) {
+	h := &Handler{Broker: &bus.Memory{HistorySize: 1000}}
+	_, url := newServer(t, h)
+	ctx := testCtx(t)
+	sub := connect(t, NewClient(url))
+	const n = 500
+	for round := range 5 {
+		topic := fmt.Sprint("t", round)
+		a, err := sub.Subscribe(ctx, topic, "")
+		require.NoError(t, err)
+		for i := range n {
+			_, err := h.Broker.Publish(ctx, topic, bus.Message{Data: []byte(fmt.Sprint(i))})
+			require.NoError(t, err)
+		}
+		recv(t, ctx, a) // the server is sending
+		require.NoError(t, a.Close())
+		again, err := sub.Subscribe(ctx, topic, bus.Oldest)
+		require.NoError(t, err)
+		for i := range n {
+			require.Equal(t, fmt.Sprint(i), string(recv(t, ctx, again).Data), "round %d", round)
+		}
+		require.NoError(t, again.Close())
+	}
+}
