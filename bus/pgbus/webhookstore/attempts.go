@@ -23,7 +23,7 @@ type Attempts struct {
 	// Prefix starts the table name. Zero means pgbus.DefaultPrefix.
 	Prefix string
 	// Logger receives the errors of OnAttempt, which cannot return them.
-	// Nil means silent.
+	// Nil means no logging.
 	Logger *slog.Logger
 }
 
