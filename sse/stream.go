@@ -22,6 +22,8 @@ type stream struct {
 	last  time.Time       // of the last write
 	conn  net.Conn        // the hijacked connection, or nil
 	gone  <-chan struct{} // closed when watch has seen conn end; nil if not hijacked
+	// expires is when the stream's identity expires; zero means never.
+	expires time.Time
 }
 
 // maxBatch bounds the messages written between two flushes (on a hijacked
@@ -52,6 +54,14 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 		defer life.Stop()
 		lifeC = life.C
 	}
+	var expC <-chan time.Time
+	if !s.expires.IsZero() {
+		// The client reconnects with its cursor, and has to present fresh
+		// credentials to be let in again.
+		exp := time.NewTimer(time.Until(s.expires))
+		defer exp.Stop()
+		expC = exp.C
+	}
 	for {
 		select {
 		case m, ok := <-s.sub.C():
@@ -74,6 +84,8 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 		case <-s.gone:
 			return // the client closed its connection
 		case <-lifeC:
+			return
+		case <-expC:
 			return
 		case <-s.h.stop:
 			return

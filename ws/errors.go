@@ -16,6 +16,10 @@ const (
 	// whose write took longer than WriteTimeout. The client should
 	// reconnect and resume from its cursors; it has lost nothing.
 	CloseSlowConsumer websocket.StatusCode = 4000
+	// CloseExpired closes a connection whose identity (Handler.Auth)
+	// expired. The client should reconnect with fresh credentials and
+	// resume from its cursors; it has lost nothing.
+	CloseExpired websocket.StatusCode = 4001
 )
 
 // Errors of the ws package. The bus sentinels (bus.ErrClosed,

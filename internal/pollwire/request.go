@@ -1,12 +1,14 @@
 package pollwire
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/httptopic"
 )
@@ -30,13 +32,16 @@ type Request struct {
 	Topic string
 	After string // "", bus.Oldest, Latest, bus.Origin or a message ID
 	Limit int    // messages wanted, in [0, the handler's limit]
+	// Identity is who the request is, when the handler has an Auth.
+	Identity *auth.Identity
 }
 
 // Config is what a handler needs to parse a request.
 type Config struct {
 	Topic     func(*http.Request) (string, error)
 	Authorize func(*http.Request, string) error
-	Limit     int // the most messages one answer carries
+	Auth      auth.Authorizer // nil: no authentication
+	Limit     int             // the most messages one answer carries
 }
 
 // Parse checks the method and reads the topic, the cursor and the limit of r,
@@ -48,13 +53,21 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 		WriteErrorBody(w, http.StatusMethodNotAllowed, ErrorBody{Error: CodeMethod, Message: "use GET", Allowed: "GET, HEAD"})
 		return Request{}, false
 	}
+	var id *auth.Identity
+	if cfg.Auth != nil {
+		var err error
+		if r, id, err = auth.Authenticate(cfg.Auth, r); err != nil {
+			WriteError(w, authError(err), 0)
+			return Request{}, false
+		}
+	}
 	topic, err := httptopic.Resolve(r, cfg.Topic)
 	if err != nil {
 		WriteError(w, err, 0)
 		return Request{}, false
 	}
 	q := r.URL.Query()
-	req := Request{Topic: topic, After: q.Get(ParamAfter), Limit: cfg.Limit}
+	req := Request{Topic: topic, After: q.Get(ParamAfter), Limit: cfg.Limit, Identity: id}
 	if _, err := bus.ParseCursor(topic, req.After); err != nil && req.After != Latest {
 		WriteError(w, err, 0)
 		return Request{}, false
@@ -67,6 +80,12 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 		}
 		req.Limit = min(n, cfg.Limit)
 	}
+	if cfg.Auth != nil {
+		if err := cfg.Auth.Authorize(r.Context(), id, auth.Subscribe, topic); err != nil {
+			WriteError(w, fmt.Errorf("%w: %w", ErrForbidden, err), 0)
+			return Request{}, false
+		}
+	}
 	if cfg.Authorize != nil {
 		if err := cfg.Authorize(r, topic); err != nil {
 			WriteError(w, fmt.Errorf("%w: %w", ErrForbidden, err), 0)
@@ -74,6 +93,15 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 		}
 	}
 	return req, true
+}
+
+// authError is the error answered for a failed Authenticate: 401 for
+// credentials that are not valid, 503 when they could not be checked.
+func authError(err error) error {
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrAuthUnavailable, err)
 }
 
 // ParseTimeout reads the timeout parameter: seconds, an integer or a decimal
