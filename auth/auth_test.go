@@ -104,11 +104,14 @@ func TestBearerSources(t *testing.T) {
 		}
 	}
 	bad := map[string]*http.Request{
-		"none":   req(func(*http.Request) {}),
-		"basic":  req(func(r *http.Request) { r.Header.Set("Authorization", "Basic Zm9vOmJhcg==") }),
-		"empty":  req(func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") }),
-		"header": req(func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope"); r.URL.RawQuery = "access_token=good" }),
-		"old":    req(func(r *http.Request) { r.URL.RawQuery = "access_token=old" }),
+		"none":  req(func(*http.Request) {}),
+		"basic": req(func(r *http.Request) { r.Header.Set("Authorization", "Basic Zm9vOmJhcg==") }),
+		"empty": req(func(r *http.Request) { r.Header.Set("Authorization", "Bearer ") }),
+		"header": req(func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer nope")
+			r.URL.RawQuery = "access_token=good"
+		}),
+		"old": req(func(r *http.Request) { r.URL.RawQuery = "access_token=old" }),
 	}
 	for name, r := range bad {
 		if _, _, err := auth.Authenticate(b, r); err == nil {
