@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
@@ -168,4 +169,27 @@ func Authenticate(a Authorizer, r *http.Request) (*http.Request, *Identity, erro
 		return r, nil, ErrExpired
 	}
 	return r.WithContext(NewContext(r.Context(), id)), id, nil
+}
+
+// A Joiner is an Authorizer that is told of live subscriptions, to keep
+// presence (see package auth/presence). Handlers call Join when a stream
+// (sse) or a subscription (ws) starts and the function it returns when it
+// ends; poll and long-poll requests are not live subscriptions and are not
+// reported.
+type Joiner interface {
+	// Join records that id subscribes to topic and returns the function
+	// that records the end of that subscription. Both must be quick and
+	// must not fail; the leave function is called exactly once.
+	Join(ctx context.Context, id *Identity, topic string) (leave func())
+}
+
+// Join calls a's Join when a is a Joiner and id is not nil, and returns
+// its leave function, or one that does nothing.
+func Join(ctx context.Context, a Authorizer, id *Identity, topic string) (leave func()) {
+	if j, ok := a.(Joiner); ok && id != nil {
+		if leave := j.Join(ctx, id, topic); leave != nil {
+			return sync.OnceFunc(leave)
+		}
+	}
+	return func() {}
 }

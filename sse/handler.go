@@ -349,6 +349,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
+	defer auth.Join(ctx, h.Auth, id, topic)()
 
 	setStreamHeader(hdr)
 	rc := http.NewResponseController(w)

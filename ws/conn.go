@@ -67,6 +67,7 @@ type connSub struct {
 	last  bus.Position // the last message queued; guarded by hub.mu once attached
 	owed  bus.Position // the last message c published to topic, until queued; guarded by hub.mu
 	idx   int          // index in hub.subs
+	leave func()       // ends its presence (auth.Join); called once
 }
 
 func newConn(h *Handler, wc *websocket.Conn, nc net.Conn, r *http.Request) *Conn {
@@ -228,12 +229,14 @@ func (c *Conn) subscribe(ctx context.Context, e *envelope) {
 	}
 	c.subs[e.Topic] = s
 	c.mu.Unlock()
+	s.leave = auth.Join(ctx, c.h.Auth, c.id, e.Topic)
 
 	err := c.attach(ctx, s, e)
 	if err == nil {
 		return
 	}
 	c.forget(s)
+	s.leave()
 	if s.hub != nil {
 		s.hub.remove(s)
 		c.h.releaseHub(s.hub)
@@ -326,6 +329,7 @@ func (c *Conn) unsubscribe(e *envelope) {
 	delete(c.subs, e.Topic)
 	c.mu.Unlock()
 	if s != nil {
+		s.leave()
 		s.hub.remove(s)
 		c.h.releaseHub(s.hub)
 	}
@@ -696,6 +700,7 @@ func (c *Conn) teardown() {
 	}
 	c.mu.Unlock()
 	for _, s := range subs {
+		s.leave()
 		s.hub.remove(s)
 		c.h.releaseHub(s.hub)
 	}
