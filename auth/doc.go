@@ -26,12 +26,23 @@
 // A live connection does not outlive its identity's Expires: an SSE stream
 // ends (the client reconnects with fresh credentials and its cursor), a
 // held long poll is answered with what it has by then, and a ws connection
-// is closed with ws.CloseExpired (4001).
+// is closed with ws.CloseExpired (4001). The Go clients refresh by
+// themselves when their HTTPClient's transport is a [Transport], which
+// asks a callback for the token of each request; without one they stop
+// with the 401 of their next request.
+//
+// # Publishing, presence
+//
+// ws.Handler.OnPublish sees each message a client publishes before the
+// broker does; [Stamp] signs it with the publisher's subject and refuses a
+// message that names someone else. An Authorizer that is also a [Joiner]
+// is told of every live subscription (sse streams, ws subscriptions):
+// package auth/presence keeps who is online per topic that way.
 //
 // # Deny by default
 //
 // With Auth nil a Handler is open, as before (or governed by its Authorize
-// hook alone). Once Auth is set, nothing is allowed that is not granted:
+// hook alone; a ws client may then publish anywhere). Once Auth is set, nothing is allowed that is not granted:
 // a request without credentials is refused with 401 (unless the Authorizer
 // has an anonymous identity, see [Bearer.Anonymous] and [Public]), and an
 // Identity grants only the topics its Subscribe and Publish patterns

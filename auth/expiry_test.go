@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/longpoll"
 	"github.com/pushpull/pushpull/sse"
@@ -18,49 +19,42 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// refresher is a client's RoundTripper that sends alice's tokens: one
-// expiring at deadline while it has not passed, then a fresh one. The
-// first request with a fresh token signals fresh, then waits for release
-// before it goes out, so a test can publish while the client is away.
+// refresher makes alice's tokens for an auth.Transport: one expiring at
+// deadline while it has not passed, then a fresh one. The first fresh
+// token is handed out only after fresh was signalled and release closed,
+// so a test can publish while the client is away.
 type refresher struct {
-	base     *http.Transport
 	deadline time.Time
 	fresh    chan struct{} // capacity 1
 	release  chan struct{}
 	once     sync.Once
 }
 
-func newRefresher(t *testing.T, life time.Duration) *refresher {
+func newRefresher(t *testing.T, life time.Duration) (*refresher, *auth.Transport) {
 	r := &refresher{
-		base:     http.DefaultTransport.(*http.Transport).Clone(),
 		deadline: time.Now().Add(life),
 		fresh:    make(chan struct{}, 1),
 		release:  make(chan struct{}),
 	}
-	t.Cleanup(r.base.CloseIdleConnections)
-	return r
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(base.CloseIdleConnections)
+	return r, &auth.Transport{Token: r.token, Base: base}
 }
 
-func (r *refresher) RoundTrip(req *http.Request) (*http.Response, error) {
-	tok := fmt.Sprintf("alice;%d", r.deadline.UnixNano())
-	if !time.Now().Before(r.deadline) {
-		tok = "alice"
-		var err error
-		r.once.Do(func() {
-			r.fresh <- struct{}{}
-			select {
-			case <-r.release:
-			case <-req.Context().Done():
-				err = req.Context().Err()
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
+func (r *refresher) token(ctx context.Context) (string, error) {
+	if time.Now().Before(r.deadline) {
+		return fmt.Sprintf("alice;%d", r.deadline.UnixNano()), nil
 	}
-	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "Bearer "+tok)
-	return r.base.RoundTrip(req)
+	var err error
+	r.once.Do(func() {
+		r.fresh <- struct{}{}
+		select {
+		case <-r.release:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	})
+	return "alice", err
 }
 
 // expiryCase subscribes through one transport with a Client whose
@@ -115,8 +109,8 @@ func TestExpiryRefreshResume(t *testing.T) {
 			b := newBroker(t)
 			m1, err := b.Publish(ctx, "room/1", bus.Message{Data: []byte("one")})
 			require.NoError(t, err)
-			rt := newRefresher(t, 300*time.Millisecond)
-			s, err := tc.subscribe(t, b, rt, nil)
+			rt, tr := newRefresher(t, 300*time.Millisecond)
+			s, err := tc.subscribe(t, b, tr, nil)
 			require.NoError(t, err)
 			defer s.Close()
 			select {
