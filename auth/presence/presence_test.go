@@ -153,3 +153,31 @@ func TestSSEPresence(t *testing.T) {
 	assert.Empty(t, p.Members("room/1"))
 	http.DefaultClient.CloseIdleConnections()
 }
+
+func TestServeHTTP(t *testing.T) {
+	p := &presence.Memory{Auth: subjects()}
+	p.Auth.(*auth.Bearer).Anonymous = nil
+	leave := p.Join(context.Background(), &auth.Identity{Subject: "alice"}, "room/1")
+	defer leave()
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	get := func(q string) (*http.Response, presence.List) {
+		resp, err := http.Get(srv.URL + "?" + q)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var l presence.List
+		if resp.StatusCode == 200 {
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&l))
+		}
+		return resp, l
+	}
+	resp, l := get("topic=room/1&token=bob")
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, []string{"alice"}, subjectsOf(l.Members))
+	resp, _ = get("topic=room/1")
+	assert.Equal(t, 401, resp.StatusCode)
+	resp, _ = get("topic=secret&token=bob")
+	assert.Equal(t, 403, resp.StatusCode)
+	resp, _ = get("topic=a%20b&token=bob")
+	assert.Equal(t, 400, resp.StatusCode)
+}
