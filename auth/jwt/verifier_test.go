@@ -236,7 +236,7 @@ type jwksServer struct {
 	down    atomic.Bool
 }
 
-func newJWKS(t *testing.T) *jwksServer {
+func newJWKS(t testing.TB) *jwksServer {
 	s := &jwksServer{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)
