@@ -240,7 +240,16 @@ func newWS(t *testing.T, h *ws.Handler) *httptest.Server {
 func TestWSAuthorize(t *testing.T) {
 	ctx := testCtx(t)
 	b := newBroker(t)
-	srv := newWS(t, &ws.Handler{Broker: b, Auth: tokens()})
+	srv := newWS(t, &ws.Handler{Broker: b, Auth: tokens(),
+		Authorize: func(r *http.Request, action ws.Action, topic string) error {
+			if id, ok := auth.FromContext(r.Context()); !ok || id.Subject != "alice" {
+				return errors.New("the hook sees no identity")
+			}
+			if topic == "room/hooked" {
+				return errors.New("the hook says no")
+			}
+			return nil
+		}})
 
 	for _, tok := range []string{"", "bad/token", "alice;-1s"} {
 		c := &ws.Client{URL: wsURL(srv), Header: bearer(tok)}
@@ -253,6 +262,8 @@ func TestWSAuthorize(t *testing.T) {
 	defer c.Close()
 	_, err := c.Subscribe(ctx, "user/bob/inbox", "")
 	assert.ErrorIs(t, err, ws.ErrForbidden)
+	_, err = c.Subscribe(ctx, "room/hooked", "")
+	assert.ErrorIs(t, err, ws.ErrForbidden, "the hook refuses after Auth allowed")
 	_, err = c.Publish(ctx, "user/alice/inbox", bus.Message{Data: []byte("x")})
 	assert.ErrorIs(t, err, ws.ErrForbidden, "subscribe grant used for publish")
 	s, err := c.Subscribe(ctx, "room/1", "")
