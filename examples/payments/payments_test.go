@@ -213,3 +213,12 @@ func TestConsumerRefusesForgery(t *testing.T) {
 	assert.Contains(t, string(ms[1].Data), `"status":400`)
 	assert.Equal(t, "msg_real", ms[2].Meta["webhook-id"])
 }
+
+func TestProviderNeedsConsumerURL(t *testing.T) {
+	b := &bus.Memory{}
+	t.Cleanup(func() { _ = b.Close() })
+	for _, u := range []string{"", "127.0.0.1:8091/webhooks", "ftp://host/x", "http:///webhooks", "http://[::1"} {
+		_, err := payments.NewProvider(b, &payments.MemoryStore{Bus: b}, nil, u, secret(t), nil)
+		assert.Error(t, err, u)
+	}
+}

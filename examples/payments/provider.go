@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -36,7 +37,10 @@ type Provider struct {
 func NewProvider(b bus.Broker, st Store, cursors webhook.CursorStore, consumerURL string, secret webhook.Secret, log *slog.Logger) (*Provider, error) {
 	u, err := url.Parse(consumerURL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("payments: consumer URL: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("payments: consumer URL %q: want http(s)://host/path", consumerURL)
 	}
 	d := &webhook.Dispatcher{
 		Broker:  b,

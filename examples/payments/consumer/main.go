@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -37,7 +38,7 @@ func main() {
 
 	b := &bus.Memory{}
 	defer b.Close()
-	c := payments.NewConsumer(b, key, nil)
+	c := payments.NewConsumer(b, key, slog.Default())
 	srv := &http.Server{Addr: *addr, Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	srv.RegisterOnShutdown(func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
@@ -57,7 +58,7 @@ func main() {
 		b, st = mb, &payments.MemoryStore{Bus: mb}
 	}
 	defer b.Close()
-	p, err := payments.NewProvider(b, st, cursors, *consumer, key, nil)
+	p, err := payments.NewProvider(b, st, cursors, *consumer, key, slog.Default())
 	if err != nil {
 		log.Fatal(err)
 	}
