@@ -72,6 +72,7 @@ type Store interface {
 // There is no transaction: Create publishes, then stores, under one lock,
 // and a Crash fails before either. It is safe for concurrent use.
 type MemoryStore struct {
+	// Bus receives the events. It must be set.
 	Bus bus.Publisher
 
 	mu       sync.Mutex
