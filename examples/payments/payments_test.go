@@ -32,7 +32,7 @@ type demo struct {
 	stop     func()           // stops the provider's Dispatcher; idempotent
 }
 
-func secret(t *testing.T) webhook.Secret {
+func secret(t testing.TB) webhook.Secret {
 	t.Helper()
 	s, err := webhook.ParseSecret(payments.DemoSecret)
 	require.NoError(t, err)
@@ -42,7 +42,7 @@ func secret(t *testing.T) webhook.Secret {
 // start runs a consumer and a provider whose events come from b and st.
 // Close b after the test yourself (register its cleanup before calling
 // start).
-func start(t *testing.T, b bus.Broker, st payments.Store, cursors webhook.CursorStore) *demo {
+func start(t testing.TB, b bus.Broker, st payments.Store, cursors webhook.CursorStore) *demo {
 	t.Helper()
 	cb := &bus.Memory{}
 	c := payments.NewConsumer(cb, secret(t), nil)
@@ -73,7 +73,7 @@ func start(t *testing.T, b bus.Broker, st payments.Store, cursors webhook.Cursor
 
 // pay posts the provider's form and returns the status and the decoded
 // answer (a Payment, or an error in Payment.Reason's place).
-func (d *demo) pay(t *testing.T, customer string, o payments.Outcome) (int, payments.Payment) {
+func (d *demo) pay(t testing.TB, customer string, o payments.Outcome) (int, payments.Payment) {
 	t.Helper()
 	resp, err := http.PostForm(d.psrv.URL+"/payments", url.Values{
 		"customer": {customer}, "amount": {"12.50"}, "currency": {"EUR"}, "outcome": {string(o)},

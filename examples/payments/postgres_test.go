@@ -20,7 +20,7 @@ import (
 // pgURL returns the test database (PG_URL, by default the local server's
 // database "test"), skipping the test when none answers, or failing it
 // when PUSHPULL_REQUIRE_SERVICES=1.
-func pgURL(t *testing.T) string {
+func pgURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("PG_URL")
 	if u == "" {
@@ -44,7 +44,7 @@ func pgURL(t *testing.T) string {
 
 // openPG opens the provider's PostgreSQL parts under a prefix of this
 // test's own, and drops everything under it when the test ends.
-func openPG(t *testing.T, u, prefix string) (*pgbus.Broker, *payments.PGStore, webhook.CursorStore) {
+func openPG(t testing.TB, u, prefix string) (*pgbus.Broker, *payments.PGStore, webhook.CursorStore) {
 	t.Helper()
 	b, st, cursors, err := payments.OpenPostgres(t.Context(), u, prefix)
 	require.NoError(t, err)
@@ -54,7 +54,7 @@ func openPG(t *testing.T, u, prefix string) (*pgbus.Broker, *payments.PGStore, w
 
 // newPrefix returns a table prefix no other test or run uses, and drops
 // its tables and functions when the test ends.
-func newPrefix(t *testing.T, u string) string {
+func newPrefix(t testing.TB, u string) string {
 	t.Helper()
 	prefix := fmt.Sprintf("pay%x_", time.Now().UnixNano())
 	t.Cleanup(func() {
