@@ -126,7 +126,7 @@ func defaultConfig() Config {
 		Clients:      100,
 		Rate:         20,
 		Size:         256,
-		Duration:     8 * time.Second,
+		Duration:     10 * time.Second,
 		PollInterval: time.Second,
 		Drain:        15 * time.Second,
 	}

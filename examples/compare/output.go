@@ -36,7 +36,15 @@ func writeTable(w io.Writer, rep *Report) error {
 			r.Pattern, ms(r.Latency.P50), ms(r.Latency.P95), ms(r.Latency.P99), ms(r.Latency.Max),
 			r.Requests, r.Bytes, kib(r.MemClient), r.GorClient, r.CPUPer1000, r.Lost, r.Duplicated)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rep.Results {
+		if r.NotMod > 0 {
+			fmt.Fprintf(w, "\n%s: %d of %d requests answered 304 Not Modified\n", r.Pattern, r.NotMod, r.Reqs)
+		}
+	}
+	return nil
 }
 
 // writeMarkdown writes the results as a Markdown table, as the README shows

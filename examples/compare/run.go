@@ -59,21 +59,24 @@ type Latency struct {
 // Result is what one pattern did with the workload.
 type Result struct {
 	Pattern    string   `json:"pattern"`
-	Published  int      `json:"published"`   // messages
-	Deliveries int64    `json:"deliveries"`  // distinct (client, message) pairs received
-	Lost       int64    `json:"lost"`        // published × clients − deliveries
-	Duplicated int64    `json:"duplicated"`  // receipts beyond the first of a message by a client
-	Cuts       int      `json:"cuts"`        // forced disconnects
-	CutConns   int      `json:"cut_conns"`   // connections they closed
-	Latency    Latency  `json:"latency"`     // of every delivery
-	Requests   float64  `json:"requests"`    // HTTP requests per delivery
-	Bytes      float64  `json:"bytes"`       // bytes on the wire, both ways, per delivery
-	Conns      int64    `json:"connections"` // connections accepted during the run
-	NotMod     int64    `json:"not_modified"`
-	MemClient  float64  `json:"server_mem_per_client_bytes"` // heap+stack
-	GorClient  float64  `json:"server_goroutines_per_client"`
-	CPUPer1000 float64  `json:"server_cpu_ms_per_1000"` // server CPU per 1,000 deliveries
+	Published  int      `json:"published"`  // messages
+	Deliveries int64    `json:"deliveries"` // distinct (client, message) pairs received
+	Lost       int64    `json:"lost"`       // published × clients − deliveries
+	Duplicated int64    `json:"duplicated"` // receipts beyond the first of a message by a client
 	Errors     []string `json:"errors,omitempty"`
+	Latency    Latency  `json:"latency"` // of every delivery
+
+	Requests float64 `json:"requests_per_msg"` // HTTP requests per delivery
+	Bytes    float64 `json:"bytes_per_msg"`    // bytes on the wire, both ways, per delivery
+	Reqs     int64   `json:"requests"`         // HTTP requests during the run (a WebSocket upgrade is one)
+	NotMod   int64   `json:"not_modified"`     // of those, answered 304
+	Conns    int64   `json:"connections"`      // connections accepted during the run
+	Cuts     int     `json:"cuts"`             // forced disconnects
+	CutConns int     `json:"cut_connections"`  // connections they closed
+
+	MemClient  float64 `json:"server_mem_per_client_bytes"`  // heap+stack
+	GorClient  float64 `json:"server_goroutines_per_client"` // goroutines
+	CPUPer1000 float64 `json:"server_cpu_ms_per_1000"`       // server CPU per 1,000 deliveries
 }
 
 // failed says why the result is not clean, or "".
@@ -326,6 +329,7 @@ func runPattern(ctx context.Context, exe string, cfg Config, pattern string, pro
 	res.Requests = float64(w.Requests) / per
 	res.Bytes = float64(w.Read+w.Written) / per
 	res.Conns = w.Accepted
+	res.Reqs = w.Requests
 	res.NotMod = w.NotModified
 	res.CPUPer1000 = float64(st1.CPU-st0.CPU) / float64(time.Millisecond) / per * 1000
 	res.MemClient = (float64(mid.Heap+mid.Stack) - float64(base.Heap+base.Stack)) / float64(cfg.Clients)
