@@ -59,7 +59,7 @@ type stats struct {
 // command per line and reads one answer line per command; an answer starting
 // with "error" is a failure. Commands:
 //
-//	serve <pattern> <poll interval ns> <history>   → ready <addr>
+//	serve <pattern> <poll interval ns> <SSE retry ns> <history>   → ready <addr>
 //	hooks <clients> <url with {i}> <whsec secret>  → ok   (webhook only)
 //	stats [gc]                                     → stats <json>
 //	run <messages> <rate per s> <size>             → ok   (publishes in the background)
@@ -87,7 +87,7 @@ func serveChild(in io.Reader, out io.Writer) int {
 }
 
 func (s *server) do(cmd string, args []string) (string, error) {
-	need := map[string]int{"serve": 3, "hooks": 3, "run": 3}[cmd]
+	need := map[string]int{"serve": 4, "hooks": 3, "run": 3}[cmd]
 	if len(args) < need {
 		return "", fmt.Errorf("want %d arguments", need)
 	}
@@ -97,11 +97,12 @@ func (s *server) do(cmd string, args []string) (string, error) {
 	switch cmd {
 	case "serve":
 		interval, err1 := strconv.ParseInt(args[1], 10, 64)
-		history, err2 := strconv.Atoi(args[2])
-		if err := errors.Join(err1, err2); err != nil {
+		retry, err2 := strconv.ParseInt(args[2], 10, 64)
+		history, err3 := strconv.Atoi(args[3])
+		if err := errors.Join(err1, err2, err3); err != nil {
 			return "", err
 		}
-		return s.serve(args[0], time.Duration(interval), history)
+		return s.serve(args[0], time.Duration(interval), time.Duration(retry), history)
 	case "hooks":
 		n, err := strconv.Atoi(args[0])
 		if err != nil {
@@ -142,9 +143,10 @@ func (s *server) do(cmd string, args []string) (string, error) {
 }
 
 // serve starts the pattern's handler on a loopback port. Every handler
-// keeps its package's defaults but for the poll interval, which the
-// workload sets, and the history, sized so that no resume can outlive it.
-func (s *server) serve(pattern string, interval time.Duration, history int) (string, error) {
+// keeps its package's defaults but for the poll interval and the SSE retry
+// time, which the workload sets (zero: the default), and the history, sized
+// so that no resume can outlive it.
+func (s *server) serve(pattern string, interval, retry time.Duration, history int) (string, error) {
 	s.pattern = pattern
 	s.broker = &bus.Memory{HistorySize: history}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -157,7 +159,7 @@ func (s *server) serve(pattern string, interval time.Duration, history int) (str
 		mux.Handle("GET /longpoll/{topic}", h)
 		s.shutdown = func(ctx context.Context) { _ = h.Shutdown(ctx) }
 	case "sse":
-		h := &sse.Handler{Broker: s.broker}
+		h := &sse.Handler{Broker: s.broker, Retry: retry}
 		mux.Handle("GET /sse/{topic}", h)
 		s.shutdown = func(ctx context.Context) { _ = h.Shutdown(ctx) }
 	case "ws":

@@ -18,9 +18,10 @@
 // alone; the clients run in this process. A client is one subscriber of the
 // topic with a connection of its own; for webhooks it is one endpoint of a
 // Dispatcher, posting to a Receiver of its own. Every handler and client keeps
-// its package's defaults, except the poll interval (-poll) and the webhook
-// retry schedule (50 ms, then up to 5 s, so a cut costs about what a
-// reconnect costs the others).
+// its package's defaults, except the poll interval (-poll), the SSE
+// reconnection time if -sse-retry is set, and the webhook retry schedule
+// (50 ms, then up to 5 s, where the default starts at 5 s, so a cut costs
+// about what a reconnect costs the others).
 //
 // With -disconnects N, the connections of every client are cut N times,
 // evenly over the run (at the server's listener; for webhooks at the
@@ -63,6 +64,7 @@ func cli(args []string) int {
 	fs.IntVar(&cfg.Size, "size", cfg.Size, "bytes of data per message")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long each pattern publishes")
 	fs.DurationVar(&cfg.PollInterval, "poll", cfg.PollInterval, "short polling's interval")
+	fs.DurationVar(&cfg.SSERetry, "sse-retry", cfg.SSERetry, "the SSE handler's reconnection time (0: the package default, 3s)")
 	fs.IntVar(&cfg.Disconnects, "disconnects", cfg.Disconnects, "times every client's connection is cut during a run")
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "longest wait for the last deliveries after publishing")
 	jsonPath := fs.String("json", "", "write the report as JSON to this file")

@@ -39,9 +39,14 @@ func writeTable(w io.Writer, rep *Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintln(w)
 	for _, r := range rep.Results {
 		if r.NotMod > 0 {
-			fmt.Fprintf(w, "\n%s: %d of %d requests answered 304 Not Modified\n", r.Pattern, r.NotMod, r.Reqs)
+			fmt.Fprintf(w, "%s: %d of %d requests answered 304 Not Modified\n", r.Pattern, r.NotMod, r.Reqs)
+		}
+		if r.Cuts > 0 {
+			fmt.Fprintf(w, "%s: %d forced disconnects closed %d connections; %d connections accepted during the run\n",
+				r.Pattern, r.Cuts, r.CutConns, r.Conns)
 		}
 	}
 	return nil

@@ -27,6 +27,7 @@ type Config struct {
 	Size         int           `json:"size"`          // bytes of each message's data
 	Duration     time.Duration `json:"duration"`      // how long each pattern publishes
 	PollInterval time.Duration `json:"poll_interval"` // short polling's interval
+	SSERetry     time.Duration `json:"sse_retry"`     // SSE's reconnection time; 0: sse.DefaultRetry
 	Disconnects  int           `json:"disconnects"`   // times every client's connection is cut
 	Drain        time.Duration `json:"drain"`         // longest wait for the last deliveries
 }
@@ -41,8 +42,8 @@ func (c Config) check() error {
 			errs = append(errs, fmt.Errorf("unknown pattern %q (want some of %s)", p, strings.Join(patterns, ",")))
 		}
 	}
-	if c.Clients < 1 || c.Rate <= 0 || c.Size < 0 || c.Duration <= 0 || c.PollInterval <= 0 || c.Disconnects < 0 || c.Drain <= 0 {
-		errs = append(errs, errors.New("clients, rate, duration, poll interval and drain must be positive; size and disconnects not negative"))
+	if c.Clients < 1 || c.Rate <= 0 || c.Size < 0 || c.Duration <= 0 || c.PollInterval <= 0 || c.SSERetry < 0 || c.Disconnects < 0 || c.Drain <= 0 {
+		errs = append(errs, errors.New("clients, rate, duration, poll interval and drain must be positive; size, SSE retry and disconnects not negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -205,7 +206,7 @@ func runPattern(ctx context.Context, exe string, cfg Config, pattern string, pro
 		return res, err
 	}
 	defer srv.stop()
-	ready, err := srv.call("serve %s %d %d", pattern, int64(cfg.PollInterval), n+1000)
+	ready, err := srv.call("serve %s %d %d %d", pattern, int64(cfg.PollInterval), int64(cfg.SSERetry), n+1000)
 	if err != nil {
 		return res, err
 	}
