@@ -121,7 +121,8 @@ func compare(ctx context.Context, exe string, cfg Config, progress io.Writer) (*
 	return rep, nil
 }
 
-const note = "Server in a child process (its CPU from getrusage, heap+stack from runtime.MemStats after a GC, sampled mid-run, minus the same before the clients came); " +
+const note = "Server in a child process (its CPU from getrusage, without the GCs the measurement forces; heap+stack from runtime.MemStats after a GC, " +
+	"the mean of three samples taken while publishing, before any cut, minus the same before the clients came); " +
 	"clients in the parent process. Bytes and requests are counted at the listener that accepts the pattern's connections " +
 	"(the server's; for webhooks the receivers', as the server is the one that connects)."
 
@@ -196,6 +197,9 @@ func (c *child) stop() {
 		<-done
 	}
 }
+
+// memSamples is how many times the server's memory is sampled in a run.
+const memSamples = 3
 
 // runPattern measures one pattern with a fresh server.
 func runPattern(ctx context.Context, exe string, cfg Config, pattern string, progress io.Writer) (Result, error) {
@@ -273,14 +277,20 @@ func runPattern(ctx context.Context, exe string, cfg Config, pattern string, pro
 	stopProgress := showProgress(progress, pattern, start, cfg, &delivered, int64(n)*int64(cfg.Clients))
 	defer stopProgress()
 
-	// The memory sample is taken halfway to the first cut, away from the
-	// reconnections; the cuts are spread evenly over the run.
+	// Memory and goroutines are the mean of three samples taken before the
+	// first cut, away from the reconnections; the cuts are spread evenly
+	// over the run.
 	d := cfg.Duration
-	memAt := d / time.Duration(2*(cfg.Disconnects+1))
-	var mid stats
-	sleepUntil(start.Add(memAt))
-	if mid, err = srv.stats(true); err != nil {
-		return res, err
+	firstCut := d / time.Duration(cfg.Disconnects+1)
+	var mem, gor float64
+	for j := 1; j <= memSamples; j++ {
+		sleepUntil(start.Add(firstCut * time.Duration(j) / (memSamples + 1)))
+		mid, err := srv.stats(true)
+		if err != nil {
+			return res, err
+		}
+		mem += float64(mid.Heap+mid.Stack) - float64(base.Heap+base.Stack)
+		gor += float64(mid.Goroutines - base.Goroutines)
 	}
 	for k := 1; k <= cfg.Disconnects; k++ {
 		sleepUntil(start.Add(d * time.Duration(k) / time.Duration(cfg.Disconnects+1)))
@@ -333,8 +343,8 @@ func runPattern(ctx context.Context, exe string, cfg Config, pattern string, pro
 	res.Reqs = w.Requests
 	res.NotMod = w.NotModified
 	res.CPUPer1000 = float64(st1.CPU-st0.CPU) / float64(time.Millisecond) / per * 1000
-	res.MemClient = (float64(mid.Heap+mid.Stack) - float64(base.Heap+base.Stack)) / float64(cfg.Clients)
-	res.GorClient = float64(mid.Goroutines-base.Goroutines) / float64(cfg.Clients)
+	res.MemClient = mem / memSamples / float64(cfg.Clients)
+	res.GorClient = gor / memSamples / float64(cfg.Clients)
 	return res, nil
 }
 
