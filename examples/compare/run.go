@@ -95,11 +95,11 @@ func (r Result) failed() string {
 
 // Report is a whole comparison.
 type Report struct {
-	Config   Config   `json:"config"`
-	Machine  Machine  `json:"machine"`
-	Started  string   `json:"started"`
-	Results  []Result `json:"results"`
-	InfoNote string   `json:"note"`
+	Config  Config   `json:"config"`
+	Machine Machine  `json:"machine"`
+	Started string   `json:"started"`
+	Results []Result `json:"results"`
+	Note    string   `json:"note"` // how the figures were taken
 }
 
 // compare runs the workload over each pattern in turn, each with its server
@@ -110,7 +110,7 @@ func compare(ctx context.Context, exe string, cfg Config, progress io.Writer) (*
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	rep := &Report{Config: cfg, Machine: machine(), Started: time.Now().UTC().Format(time.RFC3339), InfoNote: note}
+	rep := &Report{Config: cfg, Machine: machine(), Started: time.Now().UTC().Format(time.RFC3339), Note: note}
 	for _, p := range cfg.Patterns {
 		r, err := runPattern(ctx, exe, cfg, p, progress)
 		if err != nil {
@@ -261,7 +261,10 @@ func runPattern(ctx context.Context, exe string, cfg Config, pattern string, pro
 		return k, err
 	}
 
-	time.Sleep(200 * time.Millisecond) // let the last connections settle
+	// Let the last connections settle.
+	if err := sleepUntil(ctx, time.Now().Add(200*time.Millisecond)); err != nil {
+		return res, err
+	}
 	w0, err := wireNow()
 	if err != nil {
 		return res, err
@@ -284,7 +287,9 @@ func runPattern(ctx context.Context, exe string, cfg Config, pattern string, pro
 	firstCut := d / time.Duration(cfg.Disconnects+1)
 	var mem, gor float64
 	for j := 1; j <= memSamples; j++ {
-		sleepUntil(start.Add(firstCut * time.Duration(j) / (memSamples + 1)))
+		if err := sleepUntil(ctx, start.Add(firstCut*time.Duration(j)/(memSamples+1))); err != nil {
+			return res, err
+		}
 		mid, err := srv.stats(true)
 		if err != nil {
 			return res, err
@@ -293,7 +298,9 @@ func runPattern(ctx context.Context, exe string, cfg Config, pattern string, pro
 		gor += float64(mid.Goroutines - base.Goroutines)
 	}
 	for k := 1; k <= cfg.Disconnects; k++ {
-		sleepUntil(start.Add(d * time.Duration(k) / time.Duration(cfg.Disconnects+1)))
+		if err := sleepUntil(ctx, start.Add(d*time.Duration(k)/time.Duration(cfg.Disconnects+1))); err != nil {
+			return res, err
+		}
 		c, err := cut()
 		if err != nil {
 			return res, err
@@ -306,7 +313,9 @@ func runPattern(ctx context.Context, exe string, cfg Config, pattern string, pro
 	}
 	deadline := time.Now().Add(cfg.Drain)
 	for delivered.Load() < int64(n)*int64(cfg.Clients) && time.Now().Before(deadline) && cl.failed() == nil {
-		time.Sleep(20 * time.Millisecond)
+		if err := sleepUntil(ctx, time.Now().Add(20*time.Millisecond)); err != nil {
+			return res, err
+		}
 	}
 	st1, err := srv.stats(false)
 	if err != nil {
@@ -348,10 +357,17 @@ func runPattern(ctx context.Context, exe string, cfg Config, pattern string, pro
 	return res, nil
 }
 
-func sleepUntil(t time.Time) {
+// sleepUntil waits until t or the end of ctx, and returns ctx's error.
+func sleepUntil(ctx context.Context, t time.Time) error {
 	if d := time.Until(t); d > 0 {
-		time.Sleep(d)
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		select {
+		case <-ctx.Done():
+		case <-tm.C:
+		}
 	}
+	return ctx.Err()
 }
 
 // latency summarises d, which it sorts: the value at index ⌊(len−1)·p⌋.
