@@ -38,6 +38,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -71,6 +72,13 @@ func cli(args []string) int {
 	svgPath := fs.String("svg", "", "write a bar chart as SVG to this file")
 	md := fs.Bool("markdown", false, "print the table as Markdown")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "compare: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
 	cfg.Patterns = strings.Split(*pats, ",")

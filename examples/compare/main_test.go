@@ -115,5 +115,7 @@ func TestConfigCheck(t *testing.T) {
 	cfg.Patterns = []string{"carrier-pigeon"}
 	assert.ErrorContains(t, cfg.check(), "carrier-pigeon")
 	assert.Equal(t, 2, cli([]string{"-no-such-flag"}))
+	assert.Equal(t, 2, cli([]string{"stray"}))
+	assert.Equal(t, 0, cli([]string{"-h"}))
 	assert.Equal(t, 1, cli([]string{"-patterns", "carrier-pigeon"}))
 }
