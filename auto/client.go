@@ -100,9 +100,13 @@ var (
 // NewClient returns a Client for the Handler at url (see Client.URL).
 func NewClient(url string) *Client { return &Client{URL: url} }
 
-func (c *Client) connectTimeout() time.Duration { return orDefault(c.ConnectTimeout, DefaultConnectTimeout) }
-func (c *Client) probeInterval() time.Duration  { return orDefault(c.ProbeInterval, DefaultProbeInterval) }
-func (c *Client) probeTimeout() time.Duration   { return orDefault(c.ProbeTimeout, DefaultProbeTimeout) }
+func (c *Client) connectTimeout() time.Duration {
+	return orDefault(c.ConnectTimeout, DefaultConnectTimeout)
+}
+func (c *Client) probeInterval() time.Duration {
+	return orDefault(c.ProbeInterval, DefaultProbeInterval)
+}
+func (c *Client) probeTimeout() time.Duration { return orDefault(c.ProbeTimeout, DefaultProbeTimeout) }
 func (c *Client) upgradeInterval() time.Duration {
 	return orDefault(c.UpgradeInterval, DefaultUpgradeInterval)
 }
