@@ -29,9 +29,9 @@ const (
 	DefaultBuffer          = 16
 )
 
-// maxUpgradeBackoff bounds the doubling of UpgradeInterval after failed
-// upgrades.
-const maxUpgradeBackoff = 8
+// maxUpgradeBackoff bounds the growth of the wait between upgrade attempts:
+// at most this many times UpgradeInterval.
+const maxUpgradeBackoff = 10
 
 // Client subscribes to topics of a Handler over the best transport that
 // works, and publishes to them over HTTP. It implements bus.Subscriber and
@@ -78,7 +78,8 @@ type Client struct {
 	ProbeTimeout time.Duration
 	// UpgradeInterval is the wait before a subscription that fell back
 	// tries the better transports again; it doubles after each failed
-	// attempt, up to 8 times. Zero means DefaultUpgradeInterval.
+	// attempt, up to ten times UpgradeInterval. Zero means
+	// DefaultUpgradeInterval.
 	UpgradeInterval time.Duration
 	// PollInterval is the least time between two polls of the polling
 	// transport. Zero means poll.DefaultInterval; the server's advice wins

@@ -30,8 +30,9 @@ type Subscription struct {
 	err       error
 
 	// Owned by the run goroutine.
-	tracker    *bus.Tracker
-	transports []transport
+	tracker      *bus.Tracker
+	transports   []transport
+	upgradeFails int // failed upgrades and stalls since the best transport last proved itself
 }
 
 var _ bus.Subscription = (*Subscription)(nil)
@@ -43,11 +44,6 @@ func (s *Subscription) C() <-chan bus.Message { return s.ch }
 // a *bus.CursorError when the server reset the cursor (its Top is where
 // to continue), or the refusal that ended it.
 func (s *Subscription) Err() error {
-	select {
-	case <-s.done:
-	default:
-		return nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
@@ -301,8 +297,7 @@ func (s *Subscription) pump(ctx context.Context, act *inner) (*inner, int, error
 		probe.Reset(s.c.probeTimeout())
 	}
 
-	upgrades := 0
-	upgrade := time.NewTimer(s.c.upgradeInterval())
+	upgrade := time.NewTimer(s.upgradeWait())
 	defer upgrade.Stop()
 	if act.idx == 0 {
 		upgrade.Stop()
@@ -321,8 +316,8 @@ func (s *Subscription) pump(ctx context.Context, act *inner) (*inner, int, error
 			cand, candC = nil, nil
 		}
 		s.c.logger().Debug("auto: upgrade failed", "topic", s.topic, "err", err)
-		upgrades = min(upgrades+1, maxUpgradeBackoff)
-		upgrade.Reset(s.c.upgradeInterval() << upgrades)
+		s.upgradeFails++
+		upgrade.Reset(s.upgradeWait())
 	}
 	leave := func(next *inner, idx int, err error) (*inner, int, error) {
 		act.close()
@@ -366,7 +361,11 @@ func (s *Subscription) pump(ctx context.Context, act *inner) (*inner, int, error
 
 		case <-probe.C:
 			if probing && !progress {
+				s.upgradeFails++
 				return leave(nil, act.idx+1, fmt.Errorf("%w: %s", ErrStalled, act.t.name))
+			}
+			if probing && act.idx == 0 {
+				s.upgradeFails = 0 // the best transport delivered what was pending
 			}
 			progress = false
 			probing = s.pending(ctx)
@@ -418,6 +417,13 @@ func (s *Subscription) pump(ctx context.Context, act *inner) (*inner, int, error
 			}
 		}
 	}
+}
+
+// upgradeWait is the wait before the next upgrade attempt: UpgradeInterval,
+// doubled after each failure, up to maxUpgradeBackoff times as long.
+func (s *Subscription) upgradeWait() time.Duration {
+	d := s.c.upgradeInterval()
+	return min(d<<min(s.upgradeFails, 16), d*maxUpgradeBackoff)
 }
 
 // deliver passes m on when the Tracker accepts it.

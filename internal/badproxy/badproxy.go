@@ -59,7 +59,10 @@ func New(target string) *Proxy {
 	}
 	p := &Proxy{target: u, conns: make(map[net.Conn]struct{}), tr: &http.Transport{}}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(u) },
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(u)
+			r.Out.Host = r.In.Host // as a front proxy does: origin checks still see the site's host
+		},
 		Transport:     p.tr,
 		FlushInterval: -1,
 		ErrorLog:      nil,
@@ -122,14 +125,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.tunnel(w, r)
 		return
 	}
-	if p.has(BufferSSE) && strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-		bw := &bufferWriter{header: make(http.Header)}
+	if p.has(BufferSSE) {
+		bw := &bufferWriter{w: w}
 		p.rp.ServeHTTP(bw, r)
-		for k, v := range bw.header {
-			w.Header()[k] = v
+		if bw.hold {
+			w.WriteHeader(bw.status)
+			_, _ = w.Write(bw.body.Bytes())
 		}
-		w.WriteHeader(bw.status)
-		_, _ = w.Write(bw.body.Bytes())
 		return
 	}
 	p.rp.ServeHTTP(w, r)
@@ -158,7 +160,6 @@ func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request) {
 		delete(p.conns, client)
 		p.mu.Unlock()
 	}()
-	r.Host = p.target.Host
 	r.URL.Scheme, r.URL.Host = "", ""
 	r.RequestURI = ""
 	go func() {
@@ -216,23 +217,39 @@ func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// bufferWriter keeps a whole answer.
+// bufferWriter holds a whole text/event-stream answer, and passes any
+// other through.
 type bufferWriter struct {
-	header http.Header
+	w      http.ResponseWriter
+	hold   bool
 	status int
 	body   bytes.Buffer
 }
 
-func (b *bufferWriter) Header() http.Header { return b.header }
+func (b *bufferWriter) Header() http.Header { return b.w.Header() }
+
 func (b *bufferWriter) WriteHeader(s int) {
-	if b.status == 0 {
-		b.status = s
+	if b.status != 0 {
+		return
+	}
+	b.status = s
+	b.hold = strings.HasPrefix(b.w.Header().Get("Content-Type"), "text/event-stream")
+	if !b.hold {
+		b.w.WriteHeader(s)
 	}
 }
+
 func (b *bufferWriter) Write(p []byte) (int, error) {
 	b.WriteHeader(http.StatusOK)
-	return b.body.Write(p)
+	if b.hold {
+		return b.body.Write(p)
+	}
+	return b.w.Write(p)
 }
 
-// Flush does nothing: the answer is held until it ends.
-func (b *bufferWriter) Flush() {}
+// Flush passes answers that are not held on at once.
+func (b *bufferWriter) Flush() {
+	if !b.hold {
+		_ = http.NewResponseController(b.w).Flush()
+	}
+}
