@@ -27,7 +27,7 @@ type rig struct {
 	n      int // messages published so far
 }
 
-func newRig(t *testing.T, faults badproxy.Fault, history int) *rig {
+func newRig(t testing.TB, faults badproxy.Fault, history int) *rig {
 	t.Helper()
 	b := &bus.Memory{HistorySize: history}
 	h := &auto.Handler{Broker: b, Prefix: "/rt", PollInterval: 20 * time.Millisecond, LongPollTimeout: 2 * time.Second, Heartbeat: time.Second}
@@ -54,7 +54,7 @@ func newRig(t *testing.T, faults badproxy.Fault, history int) *rig {
 	return &rig{b: b, h: h, proxy: proxy, client: c}
 }
 
-func (r *rig) publish(t *testing.T, n int) {
+func (r *rig) publish(t testing.TB, n int) {
 	t.Helper()
 	for range n {
 		r.n++
