@@ -59,4 +59,3 @@ func BenchmarkSwitch(b *testing.B) {
 		})
 	}
 }
-
