@@ -55,9 +55,9 @@ type site struct {
 	n     int
 }
 
-func newSite(t *testing.T, h *auto.Handler, faults badproxy.Fault) *site {
+func newSite(t *testing.T, h *auto.Handler, faults badproxy.Fault, history int) *site {
 	t.Helper()
-	b := &bus.Memory{HistorySize: 10000}
+	b := &bus.Memory{HistorySize: history}
 	h.Broker, h.Prefix = b, "/rt"
 	mux := http.NewServeMux()
 	mux.Handle("/", newApp(h))
@@ -150,7 +150,7 @@ func TestBrowserFallback(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSite(t, &auto.Handler{PollInterval: 20 * time.Millisecond, LongPollTimeout: 2 * time.Second, Heartbeat: time.Second}, tt.faults)
+			s := newSite(t, &auto.Handler{PollInterval: 20 * time.Millisecond, LongPollTimeout: 2 * time.Second, Heartbeat: time.Second}, tt.faults, 10000)
 			// A browser of its own: a second tab would run in the
 			// background, where Chromium throttles its timers.
 			ctx := browsertest.New(t, 90*time.Second)
@@ -187,7 +187,7 @@ func TestBrowserPublish(t *testing.T) {
 		}
 		return nil
 	}}
-	s := newSite(t, h, 0)
+	s := newSite(t, h, 0, 0)
 	ctx := browsertest.New(t, 60*time.Second)
 	open(t, ctx, s.proxy.URL()+"/test.html")
 	id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.c.publish("t", "hello").then((a) => a.id)`, chromedp.EvalAwaitPromise))
@@ -206,5 +206,32 @@ func TestBrowserPublish(t *testing.T) {
 		st, err := chromedp.Run(ctx, chromedp.Evaluate[int](expr+`.then(() => 200, (e) => e.status)`, chromedp.EvalAwaitPromise))
 		require.NoError(t, err, expr)
 		assert.Equal(t, want, st, expr)
+	}
+}
+
+// A cursor the server cannot serve reaches the page as onReset with the
+// top, and the subscription carries on after it, on every transport.
+func TestBrowserReset(t *testing.T) {
+	for _, name := range []string{auto.WebSocket, auto.SSE, auto.LongPoll, auto.Poll} {
+		t.Run(name, func(t *testing.T) {
+			// The broker keeps 5 messages: the first ID expires.
+			s := newSite(t, &auto.Handler{PollInterval: 20 * time.Millisecond}, 0, 5)
+			s.publish(t, 20)
+			ms, err := s.b.Read(context.Background(), "t", "", 1)
+			require.NoError(t, err)
+			top := ms[0].ID
+			stale := strings.Replace(top, "-20", "-1", 1)
+			ctx := browsertest.New(t, 60*time.Second)
+			open(t, ctx, s.proxy.URL()+"/test.html?transports="+name+"&after="+stale)
+			browsertest.WaitFor(t, ctx, "window.resets.length === 1")
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.resets[0].top + " " + window.resets[0].cursor`))
+			require.NoError(t, err)
+			assert.Equal(t, top+" "+stale, got)
+			s.publish(t, 2)
+			browsertest.WaitFor(t, ctx, "window.got.length === 2")
+			got, err = chromedp.Run(ctx, chromedp.Evaluate[string](`window.got.join(",")`))
+			require.NoError(t, err)
+			assert.Equal(t, "21,22", got)
+		})
 	}
 }
