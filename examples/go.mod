@@ -1,14 +1,22 @@
 module github.com/pushpull/pushpull/examples
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coder/websocket v1.8.15
 	github.com/gorilla/websocket v1.5.3
-	github.com/pushpull/pushpull v0.0.0-00010101000000-000000000000
+	github.com/pushpull/pushpull v0.0.0
+	github.com/pushpull/pushpull/bus/redisbus v0.0.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
 
 require (
@@ -19,3 +27,5 @@ require (
 )
 
 replace github.com/pushpull/pushpull => ../
+
+replace github.com/pushpull/pushpull/bus/redisbus => ../bus/redisbus

@@ -81,10 +81,13 @@ func (s *site) publish(t *testing.T, n int) {
 	t.Helper()
 	for range n {
 		s.n++
-		_, err := s.b.Publish(context.Background(), "t", bus.Message{Data: []byte(strconv.Itoa(s.n))})
+		_, err := s.b.Publish(context.Background(), "t", busMessage(s.n))
 		require.NoError(t, err)
 	}
 }
+
+// busMessage is the n-th message of a test: its Data is n.
+func busMessage(n int) bus.Message { return bus.Message{Data: []byte(strconv.Itoa(n))} }
 
 func open(t *testing.T, ctx context.Context, url string) {
 	t.Helper()

@@ -38,7 +38,7 @@ const (
 // Proxy forwards requests to one server, with the faults set. Its methods
 // are safe for concurrent use.
 type Proxy struct {
-	target *url.URL
+	target atomic.Pointer[url.URL]
 	srv    *httptest.Server
 	rp     *httputil.ReverseProxy
 	tr     *http.Transport
@@ -57,10 +57,11 @@ func New(target string) *Proxy {
 	if err != nil {
 		panic("badproxy: " + err.Error())
 	}
-	p := &Proxy{target: u, conns: make(map[net.Conn]struct{}), tr: &http.Transport{}}
+	p := &Proxy{conns: make(map[net.Conn]struct{}), tr: &http.Transport{}}
+	p.target.Store(u)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(u)
+			r.SetURL(p.target.Load())
 			r.Out.Host = r.In.Host // as a front proxy does: origin checks still see the site's host
 		},
 		Transport:     p.tr,
@@ -85,6 +86,17 @@ func New(target string) *Proxy {
 
 // URL returns the proxy's base URL.
 func (p *Proxy) URL() string { return p.srv.URL }
+
+// SetTarget sends the requests that come from now on to the server at
+// target, as a load balancer moving clients to another instance; CutAll
+// moves the open connections too.
+func (p *Proxy) SetTarget(target string) {
+	u, err := url.Parse(target)
+	if err != nil {
+		panic("badproxy: " + err.Error())
+	}
+	p.target.Store(u)
+}
 
 // SetFaults replaces the faults shown from now on.
 func (p *Proxy) SetFaults(f Fault) { p.faults.Store(uint32(f)) }
@@ -140,7 +152,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 // tunnel forwards a WebSocket handshake and then the bytes both ways,
 // muting the server's while MuteWebSocket is set.
 func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request) {
-	back, err := net.Dial("tcp", p.target.Host)
+	back, err := net.Dial("tcp", p.target.Load().Host)
 	if err != nil {
 		w.WriteHeader(http.StatusBadGateway)
 		return
