@@ -61,6 +61,10 @@ export class HTTPError extends Error {
     super(`pushpull: ${status}${code ? " " + code : ""}: ${message}`);
     this.status = status;
     this.code = code;
+    /** @type {string|undefined} the topic's top, on 410 cursor_expired */
+    this.top = undefined;
+    /** @type {boolean} refused by one transport only (a WebSocket error frame) */
+    this.transport = false;
   }
 }
 
@@ -357,9 +361,7 @@ export class Subscription {
     if (!t || this.closed) return;
     if (this.probing && !this.progress) {
       this.fails++;
-      const e = new Error(`pushpull: ${t.name} connected but does not deliver`);
-      e.stalled = true;
-      return this._ended(t, e);
+      return this._ended(t, Object.assign(new Error(`pushpull: ${t.name} connected but does not deliver`), { stalled: true }));
     }
     if (this.probing && t.idx === 0) this.fails = 0;
     this._check();
@@ -384,7 +386,8 @@ export class Subscription {
     this._candFailed();
   }
 
-  _candFailed() {
+  /** @param {unknown} [_why] */
+  _candFailed(_why) {
     if (this.cand) this.cand.close();
     this.cand = null;
     this.fails++;
