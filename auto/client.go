@@ -46,6 +46,9 @@ const maxUpgradeBackoff = 10
 // server cannot serve ends the subscription with a *bus.CursorError
 // carrying the top, as with every other client.
 //
+// Over WebSocket each subscription has a connection of its own (a
+// ws.Client), so one slow consumer never stalls another topic.
+//
 // Create one with NewClient or as a struct literal with URL set. Fields
 // must not be changed after the first call. A Client is safe for
 // concurrent use; each subscription runs one goroutine (and those of the
