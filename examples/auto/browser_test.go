@@ -35,12 +35,16 @@ window.c = c;
 window.got = [];
 window.resets = [];
 window.transports = [];
+window.switched = []; // [transport, ms since the page started subscribing]
+const t0 = performance.now();
+window.since = () => Math.round(performance.now() - t0);
+window.marks = {};
 try {
   window.sub = await c.subscribe(q.get("topic") || "t", {
     after: q.get("after") || "",
     onMessage: (m) => window.got.push(typeof m.data === "string" ? m.data : "bytes:" + Array.from(m.data).join(".")),
     onReset: (r) => window.resets.push(r),
-    onTransport: (n) => window.transports.push(n),
+    onTransport: (n) => (window.transports.push(n), window.switched.push([n, window.since()])),
   });
 } catch (e) {
   window.error = String(e);
@@ -146,6 +150,8 @@ func TestBrowserFallback(t *testing.T) {
 		{name: "blocked after 300", expect: auto.SSE, stream: func(t *testing.T, ctx context.Context, s *site) {
 			s.publish(t, 300)
 			received(t, ctx, 300)
+			_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.marks.muted = window.since(), true`))
+			require.NoError(t, err)
 			s.proxy.SetFaults(badproxy.MuteWebSocket)
 			s.publish(t, 700)
 			received(t, ctx, 1000)
@@ -167,12 +173,18 @@ func TestBrowserFallback(t *testing.T) {
 			if tt.name != "cuts" {
 				assert.Equal(t, tt.expect, transport(t, ctx))
 			}
+			_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.marks.healed = window.since(), true`))
+			require.NoError(t, err)
 			s.proxy.SetFaults(0)
 			want := auto.WebSocket
 			if tt.transports != "" {
 				want = strings.Split(tt.transports, ",")[0]
 			}
 			browsertest.WaitFor(t, ctx, fmt.Sprintf("window.sub.transport === %q", want))
+			// Switch times, for the record (not asserted).
+			times, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({switched: window.switched, marks: window.marks})`))
+			require.NoError(t, err)
+			t.Log("transport (ms since subscribe):", times)
 			s.publish(t, 10)
 			received(t, ctx, 1010)
 			n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.got.length + window.resets.length`))
