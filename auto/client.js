@@ -8,6 +8,7 @@
 //     onMessage: (m) => show(m.id, m.data),   // once each, in order
 //     onReset: (r) => reload(r.top),          // messages were lost; it continues after r.top
 //     onTransport: (name) => {},              // "websocket", "sse", "longpoll" or "poll"
+//     onError: (e) => {},                     // ended for good, e.g. 403 after a revocation
 //   });
 //   const { id } = await c.publish("news", "hello", { type: "note" });
 //   sub.close(); c.close();
@@ -42,6 +43,7 @@
  * @property {(m: Message) => void} [onMessage]
  * @property {(r: Reset) => void} [onReset]
  * @property {(transport: string) => void} [onTransport]
+ * @property {(err: Error) => void} [onError]  the subscription ended for good (e.g. 403 after a revocation)
  */
 /**
  * @typedef {Object} ClientOptions
@@ -266,8 +268,8 @@ export class Subscription {
 
   _fail(e) {
     if (this.closed) return;
-    console.warn("pushpull: subscription ended", e);
     this.close();
+    (this.o.onError || ((x) => console.warn("pushpull: subscription ended", x)))(e);
   }
 
   /** Opens transport i (within connectTimeout) after the current cursor. */

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,4 +215,29 @@ func TestSubscribeRefused(t *testing.T) {
 	m, err := c.Publish(ctx, "a", bus.Message{Data: []byte{0, 1, 0xff}})
 	require.NoError(t, err)
 	assert.NotEmpty(t, m.ID)
+}
+
+// A subscription whose authorization is revoked ends with the 403, on
+// whichever transport it was.
+func TestRevoked(t *testing.T) {
+	var denied atomic.Bool
+	r := newRig(t, 0, 100)
+	r.h.Authorize = func(_ *http.Request, _ auto.Action, _ string) error {
+		if denied.Load() {
+			return errDenied
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sub, err := r.client.Subscribe(ctx, "t", "")
+	require.NoError(t, err)
+	defer sub.Close()
+	denied.Store(true)
+	r.proxy.CutAll()
+	for range sub.C() {
+	}
+	var se *auto.StatusError
+	require.True(t, errors.As(sub.Err(), &se), "%v", sub.Err())
+	assert.Equal(t, http.StatusForbidden, se.StatusCode)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ const c = new Client("/rt", { connectTimeout: 1000, probeInterval: 300, probeTim
 window.c = c;
 window.got = [];
 window.resets = [];
+window.errors = [];
 window.transports = [];
 window.switched = []; // [transport, ms since the page started subscribing]
 const t0 = performance.now();
@@ -44,6 +46,7 @@ try {
     after: q.get("after") || "",
     onMessage: (m) => window.got.push(typeof m.data === "string" ? m.data : "bytes:" + Array.from(m.data).join(".")),
     onReset: (r) => window.resets.push(r),
+    onError: (e) => (window.errors.push(e.status || String(e))),
     onTransport: (n) => (window.transports.push(n), window.switched.push([n, window.since()])),
   });
 } catch (e) {
@@ -249,4 +252,25 @@ func TestBrowserReset(t *testing.T) {
 			assert.Equal(t, "21,22", got)
 		})
 	}
+}
+
+// A subscription whose authorization is revoked ends, and the page hears
+// of it through onError with the 403.
+func TestBrowserRevoked(t *testing.T) {
+	var denied atomic.Bool
+	h := &auto.Handler{Authorize: func(_ *http.Request, _ auto.Action, _ string) error {
+		if denied.Load() {
+			return fmt.Errorf("revoked")
+		}
+		return nil
+	}}
+	s := newSite(t, h, 0, 0)
+	ctx := browsertest.New(t, 60*time.Second)
+	open(t, ctx, s.proxy.URL()+"/test.html")
+	denied.Store(true)
+	s.proxy.CutAll()
+	browsertest.WaitFor(t, ctx, "window.errors.length === 1")
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.errors[0] + " " + window.sub.transport`))
+	require.NoError(t, err)
+	assert.Equal(t, "403 ", got)
 }
