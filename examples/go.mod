@@ -9,8 +9,16 @@ require (
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/pushpull/pushpull v0.0.0
 	github.com/pushpull/pushpull/bus/pgbus v0.0.0-00010101000000-000000000000
+	github.com/pushpull/pushpull/bus/redisbus v0.0.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
 
 require (
@@ -28,3 +36,5 @@ require (
 replace github.com/pushpull/pushpull => ../
 
 replace github.com/pushpull/pushpull/bus/pgbus => ../bus/pgbus
+
+replace github.com/pushpull/pushpull/bus/redisbus => ../bus/redisbus
