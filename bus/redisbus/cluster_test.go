@@ -2,6 +2,7 @@ package redisbus_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -161,41 +162,59 @@ func (rc *redisCluster) primaryOf(key string) *proc {
 	return found
 }
 
-// recovery wraps a Publisher and measures, for each outage, the time from
-// the failure to the first publication that succeeds after it.
+// recovery measures, for each outage, the time from the failure to the
+// first publication that succeeds after it (through Publish) and to the
+// first subscription the consumer gets back, or the reset it is told of
+// (through Subscribe).
 type recovery struct {
-	bus.Publisher
+	Pub bus.Publisher
+	bus.Broker
+
 	mu       sync.Mutex
 	failedAt time.Time
-	pending  bool
+	pubDown  bool
+	subDown  bool
 	failures int
-	times    []time.Duration
+	pubTimes []time.Duration
+	subTimes []time.Duration
 }
 
 func (r *recovery) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
-	got, err := r.Publisher.Publish(ctx, topic, m)
+	got, err := r.Pub.Publish(ctx, topic, m)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
 		r.failures++
-	} else if r.pending {
-		r.pending = false
-		r.times = append(r.times, time.Since(r.failedAt))
+	} else if r.pubDown {
+		r.pubDown = false
+		r.pubTimes = append(r.pubTimes, time.Since(r.failedAt))
 	}
 	return got, err
+}
+
+func (r *recovery) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
+	s, err := r.Broker.Subscribe(ctx, topic, after)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.subDown && (err == nil || errors.Is(err, bus.ErrCursorExpired)) {
+		r.subDown = false
+		r.subTimes = append(r.subTimes, time.Since(r.failedAt))
+	}
+	return s, err
 }
 
 // failed marks the start of an outage.
 func (r *recovery) failed() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.failedAt, r.pending = time.Now(), true
+	r.failedAt, r.pubDown, r.subDown = time.Now(), true, true
 }
 
 func (r *recovery) report(t *testing.T, what string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	t.Logf("%s: publications recovered after %v; %d failed publication attempts returned errors", what, r.times, r.failures)
+	t.Logf("%s: publishing recovered after %v, the consumer after %v; %d failed publications returned errors",
+		what, r.pubTimes, r.subTimes, r.failures)
 }
 
 func TestClusterConformance(t *testing.T) {
@@ -225,11 +244,11 @@ func TestClusterFailover(t *testing.T) {
 	pub, sub := mk(), mk()
 	defer pub.Close()
 	defer sub.Close()
-	clock := &recovery{Publisher: pub}
+	clock := &recovery{Pub: pub, Broker: sub}
 	var killed *proc
 	bustest.CheckDisruption(t, bustest.Disruption{
 		Publisher:  clock,
-		Subscriber: sub,
+		Subscriber: clock,
 		Topic:      "failover",
 		Messages:   6000,
 		Disrupt: func(int) {
