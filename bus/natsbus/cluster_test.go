@@ -131,16 +131,18 @@ cluster { name: pushpull, listen: "127.0.0.1:%d", routes: [%s] }
 	for _, n := range nc.nodes {
 		n.start()
 	}
-	// JetStream answers once the cluster elected its meta leader.
+	// The cluster is ready once it places a stream on three servers.
 	conn := nc.connect(t)
 	js, err := jetstream.New(conn)
 	require.NoError(t, err)
 	waitUntil(t, time.Minute, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := js.AccountInfo(ctx)
-		return err
-	}, "the JetStream cluster did not elect a leader")
+		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Replicas: 3, Storage: jetstream.MemoryStorage}); err != nil {
+			return err
+		}
+		return js.DeleteStream(ctx, "PROBE")
+	}, "the JetStream cluster did not become ready")
 	return nc
 }
 
