@@ -137,16 +137,21 @@ func (rc *redisCluster) primaryOf(key string) *proc {
 				if err != nil {
 					return err
 				}
-				slots, err := c.ClusterSlots(ctx).Result()
+				shards, err := c.ClusterShards(ctx).Result()
 				if err != nil {
 					return err
 				}
-				for _, s := range slots {
-					if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 0 {
-						for _, m := range rc.nodes {
-							if m.addr() == s.Nodes[0].Addr && m.alive() {
-								found = m
-								return nil
+				for _, sh := range shards {
+					for _, r := range sh.Slots {
+						if slot < r.Start || slot > r.End {
+							continue
+						}
+						for _, sn := range sh.Nodes {
+							for _, m := range rc.nodes {
+								if sn.Role == "master" && sn.Health == "online" && int64(m.port) == sn.Port && m.alive() {
+									found = m
+									return nil
+								}
 							}
 						}
 					}

@@ -20,8 +20,8 @@
 // Each topic has two keys and a channel, named after Prefix and the topic
 // (the topic is a hash tag, so a topic lives in one Cluster slot):
 //
-//	<prefix>{<topic>}:meta    hash: e = epoch, s = top offset, r, o = replication
-//	                          ID and offset of the server at the last write
+//	<prefix>{<topic>}:meta    hash: e = epoch, s = top offset, r = replication
+//	                          ID of the server that wrote it
 //	<prefix>{<topic>}:stream  stream: entry "<offset>-0", field d = the message
 //	<prefix>{<topic>}         channel: "<epoch> <offset> <message>"
 //
@@ -86,9 +86,9 @@
 // Redis replicates asynchronously: a primary acknowledges a write before its
 // replicas have it, so a failover can lose acknowledged messages. They are
 // never lost silently, and no offset is handed out twice: each topic's meta
-// records the replication ID and offset of the server that last wrote it, and
-// the first publication on a server with another replication ID (a promoted
-// replica) or a smaller offset (a rolled-back server) starts a new epoch. So
+// records the replication ID of the server that wrote it, and the first
+// publication on a server with another replication ID (a promoted replica)
+// starts a new epoch. So
 // after a failover each topic that is published to again resets its
 // subscribers and cursors once (bus.ErrCursorExpired with the new top), even
 // when nothing was lost, since Redis cannot tell; the messages it retains stay
@@ -103,12 +103,11 @@
 //     a topic expires HistoryTTL after its last publication (Redis expires
 //     keys, not stream entries).
 //   - Ordering: total per topic, across every instance; none across topics.
-//   - A Redis restored from an older snapshot with its replication ID is
-//     caught by the recorded offset only if it had replicas (a server that
-//     never had one counts no offset); otherwise it keeps the epoch and hands
-//     the newest offsets out again. Run a lone Redis either without
-//     persistence (a restart then starts new epochs) or with appendfsync
-//     always if cursors must survive a restart.
+//   - A Redis restored from an older snapshot that kept its replication ID
+//     keeps the epoch but forgets the newest offsets, which are then handed
+//     out again. Run Redis either without persistence (a restart then starts
+//     new epochs) or with appendfsync always if cursors must survive a
+//     restart.
 //   - Messages are sent twice over the network (history and notification):
 //     keep them small; Redis caps a value at 512 MB.
 //

@@ -6,7 +6,7 @@ import "github.com/redis/go-redis/v9"
 // the topic's channel in one step, so the live notification and the history
 // carry the same offset and the offsets of a topic are contiguous.
 //
-// KEYS[1] meta hash {e = epoch, s = top offset, r, o}, KEYS[2] stream.
+// KEYS[1] meta hash {e = epoch, s = top offset, r = replication ID}, KEYS[2] stream.
 // ARGV[1] a fresh epoch, used when the meta is missing (new, expired or
 // flushed topic: the stream left over, if any, is dropped);
 // ARGV[2] history size; ARGV[3] history TTL in ms (0: none); ARGV[4] meta TTL
@@ -16,28 +16,23 @@ import "github.com/redis/go-redis/v9"
 // retained offset is read from the first entry. The notification is
 // "<epoch> <offset> <record>". Returns {epoch, offset}.
 //
-// The meta also records the server's replication ID and offset at the
-// topic's last write (r, o). A server that is not the one that wrote them
-// (a replica promoted by Sentinel or Redis Cluster, whose replication is
-// asynchronous), or the same one rolled back (restarted from an older
-// snapshot), may miss acknowledged messages of the topic: the next
-// publication then starts a new epoch, so every cursor taken before is
-// answered with a reset and no offset is handed out twice.
+// The meta also records the replication ID of the server that wrote it
+// (r). Another server (a replica promoted by Sentinel or Redis Cluster,
+// whose replication is asynchronous) may miss acknowledged messages of the
+// topic: its first publication then starts a new epoch, so every cursor
+// taken before is answered with a reset and no offset is handed out twice.
 var publishScript = redis.NewScript(`
-local info = redis.call('INFO', 'replication')
-local rid = string.match(info, 'master_replid:(%w+)') or ''
-local roff = string.match(info, 'master_repl_offset:(%d+)') or '0'
-local meta = redis.call('HMGET', KEYS[1], 'e', 'r', 'o')
+local rid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+local meta = redis.call('HMGET', KEYS[1], 'e', 'r')
 local e = meta[1]
 if not e then
   e = ARGV[1]
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', e, 's', 0)
-elseif meta[2] and (meta[2] ~= rid or tonumber(meta[3]) > tonumber(roff)) then
-  e = ARGV[1]
-  redis.call('HSET', KEYS[1], 'e', e)
+  redis.call('HSET', KEYS[1], 'e', e, 's', 0, 'r', rid)
+elseif meta[2] ~= rid then
+  if meta[2] then e = ARGV[1] end
+  redis.call('HSET', KEYS[1], 'e', e, 'r', rid)
 end
-redis.call('HSET', KEYS[1], 'r', rid, 'o', roff)
 local off = redis.call('HINCRBY', KEYS[1], 's', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], off .. '-0', 'd', ARGV[6])
 if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
