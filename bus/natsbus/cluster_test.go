@@ -326,4 +326,21 @@ func TestClusterLeaderKilled(t *testing.T) {
 		Timeout: 3 * time.Minute,
 	})
 	clock.report(t, "NATS R3 stream, leader killed")
+
+	// Publications retried through the elections were stored once: the
+	// stream holds each message once, in order.
+	var all []bus.Message
+	for after := bus.Oldest; ; {
+		page, err := sub.Read(ctx, "failover", after, 500)
+		require.NoError(t, err)
+		if len(page) == 0 {
+			break
+		}
+		all = append(all, page...)
+		after = page[len(page)-1].ID
+	}
+	require.Len(t, all, 6000)
+	for i, m := range all {
+		require.Equal(t, fmt.Sprintf("m%d", i), string(m.Data))
+	}
 }

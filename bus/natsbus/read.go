@@ -145,11 +145,19 @@ func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, 
 	}
 	var raw []stored
 	if n > bulkMin {
-		raw, err = b.fetch(ctx, s, subject, seq, int(n))
+		// Half the time, so the leader can still be asked when a
+		// clustered server never answers for the consumer.
+		fctx, fcancel := context.WithTimeout(ctx, b.requestTimeout()/2)
+		raw, err = b.fetch(fctx, s, subject, seq, int(n))
+		fcancel()
+		if err != nil && ctx.Err() == nil {
+			raw, err = nil, nil
+		}
 	}
 	if err == nil && len(raw) < min(int(n), bulkMin) {
 		// The consumer of fetch may run on a replica behind the leader
-		// and stop short: the rest comes from the leader.
+		// and stop short, or not be created: the rest comes from the
+		// leader.
 		next := seq
 		if len(raw) > 0 {
 			next = raw[len(raw)-1].seq + 1
