@@ -64,7 +64,10 @@
 // stream's message-get API instead, which only the leader answers; a new
 // leader is elected from the replicas holding every acknowledged message and
 // serves once it applied them, so a read after a leader change sees at least
-// what was acknowledged before it. Reads that find no leader fail and are
+// what was acknowledged before it. A longer read runs through a short-lived
+// consumer, which reads its own server's copy: when that stops short, or the
+// cluster does not create the consumer within half of RequestTimeout, the
+// rest is read from the leader. Reads that find no leader fail and are
 // retried by the subscriber, or returned to the caller of Read.
 //
 // A publication whose server dies, or that reaches a stream electing its
