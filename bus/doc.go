@@ -85,10 +85,11 @@
 // # Brokers
 //
 // [Memory] is the embedded broker: zero configuration, no dependencies, a
-// ring buffer per topic. The bus/redisbus and bus/natsbus modules run the
-// same contract on Redis and NATS JetStream for services with several
-// instances. Package bus/bustest holds the conformance suite all of them
-// pass.
+// ring buffer per topic. The bus/redisbus, bus/natsbus and bus/pgbus
+// modules run the same contract on Redis, NATS JetStream and PostgreSQL for
+// services with several instances (pgbus also publishes inside the
+// application's own transaction). Package bus/bustest holds the conformance
+// suite all of them pass.
 //
 // # Writing a broker
 //
@@ -97,13 +98,15 @@
 //
 //   - [Hub] is the fan-out engine: one feed per topic in a process, live
 //     delivery that never waits, catching up from the history, cutting
-//     stalled subscribers, proving continuity. Memory, redisbus and natsbus
-//     run on it.
+//     stalled subscribers, proving continuity. Memory, redisbus, natsbus
+//     and pgbus run on it.
 //   - [History] judges cursors: where a subscription starts, which cursors
 //     have expired, and the top to report with them. [CheckArgs] and
 //     [CheckPublish] validate arguments in the order every broker does.
 //   - [AppendRecord] and [DecodeRecord] are the stable stored form of a
 //     message, for brokers that keep bytes.
+//   - [Tracker] is the other side: the one continuity check of every
+//     client, which drops duplicates and turns a gap into a [*CursorError].
 //
 // A broker that runs on these and passes bustest.Run behaves like the
 // others in every transport.

@@ -76,6 +76,13 @@ func NewClient(url string) *Client { return &Client{URL: url} }
 // with backoff, waiting at least the server's Retry-After, until ctx is
 // done; ctx's error then wraps the last failure.
 //
+// The cursor after means what it means for the Handler (see Cursors in
+// the package doc): with "" the subscription delivers only what is
+// published after Subscribe returns (the first request learns the topic's
+// top); with Latest it delivers the topic's newest retained message, then
+// what follows it, the way to show a current value; with bus.Oldest every
+// retained message; with a message ID what follows it.
+//
 // The subscription ends with the context, with Close, with a status that
 // repeating cannot fix (its Err tells which) or when the server breaks the
 // continuity of IDs (bus.ErrCursorExpired).

@@ -15,10 +15,7 @@
 //
 //   - topic: the {topic} path value of the route, else this parameter
 //     (Handler.Topic can replace the rule).
-//   - after: a message ID waits for what follows it; "0" (bus.Oldest)
-//     starts from the oldest retained message; "" (absent) starts from the
-//     topic's top, so only messages published from now on are returned and
-//     the answer's cursor, even when empty, continues with no gap.
+//   - after: the cursor, with the meaning the next section gives it.
 //   - timeout: how long the client accepts to wait, in seconds (decimals
 //     allowed). It can shorten Handler.Timeout (default 25 s, below the
 //     60 s after which nginx and other proxies give up), never lengthen it.
@@ -26,6 +23,29 @@
 //     head of the answer a GET with timeout=0 would get.
 //   - limit: the most messages wanted, capped by Handler.Limit (default
 //     100).
+//
+// # Cursors
+//
+// The after parameter of the Handler and the after argument of
+// [Client.Subscribe] take the same cursors, with the same meaning in
+// package poll and the meaning every [bus.Subscriber] gives them:
+//
+//	(absent) or ""     from now on: the request waits, from the topic's
+//	                   top, for the next message published; the answer's
+//	                   cursor, even when it has no message, continues with
+//	                   no gap
+//	latest ([Latest])  the current state, then what follows it: the newest
+//	                   retained message at once, with its ID as the cursor;
+//	                   while the topic retains none, as with no cursor
+//	0 ([bus.Oldest])   every retained message, oldest first, then what
+//	                   follows
+//	0-0 ([bus.Origin]) from the topic's first message, while it is retained
+//	a message ID       what follows it, at once or when it is published
+//
+// A dashboard that shows a current value and keeps it up to date asks, or
+// subscribes, with latest; a consumer that only cares about what happens
+// next with no cursor. Package sse starts a stream without Last-Event-ID,
+// and package ws a subscription without after, from now on as well.
 //
 // # Answer
 //
@@ -43,9 +63,9 @@
 //
 // Every answer carries a cursor. A request that timed out, or that
 // Shutdown ended, gets 200 with no message and the cursor it should send
-// next: the same as its own, or the top when it sent none. Messages
-// published in the same millisecond are all delivered: cursors are
-// positions, not times.
+// next: the same as its own, or the top when it sent none, latest or 0.
+// Messages published in the same millisecond are all delivered: cursors
+// are positions, not times.
 //
 // # Errors
 //
@@ -90,10 +110,11 @@
 // under 100 ms: a server or proxy that does not hold requests cannot make it
 // spin). It retries failed requests as the retry policy below says; 410
 // ends the subscription with a [*bus.CursorError] wrapping
-// [bus.ErrCursorExpired] with the server's top ([bus.TopOf]). It checks that
-// every ID follows the previous one ([bus.Position.Follows]), drops
-// duplicates and ends with bus.ErrCursorExpired on a gap rather than skip
-// anything.
+// [bus.ErrCursorExpired] with the server's top ([bus.TopOf]). It checks
+// continuity with a [bus.Tracker], as every client of this module does:
+// every ID must follow the previous one ([bus.Position.Follows]); it drops
+// duplicates and ends with a *bus.CursorError wrapping bus.ErrCursorExpired
+// on a gap rather than skip anything.
 //
 // # Retry policy
 //

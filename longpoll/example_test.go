@@ -71,6 +71,33 @@ func ExampleClient_Subscribe() {
 	// order.created B2
 }
 
+// A dashboard shows the current value at once, then each new one: it
+// subscribes with longpoll.Latest. With "" it would show only the values
+// published after Subscribe returned.
+func ExampleClient_Subscribe_latest() {
+	b := &bus.Memory{}
+	defer b.Close()
+	h := &longpoll.Handler{Broker: b}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+	ctx := context.Background()
+	b.Publish(ctx, "temperature", bus.Message{Data: []byte("19.5")})
+	b.Publish(ctx, "temperature", bus.Message{Data: []byte("20.1")})
+
+	s, err := longpoll.NewClient(srv.URL).Subscribe(ctx, "temperature", longpoll.Latest)
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	fmt.Println("now:", string((<-s.C()).Data))
+	b.Publish(ctx, "temperature", bus.Message{Data: []byte("20.7")})
+	fmt.Println("then:", string((<-s.C()).Data))
+	// Output:
+	// now: 20.1
+	// then: 20.7
+}
+
 // Shutdown answers held requests at once; hook it to the server's shutdown.
 func ExampleHandler_Shutdown() {
 	b := &bus.Memory{}

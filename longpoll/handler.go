@@ -10,6 +10,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
+	"github.com/pushpull/pushpull/internal/refmap"
 )
 
 // Defaults of the Handler's fields.
@@ -19,6 +20,19 @@ const (
 	DefaultMaxHeld    = 10000
 	DefaultRetryAfter = 2 * time.Second
 )
+
+// Latest is the cursor for "the topic's newest message, then what follows
+// it", the way to show a current value and keep it up to date. A request
+// with after=latest is answered at once with the newest retained message
+// and its ID as the cursor; while the topic retains none it is held as a
+// request without a cursor is, from the topic's top. Client.Subscribe with
+// Latest delivers that message, then everything published after it. It is
+// not a message ID: a broker's Subscribe and Read refuse it. poll.Latest is
+// the same cursor.
+//
+// The empty cursor, by contrast, means what it means for every
+// bus.Subscriber: only what is published from now on.
+const Latest = "latest"
 
 // Handler answers long-polling requests: GET returns at once the messages of
 // a topic that follow the "after" cursor when there are any, and otherwise
@@ -63,8 +77,7 @@ type Handler struct {
 	Logger *slog.Logger
 
 	held   atomic.Int64
-	hubsMu sync.Mutex
-	hubs   map[string]*hub // topics with held requests
+	hubs   refmap.Map[hub] // topics with held requests
 	mu     sync.Mutex
 	active int           // requests in ServeHTTP
 	stop   chan struct{} // closed by Shutdown

@@ -79,6 +79,32 @@ func TestHandlerAnswersAtOnceWithBacklog(t *testing.T) {
 		assert.Equal(t, []string{"a", "b"}, a.data())
 		a = (<-start(t.Context(), h, "/?topic=news&after=0&limit=1")).answer(t)
 		assert.Equal(t, []string{"a"}, a.data())
+
+		r = <-start(t.Context(), h, "/?topic=news&after=latest")
+		a = r.answer(t)
+		assert.Zero(t, r.took)
+		assert.Equal(t, []string{"c"}, a.data())
+		assert.Equal(t, msgs[2].ID, a.Cursor)
+		a = (<-start(t.Context(), h, "/?topic=news&after=latest&limit=0")).answer(t)
+		assert.Empty(t, a.Messages)
+		assert.Equal(t, msgs[2].ID, a.Cursor, "the top")
+	})
+}
+
+// Latest on a topic that retains no message waits, as no cursor does, from
+// the top.
+func TestHandlerLatestHoldsOnEmptyTopic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &bus.Memory{}
+		defer b.Close()
+		h := &longpoll.Handler{Broker: b}
+		ch := start(t.Context(), h, "/?topic=news&after="+longpoll.Latest)
+		synctest.Wait()
+		assert.Equal(t, 1, h.Held())
+		msgs := pollwiretest.Publish(t, b, "news", "x")
+		a := (<-ch).answer(t)
+		assert.Equal(t, []string{"x"}, a.data())
+		assert.Equal(t, msgs[0].ID, a.Cursor)
 	})
 }
 

@@ -18,7 +18,6 @@ import (
 // channel of its own, needs no timer of its own and no select.
 type hub struct {
 	topic string
-	refs  int // waiters using it, guarded by Handler.hubsMu
 	sub   bus.Subscription
 	done  chan struct{} // closed when run returns
 	kick  chan struct{} // the earliest deadline changed
@@ -51,38 +50,25 @@ func (w *waiter) notify() {
 // acquire returns the hub of topic, starting one if needed, with a
 // reference for the caller.
 func (h *Handler) acquire(ctx context.Context, topic string) (*hub, error) {
-	h.hubsMu.Lock()
-	defer h.hubsMu.Unlock()
-	hb := h.hubs[topic]
-	if hb == nil {
+	hb, first, err := h.hubs.Acquire(topic, func() (*hub, error) {
 		// The hub outlives this request, so its subscription must not end
 		// with the request's context.
 		sub, err := h.Broker.Subscribe(context.WithoutCancel(ctx), topic, "")
 		if err != nil {
 			return nil, err
 		}
-		hb = &hub{topic: topic, sub: sub, done: make(chan struct{}), kick: make(chan struct{}, 1)}
-		if h.hubs == nil {
-			h.hubs = make(map[string]*hub)
-		}
-		h.hubs[topic] = hb
+		return &hub{topic: topic, sub: sub, done: make(chan struct{}), kick: make(chan struct{}, 1)}, nil
+	})
+	if first {
 		go hb.run(h)
 	}
-	hb.refs++
-	return hb, nil
+	return hb, err
 }
 
 // release drops a reference; the last one stops the hub and waits for its
 // goroutine, so no goroutine outlives the requests that used it.
 func (h *Handler) release(hb *hub) {
-	h.hubsMu.Lock()
-	hb.refs--
-	last := hb.refs == 0
-	if last && h.hubs[hb.topic] == hb {
-		delete(h.hubs, hb.topic)
-	}
-	h.hubsMu.Unlock()
-	if last {
+	if h.hubs.Release(hb.topic, hb) {
 		hb.sub.Close()
 		<-hb.done
 	}
@@ -90,15 +76,13 @@ func (h *Handler) release(hb *hub) {
 
 // notifyAll wakes every waiter of every hub (Shutdown).
 func (h *Handler) notifyAll() {
-	h.hubsMu.Lock()
-	defer h.hubsMu.Unlock()
-	for _, hb := range h.hubs {
+	h.hubs.Each(func(hb *hub) {
 		hb.mu.Lock()
 		for _, w := range hb.waiters {
 			w.notify()
 		}
 		hb.mu.Unlock()
-	}
+	})
 }
 
 // add queues w. It reports false when the hub has ended.
@@ -207,11 +191,7 @@ func (hb *hub) expire() {
 // end marks the hub dead after its subscription ended (the broker closed,
 // or it fell behind) and wakes everyone; the next waiter starts a new hub.
 func (hb *hub) end(h *Handler) {
-	h.hubsMu.Lock()
-	if h.hubs[hb.topic] == hb {
-		delete(h.hubs, hb.topic)
-	}
-	h.hubsMu.Unlock()
+	h.hubs.Forget(hb.topic, hb)
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
 	hb.dead = true

@@ -36,7 +36,8 @@ type state struct {
 // first computes the cursor of st and reads what follows it.
 func (h *Handler) first(ctx context.Context, st *state) {
 	st.cursor = st.req.After
-	if st.cursor == "" || st.cursor == bus.Oldest {
+	switch st.cursor {
+	case "", bus.Oldest, Latest:
 		// Top before Read: a message published in between is then either
 		// read or after the cursor, never skipped.
 		top, err := h.Broker.Top(ctx, st.req.Topic)
@@ -44,23 +45,30 @@ func (h *Handler) first(ctx context.Context, st *state) {
 			st.err = err
 			return
 		}
-		if st.cursor == bus.Oldest && st.req.Limit > 0 {
-			if h.read(ctx, st, bus.Oldest) {
-				return
+		if st.req.Limit > 0 {
+			switch st.cursor {
+			case bus.Oldest:
+				if h.read(ctx, st, bus.Oldest, st.req.Limit) {
+					return
+				}
+			case Latest:
+				if h.read(ctx, st, "", 1) { // Read's current state: the newest message
+					return
+				}
 			}
 		}
 		st.cursor = top
 	}
-	if st.req.Limit == 0 || h.read(ctx, st, st.cursor) {
+	if st.req.Limit == 0 || h.read(ctx, st, st.cursor, st.req.Limit) {
 		return
 	}
 	st.hold = st.wait > 0
 }
 
-// read reads after cursor into st and reports whether st has its answer
-// (messages or an error).
-func (h *Handler) read(ctx context.Context, st *state, cursor string) bool {
-	msgs, err := h.Broker.Read(ctx, st.req.Topic, cursor, st.req.Limit)
+// read reads up to limit messages after cursor into st and reports whether
+// st has its answer (messages or an error).
+func (h *Handler) read(ctx context.Context, st *state, cursor string, limit int) bool {
+	msgs, err := h.Broker.Read(ctx, st.req.Topic, cursor, limit)
 	switch {
 	case err != nil:
 		st.err = err
@@ -132,7 +140,7 @@ func (h *Handler) next(ctx context.Context, st *state) bool {
 			st.raw, st.cursor = raw, id
 			return false
 		case !dead:
-			return !h.read(ctx, st, st.cursor) && !h.stopped(st)
+			return !h.read(ctx, st, st.cursor, st.req.Limit) && !h.stopped(st)
 		}
 		hb.remove(w)
 		h.release(hb)
@@ -146,7 +154,7 @@ func (h *Handler) next(ctx context.Context, st *state) bool {
 	st.hub = hb
 	if !hb.add(w) {
 		// Ended before we joined: a read tells whether the broker is gone.
-		if !h.read(ctx, st, st.cursor) {
+		if !h.read(ctx, st, st.cursor, st.req.Limit) {
 			st.err = bus.ErrClosed
 		}
 		return false
@@ -154,7 +162,7 @@ func (h *Handler) next(ctx context.Context, st *state) bool {
 	// Read again now that the hub will report any later message, so one
 	// published since the first read is not missed; Shutdown notifies
 	// registered waiters, and this check covers one that came before.
-	return !h.read(ctx, st, st.cursor) && !h.stopped(st)
+	return !h.read(ctx, st, st.cursor, st.req.Limit) && !h.stopped(st)
 }
 
 func (h *Handler) stopped(st *state) bool {

@@ -94,7 +94,7 @@ func BenchmarkHandler(b *testing.B) {
 }
 
 // BenchmarkWireCurrentState measures bytes on the wire per poll of the
-// current state (no cursor: the latest message, here 1 KiB) when nothing
+// current state (after=latest: the newest message, here 1 KiB) when nothing
 // changed, with and without If-None-Match.
 func BenchmarkWireCurrentState(b *testing.B) {
 	br := &bus.Memory{}
@@ -119,7 +119,7 @@ func BenchmarkWireCurrentState(b *testing.B) {
 			etag := ""
 			bytes0 := cl.Read.Load() + cl.Written.Load()
 			for range b.N {
-				req, _ := http.NewRequest("GET", srv.URL+"?topic=state", nil)
+				req, _ := http.NewRequest("GET", srv.URL+"?topic=state&after="+poll.Latest, nil)
 				if tc.conditional && etag != "" {
 					req.Header.Set("If-None-Match", etag)
 				}

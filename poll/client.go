@@ -75,9 +75,13 @@ func NewClient(url string) *Client { return &Client{URL: url} }
 // with backoff, waiting at least the server's Retry-After, until ctx is
 // done; ctx's error then wraps the last failure.
 //
-// With after == "" the first poll only learns the topic's top (limit=0);
-// the subscription delivers what is published later. The subscription
-// ends with the context, with Close, with a status that repeating cannot
+// The cursor after means what it means for the Handler (see Cursors in
+// the package doc): with "" the subscription delivers only what is
+// published after Subscribe returns (the first poll, with limit=0, only
+// learns the topic's top); with Latest it delivers the topic's newest
+// retained message, then what follows it, the way to show a current value;
+// with bus.Oldest every retained message; with a message ID what follows
+// it. The subscription ends with the context, with Close, with a status that repeating cannot
 // fix (its Err tells which) or when the server breaks the continuity of
 // IDs (bus.ErrCursorExpired).
 func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {

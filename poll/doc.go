@@ -14,15 +14,36 @@
 //
 //   - topic: the {topic} path value of the route, else this parameter
 //     (Handler.Topic can replace the rule).
-//   - after: "" (absent) returns the current state: the latest message
-//     only, and its ID as the cursor (the topic's top when it has none);
-//     "0" (bus.Oldest) returns from the oldest retained message; a message
-//     ID returns the messages that follow it.
+//   - after: the cursor, with the meaning the next section gives it.
 //   - limit: the most messages wanted, capped by Handler.Limit (default
-//     100). limit=0 returns no message, only the cursor: the cheap way to
-//     learn the top before polling for what comes next.
+//     100). limit=0 returns no message, only the cursor (the topic's top
+//     for no cursor, latest and 0): the cheap way to learn the top before
+//     polling for what comes next.
 //
 // HEAD is answered like GET, without the body.
+//
+// # Cursors
+//
+// The after parameter of the Handler and the after argument of
+// [Client.Subscribe] take the same cursors, with the same meaning in
+// package longpoll and the meaning every [bus.Subscriber] gives them:
+//
+//	(absent) or ""     from now on: no message, and the topic's top as the
+//	                   cursor, so the next poll gets what is published next
+//	latest ([Latest])  the current state: the newest retained message only,
+//	                   with its ID as the cursor (no message and the top
+//	                   while the topic retains none), then what follows it
+//	0 ([bus.Oldest])   every retained message, oldest first, then what
+//	                   follows
+//	0-0 ([bus.Origin]) from the topic's first message, while it is retained
+//	a message ID       the messages that follow it
+//
+// A dashboard that shows a current value and keeps it up to date polls, or
+// subscribes, with latest; a consumer that only cares about what happens
+// next with no cursor. ("" meant the newest message on this Handler in
+// earlier versions; that is what latest now means.) Package sse starts a
+// stream without Last-Event-ID, and package ws a subscription without
+// after, from now on as well.
 //
 // # Answer
 //
@@ -45,7 +66,8 @@
 //
 // Every answer carries a cursor: send it as "after" in the next request to
 // get what follows, with no gap and no duplicate. It is the ID of the last
-// message, or the request's cursor when nothing followed it.
+// message, or the request's cursor when nothing followed it (the topic's
+// top for no cursor, latest and 0).
 //
 // Payloads are bytes and round-trip exactly. When Data is valid UTF-8 it is
 // the JSON string "data" (decode the string, take its UTF-8 bytes); else
@@ -96,9 +118,10 @@
 // It sends If-None-Match and retries failed requests as the retry policy
 // below says. A 410 ends the subscription with a [*bus.CursorError]
 // wrapping [bus.ErrCursorExpired] that carries the top ([bus.TopOf]). It
-// checks that every ID follows the previous one ([bus.Position.Follows]),
-// drops duplicates and ends with bus.ErrCursorExpired on a gap rather than
-// skip anything.
+// checks continuity with a [bus.Tracker], as every client of this module
+// does: every ID must follow the previous one ([bus.Position.Follows]); it
+// drops duplicates and ends with a *bus.CursorError wrapping
+// bus.ErrCursorExpired on a gap rather than skip anything.
 //
 // # Retry policy
 //

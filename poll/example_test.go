@@ -26,7 +26,7 @@ func ExampleHandler() {
 	b.Publish(ctx, "temperature", bus.Message{Data: []byte("19.5")})
 	b.Publish(ctx, "temperature", bus.Message{Data: []byte("20.1")})
 
-	resp, err := http.Get(srv.URL + "/state/temperature") // no cursor: the latest message
+	resp, err := http.Get(srv.URL + "/state/temperature?after=" + poll.Latest) // the newest message
 	if err != nil {
 		panic(err)
 	}
@@ -97,6 +97,32 @@ func ExampleClient_Subscribe() {
 	// Output:
 	// order.created A1
 	// order.created B2
+}
+
+// A dashboard shows the current value at once, then each new one: it
+// subscribes with poll.Latest. With "" it would show only the values
+// published after Subscribe returned.
+func ExampleClient_Subscribe_latest() {
+	b := &bus.Memory{}
+	defer b.Close()
+	srv := httptest.NewServer(&poll.Handler{Broker: b, Interval: 10 * time.Millisecond})
+	defer srv.Close()
+	ctx := context.Background()
+	b.Publish(ctx, "temperature", bus.Message{Data: []byte("19.5")})
+	b.Publish(ctx, "temperature", bus.Message{Data: []byte("20.1")})
+
+	c := &poll.Client{URL: srv.URL, Interval: 10 * time.Millisecond}
+	s, err := c.Subscribe(ctx, "temperature", poll.Latest)
+	if err != nil {
+		panic(err)
+	}
+	defer s.Close()
+	fmt.Println("now:", string((<-s.C()).Data))
+	b.Publish(ctx, "temperature", bus.Message{Data: []byte("20.7")})
+	fmt.Println("then:", string((<-s.C()).Data))
+	// Output:
+	// now: 20.1
+	// then: 20.7
 }
 
 // A cursor that left the history is refused with bus.ErrCursorExpired and

@@ -16,6 +16,18 @@ const (
 	DefaultInterval = 2 * time.Second
 )
 
+// Latest is the cursor for "the topic's newest message, then what follows
+// it", the way to show a current value and keep it up to date. A request
+// with after=latest is answered with the newest retained message and its ID
+// as the cursor, or, while the topic retains none, with no message and the
+// topic's top. Client.Subscribe with Latest delivers that message, then
+// everything published after it. It is not a message ID: a broker's
+// Subscribe and Read refuse it. longpoll.Latest is the same cursor.
+//
+// The empty cursor, by contrast, means what it means for every
+// bus.Subscriber: only what is published from now on.
+const Latest = "latest"
+
 // Handler answers short-polling requests: GET returns at once the messages
 // of a topic that follow the "after" cursor, as JSON (see the package
 // documentation for the schema, the parameters and the statuses).
@@ -101,18 +113,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) read(r *http.Request, req pollwire.Request) ([]bus.Message, string, error) {
 	ctx := r.Context()
 	switch req.After {
-	case "", bus.Oldest:
+	case "", bus.Oldest, Latest:
 		// Top first: a message published between the two calls is then
 		// either in the answer or after its cursor, never skipped.
 		top, err := h.Broker.Top(ctx, req.Topic)
-		if err != nil || req.Limit == 0 {
-			return nil, top, err
+		if err != nil || req.Limit == 0 || req.After == "" {
+			return nil, top, err // "": only what is published from now on
 		}
-		limit := req.Limit
-		if req.After == "" {
-			limit = 1 // the current state: the latest message only
+		after, limit := req.After, req.Limit
+		if after == Latest {
+			after, limit = "", 1 // Read's current state: the newest message
 		}
-		msgs, err := h.Broker.Read(ctx, req.Topic, req.After, limit)
+		msgs, err := h.Broker.Read(ctx, req.Topic, after, limit)
 		if err != nil {
 			return nil, "", err
 		}

@@ -61,13 +61,16 @@ func TestHandlerAnswers(t *testing.T) {
 		ids    []string
 		cursor string
 	}{
-		{"no cursor: latest message only", "/?topic=news", []string{msgs[2].ID}, msgs[2].ID},
+		{"no cursor: from now on, the top only", "/?topic=news", nil, top},
 		{"no cursor, limit 0: top only", "/?topic=news&limit=0", nil, top},
+		{"latest: the newest message only", "/?topic=news&after=latest", []string{msgs[2].ID}, msgs[2].ID},
+		{"latest, limit 0: top only", "/?topic=news&after=latest&limit=0", nil, top},
 		{"oldest, capped by Limit", "/?topic=news&after=0", []string{msgs[0].ID, msgs[1].ID}, msgs[1].ID},
 		{"after a cursor", "/?topic=news&after=" + msgs[0].ID, []string{msgs[1].ID, msgs[2].ID}, msgs[2].ID},
 		{"client limit", "/?topic=news&limit=1&after=" + msgs[0].ID, []string{msgs[1].ID}, msgs[1].ID},
 		{"caught up", "/?topic=news&after=" + msgs[2].ID, nil, msgs[2].ID},
 		{"empty topic", "/?topic=empty", nil, emptyTop},
+		{"empty topic, latest", "/?topic=empty&after=latest", nil, emptyTop},
 		{"empty topic, oldest", "/?topic=empty&after=0", nil, emptyTop},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -27,12 +28,20 @@ type benchServer struct {
 
 func newBenchServer(kind string) benchServer {
 	switch kind {
-	case "pushpull", "pushpull-buffer4", "pushpull-nohijack":
+	case "pushpull", "pushpull-buffer4", "pushpull-nohijack", "pushpull-hijack", "pushpull-plain":
 		b := &bus.Memory{}
 		if kind == "pushpull-buffer4" {
 			b.Buffer = 4 // each subscription's channel: 4 messages instead of 16
 		}
-		h := &Handler{Broker: b, DisableHijack: kind == "pushpull-nohijack"}
+		h := &Handler{Broker: b}
+		// The two ways of streaming HTTP/1.x, whatever the default is:
+		// hijacked, or on net/http's ResponseWriter.
+		switch kind {
+		case "pushpull-hijack":
+			h.DisableHijack = false
+		case "pushpull-plain", "pushpull-nohijack":
+			h.DisableHijack = true
+		}
 		return benchServer{
 			handler: h,
 			publish: func(_ int, data []byte) {
@@ -71,12 +80,13 @@ func serveBench(b *testing.B, h http.Handler) (string, func()) {
 
 // BenchmarkFanout publishes to one topic with 1,000 and 10,000 subscribers
 // held by a separate process, and reports the server's CPU time per
-// delivered message and the publish-to-receive latency, for sse.Handler and
-// for the minimal hand-written loop. Run it with -benchtime=1x.
+// delivered message and the publish-to-receive latency, for sse.Handler
+// (by default, hijacked and plain) and for the minimal hand-written loop.
+// Run it with -benchtime=1x.
 func BenchmarkFanout(b *testing.B) {
 	for _, subs := range []int{1000, 10000} {
-		for _, kind := range []string{"minimal", "pushpull"} {
-			b.Run(fmt.Sprintf("subs=%d/%s", subs, kind), func(b *testing.B) {
+		for _, kind := range []string{"minimal", "pushpull", "pushpull-hijack", "pushpull-plain"} {
+			b.Run(fmt.Sprintf("subs=%d/server=%s", subs, kind), func(b *testing.B) {
 				const msgs = 100
 				every := 20 * time.Millisecond * time.Duration(subs/1000)
 				if subs >= 10000 {
@@ -117,8 +127,8 @@ func BenchmarkFanout(b *testing.B) {
 // reports the server's heap+stack and RSS growth per stream, and goroutines
 // per stream. Run it with -benchtime=1x.
 func BenchmarkIdleStreams(b *testing.B) {
-	for _, kind := range []string{"minimal", "pushpull", "pushpull-buffer4", "pushpull-nohijack"} {
-		b.Run(kind, func(b *testing.B) {
+	for _, kind := range []string{"minimal", "pushpull", "pushpull-buffer4", "pushpull-nohijack", "pushpull-hijack", "pushpull-plain"} {
+		b.Run("server="+kind, func(b *testing.B) {
 			const conns = 5000
 			s := newBenchServer(kind)
 			defer s.close()
@@ -165,4 +175,75 @@ func stackInuse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.StackInuse
+}
+
+// BenchmarkNotice measures how long a Handler takes to notice that its
+// clients left: 200 idle streams with the default heartbeat, opened one
+// after the other over 5 seconds, whose clients (in this process) then all
+// close their connections at once. It reports the
+// mean and the longest time from the close to the return of the stream's
+// ServeHTTP, hijacked and plain. Run it with -benchtime=1x.
+func BenchmarkNotice(b *testing.B) {
+	const noticeSpread = 5 * time.Second
+	for _, kind := range []string{"pushpull-hijack", "pushpull-plain"} {
+		b.Run("server="+kind, func(b *testing.B) {
+			const conns = 200
+			s := newBenchServer(kind)
+			defer s.close()
+			ended := make(chan time.Time, conns)
+			addr, stop := serveBench(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s.handler.ServeHTTP(w, r)
+				ended <- time.Now()
+			}))
+			defer stop()
+			var sum, longest time.Duration
+			for range b.N {
+				// Streams opened one after the other: each client leaves
+				// at another point of its stream's life.
+				open := make([]net.Conn, conns)
+				for i := range open {
+					open[i] = openIdle(b, addr)
+					time.Sleep(noticeSpread / conns)
+				}
+				closed := time.Now()
+				for _, c := range open {
+					c.Close()
+				}
+				for range conns {
+					d := (<-ended).Sub(closed)
+					sum += d
+					longest = max(longest, d)
+				}
+			}
+			b.ReportMetric(float64(sum.Microseconds())/float64(conns*b.N)/1e3, "notice-ms-mean")
+			b.ReportMetric(float64(longest.Microseconds())/1e3, "notice-ms-max")
+		})
+	}
+}
+
+// openIdle opens a stream at addr and reads its response head and
+// prelude, so the stream runs when it returns.
+func openIdle(b *testing.B, addr string) net.Conn {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	fmt.Fprintf(c, "GET /?topic=bench HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatal("stream not opened:", err)
+	}
+	// The prelude ends with the top's id: two blank lines in all.
+	for blank := 0; blank < 2; {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		if line == "\n" || line == "\r\n" {
+			blank++
+		}
+	}
+	return c
 }

@@ -2,6 +2,7 @@ package sse_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -16,9 +17,15 @@ import (
 // A full Handler answers 503 and closes the connection, so that a keep-alive
 // client's next attempt may reach another instance.
 func TestHandlerFullClosesConnection(t *testing.T) {
+	for _, d := range []bool{false, true} {
+		t.Run(fmt.Sprintf("DisableHijack=%v", d), func(t *testing.T) { fullClosesConnection(t, d) })
+	}
+}
+
+func fullClosesConnection(t *testing.T, disableHijack bool) {
 	b := &bus.Memory{}
 	defer b.Close()
-	h := &sse.Handler{Broker: b, MaxStreams: 1}
+	h := &sse.Handler{Broker: b, MaxStreams: 1, DisableHijack: disableHijack}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer func() { assert.NoError(t, h.Shutdown(context.Background())) }()

@@ -120,7 +120,8 @@ func (c *Client) streamURL(topic string) (string, error) {
 //
 // The subscription ends with an error wrapping bus.ErrCursorExpired (a
 // *bus.CursorError) when the server sends a reset event, carrying the top
-// to continue after, or when the IDs received skip a message; with
+// to continue after, or when the IDs received skip a message, change
+// epoch or are not message IDs (a bus.Tracker judges them); with
 // ErrStopped on 204; with a *StatusError or ErrNotEventStream on a
 // permanent refusal; with the context's error when ctx ends; and with nil
 // after Close.
@@ -128,7 +129,8 @@ func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	if err := bus.ValidateTopic(topic); err != nil {
 		return nil, err
 	}
-	if err := httptopic.CheckCursor(after); err != nil {
+	track, err := bus.NewTracker(topic, after)
+	if err != nil {
 		return nil, err
 	}
 	u, err := c.streamURL(topic)
@@ -136,8 +138,7 @@ func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &clientSub{c: c, url: u, topic: topic, ch: make(chan bus.Message, c.buffer()), cancel: cancel, done: make(chan struct{})}
-	s.setCursor(after)
+	s := &clientSub{c: c, url: u, topic: topic, ch: make(chan bus.Message, c.buffer()), cancel: cancel, done: make(chan struct{}), track: track}
 	resp, err := s.connect(ctx)
 	var ae *attemptError
 	if errors.As(err, &ae) && ae.permanent {
@@ -169,8 +170,8 @@ func (s *clientSub) connect(ctx context.Context) (*http.Response, error) {
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
-	if s.last != "" {
-		req.Header.Set("Last-Event-ID", s.last)
+	if last := s.track.Cursor(); last != "" {
+		req.Header.Set("Last-Event-ID", last)
 	}
 	resp, err := s.c.httpClient().Do(req)
 	if err != nil {
@@ -208,9 +209,7 @@ type clientSub struct {
 	closed atomic.Bool
 
 	// Owned by the run goroutine (and Subscribe before it starts).
-	last     string       // the cursor: Last-Event-ID of the next request
-	lastPos  bus.Position // last parsed, when hasPos
-	hasPos   bool
+	track    *bus.Tracker  // continuity; its Cursor is the next Last-Event-ID
 	retry    time.Duration // from the server's retry field
 	hasRetry bool
 
@@ -231,10 +230,4 @@ func (s *clientSub) Close() error {
 	s.cancel()
 	<-s.done
 	return nil
-}
-
-func (s *clientSub) setCursor(id string) {
-	s.last = id
-	p, err := bus.ParseID(id)
-	s.lastPos, s.hasPos = p, err == nil
 }

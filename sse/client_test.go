@@ -113,7 +113,7 @@ func TestClientContentTypes(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				_, c := startFake(t, func(_ int, w http.ResponseWriter, _ *http.Request) {
 					w.Header().Set("Content-Type", tc.ct)
-					io.WriteString(w, "data: ok\xE2\x80\xA6\n\n")
+					io.WriteString(w, "id: e-1\ndata: ok\xE2\x80\xA6\n\n")
 				})
 				sub, err := c.Subscribe(context.Background(), "t", "")
 				if !tc.ok {
@@ -138,7 +138,7 @@ func TestClientFollowsRedirects(t *testing.T) {
 						http.Redirect(w, r, "/redirected", code)
 						return
 					}
-					serveBody("data: moved\n\n")(n, w, r)
+					serveBody("id: e-1\ndata: moved\n\n")(n, w, r)
 				})
 				sub, err := c.Subscribe(context.Background(), "t", "")
 				require.NoError(t, err)
@@ -156,7 +156,9 @@ func TestClientFollowsRedirects(t *testing.T) {
 
 func TestClientRequestHeaders(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		bodies := []string{"id: \xE2\x80\xA6\ndata: a\n\n", "id: x\x00\ndata: b\n\n", "id\ndata: c\n\n", "data: d\n\n"}
+		// An id with NUL is ignored and an event without an id keeps the
+		// last one (WHATWG), so Last-Event-ID stays at the last message.
+		bodies := []string{"id: e-1\ndata: a\n\n", "id: e-2\x00\ndata: b\n\n", "id: e-2\ndata: c\n\ndata: c\n\n", ":nothing\n"}
 		f, c := startFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
 			if n < len(bodies) {
 				serveBody(bodies[n])(n, w, r)
@@ -169,7 +171,9 @@ func TestClientRequestHeaders(t *testing.T) {
 		require.NoError(t, err)
 		ms := drain(sub)
 		assert.ErrorIs(t, sub.Err(), ErrStopped)
-		require.Len(t, ms, 4)
+		require.Len(t, ms, 2, "a, then c; b and the second c repeat an id already delivered")
+		assert.Equal(t, "a", string(ms[0].Data))
+		assert.Equal(t, "c", string(ms[1].Data))
 		reqs := f.requests()
 		require.Len(t, reqs, 5)
 		for _, r := range reqs {
@@ -178,10 +182,10 @@ func TestClientRequestHeaders(t *testing.T) {
 			assert.Equal(t, "Bearer t", r.header.Get("Authorization"))
 		}
 		assert.NotContains(t, reqs[0].header, "Last-Event-Id", "no cursor, no header")
-		assert.Equal(t, "…", reqs[1].header.Get("Last-Event-ID"), "UTF-8 id sent back")
-		assert.Equal(t, "…", reqs[2].header.Get("Last-Event-ID"), "an id with NUL is ignored")
-		assert.NotContains(t, reqs[3].header, "Last-Event-Id", "an empty id is never sent")
-		assert.NotContains(t, reqs[4].header, "Last-Event-Id")
+		assert.Equal(t, "e-1", reqs[1].header.Get("Last-Event-ID"))
+		assert.Equal(t, "e-1", reqs[2].header.Get("Last-Event-ID"), "an id with NUL is ignored")
+		assert.Equal(t, "e-2", reqs[3].header.Get("Last-Event-ID"))
+		assert.Equal(t, "e-2", reqs[4].header.Get("Last-Event-ID"), "kept across a stream without events")
 	})
 }
 
@@ -203,7 +207,7 @@ func TestClientRetryTiming(t *testing.T) {
 		f, c := startFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
 			switch n {
 			case 0:
-				serveBody("retry: 2000\ndata: x\n\n")(n, w, r)
+				serveBody("retry: 2000\nid: e-1\ndata: x\n\n")(n, w, r)
 			case 1, 2, 3:
 				serveBody(":nothing\n")(n, w, r) // no event: a failed connection
 			default:
@@ -242,7 +246,7 @@ func TestClientRetryStatuses(t *testing.T) {
 				w.WriteHeader(http.StatusConflict) // retried as listed
 				return
 			}
-			serveBody("data: up\n\n")(n, w, r)
+			serveBody("id: e-1\ndata: up\n\n")(n, w, r)
 		})
 		c.RetryStatuses = []int{http.StatusConflict}
 		c.Retry = time.Second
@@ -264,7 +268,7 @@ func TestClient200200204(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f, c := startFake(t, func(n int, w http.ResponseWriter, r *http.Request) {
 			if n < 2 {
-				serveBody(fmt.Sprintf("retry: 10\ndata: %d\n\n", n))(n, w, r)
+				serveBody(fmt.Sprintf("retry: 10\nid: e-%d\ndata: %d\n\n", n+1, n))(n, w, r)
 				return
 			}
 			w.WriteHeader(http.StatusNoContent)
@@ -296,6 +300,11 @@ func TestClientContinuity(t *testing.T) {
 		{name: "reset", bodies: []string{"id: e-1\ndata: 1\n\n", "event: reset\nid: f-9\ndata: {\"top\":\"f-9\"}\n\n"}, want: []string{"1"}, expired: true, top: "f-9"},
 		{name: "top id then messages", bodies: []string{"id: e-5\n\n", "id: e-6\ndata: 6\n\n"}, want: []string{"6"}},
 		{name: "top id then gap", bodies: []string{"id: e-5\n\n", "id: e-7\ndata: 7\n\n"}, expired: true},
+		{name: "top id then another epoch", bodies: []string{"id: e-5\n\nid: f-6\ndata: 6\n\n"}, expired: true},
+		{name: "not an ID", bodies: []string{"id: e-1\ndata: 1\n\nid: nope\ndata: 2\n\n"}, want: []string{"1"}, expired: true},
+		{name: "no ID", bodies: []string{"data: 1\n\n"}, expired: true},
+		{name: "resumes after the last ID", bodies: []string{"id: e-1\ndata: 1\n\n", "id: e-1\ndata: 1\n\nid: e-2\ndata: 2\n\n"},
+			want: []string{"1", "2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -328,7 +337,7 @@ func TestClientContinuity(t *testing.T) {
 
 func TestClientEventTooLarge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		_, c := startFake(t, serveBody("data: ok\n\ndata: 0123456789012345678901234567890123456789\n\n"))
+		_, c := startFake(t, serveBody("id: e-1\ndata: ok\n\ndata: 0123456789012345678901234567890123456789\n\n"))
 		c.MaxEventSize = 32
 		sub, err := c.Subscribe(context.Background(), "t", "")
 		require.NoError(t, err)

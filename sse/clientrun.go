@@ -95,7 +95,8 @@ func (s *clientSub) read(ctx context.Context, resp *http.Response) (progress boo
 	p := NewParser(resp.Body)
 	p.MaxEventSize = s.c.MaxEventSize
 	p.emitIDOnly = true
-	p.lastID, p.idBuf = s.last, s.last // the ID buffer persists across connections
+	last := s.track.Cursor()
+	p.lastID, p.idBuf = last, last // the ID buffer persists across connections
 	defer func() {
 		if d, ok := p.Retry(); ok {
 			s.retry, s.hasRetry = d, true
@@ -117,12 +118,13 @@ func (s *clientSub) read(ctx context.Context, resp *http.Response) (progress boo
 	}
 }
 
-// event checks the continuity of one event and delivers it.
+// event checks the continuity of one event with the subscription's
+// Tracker and delivers it.
 func (s *clientSub) event(ctx context.Context, ev Event) error {
 	if ev.idOnly {
 		// The server names the top when a stream starts without a cursor.
-		if !s.hasPos {
-			s.setCursor(ev.ID)
+		if _, known := s.track.Last(); !known {
+			return s.track.Reach(ev.ID)
 		}
 		return nil
 	}
@@ -132,24 +134,21 @@ func (s *clientSub) event(ctx context.Context, ev Event) error {
 			body.Top = ev.ID
 		}
 		return fmt.Errorf("sse: server reset the stream: %w",
-			&bus.CursorError{Topic: s.topic, Cursor: s.last, Top: body.Top, Err: bus.ErrCursorExpired})
+			&bus.CursorError{Topic: s.topic, Cursor: s.track.Cursor(), Top: body.Top, Err: bus.ErrCursorExpired})
 	}
-	pos, perr := bus.ParseID(ev.ID)
-	if perr == nil && s.hasPos {
-		switch {
-		case pos.Epoch == s.lastPos.Epoch && pos.Offset <= s.lastPos.Offset:
-			return nil // a duplicate
-		case !pos.Follows(s.lastPos):
-			return fmt.Errorf("sse: message %q does not follow %q: %w", ev.ID, s.last,
-				&bus.CursorError{Topic: s.topic, Cursor: s.last, Err: bus.ErrCursorExpired})
-		}
+	last := s.track.Cursor()
+	next, err := s.track.Accept(ev.ID)
+	if err != nil {
+		return fmt.Errorf("sse: after %q: %w", last, err)
+	}
+	if !next {
+		return nil // a duplicate
 	}
 	m := bus.Message{Topic: s.topic, ID: ev.ID, Type: ev.Type, Data: []byte(ev.Data)}
 	select {
 	case s.ch <- m:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.setCursor(ev.ID)
-	return nil
 }

@@ -100,8 +100,11 @@
 //   - With the Client, every message after the cursor arrives exactly once
 //     and in order across any number of reconnections; a message that can
 //     no longer arrive is reported (bus.ErrCursorExpired), never skipped
-//     silently. The Client checks that each ID follows the previous one and
-//     drops duplicates.
+//     silently. The Client checks what it receives with a bus.Tracker, as
+//     every client of this module does: it drops duplicates, and an ID
+//     that does not follow the previous one (or is not a message ID) ends
+//     the subscription with a *bus.CursorError wrapping
+//     bus.ErrCursorExpired.
 //   - A message is encoded once per Handler and the same bytes are written
 //     to every stream.
 //   - A client that stops reading never delays the others: each stream has
@@ -112,29 +115,35 @@
 //     are cleared for it. MaxStreams bounds open streams (503 with
 //     Retry-After past it); MaxLifetime ends streams after a jittered time
 //     so clients rebalance; Shutdown ends them all promptly.
-//   - A Handler starts no goroutine: each stream runs on its ServeHTTP call.
+//   - Each stream runs on its ServeHTTP call; a hijacked one also has a
+//     goroutine reading its connection. Every goroutine a Handler starts
+//     has ended when ServeHTTP returns.
 //
 // # Connections and memory
 //
-// On HTTP/1.x a Handler takes the connection over (http.Hijacker, found
-// through http.ResponseController, so middleware that implements Unwrap is
-// fine) and writes the response head and the stream on it directly; the
-// body ends when the connection closes. net/http's read and write buffers
-// and its background reader goroutine are released, so an idle stream
-// costs one goroutine, the bus subscription and a few small structs (about
-// 15 KiB in BenchmarkIdleStreams, against about 26 KiB for a minimal
-// hand-written loop). The price: middleware sees no status or body, and a
-// client that closes its connection is noticed within 5 seconds (one
-// heartbeat, if shorter) rather than at once: with no reader goroutine,
-// the stream reads its socket, without waiting, that often. A client that
-// vanishes without closing (a cut network) is noticed in both modes only
-// when a write fails or TCP keep-alive gives up. Set DisableHijack to keep
-// streams on the ResponseWriter; HTTP/2 streams always are. Either way an
+// On HTTP/1.x a Handler has net/http write the response head (status 200,
+// Connection: close, a body that is not chunked), so middleware sees the
+// status, then takes the connection over (http.Hijacker, found through
+// http.ResponseController, so middleware that implements Unwrap is fine)
+// and writes the stream on it directly; the body ends when the connection
+// closes. net/http's read and write buffers are released, so an idle
+// stream costs its ServeHTTP goroutine, one small goroutine that reads the
+// connection to notice at once a client that closes it, the bus
+// subscription and a few small structs: about 20 KiB of heap and stack in
+// BenchmarkIdleStreams, against about 28 KiB with DisableHijack and 26 KiB
+// for a minimal hand-written loop (see BENCHMARKS.md, "SSE: hijacked or
+// plain streams"). The price: middleware sees no body bytes and cannot
+// wrap the writes. Set DisableHijack to keep streams on the
+// ResponseWriter; HTTP/2 streams always are. Both ways notice a client
+// that closes its connection at once; a client that vanishes without
+// closing (a cut network) is noticed only when a write fails (heartbeats
+// and WriteTimeout bound that) or TCP keep-alive gives up. Either way an
 // HTTP/1.x connection ends with its stream (Connection: close), so a
 // client whose stream ended reconnects and a load balancer can send it to
 // another instance. Since http.Server.Shutdown neither waits for nor
 // closes hijacked connections, register Handler.Shutdown with
-// RegisterOnShutdown. After Shutdown, requests are answered 503 with
+// RegisterOnShutdown; it cuts a stream blocked writing to a stalled client
+// at once in both ways. After Shutdown, requests are answered 503 with
 // Retry-After and Connection: close, so even if the http.Server goes on
 // serving, keep-alive clients leave this instance.
 //

@@ -57,11 +57,13 @@ func TestEncodeLines(t *testing.T) {
 
 // A message that cannot be encoded is skipped, never written; the Client
 // sees the gap and says so.
-func TestHandlerSkipsUnencodable(t *testing.T) {
+func TestHandlerSkipsUnencodable(t *testing.T) { modes(t, skipsUnencodable) }
+
+func skipsUnencodable(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	srv := serve(t, &Handler{Broker: b})
+	srv := serve(t, &Handler{Broker: b, DisableHijack: disableHijack})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sub, err := NewClient(srv.URL+"/events/{topic}").Subscribe(ctx, "s", "")
@@ -92,11 +94,13 @@ func (s *endedSub) C() <-chan bus.Message {
 func (s *endedSub) Err() error   { return s.err }
 func (s *endedSub) Close() error { return nil }
 
-func TestHandlerResetMidStream(t *testing.T) {
+func TestHandlerResetMidStream(t *testing.T) { modes(t, resetMidStream) }
+
+func resetMidStream(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	srv := serve(t, &Handler{Broker: expiringBroker{b}, Retry: -1})
+	srv := serve(t, &Handler{Broker: expiringBroker{b}, Retry: -1, DisableHijack: disableHijack})
 	req, _ := http.NewRequest("GET", srv.URL+"/events/x", nil)
 	req.Header.Set("Last-Event-ID", "e-5")
 	resp, err := http.DefaultClient.Do(req)

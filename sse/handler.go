@@ -2,12 +2,10 @@ package sse
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -49,7 +47,7 @@ type Handler struct {
 	// Heartbeat is the interval of comment lines sent while no message is,
 	// so proxies keep the stream open. Zero means DefaultHeartbeat; a
 	// negative value sends none. Heartbeats are not needed to notice
-	// clients that leave: see DisableHijack.
+	// clients that close their connections: that is noticed at once.
 	Heartbeat time.Duration
 	// Retry is the reconnection time sent to clients in the retry field
 	// when a stream opens, rounded down to milliseconds. Zero means
@@ -69,14 +67,16 @@ type Handler struct {
 	MaxLifetime time.Duration
 	// DisableHijack keeps HTTP/1.x streams on the ResponseWriter (chunked,
 	// flushed through http.ResponseController) instead of taking over the
-	// connection. By default a Handler hijacks HTTP/1.x connections and
-	// writes the stream on them directly: that frees net/http's buffers
-	// and its background reader goroutine, about half the memory of an
-	// idle stream, but middleware sees no status or body, and a client
-	// that closes its connection is noticed by a check of the connection
-	// every 5 seconds (or every heartbeat, if more often) rather than at
-	// once, so its stream and MaxStreams slot are held that long at most.
-	// HTTP/2 streams always use the ResponseWriter.
+	// connection. By default a Handler has net/http write the response
+	// head (so middleware sees the 200), then hijacks the HTTP/1.x
+	// connection and writes the stream on it directly: that releases
+	// net/http's 4 KiB read and write buffers and its 2 KiB response
+	// buffer, about 30% of the memory of an idle stream (see "Connections
+	// and memory" in the package documentation), but middleware sees no
+	// body bytes and cannot wrap the writes (compression, say). Both ways
+	// are supported alike: a client that closes its connection ends its
+	// stream at once, and Shutdown cuts a blocked write at once. HTTP/2
+	// streams always use the ResponseWriter.
 	DisableHijack bool
 	// Logger receives the errors that cannot be reported to the client,
 	// and a warning, once per topic, when a reconnecting client's
@@ -90,10 +90,9 @@ type Handler struct {
 	mu       sync.Mutex
 	streams  int
 	shut     bool
-	drained  chan struct{}         // closed when the last stream ends after Shutdown
-	conns    map[net.Conn]struct{} // hijacked connections, closed by Shutdown
+	drained  chan struct{}        // closed when the last stream ends after Shutdown
+	open     map[*stream]struct{} // streams, whose writes Shutdown cuts
 	cache    encCache
-	probe    time.Duration // between checks of hijacked connections; 0 means probeEvery (tests shorten it)
 
 	warnMu   sync.Mutex
 	warned   map[string]struct{} // topics warned about by warnExpired
@@ -130,13 +129,6 @@ func (h *Handler) writeTimeout() time.Duration {
 	return h.WriteTimeout
 }
 
-func (h *Handler) probeInterval() time.Duration {
-	if h.probe == 0 {
-		return probeEvery
-	}
-	return h.probe
-}
-
 func (h *Handler) logger() *slog.Logger {
 	if h.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -156,9 +148,11 @@ func (h *Handler) Streams() int {
 // until their ServeHTTP calls have returned or ctx is done. The 503
 // answers carry "Connection: close" and an HTTP/1.x stream's connection
 // ends with the stream, so clients reconnect, through a load balancer to
-// another instance, even while the http.Server keeps serving. A hijacked
-// stream blocked writing to a stalled client is cut at once (its
-// connection is closed); one on a ResponseWriter ends within WriteTimeout.
+// another instance, even while the http.Server keeps serving. A stream
+// blocked writing to a stalled client is cut at once in both modes: a
+// hijacked connection is closed, a write on a ResponseWriter gets a
+// deadline that has passed. Other streams get a second for their last
+// bytes.
 // http.Server.Shutdown does not end streams; register this with
 // RegisterOnShutdown:
 //
@@ -171,8 +165,8 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		close(h.stop)
 		// A stream blocked writing to a stalled client ends now rather
 		// than after WriteTimeout.
-		for c := range h.conns {
-			_ = c.Close()
+		for s := range h.open {
+			s.cut()
 		}
 	}
 	if h.streams == 0 {
@@ -219,26 +213,25 @@ func (h *Handler) release() {
 	h.mu.Unlock()
 }
 
-// track registers a hijacked connection for Shutdown. It reports false
-// when Shutdown has begun.
-func (h *Handler) track(c net.Conn) bool {
+// track registers a stream for Shutdown. It reports false when Shutdown
+// has begun.
+func (h *Handler) track(s *stream) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.shut {
 		return false
 	}
-	if h.conns == nil {
-		h.conns = make(map[net.Conn]struct{})
+	if h.open == nil {
+		h.open = make(map[*stream]struct{})
 	}
-	h.conns[c] = struct{}{}
+	h.open[s] = struct{}{}
 	return true
 }
 
-// untrack closes a hijacked connection and forgets it.
-func (h *Handler) untrack(c net.Conn) {
-	_ = c.Close()
+// untrack forgets a stream: Shutdown no longer cuts it.
+func (h *Handler) untrack(s *stream) {
 	h.mu.Lock()
-	delete(h.conns, c)
+	delete(h.open, s)
 	h.mu.Unlock()
 }
 
@@ -296,7 +289,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if cursor == "" {
 		cursor = r.URL.Query().Get(CursorParam)
 	}
-	if err := httptopic.CheckCursor(cursor); err != nil {
+	if _, err := bus.ParseCursor(topic, cursor); err != nil {
 		h.fail(w, fmt.Errorf("sse: Last-Event-ID: %w", err))
 		return
 	}
@@ -331,26 +324,43 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	setStreamHeader(hdr)
 	rc := http.NewResponseController(w)
-	s := stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
-	if !h.DisableHijack && r.ProtoMajor == 1 {
-		conn, rw, err := rc.Hijack()
-		switch {
-		case err == nil:
-			if !h.track(conn) {
-				conn.Close()
-				return
-			}
-			defer h.untrack(conn)
-			// The connection and net/http's buffers for it are ours now.
-			// Nothing more is read, and writes go straight to the
-			// connection, so the buffers are released at once.
-			*rw.Reader = bufio.Reader{}
-			*rw.Writer = bufio.Writer{}
-			s.conn, s.raw = conn, rawConn(conn)
-			prelude = appendHead(hdr, prelude)
-		case !errors.Is(err, http.ErrNotSupported):
+	s := &stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
+	if !h.DisableHijack && r.ProtoMajor == 1 && reaches(w, isHijacker) {
+		// net/http writes the head, so middleware sees the status and
+		// the head is the server's own (Date, Connection: close).
+		// "identity" asks it for a body that is neither chunked nor kept
+		// alive: the stream ends when the connection closes, as net/http
+		// does for Server-Sent Events.
+		hdr.Set("Transfer-Encoding", "identity")
+		w.WriteHeader(http.StatusOK)
+		conn, rw, err := rc.Hijack() // sends the head
+		if err != nil {
+			return // the head is written: no other way is left
+		}
+		s.conn = conn
+		if !h.track(s) {
+			conn.Close()
 			return
 		}
+		// The connection and net/http's buffers for it are ours now.
+		// Writes go straight to the connection and watch reads it with a
+		// small buffer of its own, so net/http's buffers are released at
+		// once.
+		*rw.Reader = bufio.Reader{}
+		*rw.Writer = bufio.Writer{}
+		// Hijack cleared the server's ReadTimeout and WriteTimeout
+		// deadlines, which would end a healthy stream; each write gets
+		// its own deadline instead.
+		gone := make(chan struct{})
+		go watch(conn, gone)
+		// Closing the connection ends watch's read: it has returned when
+		// ServeHTTP does.
+		defer func() {
+			h.untrack(s)
+			_ = conn.Close()
+			<-gone
+		}()
+		s.gone = gone
 	}
 	if s.conn == nil {
 		if r.ProtoMajor == 1 {
@@ -360,22 +370,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// rather than come back here on the same connection.
 			hdr.Set("Connection", "close")
 		}
-		if err := rc.Flush(); err != nil {
-			if !errors.Is(err, http.ErrNotSupported) {
-				return // the client is gone
-			}
+		if !reaches(w, isFlusher) {
 			// Nothing was written: the writer cannot flush at all.
 			for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "Connection"} {
 				hdr.Del(k)
 			}
-			h.fail(w, fmt.Errorf("sse: the ResponseWriter cannot flush (wrap it with an Unwrap method): %w", err))
+			h.fail(w, fmt.Errorf("sse: the ResponseWriter cannot flush (wrap it with an Unwrap method): %w", http.ErrNotSupported))
 			return
+		}
+		w.WriteHeader(http.StatusOK) // through middleware, which sees the status
+		if err := rc.Flush(); err != nil {
+			return // the client is gone
 		}
 		// The server's WriteTimeout and ReadTimeout are absolute: they
 		// would cut a healthy stream. Each write gets its own deadline
 		// instead.
 		_ = rc.SetWriteDeadline(time.Time{})
 		_ = rc.SetReadDeadline(time.Time{})
+		if !h.track(s) {
+			return
+		}
+		defer h.untrack(s)
 	}
 	s.run(ctx, prelude)
 }
@@ -390,15 +405,33 @@ func setStreamHeader(hdr http.Header) {
 	hdr.Set("X-Accel-Buffering", "no")
 }
 
-// appendHead returns the response head of a hijacked stream followed by
-// body. The body ends when the connection closes.
-func appendHead(hdr http.Header, body []byte) []byte {
-	var b bytes.Buffer
-	b.WriteString("HTTP/1.1 200 OK\r\n")
-	_ = hdr.Write(&b)
-	b.WriteString("Connection: close\r\n\r\n")
-	b.Write(body)
-	return b.Bytes()
+// reaches reports whether w, or a ResponseWriter it wraps (through Unwrap
+// methods, as http.ResponseController finds it), can do what can checks.
+func reaches(w http.ResponseWriter, can func(http.ResponseWriter) bool) bool {
+	for range 64 { // bounds a chain of Unwrap that loops
+		if can(w) {
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+	return false
+}
+
+func isHijacker(w http.ResponseWriter) bool {
+	_, ok := w.(http.Hijacker)
+	return ok
+}
+
+func isFlusher(w http.ResponseWriter) bool {
+	switch w.(type) {
+	case http.Flusher, interface{ FlushError() error }:
+		return true
+	}
+	return false
 }
 
 // subscribe opens the subscription for cursor and returns the bytes to send

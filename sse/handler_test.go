@@ -36,9 +36,12 @@ func headersAndFirstBytes(t *testing.T, disableHijack bool) {
 	b := &bus.Memory{}
 	defer b.Close()
 	h := &Handler{Broker: b, Retry: 1500 * time.Millisecond, DisableHijack: disableHijack}
+	status := make(chan int, 1)
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*") // set by middleware
-		h.ServeHTTP(w, r)
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		status <- sw.status
 	}))
 	top, err := b.Top(context.Background(), "news")
 	require.NoError(t, err)
@@ -47,6 +50,11 @@ func headersAndFirstBytes(t *testing.T, disableHijack bool) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.NotEmpty(t, resp.Header.Get("Date"), "the head is net/http's")
+	assert.True(t, resp.Close, "Connection: close")
+	if !disableHijack {
+		assert.Empty(t, resp.TransferEncoding, "hijacked: not chunked, the body ends with the connection")
+	}
 	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 	assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"))
 	assert.Equal(t, "no", resp.Header.Get("X-Accel-Buffering"))
@@ -57,13 +65,31 @@ func headersAndFirstBytes(t *testing.T, disableHijack bool) {
 	_, err = io.ReadFull(resp.Body, got)
 	require.NoError(t, err)
 	assert.Equal(t, want, string(got))
+	require.NoError(t, h.Shutdown(context.Background()))
+	assert.Equal(t, http.StatusOK, <-status, "middleware saw the status")
 }
 
-func TestHandlerWireFormat(t *testing.T) {
+// statusWriter is middleware's view of a response: the status written
+// through it. Unwrap lets http.ResponseController reach the connection.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func TestHandlerWireFormat(t *testing.T) { modes(t, wireFormat) }
+
+func wireFormat(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	srv := serve(t, &Handler{Broker: b, Retry: -1})
+	srv := serve(t, &Handler{Broker: b, Retry: -1, DisableHijack: disableHijack})
 	resp, err := http.Get(srv.URL + "/events/news")
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -92,7 +118,9 @@ func (u unwrapWriter) Write(p []byte) (int, error) { return u.w.Write(p) }
 func (u unwrapWriter) WriteHeader(code int)        { u.w.WriteHeader(code) }
 func (u unwrapWriter) Unwrap() http.ResponseWriter { return u.w }
 
-func TestHandlerErrors(t *testing.T) {
+func TestHandlerErrors(t *testing.T) { modes(t, handlerErrors) }
+
+func handlerErrors(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	t.Cleanup(func() { b.Close() })
@@ -106,19 +134,19 @@ func TestHandlerErrors(t *testing.T) {
 		code   int
 		body   string
 	}{
-		{name: "no topic", h: &Handler{Broker: b}, path: "/plain", code: 400, body: "invalid topic"},
-		{name: "invalid topic", h: &Handler{Broker: b}, path: "/plain?topic=a%20b", code: 400, body: "invalid topic"},
-		{name: "unknown topic", h: &Handler{Broker: b, Topic: func(*http.Request) (string, error) { return "", errors.New("no such feed") }},
+		{name: "no topic", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/plain", code: 400, body: "invalid topic"},
+		{name: "invalid topic", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/plain?topic=a%20b", code: 400, body: "invalid topic"},
+		{name: "unknown topic", h: &Handler{Broker: b, Topic: func(*http.Request) (string, error) { return "", errors.New("no such feed") }, DisableHijack: disableHijack},
 			path: "/events/x", code: 404, body: "no such feed"},
-		{name: "forbidden", h: &Handler{Broker: b, Authorize: func(*http.Request, string) error { return deny }},
+		{name: "forbidden", h: &Handler{Broker: b, Authorize: func(*http.Request, string) error { return deny }, DisableHijack: disableHijack},
 			path: "/events/x", code: 403, body: "sse: forbidden"},
-		{name: "malformed header cursor", h: &Handler{Broker: b}, path: "/events/x", header: map[string]string{"Last-Event-ID": "nope"}, code: 400, body: "invalid cursor"},
-		{name: "malformed query cursor", h: &Handler{Broker: b}, path: "/events/x?last_event_id=x-01", code: 400, body: "invalid cursor"},
-		{name: "cannot flush", h: &Handler{Broker: b}, path: "/events/x", code: 500, body: "cannot flush",
+		{name: "malformed header cursor", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/events/x", header: map[string]string{"Last-Event-ID": "nope"}, code: 400, body: "invalid cursor"},
+		{name: "malformed query cursor", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/events/x?last_event_id=x-01", code: 400, body: "invalid cursor"},
+		{name: "cannot flush", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/events/x", code: 500, body: "cannot flush",
 			wrap: func(h http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(noFlushWriter{w}, r) })
 			}},
-		{name: "unwrap flushes", h: &Handler{Broker: b}, path: "/events/x", code: 200,
+		{name: "unwrap flushes", h: &Handler{Broker: b, DisableHijack: disableHijack}, path: "/events/x", code: 200,
 			wrap: func(h http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(unwrapWriter{w}, r) })
 			}},
@@ -156,11 +184,13 @@ func TestHandlerErrors(t *testing.T) {
 	}
 }
 
-func TestHandlerMaxStreamsAndShutdown(t *testing.T) {
+func TestHandlerMaxStreamsAndShutdown(t *testing.T) { modes(t, maxStreamsAndShutdown) }
+
+func maxStreamsAndShutdown(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	h := &Handler{Broker: b, MaxStreams: 2, Retry: 2500 * time.Millisecond}
+	h := &Handler{Broker: b, MaxStreams: 2, Retry: 2500 * time.Millisecond, DisableHijack: disableHijack}
 	srv := serve(t, h)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -190,11 +220,13 @@ func TestHandlerMaxStreamsAndShutdown(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, r4.StatusCode)
 }
 
-func TestHandlerResetOnExpiredCursor(t *testing.T) {
+func TestHandlerResetOnExpiredCursor(t *testing.T) { modes(t, resetOnExpiredCursor) }
+
+func resetOnExpiredCursor(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{HistorySize: 3}
 	defer b.Close()
-	srv := serve(t, &Handler{Broker: b, Retry: -1})
+	srv := serve(t, &Handler{Broker: b, Retry: -1, DisableHijack: disableHijack})
 	ms := publish(t, b, "p", bus.Message{Data: []byte("1")}, bus.Message{Data: []byte("2")},
 		bus.Message{Data: []byte("3")}, bus.Message{Data: []byte("4")}, bus.Message{Data: []byte("5")})
 	top := ms[4].ID
@@ -222,11 +254,13 @@ func TestHandlerResetOnExpiredCursor(t *testing.T) {
 	}
 }
 
-func TestHandlerQueryCursor(t *testing.T) {
+func TestHandlerQueryCursor(t *testing.T) { modes(t, queryCursor) }
+
+func queryCursor(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	srv := serve(t, &Handler{Broker: b, Retry: -1})
+	srv := serve(t, &Handler{Broker: b, Retry: -1, DisableHijack: disableHijack})
 	ms := publish(t, b, "q", bus.Message{Data: []byte("1")}, bus.Message{Data: []byte("2")}, bus.Message{Data: []byte("3")})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -249,11 +283,13 @@ func TestHandlerQueryCursor(t *testing.T) {
 }
 
 // Every message is encoded once, however many streams carry it.
-func TestHandlerEncodesOnce(t *testing.T) {
+func TestHandlerEncodesOnce(t *testing.T) { modes(t, encodesOnce) }
+
+func encodesOnce(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	h := &Handler{Broker: b}
+	h := &Handler{Broker: b, DisableHijack: disableHijack}
 	srv := serve(t, h)
 	const clients, msgs = 20, 50
 	c := NewClient(srv.URL + "/events/{topic}")

@@ -67,12 +67,14 @@ func reconnect(t *testing.T, url, topic, cursor string) {
 // A reconnection whose Last-Event-ID has left the history is logged at Warn,
 // once per topic, with the advice on sizing the history; other resets are
 // not about the history's size and are not logged.
-func TestHandlerWarnsHistoryTooSmall(t *testing.T) {
+func TestHandlerWarnsHistoryTooSmall(t *testing.T) { modes(t, warnsHistoryTooSmall) }
+
+func warnsHistoryTooSmall(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{HistorySize: 3}
 	defer b.Close()
 	rec := &recorder{}
-	h := &Handler{Broker: b, Logger: slog.New(rec)}
+	h := &Handler{Broker: b, Logger: slog.New(rec), DisableHijack: disableHijack}
 	srv := serve(t, h)
 	first, top := map[string]string{}, map[string]string{}
 	for _, topic := range []string{"a", "b", "c"} {
@@ -100,18 +102,20 @@ func TestHandlerWarnsHistoryTooSmall(t *testing.T) {
 	}
 
 	// Without a Logger the reset is the same, and nothing is logged.
-	quiet := serve(t, &Handler{Broker: b})
+	quiet := serve(t, &Handler{Broker: b, DisableHijack: disableHijack})
 	reconnect(t, quiet.URL, "c", first["c"])
 }
 
 // The set of topics warned about is bounded: past the bound one more
 // warning says so, then further topics are not logged.
-func TestHandlerWarnsBounded(t *testing.T) {
+func TestHandlerWarnsBounded(t *testing.T) { modes(t, warnsBounded) }
+
+func warnsBounded(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{HistorySize: 1}
 	defer b.Close()
 	rec := &recorder{}
-	h := &Handler{Broker: b, Logger: slog.New(rec), warnCap: 3}
+	h := &Handler{Broker: b, Logger: slog.New(rec), warnCap: 3, DisableHijack: disableHijack}
 	srv := serve(t, h)
 	for round := range 2 {
 		for i := range 5 {

@@ -19,12 +19,14 @@ import (
 
 // A publisher at full speed while the server kills the connection at random
 // points: the client receives every message exactly once, in order.
-func TestResumeThroughKills(t *testing.T) {
+func TestResumeThroughKills(t *testing.T) { modes(t, resumeThroughKills) }
+
+func resumeThroughKills(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	const n = 20000
 	b := &bus.Memory{HistorySize: 2 * n}
 	defer b.Close()
-	srv := httptest.NewUnstartedServer(&Handler{Broker: b, Retry: time.Millisecond})
+	srv := httptest.NewUnstartedServer(&Handler{Broker: b, Retry: time.Millisecond, DisableHijack: disableHijack})
 	kl := &testnet.KillListener{Listener: srv.Listener, MaxBytes: 4096}
 	srv.Listener = kl
 	srv.Start()
@@ -74,11 +76,13 @@ func TestResumeThroughKills(t *testing.T) {
 
 // A cursor that left the history yields a reset, surfaced as
 // bus.ErrCursorExpired with the top, from which the consumer carries on.
-func TestResumeExpiredCursor(t *testing.T) {
+func TestResumeExpiredCursor(t *testing.T) { modes(t, resumeExpiredCursor) }
+
+func resumeExpiredCursor(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{HistorySize: 5}
 	defer b.Close()
-	srv := serve(t, &Handler{Broker: b})
+	srv := serve(t, &Handler{Broker: b, DisableHijack: disableHijack})
 	c := NewClient(srv.URL + "/events/{topic}")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -104,11 +108,13 @@ func TestResumeExpiredCursor(t *testing.T) {
 }
 
 // One client that never reads does not delay the others, and is dropped.
-func TestSlowConsumer(t *testing.T) {
+func TestSlowConsumer(t *testing.T) { modes(t, slowConsumer) }
+
+func slowConsumer(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	h := &Handler{Broker: b, WriteTimeout: 10 * time.Second}
+	h := &Handler{Broker: b, WriteTimeout: 10 * time.Second, DisableHijack: disableHijack}
 	srv := serve(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -164,11 +170,13 @@ func TestSlowConsumer(t *testing.T) {
 
 // Shutdown does not wait for a stream blocked writing to a client that
 // stopped reading.
-func TestShutdownCutsBlockedWrite(t *testing.T) {
+func TestShutdownCutsBlockedWrite(t *testing.T) { modes(t, shutdownCutsBlockedWrite) }
+
+func shutdownCutsBlockedWrite(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	h := &Handler{Broker: b, WriteTimeout: time.Hour}
+	h := &Handler{Broker: b, WriteTimeout: time.Hour, DisableHijack: disableHijack}
 	srv := serve(t, h)
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
 	require.NoError(t, err)

@@ -6,14 +6,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
 )
 
-// A stream is one open event stream, run on the ServeHTTP goroutine: it
-// starts no goroutine of its own.
+// A stream is one open event stream, run on the ServeHTTP goroutine; a
+// hijacked one also has watch reading its connection.
 type stream struct {
 	h     *Handler
 	w     http.ResponseWriter
@@ -22,7 +21,7 @@ type stream struct {
 	topic string
 	last  time.Time       // of the last write
 	conn  net.Conn        // the hijacked connection, or nil
-	raw   syscall.RawConn // the socket under conn, when it has one
+	gone  <-chan struct{} // closed when watch has seen conn end; nil if not hijacked
 }
 
 // maxBatch bounds the messages written between two flushes (on a hijacked
@@ -39,17 +38,11 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 	if s.write(prelude) != nil {
 		return
 	}
-	// One timer serves heartbeats and, on a hijacked connection, the
-	// checks that the client is still there (see alive).
 	hb := s.h.heartbeat()
-	tick := hb
-	if p := s.h.probeInterval(); s.conn != nil && (hb <= 0 || hb > p) {
-		tick = p
-	}
 	var tickC <-chan time.Time
 	var timer *time.Timer
-	if tick > 0 {
-		timer = time.NewTimer(tick)
+	if hb > 0 {
+		timer = time.NewTimer(hb)
 		defer timer.Stop()
 		tickC = timer.C
 	}
@@ -72,19 +65,14 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 		case <-tickC:
 			// The timer is not reset on every message; it checks when the
 			// stream last wrote instead.
-			if hb > 0 && time.Since(s.last) >= hb {
+			if time.Since(s.last) >= hb {
 				if s.write(heartbeatLine) != nil {
 					return
 				}
 			}
-			if s.conn != nil && !s.alive() {
-				return
-			}
-			next := tick
-			if hb > 0 {
-				next = min(tick, hb-time.Since(s.last))
-			}
-			timer.Reset(next)
+			timer.Reset(hb - time.Since(s.last))
+		case <-s.gone:
+			return // the client closed its connection
 		case <-lifeC:
 			return
 		case <-s.h.stop:
@@ -157,16 +145,45 @@ func (s *stream) ended(ctx context.Context) {
 	_ = s.write(appendReset(nil, top))
 }
 
+// shutdownGrace bounds the writes of a stream after Shutdown: its last
+// bytes, such as the end of a chunked body.
+const shutdownGrace = time.Second
+
+// deadline gives the next writes their deadline: WriteTimeout from now, or
+// shutdownGrace once Shutdown has begun.
 func (s *stream) deadline() {
 	d := s.h.writeTimeout()
-	if d <= 0 {
-		return
+	select {
+	case <-s.h.stop:
+		// Checked after Shutdown's cut may have set its deadline: either
+		// this sees stop closed, or cut's deadline comes after this one.
+		d = shutdownGrace
+	default:
+		if d <= 0 {
+			return
+		}
 	}
+	s.setDeadline(time.Now().Add(d))
+}
+
+func (s *stream) setDeadline(t time.Time) {
 	if s.conn != nil {
-		_ = s.conn.SetWriteDeadline(time.Now().Add(d))
+		_ = s.conn.SetWriteDeadline(t)
 		return
 	}
-	_ = s.rc.SetWriteDeadline(time.Now().Add(d))
+	_ = s.rc.SetWriteDeadline(t)
+}
+
+// cut ends, for Shutdown, a write the stream may be blocked in: a hijacked
+// connection is closed; a write on the ResponseWriter gets a deadline
+// that has passed. It is called with the Handler's mu held, so never after
+// ServeHTTP has returned.
+func (s *stream) cut() {
+	if s.conn != nil {
+		_ = s.conn.Close()
+		return
+	}
+	s.setDeadline(time.Now())
 }
 
 func (s *stream) write(b []byte) error {
@@ -185,4 +202,20 @@ func (s *stream) write(b []byte) error {
 func (s *stream) flush() error {
 	s.last = time.Now()
 	return s.rc.Flush()
+}
+
+// watch reads a hijacked connection until it ends and then closes gone,
+// so a client that closes its connection ends its stream at once, as
+// net/http's own background read does for a stream on a ResponseWriter.
+// A client sends nothing after its request: whatever comes is dropped.
+// The read ends with the connection, which the stream closes when it
+// ends.
+func watch(c net.Conn, gone chan<- struct{}) {
+	defer close(gone)
+	var b [64]byte
+	for {
+		if _, err := c.Read(b[:]); err != nil {
+			return
+		}
+	}
 }

@@ -38,17 +38,23 @@ func modes(t *testing.T, f func(t *testing.T, disableHijack bool)) {
 	}
 }
 
+// A stream outlives the server's ReadTimeout and WriteTimeout, also with
+// no write deadline of its own (a negative WriteTimeout).
 func TestHandlerOutlivesServerTimeouts(t *testing.T) {
-	modes(t, func(t *testing.T, disableHijack bool) {
-		synctest.Test(t, func(t *testing.T) { outlivesServerTimeouts(t, disableHijack) })
-	})
+	for _, wt := range []time.Duration{0, -1} {
+		t.Run(fmt.Sprintf("WriteTimeout=%v", wt), func(t *testing.T) {
+			modes(t, func(t *testing.T, disableHijack bool) {
+				synctest.Test(t, func(t *testing.T) { outlivesServerTimeouts(t, wt, disableHijack) })
+			})
+		})
+	}
 }
 
-func outlivesServerTimeouts(t *testing.T, disableHijack bool) {
+func outlivesServerTimeouts(t *testing.T, writeTimeout time.Duration, disableHijack bool) {
 	{
 		b := &bus.Memory{}
 		defer b.Close()
-		h := &Handler{Broker: b, Heartbeat: 500 * time.Millisecond, DisableHijack: disableHijack}
+		h := &Handler{Broker: b, Heartbeat: 500 * time.Millisecond, WriteTimeout: writeTimeout, DisableHijack: disableHijack}
 		mux := http.NewServeMux()
 		mux.Handle("GET /events/{topic}", h)
 		hc := testnet.Serve(t, &http.Server{Handler: mux, WriteTimeout: time.Second, ReadTimeout: time.Second})
@@ -73,11 +79,13 @@ func outlivesServerTimeouts(t *testing.T, disableHijack bool) {
 	}
 }
 
-func TestHandlerHeartbeatDefault(t *testing.T) {
+func TestHandlerHeartbeatDefault(t *testing.T) { modes(t, heartbeatDefault) }
+
+func heartbeatDefault(t *testing.T, disableHijack bool) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
-		hc := testnet.Serve(t, &http.Server{Handler: &Handler{Broker: b}})
+		hc := testnet.Serve(t, &http.Server{Handler: &Handler{Broker: b, DisableHijack: disableHijack}})
 		resp, err := hc.Get("http://pipe/?topic=t")
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -138,11 +146,13 @@ func shutdownEndsStreams(t *testing.T, disableHijack bool) {
 	}
 }
 
-func TestHandlerMaxLifetime(t *testing.T) {
+func TestHandlerMaxLifetime(t *testing.T) { modes(t, maxLifetime) }
+
+func maxLifetime(t *testing.T, disableHijack bool) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
-		h := &Handler{Broker: b, MaxLifetime: 10 * time.Minute}
+		h := &Handler{Broker: b, MaxLifetime: 10 * time.Minute, DisableHijack: disableHijack}
 		hc := testnet.Serve(t, &http.Server{Handler: h})
 		resp, err := hc.Get("http://pipe/?topic=t")
 		require.NoError(t, err)
@@ -157,8 +167,8 @@ func TestHandlerMaxLifetime(t *testing.T) {
 }
 
 // A client that leaves is noticed in both modes, with or without
-// heartbeats, and its stream ends: at the next heartbeat or check of the
-// connection at the latest.
+// heartbeats, and its stream ends at once: with no time passing in the
+// bubble, so neither a heartbeat nor any other timer can be what noticed.
 func TestHandlerNoticesDepartedClient(t *testing.T) {
 	for _, hb := range []time.Duration{time.Second, -1} {
 		t.Run(fmt.Sprintf("Heartbeat=%v", hb), func(t *testing.T) {
@@ -181,17 +191,18 @@ func noticesDepartedClient(t *testing.T, heartbeat time.Duration, disableHijack 
 	require.Equal(t, 1, h.Streams())
 	resp.Body.Close()
 	hc.Transport.(*http.Transport).CloseIdleConnections()
-	time.Sleep(max(2*heartbeat, probeEvery+time.Second))
 	synctest.Wait()
 	assert.Zero(t, h.Streams())
 }
 
 // Streams closed by MaxLifetime are resumed by the Client with nothing lost.
-func TestMaxLifetimeResume(t *testing.T) {
+func TestMaxLifetimeResume(t *testing.T) { modes(t, maxLifetimeResume) }
+
+func maxLifetimeResume(t *testing.T, disableHijack bool) {
 	synctest.Test(t, func(t *testing.T) {
 		b := &bus.Memory{}
 		defer b.Close()
-		h := &Handler{Broker: b, MaxLifetime: time.Minute, Retry: 100 * time.Millisecond}
+		h := &Handler{Broker: b, MaxLifetime: time.Minute, Retry: 100 * time.Millisecond, DisableHijack: disableHijack}
 		var streams atomic.Int64
 		hc := testnet.Serve(t, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			streams.Add(1)

@@ -127,39 +127,6 @@ type endpoint struct {
 	failing   [nSteps]streak // failures going on, per step
 }
 
-// A DeliveryLog is the record of one message's delivery to an endpoint.
-type DeliveryLog struct {
-	ID        string // the webhook-id
-	Endpoint  string // the endpoint's ID
-	MessageID string // the bus message ID
-	Type      string // the message type
-	State     DeliveryState
-	Attempts  []Attempt // in order
-}
-
-// A DeliveryState says where a delivery stands.
-type DeliveryState string
-
-// The states of a delivery.
-const (
-	Pending   DeliveryState = "pending"   // attempts are going on
-	Delivered DeliveryState = "delivered" // an attempt succeeded
-	Dead      DeliveryState = "dead"      // the schedule is exhausted, or no retry can help: a dead letter
-	Gone      DeliveryState = "gone"      // the endpoint answered 410 and is disabled
-)
-
-// A DeadLetter is a message whose delivery to an endpoint failed on every
-// attempt of the schedule, or with an error that no retry can fix (then
-// after one attempt).
-type DeadLetter struct {
-	Endpoint string      // the endpoint's ID
-	Delivery string      // the webhook-id
-	Message  bus.Message // the message, to redeliver it
-	Attempts []Attempt   // every attempt
-	Error    string      // why the delivery failed, from the last attempt
-	At       time.Time   // when it was dead-lettered
-}
-
 func (d *Dispatcher) init() {
 	d.once.Do(func() {
 		d.sender = d.Sender

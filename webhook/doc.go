@@ -73,6 +73,8 @@
 //
 // The Receiver's pipeline and its answers:
 //
+//	invalid topic (with Broker)              400  before the body is read
+//	topic refused by Topic (with Broker)     404  before the body is read
 //	body larger than MaxBodyBytes            413  before any HMAC work
 //	body not read within ReadTimeout (15 s)  408  connection closed
 //	missing or malformed headers             400
@@ -84,6 +86,11 @@
 //	handler error                            500  claim released: retry works
 //	handled                                  200
 //
+// A Receiver with a Broker publishes each event to the topic its Topic
+// function returns for the request, the same func(*http.Request) (string,
+// error) as on every handler of the library; by default the {topic} path
+// value, then the topic query parameter.
+//
 // The Receiver bounds the reading of the body itself (ReadTimeout, set
 // with [http.ResponseController.SetReadDeadline] and cleared once the body
 // is in), so a client that sends the headers and then stalls holds no
@@ -92,8 +99,8 @@
 // Receiver sees the request.
 //
 // Events are claimed in an [IdempotencyStore] ([MemoryIdempotency] by
-// default; share one between instances, such as redisbus.WebhookIdempotency
-// from the bus/redisbus module) for
+// default; share one between instances, such as webhookstore.Idempotency
+// of the bus/redisbus module, package bus/redisbus/webhookstore) for
 // IdempotencyTTL, which should outlast the sender's retries. The key is
 // always signed data: webhook-id (Standard), the body's "id" (Stripe, or
 // the body's SHA-256 when it has none) or the body's SHA-256 (GitHub).
@@ -134,8 +141,8 @@
 //
 // The Dispatcher runs one goroutine per endpoint, subscribed to the
 // endpoint's topic after the cursor stored in its [CursorStore]
-// ([MemoryCursors] by default, [FileCursors] on disk, redisbus.WebhookCursors
-// from the bus/redisbus module, or your own on the
+// ([MemoryCursors] by default, [FileCursors] on disk, webhookstore.Cursors
+// on Redis, package bus/redisbus/webhookstore, or your own on the
 // bus's Redis or NATS). For each message passing the endpoint's type
 // filter it runs the Sender's schedule to the end before the next message,
 // then stores the message ID as the cursor. Therefore:
@@ -174,7 +181,7 @@
 //
 // Sender, Receiver, Dispatcher, MemoryCursors and MemoryIdempotency are
 // configured by exported fields whose zero values are useful (Dispatcher
-// needs Broker, Receiver needs Keys and a Handler or Broker and Topic,
+// needs Broker, Receiver needs Keys and a Handler or a Broker,
 // FileCursors needs Dir). Fields must not change after first use. All are
 // safe for concurrent use. [Dispatcher.Run] blocks until its context is
 // done and stops every goroutine it started before returning.

@@ -2,8 +2,11 @@ package webhook
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/retry"
 )
 
 // Errors of signing and verification. The Receiver maps them to HTTP
@@ -55,16 +58,38 @@ var (
 	ErrUnknownDelivery = errors.New("webhook: unknown delivery")
 )
 
-// A StatusError is the failure of one attempt whose response had a non-2xx
-// status.
+// A StatusError is the failure of one attempt whose response had a status
+// other than 2xx. The Sender retries every such status but 410 Gone, which
+// ends the delivery with ErrGone wrapping the StatusError. Attempt.Error
+// holds its text. The clients of the other packages (sse, ws, poll,
+// longpoll) have a StatusError of the same shape.
 type StatusError struct {
+	// StatusCode is the HTTP status.
 	StatusCode int
+	// Code is the error code of a JSON error body ({"error": code,
+	// "message": text}); empty for other bodies.
+	Code string
+	// Message is the endpoint's explanation: the message of a JSON error
+	// body, or else the start of the body, on one line (at most 200
+	// bytes).
+	Message string
+	// RetryAfter is the wait the endpoint asked for in Retry-After, at
+	// most Sender.MaxRetryAfter; zero when it sent none. The Sender waits
+	// at least that long before retrying a 429, 502, 503 or 504.
+	RetryAfter time.Duration
 }
 
-// Error implements error.
-func (e *StatusError) Error() string {
-	return fmt.Sprintf("webhook: endpoint answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
-}
+// Error implements error: "webhook: server answered 503 Service
+// Unavailable: down for maintenance".
+func (e *StatusError) Error() string { return retry.Status(*e).Text("webhook") }
+
+// Temporary reports whether the Sender retries a delivery answered with
+// this status: every status but 410 Gone.
+func (e *StatusError) Temporary() bool { return e.StatusCode != http.StatusGone }
+
+// errTopicFunc wraps errors returned by a Receiver's Topic function that
+// are not about an invalid name: the topic does not exist (404).
+var errTopicFunc = errors.New("webhook: no such topic")
 
 // statusOf maps a verification error to the Receiver's HTTP status.
 func statusOf(err error) int {
@@ -74,8 +99,10 @@ func statusOf(err error) int {
 	case errors.Is(err, ErrReadTimeout):
 		return http.StatusRequestTimeout
 	case errors.Is(err, ErrMissingHeaders), errors.Is(err, ErrInvalidHeaders),
-		errors.Is(err, ErrTooOld), errors.Is(err, ErrTooNew):
+		errors.Is(err, ErrTooOld), errors.Is(err, ErrTooNew), errors.Is(err, bus.ErrInvalidTopic):
 		return http.StatusBadRequest
+	case errors.Is(err, errTopicFunc):
+		return http.StatusNotFound
 	case errors.Is(err, ErrNoMatchingSignature), errors.Is(err, ErrNoKeys):
 		return http.StatusUnauthorized
 	default:

@@ -76,14 +76,16 @@ func ExampleDispatcher() {
 	defer consumerBus.Close()
 	sub, _ := consumerBus.Subscribe(context.Background(), "incoming", "")
 	defer sub.Close()
-	srv := httptest.NewServer(&webhook.Receiver{Keys: keys, Broker: consumerBus, Topic: "incoming"})
+	mux := http.NewServeMux()
+	mux.Handle("POST /hooks/{topic}", &webhook.Receiver{Keys: keys, Broker: consumerBus}) // publishes to {topic}
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
 	providerBus := &bus.Memory{}
 	defer providerBus.Close()
 	d := &webhook.Dispatcher{Broker: providerBus, Sender: &webhook.Sender{AllowPrivateNetworks: true}}
 	_ = d.Add(webhook.Endpoint{
-		ID: "shop", URL: srv.URL, Keys: keys,
+		ID: "shop", URL: srv.URL + "/hooks/incoming", Keys: keys,
 		Topic: "orders", Types: []string{"order.*"},
 		From: bus.Oldest, // the first time, deliver the retained history too
 	})

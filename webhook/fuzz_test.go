@@ -50,7 +50,7 @@ func FuzzVerify(f *testing.F) {
 		_ = VerifyStripe(keys, sig, body, now, 0)
 		_ = VerifyGitHub(keys, sig, body, now)
 		for _, s := range []Scheme{Standard, Stripe, GitHub} {
-			r := &Receiver{Keys: keys, Scheme: s, Clock: func() time.Time { return now }, Broker: &bus.Memory{}, Topic: "t"}
+			r := &Receiver{Keys: keys, Scheme: s, Clock: func() time.Time { return now }, Broker: &bus.Memory{}, Topic: fixedTopic("t")}
 			req := signedRequest(t, keys, "msg_x", now, body)
 			req.Header = h.Clone()
 			req.Header.Set(HeaderStripeSignature, sig)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/httptopic"
 )
 
 // Defaults of the Receiver's fields.
@@ -51,8 +52,9 @@ type Event struct {
 // A Receiver is an http.Handler that accepts signed webhook deliveries. Each
 // POST goes through, in order:
 //
-//  1. the body size limit (413, before any signature work) and the body's
-//     read deadline (408);
+//  1. when publishing to Broker, the request's topic (400 when invalid, 404
+//     when Topic refuses it); the body size limit (413, before any
+//     signature work) and the body's read deadline (408);
 //  2. the required headers (400);
 //  3. the signed timestamp, within Tolerance either way (400);
 //  4. the signature, by any unexpired key of Keys (401);
@@ -62,7 +64,7 @@ type Event struct {
 //     and learns the outcome;
 //  6. the optional ordering guard: an event older than the last one handled
 //     for its key answers 200 and is skipped;
-//  7. Handler, or a publish to Topic on Broker. On error the claim is
+//  7. Handler, or a publish to the request's topic on Broker. On error the claim is
 //     released and the answer is 500, so the sender retries; on success the
 //     answer is 200.
 //
@@ -78,8 +80,8 @@ type Event struct {
 // repeat. Stripe and Standard signatures also cover a timestamp, which
 // bounds replays to Tolerance even once the key is forgotten.
 //
-// Set Keys and either Handler or Broker and Topic; the rest has useful zero
-// values. Fields must not be changed after the first request. A Receiver is
+// Set Keys and either Handler or Broker (and Topic, unless the route has a
+// {topic}); the rest has useful zero values. Fields must not be changed after the first request. A Receiver is
 // safe for concurrent use.
 type Receiver struct {
 	// Keys verify signatures. For Stripe and GitHub use RawSecret.
@@ -89,12 +91,19 @@ type Receiver struct {
 	// Handler handles each verified, new event. Its error makes the
 	// Receiver answer 500 and forget the event, so a retry can succeed.
 	Handler func(ctx context.Context, e *Event) error
-	// Broker and Topic, used when Handler is nil, receive each event as a
-	// bus message: for Standard deliveries Type and Data come from the
-	// Payload (see ParsePayload), otherwise Data is the body. Meta holds
-	// "webhook-id".
+	// Broker, used when Handler is nil, receives each event as a bus
+	// message on the request's topic (see Topic): for Standard deliveries
+	// Type and Data come from the Payload (see ParsePayload), otherwise
+	// Data is the body. Meta holds "webhook-id".
 	Broker bus.Publisher
-	Topic  string
+	// Topic returns the topic a request's event is published to on Broker,
+	// as the Topic function of the transport handlers does. Nil means the
+	// {topic} path value, then the topic query parameter. The name is
+	// checked with bus.ValidateTopic. An invalid name is answered 400 and
+	// any other error 404, before the body is read. Unused when Handler is
+	// set. The topic is not covered by the signature: when senders must
+	// not choose it, route it in the pattern or return a fixed one.
+	Topic func(*http.Request) (string, error)
 	// MaxBodyBytes limits the body. Zero means DefaultMaxBodyBytes. A
 	// larger declared Content-Length is refused at once; otherwise the
 	// body's buffer starts at no more than 64 KiB and grows only as bytes
@@ -191,6 +200,18 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "webhook: POST only", http.StatusMethodNotAllowed)
 		return
 	}
+	var topic string
+	if r.Handler == nil && r.Broker != nil {
+		t, err := httptopic.Resolve(req, r.Topic)
+		if err != nil {
+			if !errors.Is(err, bus.ErrInvalidTopic) {
+				err = fmt.Errorf("%w: %w", errTopicFunc, err)
+			}
+			r.refuse(w, req, err)
+			return
+		}
+		topic = t
+	}
 	e, err := r.verify(w, req)
 	if errors.Is(err, ErrReadTimeout) {
 		w.Header().Set("Connection", "close")
@@ -222,7 +243,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeText(w, http.StatusOK, "stale")
 		return
 	}
-	if err := r.handle(ctx, e); err != nil {
+	if err := r.handle(ctx, e, topic); err != nil {
 		r.retreat(okey, prev, e)
 		if key != "" {
 			_ = r.store.Release(context.WithoutCancel(ctx), key)
@@ -365,7 +386,7 @@ func readBody(rd io.Reader, n int64) ([]byte, error) {
 	return buf, nil
 }
 
-func (r *Receiver) handle(ctx context.Context, e *Event) error {
+func (r *Receiver) handle(ctx context.Context, e *Event, topic string) error {
 	if r.Handler != nil {
 		return r.Handler(ctx, e)
 	}
@@ -380,7 +401,7 @@ func (r *Receiver) handle(ctx context.Context, e *Event) error {
 			}
 		}
 	}
-	_, err := r.Broker.Publish(ctx, r.Topic, m)
+	_, err := r.Broker.Publish(ctx, topic, m)
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,11 +260,13 @@ func TestReceiverPublishesToBus(t *testing.T) {
 	sub, err := b.Subscribe(t.Context(), "in", "")
 	require.NoError(t, err)
 	defer sub.Close()
-	srv := httptest.NewServer(&Receiver{Keys: keys, Broker: b, Topic: "in"})
+	mux := http.NewServeMux()
+	mux.Handle("POST /hooks/{topic}", &Receiver{Keys: keys, Broker: b}) // the default Topic: the path value
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	s := &Sender{AllowPrivateNetworks: true}
 	defer s.CloseIdleConnections()
-	ep := &Endpoint{ID: "ep", URL: srv.URL, Keys: keys}
+	ep := &Endpoint{ID: "ep", URL: srv.URL + "/hooks/in", Keys: keys}
 	for _, data := range [][]byte{[]byte(`{"a": [1, 2]}`), {0xff, 0x00, 'x'}, nil} {
 		m := bus.Message{Topic: "out", ID: "e-1", Type: "bin.thing", Data: data, Time: time.Now()}
 		body, err := NewPayload(m).MarshalJSON()
@@ -275,6 +278,61 @@ func TestReceiverPublishesToBus(t *testing.T) {
 		assert.Equal(t, string(data), string(got.Data))
 		assert.Equal(t, "msg_"+strconv.Itoa(len(data)), got.Meta["webhook-id"])
 	}
+}
+
+// fixedTopic is a Receiver's Topic that always returns topic.
+func fixedTopic(topic string) func(*http.Request) (string, error) {
+	return func(*http.Request) (string, error) { return topic, nil }
+}
+
+// TestReceiverTopic checks where a Receiver with a Broker publishes, and
+// that a request whose topic is refused is answered before its body is
+// read, with nothing published.
+func TestReceiverTopic(t *testing.T) {
+	t.Parallel()
+	keys := swKeys(t)
+	now := time.Now()
+	errNope := errors.New("no such inbox")
+	tests := []struct {
+		name   string
+		topic  func(*http.Request) (string, error)
+		target string
+		code   int
+		want   string // the topic published to
+	}{
+		{name: "query parameter", target: "/hook?topic=from-query", code: 200, want: "from-query"},
+		{name: "fixed", topic: fixedTopic("fixed"), target: "/hook?topic=ignored", code: 200, want: "fixed"},
+		{name: "no topic", target: "/hook", code: 400},
+		{name: "invalid name", target: "/hook?topic=" + url.QueryEscape("a\x00b"), code: 400},
+		{name: "invalid name from Topic", topic: fixedTopic(""), target: "/hook", code: 400},
+		{name: "refused by Topic", topic: func(*http.Request) (string, error) { return "", errNope }, target: "/hook", code: 404},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := &bus.Memory{}
+			defer b.Close()
+			r := &Receiver{Keys: keys, Broker: b, Topic: tc.topic}
+			body := &firstReadReader{data: []byte(`{"type":"x","timestamp":"2026-11-27T12:00:00Z","data":1}`)}
+			req := signedRequest(t, keys, "msg_"+strconv.Itoa(i), now, body.data)
+			req.Body = io.NopCloser(body)
+			req.URL, _ = url.Parse(tc.target)
+			w := serve(r, req)
+			require.Equal(t, tc.code, w.Code, w.Body.String())
+			if tc.want == "" {
+				assert.Zero(t, body.reads, "the body is not read")
+				return
+			}
+			msgs, err := b.Read(t.Context(), tc.want, bus.Oldest, 10)
+			require.NoError(t, err)
+			require.Len(t, msgs, 1)
+			assert.Equal(t, "msg_"+strconv.Itoa(i), msgs[0].Meta["webhook-id"])
+		})
+	}
+	// With a Handler, Topic is not called.
+	r := &Receiver{Keys: keys, Handler: func(context.Context, *Event) error { return nil },
+		Broker: &bus.Memory{}, Topic: func(*http.Request) (string, error) { return "", errNope }}
+	assert.Equal(t, 200, serve(r, signedRequest(t, keys, "msg_h", now, []byte("{}"))).Code)
 }
 
 // firstReadReader records the size of the buffer offered to its first

@@ -34,7 +34,10 @@ type Endpoint struct {
 	URL string
 	// Keys sign every delivery: one signature per unexpired key.
 	Keys Keyring
-	// Topic is the bus topic the Dispatcher delivers from.
+	// Topic is the bus topic the Dispatcher delivers from. It is a name,
+	// not a function of a request as on the handlers and the Receiver: an
+	// endpoint follows one topic from its registration on, and the topic
+	// is part of the key its cursor is stored under.
 	Topic string
 	// Types, when not empty, restricts the Dispatcher to messages whose
 	// Type is listed; an entry ending in ".*" matches a prefix
@@ -285,26 +288,43 @@ func (s *Sender) post(ctx context.Context, ep *Endpoint, d Delivery, a *Attempt)
 		return err
 	}
 	defer resp.Body.Close()
-	if n := s.maxResponse(); n > 0 {
-		a.Response, _ = io.ReadAll(io.LimitReader(resp.Body, int64(n)))
+	c := resp.StatusCode
+	a.Status = c
+	ok := c >= 200 && c < 300
+	// The start of the body: MaxResponseBytes of it for the Attempt and,
+	// on a refusal, up to retry.MaxBody for the StatusError's message.
+	n := s.maxResponse()
+	keep := n
+	if !ok {
+		keep = max(n, retry.MaxBody)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-	a.Status = resp.StatusCode
-	switch c := resp.StatusCode; {
-	case c >= 200 && c < 300:
-		a.outcome = outcomeOK
-		return nil
-	case c == http.StatusGone:
-		a.outcome = outcomeGone
-		return fmt.Errorf("%w: %w", ErrGone, &StatusError{StatusCode: c})
-	case c == http.StatusTooManyRequests || c == http.StatusBadGateway ||
-		c == http.StatusServiceUnavailable || c == http.StatusGatewayTimeout:
-		a.outcome = outcomeSlow
-		if ra, ok := retry.RetryAfter(resp.Header.Get("Retry-After"), s.now(), s.maxRetryAfter()); ok {
-			a.retryAfter = ra
+	var head []byte
+	if keep > 0 {
+		head, _ = io.ReadAll(io.LimitReader(resp.Body, int64(keep)))
+	}
+	if n > 0 {
+		a.Response = head
+		if len(head) > n {
+			a.Response = bytes.Clone(head[:n])
 		}
 	}
-	return &StatusError{StatusCode: resp.StatusCode}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	if ok {
+		a.outcome = outcomeOK
+		return nil
+	}
+	now := s.now()
+	se := StatusError(retry.ReadStatus(resp, head, now))
+	se.RetryAfter, _ = retry.RetryAfter(resp.Header.Get("Retry-After"), now, s.maxRetryAfter())
+	switch c {
+	case http.StatusGone:
+		a.outcome = outcomeGone
+		return fmt.Errorf("%w: %w", ErrGone, &se)
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		a.outcome = outcomeSlow
+		a.retryAfter = se.RetryAfter
+	}
+	return &se
 }
 
 func isTimeout(err error) bool {
@@ -333,63 +353,52 @@ func (s *Sender) log(ctx context.Context, a *Attempt) {
 // unexpired key), ErrInvalidID (d.ID is not [A-Za-z0-9_-]+), or a URL that
 // is not absolute http or https.
 func (s *Sender) Send(ctx context.Context, ep *Endpoint, d Delivery) ([]Attempt, error) {
-	return s.send(ctx, ep, d, nil)
-}
-
-// gate is run around each attempt by the Dispatcher: wait admits the
-// attempt (circuit breaker, concurrency slot) and done releases it.
-type gate interface {
-	wait(ctx context.Context) error
-	done(a *Attempt)
-}
-
-func (s *Sender) send(ctx context.Context, ep *Endpoint, d Delivery, g gate) ([]Attempt, error) {
-	s.init()
 	b := s.backOff()
 	var log []Attempt
 	for n := 1; ; n++ {
-		if g != nil {
-			if err := g.wait(ctx); err != nil {
-				return log, err
-			}
-		}
-		a := Attempt{Delivery: d.ID, Endpoint: ep.ID, N: n, At: s.now()}
-		perr := s.post(ctx, ep, d, &a)
-		if perr != nil {
-			a.Error, a.err = perr.Error(), perr
-		}
-		var err error
-		switch {
-		case a.outcome == outcomeOK:
-		case a.outcome == outcomeGone:
-			err = perr // wraps ErrGone and the *StatusError
-		case a.outcome == outcomeFatal:
-			err = &fatalError{perr}
-		case ctx.Err() != nil:
-			err = ctx.Err()
-		default:
-			delay := b.NextBackOff()
-			if delay == backoff.Stop {
-				err = fmt.Errorf("%w after %d attempts: %w", ErrExhausted, n, perr)
-				break
-			}
-			if a.outcome == outcomeSlow && a.retryAfter > delay {
-				delay = a.retryAfter
-			}
-			a.Next = delay
-		}
-		if g != nil {
-			g.done(&a)
-		}
+		a, err := s.try(ctx, b, ep, d, n)
 		s.log(ctx, &a)
 		log = append(log, a)
-		if a.outcome == outcomeOK || err != nil {
+		if a.OK() || err != nil {
 			return log, err
 		}
 		if err := sleep(ctx, a.Next); err != nil {
 			return log, err
 		}
 	}
+}
+
+// try makes attempt n of delivering d to ep and decides what follows it:
+// it returns the error that ends the delivery (nil when the attempt
+// succeeded), or sets the attempt's Next to the wait before the next one,
+// taken from b, the delivery's backoff. It neither logs nor waits: its
+// callers, Send and the Dispatcher's delivery loop, do.
+func (s *Sender) try(ctx context.Context, b backoff.BackOff, ep *Endpoint, d Delivery, n int) (Attempt, error) {
+	s.init()
+	a := Attempt{Delivery: d.ID, Endpoint: ep.ID, N: n, At: s.now()}
+	perr := s.post(ctx, ep, d, &a)
+	if perr != nil {
+		a.Error, a.err = perr.Error(), perr
+	}
+	switch {
+	case a.outcome == outcomeOK:
+		return a, nil
+	case a.outcome == outcomeGone:
+		return a, perr // wraps ErrGone and the *StatusError
+	case a.outcome == outcomeFatal:
+		return a, &fatalError{perr}
+	case ctx.Err() != nil:
+		return a, ctx.Err()
+	}
+	delay := b.NextBackOff()
+	if delay == backoff.Stop {
+		return a, fmt.Errorf("%w after %d attempts: %w", ErrExhausted, n, perr)
+	}
+	if a.outcome == outcomeSlow && a.retryAfter > delay {
+		delay = a.retryAfter
+	}
+	a.Next = delay
+	return a, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -283,3 +283,71 @@ func TestSenderStopsOnErrorsNoRetryFixes(t *testing.T) {
 	})
 	assert.Zero(t, hits.Load(), "nothing reached the endpoint")
 }
+
+// TestSenderStatusError checks the StatusError of a refused attempt: the
+// fields every package's StatusError has, read from the endpoint's answer,
+// while the Attempt keeps MaxResponseBytes of the body.
+func TestSenderStatusError(t *testing.T) {
+	t.Parallel()
+	answer := func(code int, body string, hdr ...string) func(*http.Request) (*http.Response, error) {
+		return func(r *http.Request) (*http.Response, error) {
+			h := http.Header{}
+			for i := 0; i+1 < len(hdr); i += 2 {
+				h.Set(hdr[i], hdr[i+1])
+			}
+			return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		}
+	}
+	long := strings.Repeat("x", 3000)
+	tests := []struct {
+		name     string
+		resp     func(*http.Request) (*http.Response, error)
+		maxResp  int
+		want     StatusError
+		text     string
+		response string
+		temp     bool
+	}{
+		{
+			name: "json error body", maxResp: 8,
+			resp:     answer(503, `{"error":"maintenance","message":"back  in\nan hour"}`, "Retry-After", "7200"),
+			want:     StatusError{StatusCode: 503, Code: "maintenance", Message: "back in an hour", RetryAfter: time.Hour},
+			text:     "webhook: server answered 503 Service Unavailable (maintenance): back in an hour",
+			response: `{"error"`, temp: true,
+		},
+		{
+			name: "text body, no response kept", maxResp: -1,
+			resp: answer(400, "bad\tpayload\n"),
+			want: StatusError{StatusCode: 400, Message: "bad payload"},
+			text: "webhook: server answered 400 Bad Request: bad payload",
+			temp: true,
+		},
+		{
+			name: "long body", resp: answer(500, long),
+			want:     StatusError{StatusCode: 500, Message: long[:200]},
+			text:     "webhook: server answered 500 Internal Server Error: " + long[:200],
+			response: long[:DefaultMaxResponseBytes], temp: true,
+		},
+		{
+			name: "gone", resp: answer(410, ""),
+			want: StatusError{StatusCode: 410},
+			text: "webhook: server answered 410 Gone",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := &Sender{Client: &http.Client{Transport: &script{responses: []func(*http.Request) (*http.Response, error){tc.resp}}},
+				MaxResponseBytes: tc.maxResp, Schedule: []time.Duration{}}
+			attempts, err := s.Send(t.Context(), testEndpoint(t), Delivery{ID: "msg_1", Body: []byte(`{}`)})
+			var se *StatusError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, tc.want, *se)
+			assert.Equal(t, tc.text, se.Error())
+			assert.Equal(t, tc.temp, se.Temporary())
+			require.Len(t, attempts, 1)
+			assert.Equal(t, tc.response, string(attempts[0].Response))
+			assert.Contains(t, attempts[0].Error, tc.text)
+		})
+	}
+}

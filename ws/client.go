@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	neturl "net/url"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,7 +18,7 @@ import (
 	"github.com/pushpull/pushpull/internal/retry"
 )
 
-// Defaults of DialOptions.
+// Defaults of the Client's fields.
 const (
 	DefaultMinBackoff   = 100 * time.Millisecond
 	DefaultMaxBackoff   = 5 * time.Second
@@ -29,39 +26,20 @@ const (
 	DefaultClientLimit  = 1 << 20
 )
 
-// DialOptions configures a Client. The zero value (or nil) is valid.
-type DialOptions struct {
-	// HTTPClient makes the upgrade requests. Nil means http.DefaultClient.
-	HTTPClient *http.Client
-	// Header is sent with every upgrade request, e.g. Authorization.
-	Header http.Header
-	// MinBackoff and MaxBackoff bound the exponential, jittered wait
-	// between reconnect attempts. Zero means DefaultMinBackoff and
-	// DefaultMaxBackoff.
-	MinBackoff, MaxBackoff time.Duration
-	// ReadLimit is the largest frame accepted from the server. Zero means
-	// DefaultClientLimit (1 MiB). A larger frame cannot be skipped (resuming
-	// would fetch it again), so it stops the Client: every subscription ends
-	// with an error wrapping websocket.ErrMessageTooBig.
-	ReadLimit int64
-	// Buffer is the capacity of each subscription's channel. Zero means
-	// DefaultClientBuffer.
-	Buffer int
-	// WriteTimeout bounds each write and each reconnect handshake. Zero
-	// means DefaultWriteTimeout.
-	WriteTimeout time.Duration
-	// Logger receives reconnects at debug level. Nil means slog.Default().
-	Logger *slog.Logger
-}
-
 // Client speaks the envelope protocol to a Handler over one WebSocket
 // connection, several topics at once. It implements bus.Subscriber and
 // bus.Publisher.
 //
+// Create one with NewClient or as a struct literal, set its fields, then
+// call Connect. Fields must not be changed after Connect. Subscribe and
+// Publish before Connect returns fail with ErrNotConnected.
+//
 // When the connection breaks the Client reconnects with exponential
 // backoff and jitter and subscribes every topic again after the last
 // message it delivered, so each subscription sees every message exactly
-// once and in order (it checks that each ID follows the previous one).
+// once and in order: a bus.Tracker checks that each ID follows the previous
+// one, drops duplicates and ends the subscription with a *bus.CursorError
+// wrapping bus.ErrCursorExpired on a gap.
 // Publishes not yet sent are sent after the reconnect; a Publish whose frame
 // was sent but not acknowledged fails with ErrNoAck.
 //
@@ -82,19 +60,44 @@ type DialOptions struct {
 // A Client is safe for concurrent use. Its goroutine ends before Close
 // returns.
 type Client struct {
-	url    string
-	opts   DialOptions
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// URL is the Handler's address: ws://, wss://, http:// or https://.
+	URL string
+	// HTTPClient makes the upgrade requests. Nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// Header is sent with every upgrade request, e.g. Authorization.
+	Header http.Header
+	// MinBackoff and MaxBackoff bound the exponential, jittered wait
+	// between connection attempts. Zero means DefaultMinBackoff and
+	// DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// ReadLimit is the largest frame accepted from the server. Zero means
+	// DefaultClientLimit (1 MiB). A larger frame cannot be skipped (resuming
+	// would fetch it again), so it stops the Client: every subscription ends
+	// with an error wrapping websocket.ErrMessageTooBig.
+	ReadLimit int64
+	// Buffer is the capacity of each subscription's channel. Zero means
+	// DefaultClientBuffer.
+	Buffer int
+	// WriteTimeout bounds each write and each reconnect handshake. Zero
+	// means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// Logger receives reconnects at debug level and the reasons the Client
+	// gives up at warn level. Nil means no logging.
+	Logger *slog.Logger
 
-	mu      sync.Mutex
-	conn    *websocket.Conn // nil while reconnecting
-	gen     uint64          // connections made so far
-	subs    map[string]*subscription
-	ops     map[string]*op
-	seq     uint64
-	closed  bool
-	failure error // why the Client stopped by itself, if it did
+	wg sync.WaitGroup
+
+	mu         sync.Mutex
+	cancel     context.CancelFunc // ends the run goroutine; set by Connect
+	connecting bool               // Connect runs or has succeeded
+	running    bool               // the run goroutine was started
+	conn       *websocket.Conn    // nil while reconnecting
+	gen        uint64             // connections made so far
+	subs       map[string]*subscription
+	ops        map[string]*op
+	seq        uint64
+	closed     bool
+	failure    error // why the Client stopped by itself, if it did
 
 	progress atomic.Bool // a frame arrived since the last reconnect
 }
@@ -120,24 +123,77 @@ type opResult struct {
 	err      error
 }
 
-// Dial connects to the Handler at url (ws://, wss://, http:// or https://).
-// opts may be nil. A handshake answered with an HTTP status is a
-// *StatusError. Dial tries again, as reconnects do, while the connection
-// fails for a reason that may pass (a network error, 503 …), until ctx is
-// done: give ctx a deadline to bound the wait; the error then wraps ctx's
-// error and the last failure. A refusal that is not retried (401, 403,
-// 404 …) is returned at once. ctx bounds the first connection only; later
-// reconnects run until Close. When a reconnect is refused for good (such as
-// 403 once credentials were revoked), the Client stops: its subscriptions
-// end and later calls fail with that *StatusError.
-func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
-	c := &Client{url: url, subs: make(map[string]*subscription), ops: make(map[string]*op)}
-	if opts != nil {
-		c.opts = *opts
+// NewClient returns a Client for the Handler at url (see Client.URL). Set
+// its fields, then call Connect.
+func NewClient(url string) *Client { return &Client{URL: url} }
+
+// errConnected is returned by a second Connect.
+var errConnected = errors.New("ws: Client already connected")
+
+// Connect makes the Client's first connection and starts the goroutine that
+// serves it and reconnects, until Close. A handshake answered with an HTTP
+// status is a *StatusError. Connect tries again, as reconnects do, while
+// the connection fails for a reason that may pass (a network error, 503
+// …), until ctx is done: give ctx a deadline to bound the wait; the error
+// then wraps ctx's error and the last failure. A refusal that is not
+// retried (401, 403, 404 …) is returned at once. After a failed Connect the
+// Client may Connect again; a second Connect of a connected Client fails,
+// and Connect after Close returns bus.ErrClosed.
+//
+// ctx bounds the first connection only; later reconnects run until Close.
+// When a reconnect is refused for good (such as 403 once credentials were
+// revoked), the Client stops: its subscriptions end and later calls fail
+// with that *StatusError.
+func (c *Client) Connect(ctx context.Context) error {
+	if err := checkURL(c.URL); err != nil {
+		return err // retrying cannot fix it
 	}
-	if err := checkURL(url); err != nil {
-		return nil, err // retrying cannot fix it
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return c.closedErr()
+	case c.connecting:
+		c.mu.Unlock()
+		return errConnected
 	}
+	c.connecting = true
+	// The run goroutine outlives ctx; Close cancels it, and the first
+	// connection attempts too.
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
+	c.mu.Unlock()
+
+	conn, err := c.connect(ctx, runCtx)
+	c.mu.Lock()
+	if err == nil && c.closed {
+		conn.CloseNow()
+		err = c.closedErr()
+	}
+	if err != nil {
+		if !c.closed {
+			c.connecting, c.cancel = false, nil
+		}
+		c.mu.Unlock()
+		cancel()
+		return err
+	}
+	c.running = true
+	if c.subs == nil {
+		c.subs, c.ops = make(map[string]*subscription), make(map[string]*op)
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go c.run(runCtx, conn)
+	return nil
+}
+
+// connect makes the first connection, retrying while the failure may pass,
+// until ctx or runCtx (Close) ends.
+func (c *Client) connect(ctx, runCtx context.Context) (*websocket.Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(runCtx, cancel)()
 	b := c.backOff()
 	conn, err := c.dial(ctx)
 	for err != nil {
@@ -145,78 +201,41 @@ func Dial(ctx context.Context, url string, opts *DialOptions) (*Client, error) {
 		if !again || ctx.Err() != nil {
 			return nil, err
 		}
-		c.logger().Debug("ws: dial failed, retrying", "url", c.url, "err", err)
+		c.logger().Debug("ws: dial failed, retrying", "url", c.URL, "err", err)
 		if serr := sleep(ctx, retry.Wait(b.NextBackOff(), wait)); serr != nil {
-			return nil, fmt.Errorf("ws: dial %s: %w (last failure: %w)", c.url, serr, err)
+			return nil, fmt.Errorf("ws: dial %s: %w (last failure: %w)", c.URL, serr, err)
 		}
 		conn, err = c.dial(ctx)
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.cancel = cancel
-	c.wg.Add(1)
-	go c.run(runCtx, conn)
-	return c, nil
+	return conn, nil
+}
+
+// closedErr is the error of calls on a Client that stopped: why it stopped
+// by itself, or bus.ErrClosed. c.mu is held.
+func (c *Client) closedErr() error {
+	if c.failure != nil {
+		return c.failure
+	}
+	return bus.ErrClosed
 }
 
 func (c *Client) writeTimeout() time.Duration {
-	if c.opts.WriteTimeout > 0 {
-		return c.opts.WriteTimeout
+	if c.WriteTimeout > 0 {
+		return c.WriteTimeout
 	}
 	return DefaultWriteTimeout
 }
 
 func (c *Client) logger() *slog.Logger {
-	if c.opts.Logger != nil {
-		return c.opts.Logger
+	if c.Logger != nil {
+		return c.Logger
 	}
-	return slog.Default()
-}
-
-func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
-	conn, resp, err := websocket.Dial(ctx, c.url, &websocket.DialOptions{
-		HTTPClient:   c.opts.HTTPClient,
-		HTTPHeader:   c.opts.Header,
-		Subprotocols: []string{Subprotocol},
-	})
-	if err != nil {
-		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			// websocket.Dial left the start of the body in resp.
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, retry.MaxBody))
-			st := retry.ReadStatus(resp, body, time.Now())
-			return nil, fmt.Errorf("ws: dial %s: %w", c.url, &StatusError{
-				StatusCode: st.StatusCode, Code: st.Code, Message: st.Message, RetryAfter: st.RetryAfter, Err: err,
-			})
-		}
-		return nil, fmt.Errorf("ws: dial %s: %w", c.url, err)
-	}
-	if conn.Subprotocol() != Subprotocol {
-		conn.Close(websocket.StatusProtocolError, "subprotocol "+Subprotocol+" required")
-		return nil, fmt.Errorf("ws: dial %s: server did not accept subprotocol %s", c.url, Subprotocol)
-	}
-	limit := c.opts.ReadLimit
-	if limit <= 0 {
-		limit = DefaultClientLimit
-	}
-	conn.SetReadLimit(limit)
-	return conn, nil
-}
-
-// checkURL reports an address Dial can never connect to.
-func checkURL(s string) error {
-	u, err := neturl.Parse(s)
-	if err != nil {
-		return fmt.Errorf("ws: dial: %w", err)
-	}
-	switch u.Scheme {
-	case "ws", "wss", "http", "https":
-		return nil
-	}
-	return fmt.Errorf("ws: dial %s: scheme %q is not ws, wss, http or https", s, u.Scheme)
+	return discardLogger
 }
 
 // backOff returns a fresh backoff between connection attempts.
 func (c *Client) backOff() *backoff.ExponentialBackOff {
-	minB, maxB := c.opts.MinBackoff, c.opts.MaxBackoff
+	minB, maxB := c.MinBackoff, c.MaxBackoff
 	if minB <= 0 {
 		minB = DefaultMinBackoff
 	}
@@ -226,237 +245,79 @@ func (c *Client) backOff() *backoff.ExponentialBackOff {
 	return retry.NewBackOff(minB, max(minB, maxB))
 }
 
-// retryable reports whether a failed dial may succeed when tried again,
-// and the wait the server asked for.
-func retryable(err error) (again bool, retryAfter time.Duration) {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.Temporary(), se.RetryAfter
+// Subscribe subscribes to topic after the cursor after ("" for new
+// messages only, bus.Oldest for the whole history, or a message ID) and
+// waits for the server to accept. One Client holds at most one
+// subscription per topic (ErrAlreadySubscribed). The subscription ends when
+// ctx is done, when it is closed, when the Client is closed (bus.ErrClosed),
+// when the server ends it (a reset yields a *bus.CursorError with the
+// topic's top) or when the IDs received skip a message (a *bus.CursorError
+// whose Cursor is the last ID delivered). Both wrap bus.ErrCursorExpired.
+// An invalid cursor is a *bus.CursorError wrapping bus.ErrInvalidCursor,
+// checked before anything is sent.
+func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
+	if _, err := bus.CheckArgs(ctx, topic, after, nil); err != nil {
+		return nil, err
 	}
-	return true, 0
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// run serves connections and reconnects until Close.
-func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
-	defer c.wg.Done()
-	b := c.backOff()
-	for {
-		err := c.serve(ctx, conn)
-		conn.CloseNow()
-		c.disconnected()
-		if ctx.Err() != nil {
-			return
-		}
-		if errors.Is(err, websocket.ErrMessageTooBig) {
-			// The server sent a frame over ReadLimit. Resuming would
-			// fetch the same frame again, forever: stop instead.
-			c.logger().Warn("ws: frame over ReadLimit, giving up", "url", c.url, "err", err)
-			c.fail(fmt.Errorf("ws: a frame from the server exceeds DialOptions.ReadLimit: %w", err))
-			return
-		}
-		c.logger().Debug("ws: connection lost, reconnecting", "url", c.url, "err", err)
-		conn = nil
-		wait := b.NextBackOff()
-		for conn == nil {
-			if sleep(ctx, wait) != nil {
-				return
-			}
-			dctx, cancel := context.WithTimeout(ctx, c.writeTimeout())
-			conn, err = c.dial(dctx)
-			cancel()
-			if err == nil {
-				break
-			}
-			again, retryAfter := retryable(err)
-			if !again {
-				// Refused for good (revoked credentials, a removed
-				// route): retrying cannot help.
-				c.logger().Warn("ws: reconnect refused, giving up", "url", c.url, "err", err)
-				c.fail(err)
-				return
-			}
-			c.logger().Debug("ws: reconnect failed", "url", c.url, "err", err)
-			wait = retry.Wait(b.NextBackOff(), retryAfter)
-		}
-		if c.progress.Swap(false) {
-			// The last connection delivered frames: start the backoff
-			// afresh. One that broke before any frame keeps growing it,
-			// so a server that drops every connection is not hammered.
-			b.Reset()
-		}
-	}
-}
-
-// serve subscribes every topic again from its cursor, sends the publishes
-// still waiting, then reads frames until the connection fails.
-func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
-	c.mu.Lock()
-	c.conn = conn
-	c.gen++
-	gen := c.gen
-	var frames [][]byte
-	for _, s := range c.subs {
-		ref := ""
-		if s.op != nil {
-			ref = s.ref
-		}
-		frames = append(frames, encode(&envelope{Op: opSubscribe, Ref: ref, Topic: s.topic, After: s.cursor}))
-		s.sentGen = gen
-	}
-	var unsent []*op
-	for _, o := range c.ops {
-		if o.sub == nil && o.sentGen == 0 {
-			unsent = append(unsent, o)
-		}
-	}
-	slices.SortFunc(unsent, func(a, b *op) int { return int(a.seq - b.seq) })
-	for _, o := range unsent {
-		o.sentGen = gen
-		frames = append(frames, o.frame)
-	}
-	c.mu.Unlock()
-	for _, p := range frames {
-		if err := c.write(ctx, conn, p); err != nil {
-			return err
-		}
-	}
-	for {
-		_, p, err := conn.Read(ctx)
-		if err != nil {
-			return err
-		}
-		if err := c.dispatch(ctx, p); err != nil {
-			conn.Close(websocket.StatusProtocolError, "protocol error")
-			return err
-		}
-		c.progress.Store(true)
-	}
-}
-
-func (c *Client) write(ctx context.Context, conn *websocket.Conn, p []byte) error {
-	// The write must not inherit the caller's cancellation: an expiring
-	// context closes the connection in the middle of a frame.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.writeTimeout())
-	defer cancel()
-	return conn.Write(ctx, websocket.MessageText, p)
-}
-
-// disconnected fails the publishes sent on the lost connection.
-func (c *Client) disconnected() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.conn = nil
-	for ref, o := range c.ops {
-		if o.sub == nil && o.sentGen != 0 {
-			delete(c.ops, ref)
-			o.res <- opResult{err: fmt.Errorf("publish to %q: %w", o.topic, ErrNoAck)}
-		}
-	}
-}
-
-// dispatch handles one frame from the server.
-func (c *Client) dispatch(ctx context.Context, p []byte) error {
-	e, err := decodeEnvelope(p)
+	track, err := bus.NewTracker(topic, after)
 	if err != nil {
-		return fmt.Errorf("ws: from server: %w", err)
+		return nil, err
 	}
-	switch e.Op {
-	case opMessage:
-		c.mu.Lock()
-		s := c.subs[e.Topic]
-		c.mu.Unlock()
-		if s == nil {
-			return nil // unsubscribed meanwhile
+	s := newSubscription(c, topic, track, c.Buffer)
+	_, err = c.request(ctx, &op{topic: topic, sub: s}, func() error {
+		if c.subs[topic] != nil {
+			return fmt.Errorf("%w: topic %q", ErrAlreadySubscribed, topic)
 		}
-		return s.deliver(ctx, &e)
-	case opAck:
-		c.mu.Lock()
-		o := c.ops[e.Ref]
-		if e.Ref != "" {
-			delete(c.ops, e.Ref)
-		}
-		s := c.subs[e.Topic]
-		if s != nil && s.cursor == "" && (o == nil || o.sub == s) {
-			s.setCursor(e.ID)
-		}
-		if o != nil && o.sub != nil {
-			o.sub.op = nil
-		}
-		c.mu.Unlock()
-		if o != nil {
-			o.res <- opResult{id: e.ID, time: e.Time}
-		}
-	case opError, opReset:
-		var ferr error = &ServerError{Code: e.Code, Message: e.Message}
-		if e.Op == opReset {
-			ferr = &bus.CursorError{Topic: e.Topic, Top: e.Top, Err: bus.ErrCursorExpired}
-		}
-		c.mu.Lock()
-		o := c.ops[e.Ref]
-		if e.Ref != "" {
-			delete(c.ops, e.Ref)
-		}
-		s := c.subs[e.Topic]
-		c.mu.Unlock()
-		if ce, ok := ferr.(*bus.CursorError); ok && s != nil {
-			ce.Cursor = s.cursor
-		}
-		switch {
-		case o != nil:
-			o.res <- opResult{err: ferr}
-		case s != nil:
-			s.end(ferr, false)
-		default:
-			c.logger().Debug("ws: error frame", "topic", e.Topic, "err", ferr)
-		}
-	default:
-		return fmt.Errorf("ws: from server: unexpected op %q", e.Op)
+		c.subs[topic] = s
+		return nil
+	})
+	if err != nil {
+		s.end(err, !errors.Is(err, bus.ErrClosed))
+		return nil, err
 	}
-	return nil
+	s.watch(ctx)
+	return s, nil
 }
 
-// fail ends the Client after a permanent refusal: every subscription and
-// waiting request ends with err, and later calls return it.
-func (c *Client) fail(err error) {
-	c.mu.Lock()
-	c.closed, c.failure = true, err
-	subs := make([]*subscription, 0, len(c.subs))
-	for _, s := range c.subs {
-		subs = append(subs, s)
+// Publish sends m to topic and waits for the server's ack. It returns the
+// stored message with its ID (and Time, when the server sent it). Errors
+// from the server are *ServerError values unwrapping to the bus sentinels
+// (bus.ErrInvalidTopic, bus.ErrInvalidMessage, …) or ErrForbidden; a
+// connection lost after the frame was sent yields ErrNoAck. When ctx ends
+// first, Publish returns ctx's error and the message may or may not be
+// stored.
+func (c *Client) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
+	if err := bus.CheckPublish(ctx, topic, &m); err != nil {
+		return bus.Message{}, err
 	}
-	for ref, o := range c.ops {
-		delete(c.ops, ref)
-		o.res <- opResult{err: err}
+	if !utf8.ValidString(m.Type) {
+		return bus.Message{}, fmt.Errorf("%w: type is not UTF-8", bus.ErrInvalidMessage)
 	}
-	c.mu.Unlock()
-	for _, s := range subs {
-		s.end(err, false)
+	r, err := c.request(ctx, &op{topic: topic, msg: m}, func() error { return nil })
+	if err != nil {
+		return bus.Message{}, err
 	}
+	m.Topic, m.ID = topic, r.id
+	if r.time != "" {
+		if t, err := time.Parse(time.RFC3339Nano, r.time); err == nil {
+			m.Time = t
+		}
+	}
+	return m, nil
 }
 
 // request registers o and sends frame if connected, then waits for the
 // answer.
 func (c *Client) request(ctx context.Context, o *op, register func() error) (opResult, error) {
 	c.mu.Lock()
-	if c.closed {
-		err := c.failure
+	switch {
+	case c.closed:
+		err := c.closedErr()
 		c.mu.Unlock()
-		if err == nil {
-			err = bus.ErrClosed
-		}
 		return opResult{}, err
+	case !c.running:
+		c.mu.Unlock()
+		return opResult{}, ErrNotConnected
 	}
 	if err := register(); err != nil {
 		c.mu.Unlock()
@@ -470,7 +331,7 @@ func (c *Client) request(ctx context.Context, o *op, register func() error) (opR
 	if o.sub != nil {
 		o.sub.ref = ref
 		o.sub.op = o
-		o.frame = encode(&envelope{Op: opSubscribe, Ref: ref, Topic: o.topic, After: o.sub.cursor})
+		o.frame = encode(&envelope{Op: opSubscribe, Ref: ref, Topic: o.topic, After: o.sub.track.Cursor()})
 	} else {
 		o.frame = encodePublish(ref, o.topic, o.msg)
 	}
@@ -498,74 +359,6 @@ func (c *Client) request(ctx context.Context, o *op, register func() error) (opR
 	}
 }
 
-func encodePublish(ref, topic string, m bus.Message) []byte {
-	e := envelope{Op: opPublish, Ref: ref, Topic: topic, Type: m.Type, Meta: m.Meta}
-	e.setData(m.Data)
-	return encode(&e)
-}
-
-// Publish sends m to topic and waits for the server's ack. It returns the
-// stored message with its ID (and Time, when the server sent it). Errors
-// from the server are *ServerError values unwrapping to the bus sentinels
-// (bus.ErrInvalidTopic, bus.ErrInvalidMessage, …) or ErrForbidden; a
-// connection lost after the frame was sent yields ErrNoAck. When ctx ends
-// first, Publish returns ctx's error and the message may or may not be
-// stored.
-func (c *Client) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
-	if err := bus.ValidateTopic(topic); err != nil {
-		return bus.Message{}, err
-	}
-	if err := bus.ValidateType(m.Type); err != nil {
-		return bus.Message{}, err
-	}
-	if !utf8.ValidString(m.Type) {
-		return bus.Message{}, fmt.Errorf("%w: type is not UTF-8", bus.ErrInvalidMessage)
-	}
-	r, err := c.request(ctx, &op{topic: topic, msg: m}, func() error { return nil })
-	if err != nil {
-		return bus.Message{}, err
-	}
-	m.Topic, m.ID = topic, r.id
-	if r.time != "" {
-		if t, err := time.Parse(time.RFC3339Nano, r.time); err == nil {
-			m.Time = t
-		}
-	}
-	return m, nil
-}
-
-// Subscribe subscribes to topic after the cursor after ("" for new
-// messages only, bus.Oldest for the whole history, or a message ID) and
-// waits for the server to accept. One Client holds at most one
-// subscription per topic (ErrAlreadySubscribed). The subscription ends when
-// ctx is done, when it is closed, when the Client is closed (bus.ErrClosed)
-// or when the server ends it (a reset yields a *bus.CursorError with the
-// topic's top).
-func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
-	if err := bus.ValidateTopic(topic); err != nil {
-		return nil, err
-	}
-	if after != "" && after != bus.Oldest {
-		if _, err := bus.ParseID(after); err != nil {
-			return nil, err
-		}
-	}
-	s := newSubscription(c, topic, after, c.opts.Buffer)
-	_, err := c.request(ctx, &op{topic: topic, sub: s}, func() error {
-		if c.subs[topic] != nil {
-			return fmt.Errorf("%w: topic %q", ErrAlreadySubscribed, topic)
-		}
-		c.subs[topic] = s
-		return nil
-	})
-	if err != nil {
-		s.end(err, !errors.Is(err, bus.ErrClosed))
-		return nil, err
-	}
-	s.watch(ctx)
-	return s, nil
-}
-
 // Close ends every subscription (their Err is bus.ErrClosed), fails the
 // requests in flight with bus.ErrClosed, closes the connection and waits
 // for the Client's goroutine. It is idempotent.
@@ -573,8 +366,11 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	already := c.closed
 	c.closed = true
+	cancel := c.cancel
 	c.mu.Unlock()
-	c.cancel()
+	if cancel != nil {
+		cancel()
+	}
 	c.wg.Wait()
 	if already {
 		return nil
@@ -593,4 +389,23 @@ func (c *Client) Close() error {
 		s.end(bus.ErrClosed, false)
 	}
 	return nil
+}
+
+// fail ends the Client after a permanent refusal: every subscription and
+// waiting request ends with err, and later calls return it.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	c.closed, c.failure = true, err
+	subs := make([]*subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	for ref, o := range c.ops {
+		delete(c.ops, ref)
+		o.res <- opResult{err: err}
+	}
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.end(err, false)
+	}
 }

@@ -142,7 +142,9 @@ export class Client {
     const s = f.topic !== undefined ? this.subs.get(f.topic) : undefined;
     switch (f.op) {
       case "message": {
-        if (!s) return;
+        // The server acks a subscribe before its messages: one that comes
+        // first is for an earlier subscription of the topic, since closed.
+        if (!s || s.pending) return;
         const pos = parseID(f.id);
         if (!pos) return ws.close(1002, "bad id");
         if (s.last) {

@@ -67,7 +67,7 @@ func TestPublishWhileDisconnectedIsSentAfterReconnect(t *testing.T) {
 	defer b.Close()
 	url, gate, kl := gatedServer(t, &Handler{Broker: b})
 	ctx := testCtx(t)
-	c := dial(t, url, &DialOptions{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	c := connect(t, &Client{URL: url, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
 	s, err := c.Subscribe(ctx, "t", "")
 	require.NoError(t, err)
 
@@ -113,7 +113,7 @@ func TestPublishLostAckFailsWithErrNoAck(t *testing.T) {
 	sb := &stallBroker{Broker: mem, started: make(chan struct{}, 1), release: make(chan struct{})}
 	url, _, kl := gatedServer(t, &Handler{Broker: sb})
 	ctx := testCtx(t)
-	c := dial(t, url, &DialOptions{MinBackoff: time.Millisecond})
+	c := connect(t, &Client{URL: url, MinBackoff: time.Millisecond})
 
 	res := make(chan error, 1)
 	go func() {
@@ -127,10 +127,14 @@ func TestPublishLostAckFailsWithErrNoAck(t *testing.T) {
 	close(sb.release)
 }
 
-func TestClientDetectsGapAndResumes(t *testing.T) {
-	// A broken server that skips id e-2 on the first connection.
+// TestClientReportsGap: a message whose ID does not follow the previous one
+// ends the subscription with a *bus.CursorError wrapping
+// bus.ErrCursorExpired whose Cursor is the last ID delivered, as every
+// client reports a gap; subscribing again after it resumes.
+func TestClientReportsGap(t *testing.T) {
+	// A broken server that skips id e-2 on the first subscribe.
 	var mu sync.Mutex
-	var afters []string
+	var requests []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}})
 		if err != nil {
@@ -138,35 +142,50 @@ func TestClientDetectsGapAndResumes(t *testing.T) {
 		}
 		defer c.CloseNow()
 		ctx := r.Context()
-		_, p, err := c.Read(ctx)
-		if err != nil {
-			return
+		for {
+			_, p, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			e, _ := decodeEnvelope(p)
+			mu.Lock()
+			requests = append(requests, e.Op+" "+e.After)
+			first := len(requests) == 1
+			mu.Unlock()
+			if e.Op != opSubscribe {
+				continue
+			}
+			c.Write(ctx, websocket.MessageText, encode(&envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic, ID: e.After}))
+			ids := []string{"e-2", "e-3"}
+			if first {
+				ids = []string{"e-1", "e-3"}
+			}
+			for _, id := range ids {
+				c.Write(ctx, websocket.MessageText, encodeMessage(bus.Message{Topic: e.Topic, ID: id}))
+			}
 		}
-		e, _ := decodeEnvelope(p)
-		mu.Lock()
-		afters = append(afters, e.After)
-		first := len(afters) == 1
-		mu.Unlock()
-		c.Write(ctx, websocket.MessageText, encode(&envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic, ID: e.After}))
-		ids := []string{"e-2", "e-3"}
-		if first {
-			ids = []string{"e-1", "e-3"}
-		}
-		for _, id := range ids {
-			c.Write(ctx, websocket.MessageText, encodeMessage(bus.Message{Topic: e.Topic, ID: id}))
-		}
-		c.Read(ctx) // until the client leaves
 	}))
 	defer srv.Close()
 	ctx := testCtx(t)
-	c := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http"), &DialOptions{MinBackoff: time.Millisecond})
+	c := connect(t, &Client{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), MinBackoff: time.Millisecond})
 	s, err := c.Subscribe(ctx, "t", "e-0")
 	require.NoError(t, err)
-	for _, want := range []string{"e-1", "e-2", "e-3"} {
+	assert.Equal(t, "e-1", recv(t, ctx, s).ID)
+	_, ok := <-s.C()
+	require.False(t, ok, "the gap ends the subscription")
+	require.ErrorIs(t, s.Err(), bus.ErrCursorExpired)
+	var ce *bus.CursorError
+	require.ErrorAs(t, s.Err(), &ce)
+	assert.Equal(t, "t", ce.Topic)
+	assert.Equal(t, "e-1", ce.Cursor, "the last ID delivered")
+
+	s, err = c.Subscribe(ctx, "t", ce.Cursor)
+	require.NoError(t, err)
+	for _, want := range []string{"e-2", "e-3"} {
 		assert.Equal(t, want, recv(t, ctx, s).ID)
 	}
 	mu.Lock()
-	assert.Equal(t, []string{"e-0", "e-1"}, afters, "resubscribed after the last id delivered")
+	assert.Equal(t, []string{"subscribe e-0", "unsubscribe ", "subscribe e-1"}, requests, "the server is told to stop, then resubscribed after the last ID")
 	mu.Unlock()
 	c.Close()
 }
@@ -176,7 +195,7 @@ func TestSubscriptionEnds(t *testing.T) {
 		b := &bus.Memory{}
 		_, url := newServer(t, &Handler{Broker: b})
 		ctx := testCtx(t)
-		c := dial(t, url, nil)
+		c := connect(t, NewClient(url))
 		s, err := c.Subscribe(ctx, "t", "")
 		require.NoError(t, err)
 		b.Close()
@@ -187,7 +206,7 @@ func TestSubscriptionEnds(t *testing.T) {
 	t.Run("client closed", func(t *testing.T) {
 		_, url := newServer(t, &Handler{})
 		ctx := testCtx(t)
-		c := dial(t, url, nil)
+		c := connect(t, NewClient(url))
 		s, err := c.Subscribe(ctx, "t", "")
 		require.NoError(t, err)
 		require.NoError(t, c.Close())
@@ -203,7 +222,7 @@ func TestSubscriptionEnds(t *testing.T) {
 	t.Run("context done", func(t *testing.T) {
 		_, url := newServer(t, &Handler{})
 		ctx := testCtx(t)
-		c := dial(t, url, nil)
+		c := connect(t, NewClient(url))
 		sctx, cancel := context.WithCancel(ctx)
 		s, err := c.Subscribe(sctx, "t", "")
 		require.NoError(t, err)

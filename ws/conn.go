@@ -1,10 +1,12 @@
 package ws
 
 import (
-	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -19,6 +21,10 @@ const minQueue = 4
 // maxMalformed is how many malformed frames in a row a connection may send
 // before it is closed with StatusPolicyViolation.
 const maxMalformed = 16
+
+// catchUpBatch is how many history messages a subscription replays per
+// broker read.
+const catchUpBatch = 128
 
 // A Conn is one client connection of a Handler, as seen by
 // Handler.OnMessage. Its methods are safe for concurrent use.
@@ -50,22 +56,18 @@ type frame struct {
 	bin bool
 }
 
+// connSub is one topic a connection subscribes to.
+type connSub struct {
+	c     *Conn
+	hub   *hub
+	topic string
+	last  bus.Position // the last message queued; guarded by hub.mu once attached
+	owed  bus.Position // the last message c published to topic, until queued; guarded by hub.mu
+	idx   int          // index in hub.subs
+}
+
 func newConn(h *Handler, wc *websocket.Conn, nc net.Conn, r *http.Request) *Conn {
 	return &Conn{h: h, ws: wc, netConn: nc, req: r, space: make(chan struct{}, 1)}
-}
-
-// hijackRecorder remembers the connection websocket.Accept hijacks, so that
-// the Handler can always close it at once. (websocket.Conn.CloseNow waits
-// for a closing handshake in progress instead.)
-type hijackRecorder struct {
-	http.ResponseWriter
-	conn net.Conn
-}
-
-func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	w.conn = c
-	return c, brw, err
 }
 
 // Request returns the upgrade request. Its Context must not be used: the
@@ -100,6 +102,312 @@ func (c *Conn) Close(code websocket.StatusCode, reason string) {
 	c.closeWith(code, reason)
 }
 
+// The reader: ServeHTTP's goroutine reads and serves the frames of the
+// connection one at a time.
+
+// serve runs the reader until the connection ends, then tears it down.
+func (c *Conn) serve() {
+	// Reads are never cancelled through ctx (that would cost a context
+	// callback per frame); abort closes the connection instead.
+	ctx := context.WithoutCancel(c.req.Context())
+	c.mu.Lock()
+	c.schedulePingLocked(ctx)
+	c.mu.Unlock()
+	c.ws.SetReadLimit(c.h.readLimit())
+	malformed := 0
+	for {
+		c.waitRoom()
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			c.h.logger().Debug("ws: connection ends", "remote", c.req.RemoteAddr, "err", err)
+			break
+		}
+		if c.h.OnMessage != nil && c.h.OnMessage(ctx, c, typ, data) {
+			continue
+		}
+		switch {
+		case typ != websocket.MessageText:
+			c.closeWith(websocket.StatusUnsupportedData, "binary frames are not part of "+Subprotocol)
+		case !utf8.Valid(data):
+			c.closeWith(websocket.StatusInvalidFramePayloadData, "text frame is not UTF-8")
+		case c.handle(ctx, data):
+			malformed = 0
+		default:
+			if malformed++; malformed >= maxMalformed {
+				c.closeWith(websocket.StatusPolicyViolation, "too many malformed frames")
+			}
+		}
+	}
+	c.teardown()
+}
+
+// waitRoom waits until the queue is less than half full or the connection
+// is closing, counting as queued the messages the client published to its
+// own subscriptions that the fan-out has yet to queue (see owe). The
+// reader calls it before it reads each frame: a client that sends requests
+// faster than it takes their replies is slowed down by TCP (its frames
+// stay unread) instead of overflowing the queue, and one that stops
+// reading altogether stops being read, until the write watchdog cuts it.
+func (c *Conn) waitRoom() {
+	half := max(c.h.queueSize()/2, 1)
+	for {
+		debt := c.debt()
+		c.mu.Lock()
+		ok := c.closing || c.n+debt < half
+		c.mu.Unlock()
+		if ok {
+			return
+		}
+		// The writer took a frame (the fan-out paying a debt queues one
+		// first), or the connection is closing.
+		<-c.space
+	}
+}
+
+// handle serves one envelope. It reports false for a malformed frame.
+func (c *Conn) handle(ctx context.Context, p []byte) bool {
+	e, err := decodeEnvelope(p)
+	if err != nil {
+		c.sendError(e.Ref, e.Topic, err)
+		return false
+	}
+	switch e.Op {
+	case opSubscribe:
+		c.subscribe(ctx, &e)
+	case opUnsubscribe:
+		c.unsubscribe(&e)
+	case opPublish:
+		c.publish(ctx, &e)
+	default:
+		c.sendError(e.Ref, e.Topic, fmt.Errorf("%w: op %q is sent by servers only", errEnvelope, e.Op))
+		return false
+	}
+	return true
+}
+
+func (c *Conn) subscribe(ctx context.Context, e *envelope) {
+	if err := c.authorize(ActionSubscribe, e.Topic); err != nil {
+		c.sendError(e.Ref, e.Topic, err)
+		return
+	}
+	c.mu.Lock()
+	switch {
+	case c.subs[e.Topic] != nil:
+		c.mu.Unlock()
+		c.sendError(e.Ref, e.Topic, fmt.Errorf("%w: topic %q", ErrAlreadySubscribed, e.Topic))
+		return
+	case len(c.subs) >= c.h.maxSubscriptions():
+		c.mu.Unlock()
+		c.sendError(e.Ref, e.Topic, fmt.Errorf("%w: at most %d", ErrTooManySubscriptions, c.h.maxSubscriptions()))
+		return
+	}
+	s := &connSub{c: c, topic: e.Topic}
+	if c.subs == nil {
+		c.subs = make(map[string]*connSub)
+	}
+	c.subs[e.Topic] = s
+	c.mu.Unlock()
+
+	err := c.attach(ctx, s, e)
+	if err == nil {
+		return
+	}
+	c.forget(s)
+	if s.hub != nil {
+		s.hub.remove(s)
+		c.h.releaseHub(s.hub)
+	}
+	if !errors.Is(err, errConnClosing) {
+		c.sendError(e.Ref, e.Topic, err)
+	}
+}
+
+var errConnClosing = errors.New("ws: connection closing")
+
+// attach replays the history after the subscription's cursor, then joins
+// the topic's live fan-out at the message that follows the last one
+// replayed. The ack goes out before any message of the subscription.
+func (c *Conn) attach(ctx context.Context, s *connSub, e *envelope) error {
+	cursor := e.After
+	if cursor == "" {
+		top, err := c.h.Broker.Top(ctx, e.Topic)
+		if err != nil {
+			return err
+		}
+		cursor = top
+	}
+	hb, err := c.h.hub(ctx, e.Topic)
+	if err != nil {
+		return err
+	}
+	s.hub = hb
+	ack := encode(&envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic, ID: cursor})
+	acked, aheadChecked := false, false
+	for {
+		ok, ahead, err := hb.tryAttach(s, cursor, ack, acked, aheadChecked)
+		if ok || err != nil {
+			return err
+		}
+		if ahead {
+			// Beyond what the fan-out has seen: either the fan-out lags
+			// the broker for a moment, or the cursor is beyond the top
+			// and must be refused, never silently skipped to.
+			if err := c.checkAhead(ctx, e.Topic, cursor); err != nil {
+				return err
+			}
+			aheadChecked = true
+			continue
+		}
+		msgs, err := c.h.Broker.Read(ctx, e.Topic, cursor, catchUpBatch)
+		if err != nil {
+			return err
+		}
+		if !acked {
+			c.send(ack)
+			acked = true
+		}
+		if len(msgs) == 0 {
+			return fmt.Errorf("ws: topic %q: the broker has nothing after %q but the fan-out is at %q", e.Topic, cursor, hb.lastID())
+		}
+		for _, m := range msgs {
+			if !c.sendWait(ctx, encodeMessage(m)) {
+				return errConnClosing
+			}
+		}
+		cursor = msgs[len(msgs)-1].ID
+	}
+}
+
+// checkAhead returns a *bus.CursorError wrapping bus.ErrCursorExpired when
+// cursor is beyond the broker's top of topic.
+func (c *Conn) checkAhead(ctx context.Context, topic, cursor string) error {
+	top, err := c.h.Broker.Top(ctx, topic)
+	if err != nil {
+		return err
+	}
+	tp, err := bus.ParseID(top)
+	if err != nil {
+		return err
+	}
+	p, err := bus.ParseID(cursor)
+	if err != nil {
+		return err
+	}
+	if p.Epoch != tp.Epoch || p.After(tp) {
+		return &bus.CursorError{Topic: topic, Cursor: cursor, Top: top, Err: bus.ErrCursorExpired}
+	}
+	return nil
+}
+
+func (c *Conn) unsubscribe(e *envelope) {
+	c.mu.Lock()
+	s := c.subs[e.Topic]
+	delete(c.subs, e.Topic)
+	c.mu.Unlock()
+	if s != nil {
+		s.hub.remove(s)
+		c.h.releaseHub(s.hub)
+	}
+	if e.Ref != "" {
+		c.send(encode(&envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic}))
+	}
+}
+
+// forget takes s out of the connection's subscriptions and reports whether
+// it was there. Whoever gets true owns the end of s: the reader giving it
+// up, or the fan-out that failed under it.
+func (c *Conn) forget(s *connSub) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.subs[s.topic] != s {
+		return false
+	}
+	delete(c.subs, s.topic)
+	return true
+}
+
+func (c *Conn) publish(ctx context.Context, e *envelope) {
+	if err := c.authorize(ActionPublish, e.Topic); err != nil {
+		c.sendError(e.Ref, e.Topic, err)
+		return
+	}
+	m, err := c.h.Broker.Publish(ctx, e.Topic, bus.Message{Type: e.Type, Data: e.data(), Meta: e.Meta})
+	if err != nil {
+		c.sendError(e.Ref, e.Topic, err)
+		return
+	}
+	c.owe(e.Topic, m.ID)
+	ack := envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic, ID: m.ID}
+	if !m.Time.IsZero() {
+		ack.Time = m.Time.UTC().Format(time.RFC3339Nano)
+	}
+	c.send(encode(&ack))
+}
+
+func (c *Conn) authorize(action Action, topic string) error {
+	if c.h.Authorize == nil {
+		return nil
+	}
+	if err := c.h.Authorize(c.req, action, topic); err != nil {
+		return fmt.Errorf("%w: %s %q: %v", ErrForbidden, action, topic, err)
+	}
+	return nil
+}
+
+func (c *Conn) sendError(ref, topic string, err error) {
+	code := errorCode(err)
+	if code == codeCursorExpired {
+		if top, ok := bus.TopOf(err); ok {
+			c.send(encode(&envelope{Op: opReset, Ref: ref, Topic: topic, Top: top, Message: err.Error()}))
+			return
+		}
+	}
+	msg := err.Error()
+	if code == codeInternal {
+		c.h.logger().Warn("ws: request failed", "topic", topic, "err", err)
+		msg = "internal error"
+	}
+	c.send(encode(&envelope{Op: opError, Ref: ref, Topic: topic, Code: code, Message: msg}))
+}
+
+// owe notes that the connection published id to topic. When it subscribes
+// to topic, the message will also be queued on it by the fan-out; until
+// then the reader counts it (and those before it) as queued, so that a
+// client publishing to its own topics is slowed down by its own fan-out
+// rather than overflowing its queue with it. Only the reader calls owe.
+func (c *Conn) owe(topic, id string) {
+	c.mu.Lock()
+	s := c.subs[topic]
+	c.mu.Unlock()
+	if s == nil || s.hub == nil {
+		return
+	}
+	pos, err := bus.ParseID(id)
+	if err == nil && s.hub.owe(s, pos) && !slices.Contains(c.owing, s) {
+		c.owing = append(c.owing, s)
+	}
+}
+
+// debt returns how many messages of the connection's subscriptions the
+// fan-out is yet to queue up to the last ones it published itself. Only
+// the reader calls debt.
+func (c *Conn) debt() int {
+	total := 0
+	keep := c.owing[:0]
+	for _, s := range c.owing {
+		if d := s.hub.debt(s); d > 0 {
+			total += d
+			keep = append(keep, s)
+		}
+	}
+	clear(c.owing[len(keep):])
+	c.owing = keep
+	return total
+}
+
+// The queue and the writer: frames for the client wait in a bounded ring,
+// which a writer goroutine drains while it is not empty.
+
 // send queues a text frame without waiting; see Send.
 func (c *Conn) send(p []byte) {
 	c.mu.Lock()
@@ -107,6 +415,30 @@ func (c *Conn) send(p []byte) {
 		c.pushLocked(frame{p: p})
 	}
 	c.mu.Unlock()
+}
+
+// sendWait queues p once the queue is less than half full, so that replayed
+// history leaves room for live messages. It reports false when the
+// connection is closing or ctx ends. Only the reader calls it.
+func (c *Conn) sendWait(ctx context.Context, p []byte) bool {
+	for {
+		c.mu.Lock()
+		if c.closing {
+			c.mu.Unlock()
+			return false
+		}
+		if c.roomLocked() {
+			c.pushLocked(frame{p: p})
+			c.mu.Unlock()
+			return true
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.space:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 // pushLocked queues f, or closes the connection as a slow consumer when
@@ -140,53 +472,6 @@ func (c *Conn) roomLocked() bool {
 	return c.n < max(c.h.queueSize()/2, 1)
 }
 
-// sendWait queues p once the queue is less than half full, so that replayed
-// history leaves room for live messages. It reports false when the
-// connection is closing or ctx ends. Only the reader calls it.
-func (c *Conn) sendWait(ctx context.Context, p []byte) bool {
-	for {
-		c.mu.Lock()
-		if c.closing {
-			c.mu.Unlock()
-			return false
-		}
-		if c.roomLocked() {
-			c.pushLocked(frame{p: p})
-			c.mu.Unlock()
-			return true
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.space:
-		case <-ctx.Done():
-			return false
-		}
-	}
-}
-
-// waitRoom waits until the queue is less than half full or the connection
-// is closing, counting as queued the messages the client published to its
-// own subscriptions that the fan-out has yet to queue (see owe). The
-// reader calls it before it reads each frame: a client that sends requests
-// faster than it takes their replies is slowed down by TCP (its frames
-// stay unread) instead of overflowing the queue, and one that stops
-// reading altogether stops being read, until the write watchdog cuts it.
-func (c *Conn) waitRoom() {
-	half := max(c.h.queueSize()/2, 1)
-	for {
-		debt := c.debt()
-		c.mu.Lock()
-		ok := c.closing || c.n+debt < half
-		c.mu.Unlock()
-		if ok {
-			return
-		}
-		// The writer took a frame (the fan-out paying a debt queues one
-		// first), or the connection is closing.
-		<-c.space
-	}
-}
-
 // kickLocked starts the writer unless it runs. The writer goroutine exists
 // only while there is something to write, so an idle connection costs one
 // goroutine (its reader).
@@ -197,45 +482,6 @@ func (c *Conn) kickLocked() {
 	c.writing = true
 	c.wg.Add(1)
 	go c.writeLoop()
-}
-
-func (c *Conn) closeWith(code websocket.StatusCode, reason string) {
-	c.mu.Lock()
-	c.closeLocked(code, reason)
-	c.mu.Unlock()
-}
-
-// closeLocked drops the queued frames and has the writer close the
-// connection with code. The first reason given wins.
-func (c *Conn) closeLocked(code websocket.StatusCode, reason string) {
-	if c.closing {
-		return
-	}
-	c.closing = true
-	c.closeCode, c.closeReason = code, reason
-	clear(c.queue)
-	c.n = 0
-	select {
-	case c.space <- struct{}{}:
-	default:
-	}
-	c.kickLocked()
-}
-
-// abort closes the connection at once, without the closing handshake.
-func (c *Conn) abort() {
-	c.mu.Lock()
-	if !c.closing {
-		c.closing = true
-		clear(c.queue)
-		c.n = 0
-	}
-	c.mu.Unlock()
-	select {
-	case c.space <- struct{}{}: // wake a replay waiting for room
-	default:
-	}
-	c.netConn.Close()
 }
 
 func (c *Conn) writeLoop() {
@@ -317,6 +563,8 @@ func (c *Conn) writeStuck() {
 	c.abort()
 }
 
+// Keepalive.
+
 // schedulePing arms the next ping. c.mu is held.
 func (c *Conn) schedulePingLocked(ctx context.Context) {
 	d := c.h.pingInterval()
@@ -352,40 +600,45 @@ func (c *Conn) ping(ctx context.Context) {
 	c.mu.Unlock()
 }
 
-// serve runs the reader until the connection ends, then tears it down.
-func (c *Conn) serve() {
-	// Reads are never cancelled through ctx (that would cost a context
-	// callback per frame); abort closes the connection instead.
-	ctx := context.WithoutCancel(c.req.Context())
+// Closing.
+
+func (c *Conn) closeWith(code websocket.StatusCode, reason string) {
 	c.mu.Lock()
-	c.schedulePingLocked(ctx)
+	c.closeLocked(code, reason)
 	c.mu.Unlock()
-	c.ws.SetReadLimit(c.h.readLimit())
-	malformed := 0
-	for {
-		c.waitRoom()
-		typ, data, err := c.ws.Read(ctx)
-		if err != nil {
-			c.h.logger().Debug("ws: connection ends", "remote", c.req.RemoteAddr, "err", err)
-			break
-		}
-		if c.h.OnMessage != nil && c.h.OnMessage(ctx, c, typ, data) {
-			continue
-		}
-		switch {
-		case typ != websocket.MessageText:
-			c.closeWith(websocket.StatusUnsupportedData, "binary frames are not part of "+Subprotocol)
-		case !utf8.Valid(data):
-			c.closeWith(websocket.StatusInvalidFramePayloadData, "text frame is not UTF-8")
-		case c.handle(ctx, data):
-			malformed = 0
-		default:
-			if malformed++; malformed >= maxMalformed {
-				c.closeWith(websocket.StatusPolicyViolation, "too many malformed frames")
-			}
-		}
+}
+
+// closeLocked drops the queued frames and has the writer close the
+// connection with code. The first reason given wins.
+func (c *Conn) closeLocked(code websocket.StatusCode, reason string) {
+	if c.closing {
+		return
 	}
-	c.teardown()
+	c.closing = true
+	c.closeCode, c.closeReason = code, reason
+	clear(c.queue)
+	c.n = 0
+	select {
+	case c.space <- struct{}{}:
+	default:
+	}
+	c.kickLocked()
+}
+
+// abort closes the connection at once, without the closing handshake.
+func (c *Conn) abort() {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing = true
+		clear(c.queue)
+		c.n = 0
+	}
+	c.mu.Unlock()
+	select {
+	case c.space <- struct{}{}: // wake a replay waiting for room
+	default:
+	}
+	c.netConn.Close()
 }
 
 // teardown ends the subscriptions and the goroutines of the connection.

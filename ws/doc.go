@@ -5,7 +5,14 @@
 // [Handler] is the server: an http.Handler that upgrades requests and speaks
 // the envelope protocol below, fanning each topic out from one broker
 // subscription per Handler and topic. [Client] is the Go client: a
-// bus.Subscriber and bus.Publisher that reconnects and resumes by itself.
+// bus.Subscriber and bus.Publisher that reconnects and resumes by itself:
+//
+//	c := ws.NewClient("wss://example.com/ws")
+//	c.Header = http.Header{"Authorization": {"Bearer " + token}}
+//	if err := c.Connect(ctx); err != nil { … }
+//	defer c.Close()
+//	sub, err := c.Subscribe(ctx, "orders", lastID)
+//
 // [ClientJS] serves the same client as a dependency-free browser ES module.
 //
 // # Protocol "pushpull.v1"
@@ -119,14 +126,18 @@
 // reading is no longer read at all.
 //
 // The Client resubscribes every topic after its last delivered id when it
-// reconnects; a message whose id does not follow the previous one makes it
-// reconnect and resume (ErrGap is logged, never delivered). Publish returns
+// reconnects. It checks every id with a bus.Tracker, as all clients of this
+// module do: a duplicate is dropped, and a message whose id does not follow
+// the previous one (a gap, another epoch) ends the subscription with a
+// *bus.CursorError wrapping bus.ErrCursorExpired whose Cursor is the last id
+// delivered; test for it with errors.Is(err, bus.ErrCursorExpired) and
+// subscribe again after Cursor. Publish returns
 // once the server acknowledged; a publish that was sent on a connection that
 // broke before the ack fails with ErrNoAck (the message may or may not be
 // stored), one not yet sent is sent after the reconnect. Reconnects follow
 // the retry policy below and go on until Close, except when the server
 // refuses the handshake for good, or sends a frame over
-// DialOptions.ReadLimit: then the Client stops and its subscriptions end
+// Client.ReadLimit: then the Client stops and its subscriptions end
 // with that error. A subscribe
 // cursor the server cannot serve whole — expired, of another epoch, or
 // beyond the top — is answered with a reset frame carrying the top, never
@@ -141,17 +152,17 @@
 // # Retry policy
 //
 // The four clients (poll, longpoll, sse, ws) retry and give up alike, for
-// Dial's first connection as for every reconnect:
+// Client.Connect's first connection as for every reconnect:
 //
-//   - Retried, until Dial's context ends or, once connected, until Close,
-//     after an exponential backoff with jitter (DialOptions.MinBackoff to
+//   - Retried, until Connect's context ends or, once connected, until Close,
+//     after an exponential backoff with jitter (Client.MinBackoff to
 //     MaxBackoff): network errors and the statuses 408, 425, 429, 500,
 //     502, 503 and 504 (and the other 5xx but 501 and 505), such as the 503
 //     of a Handler over MaxConnections or after Shutdown during a rolling
 //     deploy. The wait is at least the server's Retry-After (seconds or an
 //     HTTP date) plus up to a tenth at random, and at most 10 minutes
 //     however long it asks.
-//   - Not retried: 400, 401, 403, 404 and every other status. Dial returns
+//   - Not retried: 400, 401, 403, 404 and every other status. Connect returns
 //     a [*StatusError] carrying the status and the server's message, or,
 //     when a reconnect is refused, the Client stops: its subscriptions end
 //     and their Err, like later calls, returns it; errors.As finds it.
@@ -164,9 +175,10 @@
 //
 // # Zero values and concurrency
 //
-// A Handler needs Broker; every other field has a documented default.
-// DialOptions may be nil. Handler, Conn and Client are safe for concurrent
-// use. Handler.Shutdown ends the connections; wire it to
-// http.Server.RegisterOnShutdown, which does not wait for hijacked
-// connections.
+// A Handler needs Broker; every other field has a documented default. A
+// Client needs its URL (NewClient takes it) and then Connect; its other
+// fields have documented defaults. A nil Logger on either means no logging.
+// Handler, Conn and Client are safe for concurrent use. Handler.Shutdown
+// ends the connections; wire it to http.Server.RegisterOnShutdown, which
+// does not wait for hijacked connections.
 package ws

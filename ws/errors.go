@@ -40,9 +40,9 @@ var (
 	// stored. Publishes not yet sent when a connection breaks are sent
 	// again after the reconnect instead.
 	ErrNoAck = errors.New("ws: connection lost before the ack; the message may or may not be stored")
-	// ErrGap means the server skipped a message; the Client reconnects
-	// and resumes from its cursor when it sees one.
-	ErrGap = errors.New("ws: gap in the message stream")
+	// ErrNotConnected fails a Subscribe or Publish of a Client whose
+	// Connect has not returned successfully.
+	ErrNotConnected = errors.New("ws: Client not connected: call Connect first")
 )
 
 // A StatusError reports a handshake that the server answered with an HTTP
@@ -50,7 +50,7 @@ var (
 // 503 over MaxConnections or during Shutdown. The Client retries the
 // statuses that may pass (408, 425, 429 and 5xx but 501 and 505, see the
 // package doc) and stops with a StatusError on the others (400, 401, 403,
-// 404 …): Dial returns it, or the subscriptions' Err and later calls do.
+// 404 …): Connect returns it, or the subscriptions' Err and later calls do.
 // The other clients (poll, longpoll, sse) have a StatusError of the same
 // shape.
 type StatusError struct {

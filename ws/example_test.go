@@ -25,8 +25,8 @@ func Example() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := ws.Dial(ctx, url, nil)
-	if err != nil {
+	c := ws.NewClient(url)
+	if err := c.Connect(ctx); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -72,8 +72,8 @@ func ExampleClient_Subscribe_resume() {
 			last = m.ID // handled "a" before a restart
 		}
 	}
-	c, err := ws.Dial(ctx, url, nil)
-	if err != nil {
+	c := ws.NewClient(url)
+	if err := c.Connect(ctx); err != nil {
 		fmt.Println(err)
 		return
 	}

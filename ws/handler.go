@@ -1,15 +1,18 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/refmap"
 )
 
 // Defaults of the Handler's fields.
@@ -108,14 +111,14 @@ type Handler struct {
 	// once. Zero means DefaultMaxSubscriptions.
 	MaxSubscriptions int
 
-	// Logger receives connection errors at debug level. Nil means
-	// slog.Default().
+	// Logger receives connection errors at debug level and failed
+	// requests at warn level. Nil means no logging.
 	Logger *slog.Logger
 
 	mu       sync.Mutex
 	conns    map[*Conn]struct{}
-	hubs     map[string]*hub
-	active   int // connections admitted and not yet released
+	hubs     refmap.Map[hub] // by topic; a connection subscribed or subscribing holds a reference
+	active   int             // connections admitted and not yet released
 	shutdown bool
 	connWG   sync.WaitGroup
 }
@@ -166,8 +169,11 @@ func (h *Handler) logger() *slog.Logger {
 	if h.Logger != nil {
 		return h.Logger
 	}
-	return slog.Default()
+	return discardLogger
 }
+
+// discardLogger stands for a nil Logger: nil means no logging.
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // ServeHTTP upgrades the request and serves the connection until the client
 // leaves, the connection fails or Shutdown closes it.
@@ -208,6 +214,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.release(c)
 }
 
+// hijackRecorder remembers the connection websocket.Accept hijacks, so that
+// the Handler can always close it at once. (websocket.Conn.CloseNow waits
+// for a closing handshake in progress instead.)
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	w.conn = c
+	return c, brw, err
+}
+
 // admit reserves a connection slot.
 func (h *Handler) admit() error {
 	h.mu.Lock()
@@ -220,7 +240,6 @@ func (h *Handler) admit() error {
 	}
 	if h.conns == nil {
 		h.conns = make(map[*Conn]struct{})
-		h.hubs = make(map[string]*hub)
 	}
 	h.connWG.Add(1)
 	h.active++

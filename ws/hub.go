@@ -14,7 +14,6 @@ import (
 type hub struct {
 	h     *Handler
 	topic string
-	refs  int           // connections subscribed or subscribing; guarded by h.mu
 	ready chan struct{} // closed once started; err tells how
 	err   error
 
@@ -31,15 +30,9 @@ type hub struct {
 // hub returns the started hub of topic, taking a reference the caller
 // gives back with releaseHub.
 func (h *Handler) hub(ctx context.Context, topic string) (*hub, error) {
-	h.mu.Lock()
-	hb := h.hubs[topic]
-	start := hb == nil
-	if start {
-		hb = &hub{h: h, topic: topic, ready: make(chan struct{})}
-		h.hubs[topic] = hb
-	}
-	hb.refs++
-	h.mu.Unlock()
+	hb, start, _ := h.hubs.Acquire(topic, func() (*hub, error) {
+		return &hub{h: h, topic: topic, ready: make(chan struct{})}, nil
+	})
 	if start {
 		hb.err = hb.start(ctx)
 		close(hb.ready)
@@ -60,14 +53,7 @@ func (h *Handler) hub(ctx context.Context, topic string) (*hub, error) {
 
 // releaseHub gives back a reference; the last one stops the hub.
 func (h *Handler) releaseHub(hb *hub) {
-	h.mu.Lock()
-	hb.refs--
-	last := hb.refs == 0
-	if last && h.hubs[hb.topic] == hb {
-		delete(h.hubs, hb.topic)
-	}
-	h.mu.Unlock()
-	if last && hb.done != nil {
+	if h.hubs.Release(hb.topic, hb) && hb.done != nil {
 		hb.cancel()
 		<-hb.done
 	}
@@ -147,11 +133,7 @@ func (hb *hub) fanOut(m bus.Message) {
 // fail ends the fan-out: every subscriber gets a reset or error frame and
 // loses the subscription; the client subscribes again from its cursor.
 func (hb *hub) fail(ctx context.Context, err error) {
-	hb.h.mu.Lock()
-	if hb.h.hubs[hb.topic] == hb {
-		delete(hb.h.hubs, hb.topic)
-	}
-	hb.h.mu.Unlock()
+	hb.h.hubs.Forget(hb.topic, hb)
 	if errors.Is(err, bus.ErrCursorExpired) {
 		if _, ok := bus.TopOf(err); !ok {
 			if top, terr := hb.h.Broker.Top(ctx, hb.topic); terr == nil {
@@ -166,20 +148,18 @@ func (hb *hub) fail(ctx context.Context, err error) {
 	hb.mu.Unlock()
 	dropped := 0
 	for _, s := range subs {
-		s.c.mu.Lock()
-		mine := s.c.subs[s.topic] == s
-		if mine {
-			delete(s.c.subs, s.topic)
-		}
-		s.c.mu.Unlock()
-		if mine {
+		if s.c.forget(s) {
 			dropped++
 			s.c.sendError("", hb.topic, err)
 		}
 	}
-	hb.h.mu.Lock()
-	hb.refs -= dropped
-	hb.h.mu.Unlock()
+	for range dropped {
+		// run, which called fail, is ending: the last reference has
+		// only the context left to cancel.
+		if hb.h.hubs.Release(hb.topic, hb) {
+			hb.cancel()
+		}
+	}
 }
 
 // tryAttach joins s to the fan-out when the fan-out is not past cursor, so

@@ -143,7 +143,7 @@ func TestMalformedFrames(t *testing.T) {
 	}
 	_, url := newServer(t, &Handler{})
 	ctx := testCtx(t)
-	bystander := dial(t, url, nil)
+	bystander := connect(t, NewClient(url))
 	bs, err := bystander.Subscribe(ctx, "t", "")
 	require.NoError(t, err)
 	for _, tt := range tests {
@@ -241,7 +241,7 @@ func TestOriginCheck(t *testing.T) {
 }
 
 // TestMaxConnections: past MaxConnections a handshake is answered 503 with
-// Retry-After; Dial waits it out until its context ends, and connects once
+// Retry-After; Connect waits it out until its context ends, and connects once
 // a connection is free.
 func TestMaxConnections(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -250,17 +250,18 @@ func TestMaxConnections(t *testing.T) {
 		h := &Handler{Broker: b, MaxConnections: 2}
 		gate := &retrytest.Gate{}
 		gate.Route(h)
-		opts := &DialOptions{HTTPClient: testnet.Serve(t, &http.Server{Handler: gate})}
+		hc := testnet.Serve(t, &http.Server{Handler: gate})
+		newClient := func() *Client { return &Client{URL: "ws://pipe.test/", HTTPClient: hc} }
 		ctx := context.Background()
-		c1, err := Dial(ctx, "ws://pipe.test/", opts)
-		require.NoError(t, err)
-		c2, err := Dial(ctx, "ws://pipe.test/", opts)
-		require.NoError(t, err)
+		c1 := newClient()
+		require.NoError(t, c1.Connect(ctx))
+		c2 := newClient()
+		require.NoError(t, c2.Connect(ctx))
 		defer c2.Close()
 
 		short, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		_, err = Dial(short, "ws://pipe.test/", opts)
+		err := newClient().Connect(short)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		var se *StatusError
 		require.ErrorAs(t, err, &se, "the last failure")
@@ -277,8 +278,8 @@ func TestMaxConnections(t *testing.T) {
 		refused := gate.Count(http.StatusServiceUnavailable)
 		start := time.Now()
 		go func() {
-			c, err := Dial(ctx, "ws://pipe.test/", opts)
-			done <- result{c, err}
+			c := newClient()
+			done <- result{c, c.Connect(ctx)}
 		}()
 		synctest.Wait()
 		require.Equal(t, refused+1, gate.Count(http.StatusServiceUnavailable))

@@ -157,7 +157,7 @@ func TestConcurrentClientPublishesAreAllAcked(t *testing.T) {
 			h := &Handler{}
 			_, url := newServer(t, h)
 			ctx := testCtx(t)
-			c := dial(t, url, nil)
+			c := connect(t, NewClient(url))
 			got := make(chan int, 1)
 			if subscribed {
 				s, err := c.Subscribe(ctx, "t", "")

@@ -3,7 +3,6 @@ package ws_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -28,7 +27,7 @@ func (s clientSub) Close() error {
 	return errors.Join(err, s.c.Close())
 }
 
-// TestClientRetryPolicy: Dial and the reconnects retry what every client
+// TestClientRetryPolicy: Connect and the reconnects retry what every client
 // retries (the Handler's own 503 while it shuts down included), wait
 // Retry-After, and end with a *StatusError on 400, 401, 403 and 404.
 func TestClientRetryPolicy(t *testing.T) {
@@ -39,9 +38,9 @@ func TestClientRetryPolicy(t *testing.T) {
 			return h, h.Shutdown
 		},
 		Subscribe: func(ctx context.Context, hc *http.Client, topic, after string) (bus.Subscription, error) {
-			c, err := ws.Dial(ctx, "ws://ws.test/", &ws.DialOptions{HTTPClient: hc,
-				MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
+			c := ws.NewClient("ws://ws.test/")
+			c.HTTPClient, c.MinBackoff, c.MaxBackoff = hc, 100*time.Millisecond, time.Second
+			if err := c.Connect(ctx); err != nil {
 				return nil, err
 			}
 			sub, err := c.Subscribe(ctx, topic, after)
@@ -61,14 +60,14 @@ func TestClientRetryPolicy(t *testing.T) {
 	})
 }
 
-// TestDialBadURL: an address Dial can never reach fails at once rather than
+// TestDialBadURL: an address Connect can never reach fails at once rather than
 // being retried until the context ends.
 func TestDialBadURL(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 		defer cancel()
 		for _, u := range []string{"ftp://example.test/", "://nothing", "example.test/ws"} {
-			_, err := ws.Dial(ctx, u, nil)
+			err := ws.NewClient(u).Connect(ctx)
 			require.Error(t, err, u)
 			assert.NotErrorIs(t, err, context.DeadlineExceeded, u)
 			assert.Contains(t, err.Error(), "ws: dial", u)

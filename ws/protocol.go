@@ -98,10 +98,8 @@ func decodeEnvelope(p []byte) (envelope, error) {
 	}
 	switch e.Op {
 	case opSubscribe:
-		if e.After != "" && e.After != bus.Oldest {
-			if _, err := bus.ParseID(e.After); err != nil {
-				return e, err
-			}
+		if _, err := bus.ParseCursor(e.Topic, e.After); err != nil {
+			return e, err
 		}
 	case opPublish, opMessage:
 		if err := bus.ValidateType(e.Type); err != nil {
@@ -109,6 +107,17 @@ func decodeEnvelope(p []byte) (envelope, error) {
 		}
 	}
 	return e, nil
+}
+
+// message converts a message frame back to a bus.Message.
+func (e *envelope) message() bus.Message {
+	m := bus.Message{Topic: e.Topic, ID: e.ID, Type: e.Type, Data: e.data(), Meta: e.Meta}
+	if e.Time != "" {
+		if t, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
+			m.Time = t
+		}
+	}
+	return m
 }
 
 // encodeMessage returns the message frame of m.
@@ -121,15 +130,10 @@ func encodeMessage(m bus.Message) []byte {
 	return encode(&e)
 }
 
-// message converts a message frame back to a bus.Message.
-func (e *envelope) message() bus.Message {
-	m := bus.Message{Topic: e.Topic, ID: e.ID, Type: e.Type, Data: e.data(), Meta: e.Meta}
-	if e.Time != "" {
-		if t, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
-			m.Time = t
-		}
-	}
-	return m
+func encodePublish(ref, topic string, m bus.Message) []byte {
+	e := envelope{Op: opPublish, Ref: ref, Topic: topic, Type: m.Type, Meta: m.Meta}
+	e.setData(m.Data)
+	return encode(&e)
 }
 
 func encode(e *envelope) []byte {

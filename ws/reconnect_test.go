@@ -34,12 +34,13 @@ func TestReconnectBacksOffAndResumes(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 		ctx := context.Background()
-		c, err := Dial(ctx, "ws://pipe.test/", &DialOptions{
+		c := &Client{
+			URL:        "ws://pipe.test/",
 			HTTPClient: testnet.Serve(t, &http.Server{Handler: gated}),
 			MinBackoff: 100 * time.Millisecond,
 			MaxBackoff: time.Second,
-		})
-		require.NoError(t, err)
+		}
+		require.NoError(t, c.Connect(ctx))
 		s, err := c.Subscribe(ctx, "t", "")
 		require.NoError(t, err)
 		_, err = b.Publish(ctx, "t", bus.Message{Data: []byte("before")})

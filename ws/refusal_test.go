@@ -36,8 +36,8 @@ func TestClientStopsOnPermanentRefusal(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, srv.URL, &DialOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
-	require.NoError(t, err)
+	c := &Client{URL: srv.URL, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	require.NoError(t, c.Connect(ctx))
 	defer c.Close()
 	sub, err := c.Subscribe(ctx, "t", "")
 	require.NoError(t, err)
@@ -95,8 +95,8 @@ func TestClientStopsOnFrameOverReadLimit(t *testing.T) {
 	defer h.Shutdown(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, srv.URL, &DialOptions{ReadLimit: 1024, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
-	require.NoError(t, err)
+	c := &Client{URL: srv.URL, ReadLimit: 1024, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	require.NoError(t, c.Connect(ctx))
 	defer c.Close()
 	sub, err := c.Subscribe(ctx, "big", "")
 	require.NoError(t, err)

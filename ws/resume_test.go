@@ -29,7 +29,9 @@ func TestResumeUnderRandomKills(t *testing.T) {
 	defer h.Shutdown(context.Background())
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
 	ctx := testCtx(t)
-	opts := &DialOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	newClient := func() *Client {
+		return &Client{URL: url, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	}
 	topics := []string{"r1", "r2"}
 
 	// Subscribers: two clients, each on both topics, from the start.
@@ -40,7 +42,7 @@ func TestResumeUnderRandomKills(t *testing.T) {
 	var subs []bus.Subscription
 	got := map[bus.Subscription]*received{}
 	for range 2 {
-		c := dial(t, url, opts)
+		c := connect(t, newClient())
 		for _, topic := range topics {
 			s, err := c.Subscribe(ctx, topic, bus.Oldest)
 			require.NoError(t, err)
@@ -70,7 +72,7 @@ func TestResumeUnderRandomKills(t *testing.T) {
 	pubErrs := make(chan error, len(topics))
 	var pwg sync.WaitGroup
 	for _, topic := range topics {
-		pub := dial(t, url, opts)
+		pub := connect(t, newClient())
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()

@@ -35,12 +35,12 @@ func newServer(t *testing.T, h *Handler) (*httptest.Server, string) {
 	return srv, "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
-func dial(t *testing.T, url string, opts *DialOptions) *Client {
+// connect connects c and closes it when the test ends.
+func connect(t *testing.T, c *Client) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, url, opts)
-	require.NoError(t, err)
+	require.NoError(t, c.Connect(ctx))
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -66,8 +66,8 @@ func recv(t *testing.T, ctx context.Context, s bus.Subscription) bus.Message {
 func TestRoundTripMultiTopic(t *testing.T) {
 	_, url := newServer(t, &Handler{})
 	ctx := testCtx(t)
-	sub := dial(t, url, nil)
-	pub := dial(t, url, nil)
+	sub := connect(t, NewClient(url))
+	pub := connect(t, NewClient(url))
 
 	a, err := sub.Subscribe(ctx, "a", "")
 	require.NoError(t, err)
@@ -121,7 +121,7 @@ func TestSubscribeErrors(t *testing.T) {
 	}
 	_, url := newServer(t, h)
 	ctx := testCtx(t)
-	c := dial(t, url, nil)
+	c := connect(t, NewClient(url))
 
 	_, err := c.Subscribe(ctx, "secret", "")
 	assert.ErrorIs(t, err, ErrForbidden)
@@ -134,6 +134,10 @@ func TestSubscribeErrors(t *testing.T) {
 	assert.NotEmpty(t, top)
 	_, err = c.Subscribe(ctx, "bad topic", "")
 	assert.ErrorIs(t, err, bus.ErrInvalidTopic)
+	_, err = c.Subscribe(ctx, "x", "not a cursor")
+	assert.ErrorIs(t, err, bus.ErrInvalidCursor)
+	var ce *bus.CursorError
+	assert.ErrorAs(t, err, &ce, "checked by the client as by a broker")
 	_, err = c.Subscribe(ctx, "one", "")
 	require.NoError(t, err)
 	_, err = c.Subscribe(ctx, "one", "")
@@ -150,7 +154,7 @@ func TestSubscribeErrors(t *testing.T) {
 func TestConcurrentPublishers(t *testing.T) {
 	_, url := newServer(t, &Handler{})
 	ctx := testCtx(t)
-	sub := dial(t, url, &DialOptions{Buffer: 256})
+	sub := connect(t, &Client{URL: url, Buffer: 256})
 	s, err := sub.Subscribe(ctx, "many", "")
 	require.NoError(t, err)
 
@@ -161,8 +165,8 @@ func TestConcurrentPublishers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := Dial(ctx, url, nil)
-			if err != nil {
+			c := NewClient(url)
+			if err := c.Connect(ctx); err != nil {
 				errs <- err
 				return
 			}
@@ -208,7 +212,7 @@ func TestReplayJoinsLiveWithoutGapOrDuplicate(t *testing.T) {
 		require.NoError(t, err)
 	}
 	// Someone else keeps the topic's fan-out running meanwhile.
-	other := dial(t, url, nil)
+	other := connect(t, NewClient(url))
 	live, err := other.Subscribe(ctx, "h", "")
 	require.NoError(t, err)
 	go func() {
@@ -225,7 +229,7 @@ func TestReplayJoinsLiveWithoutGapOrDuplicate(t *testing.T) {
 			}
 		}
 	}()
-	c := dial(t, url, &DialOptions{Buffer: 1})
+	c := connect(t, &Client{URL: url, Buffer: 1})
 	s, err := c.Subscribe(ctx, "h", bus.Oldest)
 	require.NoError(t, err)
 	for i := range 1500 {
@@ -250,7 +254,7 @@ func TestSubscribeBeyondTop(t *testing.T) {
 	require.NoError(t, err)
 	beyond := bus.Position{Epoch: p.Epoch, Offset: p.Offset + 4}.ID()
 
-	c := dial(t, url, nil)
+	c := connect(t, NewClient(url))
 	_, err = c.Subscribe(ctx, "t", beyond)
 	require.ErrorIs(t, err, bus.ErrCursorExpired, "no fan-out yet")
 	top, _ := bus.TopOf(err)
@@ -259,7 +263,7 @@ func TestSubscribeBeyondTop(t *testing.T) {
 	// With the topic's fan-out running for another subscriber.
 	live, err := c.Subscribe(ctx, "t", "")
 	require.NoError(t, err)
-	other := dial(t, url, nil)
+	other := connect(t, NewClient(url))
 	_, err = other.Subscribe(ctx, "t", beyond)
 	require.ErrorIs(t, err, bus.ErrCursorExpired, "fan-out running")
 	top, _ = bus.TopOf(err)
@@ -283,5 +287,34 @@ func TestSubscribeBeyondTop(t *testing.T) {
 				t.Fatal("timed out")
 			}
 		}
+	}
+}
+
+// TestResubscribeIgnoresEarlierSubscription closes a subscription while
+// the server is still sending its messages and subscribes to the topic
+// again from the oldest message: the frames of the closed subscription
+// still in flight must not reach the new one.
+func TestResubscribeIgnoresEarlierSubscription(t *testing.T) {
+	h := &Handler{Broker: &bus.Memory{HistorySize: 1000}}
+	_, url := newServer(t, h)
+	ctx := testCtx(t)
+	sub := connect(t, NewClient(url))
+	const n = 500
+	for round := range 5 {
+		topic := fmt.Sprint("t", round)
+		a, err := sub.Subscribe(ctx, topic, "")
+		require.NoError(t, err)
+		for i := range n {
+			_, err := h.Broker.Publish(ctx, topic, bus.Message{Data: []byte(fmt.Sprint(i))})
+			require.NoError(t, err)
+		}
+		recv(t, ctx, a) // the server is sending
+		require.NoError(t, a.Close())
+		again, err := sub.Subscribe(ctx, topic, bus.Oldest)
+		require.NoError(t, err)
+		for i := range n {
+			require.Equal(t, fmt.Sprint(i), string(recv(t, ctx, again).Data), "round %d", round)
+		}
+		require.NoError(t, again.Close())
 	}
 }

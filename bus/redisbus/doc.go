@@ -88,14 +88,14 @@
 // never lost silently, and no offset is handed out twice: each topic's meta
 // records the replication ID of the server that wrote it, and the first
 // publication on a server with another replication ID (a promoted replica)
-// starts a new epoch. So
-// after a failover each topic that is published to again resets its
-// subscribers and cursors once (bus.ErrCursorExpired with the new top), even
-// when nothing was lost, since Redis cannot tell; the messages it retains stay
-// readable under the new epoch. A subscriber whose cursor is beyond what the
-// promoted replica holds gets the same reset at once. Publications during the
-// failover fail and return their error. One whose reply was lost may have
-// been stored, so a caller that retries it may store it twice, under two IDs.
+// starts a new epoch. So after a failover each topic that is published to
+// again resets its subscribers and cursors once (bus.ErrCursorExpired with
+// the new top), even when nothing was lost, since Redis cannot tell; the
+// messages it retains stay readable under the new epoch. A cursor beyond
+// what the promoted replica holds is reset as soon as it is used.
+// Publications during the failover fail and return their error. One whose
+// reply was lost may have been stored, so a caller that retries it may store
+// it twice, under two IDs.
 //
 // # Limits
 //
@@ -123,10 +123,8 @@
 //
 // # Webhook stores
 //
-// The same Redis can hold what package webhook needs to run on several
-// instances: [WebhookCursors] keeps each endpoint's delivery position for a
-// webhook.Dispatcher, so a restarted dispatcher on any instance resumes where
-// the last one stopped, and [WebhookIdempotency] shares a webhook.Receiver's
-// claimed event ids between instances (SET NX PX), so a delivery that reaches
-// two instances at once runs the handler once.
+// Package [github.com/pushpull/pushpull/bus/redisbus/webhookstore], in this
+// module, keeps the state of package webhook (Dispatcher cursors, Receiver
+// idempotency claims) in the same Redis. Package redisbus itself imports
+// only package bus.
 package redisbus

@@ -9,6 +9,11 @@
 //
 //	go run ./examples/showcase
 //
+// With -pg, the bus is PostgreSQL (bus/pgbus) instead of memory, so several
+// instances share it and it survives restarts:
+//
+//	go run ./examples/showcase -pg postgres://postgres@127.0.0.1:5432/test
+//
 // Stop and restart a panel's connection (or the network) and it resumes
 // from its cursor: no gap, no duplicate.
 package main
@@ -28,6 +33,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/bus/pgbus"
 	"github.com/pushpull/pushpull/longpoll"
 	"github.com/pushpull/pushpull/poll"
 	"github.com/pushpull/pushpull/sse"
@@ -46,7 +52,7 @@ const (
 
 // app holds the demo's bus and the handlers that need shutting down.
 type app struct {
-	bus        *bus.Memory
+	bus        bus.Broker
 	sse        *sse.Handler
 	longpoll   *longpoll.Handler
 	ws         *ws.Handler
@@ -54,15 +60,14 @@ type app struct {
 	mux        *http.ServeMux
 }
 
-// newApp wires every pattern to one bus; baseURL is where the app itself is
-// reachable, for the webhook dispatcher to post to.
-func newApp(baseURL string) (*app, error) {
+// newApp wires every pattern to the bus b; baseURL is where the app itself
+// is reachable, for the webhook dispatcher to post to.
+func newApp(baseURL string, b bus.Broker) (*app, error) {
 	secret, err := webhook.GenerateSecret()
 	if err != nil {
 		return nil, err
 	}
 	keys := webhook.Secrets(secret)
-	b := &bus.Memory{}
 	a := &app{
 		bus:      b,
 		sse:      &sse.Handler{Broker: b, Heartbeat: 10 * time.Second},
@@ -84,7 +89,7 @@ func newApp(baseURL string) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	receiver := &webhook.Receiver{Keys: keys, Broker: b, Topic: inboxTopic}
+	receiver := &webhook.Receiver{Keys: keys, Broker: b, Topic: func(*http.Request) (string, error) { return inboxTopic, nil }}
 
 	m := a.mux
 	m.Handle("GET /poll/{topic}", &poll.Handler{Broker: b, Interval: 2 * time.Second})
@@ -142,15 +147,28 @@ func (a *app) shutdown(ctx context.Context) {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	every := flag.Duration("tick", 3*time.Second, "how often the ticker publishes (0: never)")
+	pg := flag.String("pg", "", "PostgreSQL connection string: run the bus on PostgreSQL (bus/pgbus) instead of memory")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	var b bus.Broker = &bus.Memory{}
+	if *pg != "" {
+		pb, err := pgbus.New(*pg)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pb.Migrate(ctx); err != nil {
+			log.Fatal(err)
+		}
+		b = pb
+	}
 
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	a, err := newApp("http://" + l.Addr().String())
+	a, err := newApp("http://"+l.Addr().String(), b)
 	if err != nil {
 		log.Fatal(err)
 	}

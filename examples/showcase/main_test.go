@@ -35,7 +35,7 @@ func start(t *testing.T) (*app, string) {
 // the test ends.
 func serve(t *testing.T, l net.Listener) (a *app, stop func()) {
 	t.Helper()
-	a, err := newApp("http://" + l.Addr().String())
+	a, err := newApp("http://"+l.Addr().String(), &bus.Memory{})
 	require.NoError(t, err)
 	srv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 5 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())

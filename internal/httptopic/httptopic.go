@@ -42,16 +42,6 @@ func Resolve(r *http.Request, fn func(*http.Request) (string, error)) (string, e
 	return topic, nil
 }
 
-// CheckCursor validates a cursor received from a client: "", bus.Oldest or a
-// message ID. It returns an error wrapping bus.ErrInvalidCursor.
-func CheckCursor(after string) error {
-	if after == "" || after == bus.Oldest {
-		return nil
-	}
-	_, err := bus.ParseID(after)
-	return err
-}
-
 // URL returns a client's request URL for topic: base with "{topic}"
 // replaced by the escaped topic, or with a topic query parameter added when
 // base has no "{topic}", and the parameters q set. base must be an absolute

@@ -49,10 +49,3 @@ func TestResolve(t *testing.T) {
 	_, err = Resolve(r, func(*http.Request) (string, error) { return "", boom })
 	assert.ErrorIs(t, err, boom)
 }
-
-func TestCheckCursor(t *testing.T) {
-	assert.NoError(t, CheckCursor(""))
-	assert.NoError(t, CheckCursor(bus.Oldest))
-	assert.NoError(t, CheckCursor("abc-12"))
-	assert.ErrorIs(t, CheckCursor("nope"), bus.ErrInvalidCursor)
-}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -90,3 +92,39 @@ func FuzzDecodeError(f *testing.F) {
 type testStatusError struct{ retry.Status }
 
 func (e *testStatusError) Error() string { return e.Text("test") }
+
+// Parsing any request never panics; a request it accepts has a cursor that
+// bus.ParseCursor accepts, or Latest, and one it refuses gets an error
+// answer: 400 for a malformed cursor.
+func FuzzParse(f *testing.F) {
+	f.Add("news", "", "")
+	f.Add("news", Latest, "3")
+	f.Add("news", bus.Oldest, "-1")
+	f.Add("news", "abc-12", "x")
+	f.Add("news", "latest ", "")
+	f.Add("bad topic", "0-0", "")
+	f.Fuzz(func(t *testing.T, topic, after, limit string) {
+		q := url.Values{"topic": {topic}, ParamAfter: {after}}
+		if limit != "" {
+			q.Set(ParamLimit, limit)
+		}
+		w := httptest.NewRecorder()
+		req, ok := Parse(w, httptest.NewRequest(http.MethodGet, "/?"+q.Encode(), nil), Config{Limit: 10})
+		_, cursorErr := bus.ParseCursor(topic, after)
+		if !ok {
+			if w.Code < 400 {
+				t.Fatalf("refused with %d", w.Code)
+			}
+			if bus.ValidateTopic(topic) == nil && cursorErr != nil && after != Latest && w.Code != http.StatusBadRequest {
+				t.Fatalf("malformed cursor %q answered %d", after, w.Code)
+			}
+			return
+		}
+		if cursorErr != nil && after != Latest {
+			t.Fatalf("cursor %q accepted", after)
+		}
+		if req.After != after || req.Topic != topic || req.Limit < 0 || req.Limit > 10 {
+			t.Fatalf("request %+v for topic %q after %q", req, topic, after)
+		}
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/httptopic"
 )
 
@@ -17,10 +18,17 @@ const (
 	ParamTimeout = "timeout"
 )
 
+// Latest is the cursor for "the topic's newest message, then what follows
+// it", exported as poll.Latest and longpoll.Latest. It is not a message ID,
+// so it names no position a broker could be asked for: the handlers read the
+// newest message with bus.Reader.Read(ctx, topic, "", 1) and continue
+// after it.
+const Latest = "latest"
+
 // A Request is a parsed poll or long-poll request.
 type Request struct {
 	Topic string
-	After string // "", bus.Oldest or a message ID
+	After string // "", bus.Oldest, Latest, bus.Origin or a message ID
 	Limit int    // messages wanted, in [0, the handler's limit]
 }
 
@@ -47,7 +55,7 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 	}
 	q := r.URL.Query()
 	req := Request{Topic: topic, After: q.Get(ParamAfter), Limit: cfg.Limit}
-	if err := httptopic.CheckCursor(req.After); err != nil {
+	if _, err := bus.ParseCursor(topic, req.After); err != nil && req.After != Latest {
 		WriteError(w, err, 0)
 		return Request{}, false
 	}

@@ -17,8 +17,8 @@ import (
 // A Poller is what differs between the poll and the long-poll client: how
 // to ask for the next answer and how long to wait after one.
 type Poller interface {
-	// Fetch asks for the messages after cursor ("" or bus.Oldest on the
-	// first request only). etag is the ETag of the previous answer.
+	// Fetch asks for the messages after cursor ("", bus.Oldest or Latest
+	// on the first request only). etag is the ETag of the previous answer.
 	Fetch(ctx context.Context, cursor, etag string, first bool) (Answer, error)
 	// Delay is how long to wait after a successful answer before the next
 	// request.
@@ -71,13 +71,13 @@ func Subscribe(ctx context.Context, p Poller, topic, after string, buffer, defBu
 	if err := bus.ValidateTopic(topic); err != nil {
 		return nil, fmt.Errorf("%s: %w", p.Prefix(), err)
 	}
-	t := tracker{topic: topic, prefix: p.Prefix()}
-	if after != "" && after != bus.Oldest {
-		pos, err := bus.ParseID(after)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p.Prefix(), &bus.CursorError{Topic: topic, Cursor: after, Err: err})
-		}
-		t.last, t.has = pos, true
+	start := after
+	if after == Latest {
+		start = "" // like "", any first message: the newest one, or a later one
+	}
+	t, err := bus.NewTracker(topic, start)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.Prefix(), err)
 	}
 	a, err := first(ctx, p, after)
 	if err != nil {
@@ -85,7 +85,7 @@ func Subscribe(ctx context.Context, p Poller, topic, after string, buffer, defBu
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Sub{ch: make(chan bus.Message, buffer), cancel: cancel, done: make(chan struct{})}
-	go s.run(ctx, p, &t, after, a)
+	go s.run(ctx, p, t, after, a)
 	return s, nil
 }
 
@@ -122,7 +122,7 @@ func unwrapFetch(err error) error {
 	return err
 }
 
-func (s *Sub) run(ctx context.Context, p Poller, t *tracker, cursor string, a Answer) {
+func (s *Sub) run(ctx context.Context, p Poller, t *bus.Tracker, cursor string, a Answer) {
 	var err error
 	defer func() {
 		s.mu.Lock()
@@ -139,20 +139,10 @@ func (s *Sub) run(ctx context.Context, p Poller, t *tracker, cursor string, a An
 	for {
 		var delay time.Duration
 		if !a.NotModified {
-			msgs, next, terr := t.accept(a.Batch, cursor)
-			for _, m := range msgs {
-				select {
-				case s.ch <- m:
-				case <-ctx.Done():
-					err = ctx.Err()
-					return
-				}
-			}
-			if terr != nil {
-				err = terr
+			if err = s.deliver(ctx, t, a.Batch, p.Prefix()); err != nil {
 				return
 			}
-			cursor = next
+			cursor = t.Cursor()
 		}
 		etag = a.ETag
 		delay = p.Delay(a)
@@ -178,6 +168,31 @@ func (s *Sub) run(ctx context.Context, p Poller, t *tracker, cursor string, a An
 			delay = retryDelay(bo, fe)
 		}
 	}
+}
+
+// deliver sends the messages of b that t accepts, in order, dropping those
+// delivered already, then moves t to b's cursor. A gap, a change of epoch
+// or a cursor that skips ahead ends it with t's *bus.CursorError wrapping
+// bus.ErrCursorExpired, after the messages that came before it.
+func (s *Sub) deliver(ctx context.Context, t *bus.Tracker, b Batch, prefix string) error {
+	for _, m := range b.Messages {
+		ok, err := t.Accept(m.ID)
+		if err != nil {
+			return fmt.Errorf("%s: %w", prefix, err)
+		}
+		if !ok {
+			continue
+		}
+		select {
+		case s.ch <- m:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := t.Reach(b.Cursor); err != nil {
+		return fmt.Errorf("%s: %w", prefix, err)
+	}
+	return nil
 }
 
 // sleep waits for d or until ctx is done.

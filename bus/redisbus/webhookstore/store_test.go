@@ -1,4 +1,4 @@
-package redisbus_test
+package webhookstore_test
 
 import (
 	"context"
@@ -12,27 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushpull/pushpull/bus/redisbus"
+	"github.com/pushpull/pushpull/bus/redisbus/webhookstore"
 	"github.com/pushpull/pushpull/webhook"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func testClient(t *testing.T) (redis.UniversalClient, string) {
-	t.Helper()
-	url := redisURL(t)
-	opt, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	c := redis.NewClient(opt)
-	t.Cleanup(func() { _ = c.Close() })
-	return c, freshPrefix(t, url)
-}
-
-func TestWebhookCursors(t *testing.T) {
-	c, prefix := testClient(t)
+func TestCursors(t *testing.T) {
+	prefix := freshPrefix(t)
 	ctx := context.Background()
-	s := &redisbus.WebhookCursors{Client: c, Prefix: prefix}
+	s := webhookstore.NewCursors(newClient(t))
+	s.Prefix = prefix
 	got, err := s.Load(ctx, "ep|orders")
 	require.NoError(t, err)
 	assert.Empty(t, got, "nothing stored yet")
@@ -40,8 +31,8 @@ func TestWebhookCursors(t *testing.T) {
 	require.NoError(t, s.Save(ctx, "ep|orders", "abc-2"))
 	require.NoError(t, s.Save(ctx, "other|orders", "abc-9"))
 	// Another instance, on its own connection, sees the same positions.
-	c2, _ := testClient(t)
-	s2 := &redisbus.WebhookCursors{Client: c2, Prefix: prefix}
+	s2 := webhookstore.NewCursors(newClient(t))
+	s2.Prefix = prefix
 	got, err = s2.Load(ctx, "ep|orders")
 	require.NoError(t, err)
 	assert.Equal(t, "abc-2", got)
@@ -50,10 +41,10 @@ func TestWebhookCursors(t *testing.T) {
 	assert.Equal(t, "abc-9", got)
 }
 
-func TestWebhookIdempotencyStates(t *testing.T) {
-	c, prefix := testClient(t)
+func TestIdempotencyStates(t *testing.T) {
 	ctx := context.Background()
-	s := &redisbus.WebhookIdempotency{Client: c, Prefix: prefix}
+	s := webhookstore.NewIdempotency(newClient(t))
+	s.Prefix = freshPrefix(t)
 	st, err := s.Claim(ctx, "msg_1", time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, webhook.Claimed, st)
@@ -85,21 +76,22 @@ func TestWebhookIdempotencyStates(t *testing.T) {
 	}, 5*time.Second, 20*time.Millisecond)
 }
 
-// TestWebhookIdempotencyAcrossReceivers delivers the same signed event to
+// TestIdempotencyAcrossReceivers delivers the same signed event to
 // three Receiver instances sharing one Redis store, concurrently and again
 // afterwards: the handler runs exactly once.
-func TestWebhookIdempotencyAcrossReceivers(t *testing.T) {
-	_, prefix := testClient(t)
+func TestIdempotencyAcrossReceivers(t *testing.T) {
+	prefix := freshPrefix(t)
 	secret, err := webhook.GenerateSecret()
 	require.NoError(t, err)
 	keys := webhook.Secrets(secret)
 	var runs atomic.Int32
 	var servers []*httptest.Server
 	for range 3 {
-		c2, _ := testClient(t)
+		store := webhookstore.NewIdempotency(newClient(t))
+		store.Prefix = prefix
 		r := &webhook.Receiver{
 			Keys:        keys,
-			Idempotency: &redisbus.WebhookIdempotency{Client: c2, Prefix: prefix},
+			Idempotency: store,
 			Handler: func(context.Context, *webhook.Event) error {
 				runs.Add(1)
 				time.Sleep(20 * time.Millisecond) // keep the claim held while duplicates arrive
@@ -159,4 +151,57 @@ func TestWebhookIdempotencyAcrossReceivers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Less(t, code, 300, "a later duplicate is acknowledged")
 	assert.Equal(t, int32(1), runs.Load(), "the handler ran exactly once across the instances")
+}
+
+// TestDefaultPrefix checks the key layout of the package documentation:
+// with no Prefix, the keys are the ones earlier releases wrote
+// ("pushpull:webhook:cursor:…", "pushpull:webhook:event:…"), so stored
+// positions and claims carry over.
+func TestDefaultPrefix(t *testing.T) {
+	ctx := context.Background()
+	c := newClient(t)
+	key := fmt.Sprintf("test-%d", time.Now().UnixNano())
+	t.Cleanup(func() {
+		c.Del(context.Background(), webhookstore.DefaultPrefix+"cursor:"+key, webhookstore.DefaultPrefix+"event:"+key)
+	})
+	require.NoError(t, c.Set(ctx, webhookstore.DefaultPrefix+"cursor:"+key, "stored-1", time.Minute).Err())
+	got, err := webhookstore.NewCursors(c).Load(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, "stored-1", got)
+
+	st, err := webhookstore.NewIdempotency(c).Claim(ctx, key, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, webhook.Claimed, st)
+	v, err := c.Get(ctx, webhookstore.DefaultPrefix+"event:"+key).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "pending", v)
+}
+
+// TestNoClient: a store made without its constructor answers every call
+// with an error, never a panic.
+func TestNoClient(t *testing.T) {
+	ctx := context.Background()
+	var cur webhookstore.Cursors
+	_, err := cur.Load(ctx, "k")
+	assert.ErrorContains(t, err, "NewCursors")
+	assert.Error(t, cur.Save(ctx, "k", "c"))
+	idem := webhookstore.NewIdempotency(nil)
+	_, err = idem.Claim(ctx, "k", time.Minute)
+	assert.ErrorContains(t, err, "NewIdempotency")
+	assert.Error(t, idem.Complete(ctx, "k", time.Minute))
+	assert.Error(t, idem.Release(ctx, "k"))
+}
+
+// TestCursorsStoreError: a Redis that refuses the call surfaces as an
+// error of the store, for the Dispatcher to report and retry.
+func TestCursorsStoreError(t *testing.T) {
+	opt, err := redis.ParseURL(redisURL)
+	require.NoError(t, err)
+	c := redis.NewClient(opt)
+	require.NoError(t, c.Close()) // every later call fails
+	_, err = webhookstore.NewCursors(c).Load(context.Background(), "k")
+	assert.ErrorContains(t, err, "webhookstore: load cursor")
+	assert.ErrorIs(t, webhookstore.NewCursors(c).Save(context.Background(), "k", "c"), redis.ErrClosed)
+	_, err = webhookstore.NewIdempotency(c).Claim(context.Background(), "k", time.Minute)
+	assert.ErrorIs(t, err, redis.ErrClosed)
 }

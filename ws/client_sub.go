@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -17,15 +16,15 @@ type subscription struct {
 	done  chan struct{}
 
 	// Guarded by c.mu.
-	ref     string // the ref of the first subscribe request
-	op      *op    // that request, until acked
-	sentGen uint64
+	ref      string // the ref of the first subscribe request
+	op       *op    // that request, until acked
+	sentGen  uint64
+	ackedGen uint64 // the connection generation whose subscribe the server acked
 
-	// Touched only by the Client's run goroutine (and before the
-	// subscription is registered).
-	cursor  string
-	last    bus.Position
-	hasLast bool
+	// track checks that each message follows the previous one. Touched
+	// only by the Client's run goroutine (and before the subscription is
+	// registered).
+	track *bus.Tracker
 
 	sendMu   sync.Mutex // held while delivering; close(ch) takes it
 	endOnce  sync.Once
@@ -35,19 +34,11 @@ type subscription struct {
 	stopOnce sync.Mutex
 }
 
-func newSubscription(c *Client, topic, after string, buffer int) *subscription {
+func newSubscription(c *Client, topic string, track *bus.Tracker, buffer int) *subscription {
 	if buffer <= 0 {
 		buffer = DefaultClientBuffer
 	}
-	s := &subscription{c: c, topic: topic, ch: make(chan bus.Message, buffer), done: make(chan struct{})}
-	s.setCursor(after)
-	return s
-}
-
-func (s *subscription) setCursor(id string) {
-	s.cursor = id
-	p, err := bus.ParseID(id)
-	s.last, s.hasLast = p, err == nil
+	return &subscription{c: c, topic: topic, track: track, ch: make(chan bus.Message, buffer), done: make(chan struct{})}
 }
 
 func (s *subscription) C() <-chan bus.Message { return s.ch }
@@ -71,36 +62,45 @@ func (s *subscription) watch(ctx context.Context) {
 	s.stopOnce.Unlock()
 }
 
-// deliver hands a message frame to the consumer, checking that it follows
-// the previous one. A duplicate is dropped; a gap is an error that makes the
-// Client reconnect and resume from the cursor.
-func (s *subscription) deliver(ctx context.Context, e *envelope) error {
-	pos, err := bus.ParseID(e.ID)
+// deliver hands a message frame to the consumer once the subscription's
+// Tracker accepts it: a duplicate is dropped; a gap (an ID that does not
+// follow the previous one) ends the subscription with the Tracker's
+// *bus.CursorError, wrapping bus.ErrCursorExpired, as every client of this
+// module reports one.
+func (s *subscription) deliver(ctx context.Context, e *envelope) {
+	next, err := s.track.Accept(e.ID)
 	if err != nil {
-		return fmt.Errorf("ws: from server: message %w", err)
+		s.end(err, true)
+		return
 	}
-	if s.hasLast {
-		if pos.Epoch == s.last.Epoch && !pos.After(s.last) {
-			return nil // already delivered
-		}
-		if !pos.Follows(s.last) {
-			return fmt.Errorf("%w: topic %q: %s does not follow %s", ErrGap, s.topic, e.ID, s.last.ID())
-		}
+	if !next {
+		return // already delivered
 	}
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	select {
 	case <-s.done:
-		return nil
+		return
 	default:
 	}
 	select {
 	case s.ch <- e.message():
-		s.cursor, s.last, s.hasLast = e.ID, pos, true
 	case <-s.done:
 	case <-ctx.Done():
 	}
-	return nil
+}
+
+// acked records the cursor the server says the subscription starts after:
+// the topic's top for a subscription to new messages only. The ack of
+// bus.Oldest names no position. A cursor beyond the messages delivered is a
+// gap and ends the subscription.
+func (s *subscription) acked(id string) {
+	if id == "" || id == bus.Oldest {
+		return
+	}
+	if err := s.track.Reach(id); err != nil {
+		s.end(err, true)
+	}
 }
 
 // end ends the subscription with err; unsubscribe tells the server.

@@ -1,0 +1,46 @@
+package webhookstore_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pushpull/pushpull/bus/pgbus/webhookstore"
+	"github.com/pushpull/pushpull/webhook"
+)
+
+// A Dispatcher and a Receiver whose state lives in PostgreSQL.
+func Example() {
+	pool, err := pgxpool.New(context.Background(), "postgres://app@localhost:5432/app") // connects on first use
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	// Run webhookstore.Migrate(ctx, pool, "") once, or apply Schema("").
+	dls := &webhookstore.DeadLetters{Pool: pool}
+	attempts := &webhookstore.Attempts{Pool: pool}
+	d := &webhook.Dispatcher{
+		Cursors:      &webhookstore.Cursors{Pool: pool},
+		OnDeadLetter: dls.OnDeadLetter,
+		OnAttempt:    attempts.OnAttempt,
+	}
+	r := &webhook.Receiver{Idempotency: &webhookstore.Idempotency{Pool: pool}}
+	_, _ = d, r
+
+	sql, err := webhookstore.Schema("shop_")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for line := range strings.Lines(sql) {
+		if strings.HasPrefix(line, "CREATE TABLE") {
+			fmt.Print(strings.TrimSuffix(line, " (\n"), "\n")
+		}
+	}
+	// Output:
+	// CREATE TABLE IF NOT EXISTS shop_webhook_cursors
+	// CREATE TABLE IF NOT EXISTS shop_webhook_claims
+	// CREATE TABLE IF NOT EXISTS shop_webhook_dead_letters
+	// CREATE TABLE IF NOT EXISTS shop_webhook_attempts
+}

@@ -1,0 +1,167 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+)
+
+// A DeliveryLog is the record of one message's delivery to an endpoint.
+type DeliveryLog struct {
+	ID        string // the webhook-id
+	Endpoint  string // the endpoint's ID
+	MessageID string // the bus message ID
+	Type      string // the message type
+	State     DeliveryState
+	Attempts  []Attempt // in order
+}
+
+// A DeliveryState says where a delivery stands.
+type DeliveryState string
+
+// The states of a delivery.
+const (
+	Pending   DeliveryState = "pending"   // attempts are going on
+	Delivered DeliveryState = "delivered" // an attempt succeeded
+	Dead      DeliveryState = "dead"      // the schedule is exhausted, or no retry can help: a dead letter
+	Gone      DeliveryState = "gone"      // the endpoint answered 410 and is disabled
+)
+
+// deliver delivers one message to an endpoint, keeping its log, and
+// dead-letters it when the schedule is exhausted or an error no retry can
+// fix ended it. It returns the error that ended the delivery, nil when an
+// attempt succeeded.
+func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, m bus.Message) error {
+	body, err := NewPayload(m).MarshalJSON()
+	if err != nil {
+		return err
+	}
+	dl := &DeliveryLog{ID: MessageID(m), Endpoint: e.ep.ID, MessageID: m.ID, Type: m.Type, State: Pending}
+	d.mu.Lock()
+	e.log = append(e.log, dl)
+	if max := d.maxLog(); len(e.log) > max {
+		e.log = slices.Delete(e.log, 0, len(e.log)-max)
+	}
+	d.mu.Unlock()
+	attempts, err := d.retry(ctx, e, Delivery{ID: dl.ID, Body: body}, dl)
+	dead := errors.Is(err, ErrExhausted) || isFatal(err)
+	d.mu.Lock()
+	switch {
+	case err == nil:
+		dl.State = Delivered
+	case errors.Is(err, ErrGone):
+		dl.State = Gone
+	case dead:
+		dl.State = Dead
+	}
+	d.mu.Unlock()
+	if dead {
+		d.deadLetter(ctx, DeadLetter{Endpoint: e.ep.ID, Delivery: dl.ID, Message: m, Attempts: attempts, Error: err.Error(), At: d.sender.now()})
+	}
+	return err
+}
+
+// retry is the retry loop of one delivery. It is Sender.Send's loop, run
+// here because the Dispatcher owns what surrounds each attempt: before it,
+// the endpoint's circuit breaker and a concurrency slot (admit); after it,
+// the breaker's count, the delivery log, the endpoint's status and
+// OnAttempt (release). The Sender makes each attempt and decides whether
+// and when the next one comes.
+func (d *Dispatcher) retry(ctx context.Context, e *endpoint, dv Delivery, dl *DeliveryLog) ([]Attempt, error) {
+	s := d.sender
+	b := s.backOff()
+	var log []Attempt
+	for n := 1; ; n++ {
+		if err := d.admit(ctx, e); err != nil {
+			return log, err
+		}
+		a, err := s.try(ctx, b, &e.ep, dv, n)
+		d.release(e, dl, &a)
+		s.log(ctx, &a)
+		log = append(log, a)
+		if a.OK() || err != nil {
+			return log, err
+		}
+		if err := sleep(ctx, a.Next); err != nil {
+			return log, err
+		}
+	}
+}
+
+// admit waits while the endpoint's circuit is open, then takes one of the
+// MaxConcurrent slots.
+func (d *Dispatcher) admit(ctx context.Context, e *endpoint) error {
+	d.mu.Lock()
+	until := e.openUntil
+	d.mu.Unlock()
+	if wait := until.Sub(d.sender.now()); wait > 0 {
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+	select {
+	case d.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// release gives the slot back and records attempt a: a success closes the
+// circuit's count, BreakerThreshold failures in a row open it for
+// BreakerCooldown. It adds a to the delivery's log and the endpoint's
+// status, and calls OnAttempt.
+func (d *Dispatcher) release(e *endpoint, dl *DeliveryLog, a *Attempt) {
+	<-d.sem
+	d.mu.Lock()
+	if a.OK() {
+		e.failures = 0
+	} else if e.failures++; e.failures >= d.breakerThreshold() {
+		e.openUntil = d.sender.now().Add(d.breakerCooldown())
+	}
+	dl.Attempts = append(dl.Attempts, *a)
+	e.attempted(a, d.sender.now())
+	d.mu.Unlock()
+	if d.OnAttempt != nil {
+		d.OnAttempt(*a)
+	}
+}
+
+func (d *Dispatcher) breakerThreshold() int {
+	if d.BreakerThreshold > 0 {
+		return d.BreakerThreshold
+	}
+	return DefaultBreakerThreshold
+}
+
+func (d *Dispatcher) breakerCooldown() time.Duration {
+	return durationOr(d.BreakerCooldown, DefaultBreakerCooldown)
+}
+
+func (d *Dispatcher) maxLog() int {
+	if d.MaxLog > 0 {
+		return d.MaxLog
+	}
+	return DefaultMaxLog
+}
+
+// Deliveries returns the recent deliveries to an endpoint with their
+// attempts, oldest first (at most MaxLog).
+func (d *Dispatcher) Deliveries(endpointID string) ([]DeliveryLog, error) {
+	d.init()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.endpoints[endpointID]
+	if !ok {
+		return nil, ErrUnknownEndpoint
+	}
+	out := make([]DeliveryLog, len(e.log))
+	for i, l := range e.log {
+		out[i] = *l
+		out[i].Attempts = slices.Clone(l.Attempts)
+	}
+	return out, nil
+}
