@@ -1,8 +1,8 @@
 package bustest
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
