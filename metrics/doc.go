@@ -29,6 +29,30 @@
 // which metrics the adapters make of it; [Instruments] lists every metric
 // with its name, type, unit, labels and the Kinds that update it.
 //
+// # Who reports what
+//
+// Handlers (Transport "poll", "longpoll", "sse", "ws"):
+//
+//   - a request refused before anything is sent: Refused, with the HTTP
+//     status and the reason ("forbidden", "unauthorized", "capacity",
+//     "invalid");
+//   - a stream or connection accepted (SSE stream, WebSocket, held long
+//     poll): ConnOpened; when it ends, once, ConnClosed with the reason
+//     and its lifetime; a plain poll request opens no connection;
+//   - each write of messages: Delivered with their count and bytes;
+//   - a cursor answered with the expired signal (410, SSE reset, ws
+//     error frame): Reset;
+//   - requests waiting in a queue (held long polls): QueueDepth +1 and -1.
+//
+// Clients report ConnOpened and ConnClosed per connection, Delivered per
+// message received and Reset per expired signal received, with Transport
+// "<transport>-client". The webhook Dispatcher reports WebhookAttempt per
+// POST, WebhookRetry per retry scheduled, WebhookDeadLetter, WebhookBreaker
+// per transition, Lag per endpoint and CursorStoreError; the webhook
+// Receiver reports Refused ("signature", "replay"). Brokers report the Bus*
+// Kinds, mostly through bus.Hub, and broker adapters BrokerRoundTrip per
+// call to their server and BrokerError when their feed fails.
+//
 // # Label cardinality
 //
 // Metrics are labelled with small fixed sets of values only: the
