@@ -27,7 +27,9 @@
 //
 // Each Kind's documentation says who reports it, which fields are set, and
 // which metrics the adapters make of it; [Instruments] lists every metric
-// with its name, type, unit, labels and the Kinds that update it.
+// with its name, type, unit, labels and the Kinds that update it. A
+// [Router] turns events into updates of those metrics' series: an adapter
+// supplies only the function that makes a series' update function.
 //
 // # Who reports what
 //

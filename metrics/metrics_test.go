@@ -154,3 +154,38 @@ func TestEventLabelsAndValues(t *testing.T) {
 	}
 	assert.Equal(t, "", metrics.Label(200).String())
 }
+
+func TestRouter(t *testing.T) {
+	t.Parallel()
+	ins := metrics.Instruments()
+	type bound struct {
+		name   string
+		values string
+	}
+	var binds []bound
+	sums := map[bound]float64{}
+	r := metrics.NewRouter(ins, metrics.Prefixes("a."), func(inst int, values []string) func(float64) {
+		b := bound{ins[inst].Name, strings.Join(values, ",")}
+		binds = append(binds, b)
+		return func(v float64) { sums[b] += v }
+	})
+	r.Record(metrics.Event{Kind: metrics.ConnOpened, Transport: "sse"})
+	r.Record(metrics.Event{Kind: metrics.ConnOpened, Transport: "ws"})
+	r.Record(metrics.Event{Kind: metrics.ConnOpened, Transport: "sse"})
+	r.Record(metrics.Event{Kind: metrics.ConnClosed, Transport: "sse", Outcome: "closed", Duration: time.Second})
+	r.Record(metrics.Event{Kind: metrics.Delivered, Transport: "sse", Topic: "a.1", N: 2, Bytes: 20})
+	r.Record(metrics.Event{Kind: metrics.Delivered, Transport: "sse", Topic: "b", N: 0, Bytes: 0}) // nothing to add
+	r.Record(metrics.Event{Kind: metrics.Kind(255)})
+
+	assert.Equal(t, map[bound]float64{
+		{"connections_opened_total", "sse"}:        2,
+		{"connections_opened_total", "ws"}:         1,
+		{"connections_active", "sse"}:              1,
+		{"connections_active", "ws"}:               1,
+		{"connections_closed_total", "sse,closed"}: 1,
+		{"connection_duration_seconds", "sse"}:     1,
+		{"deliveries_total", "sse,a."}:             2,
+		{"delivered_bytes_total", "sse,a."}:        20,
+	}, sums)
+	assert.Len(t, binds, len(sums), "one bind per series")
+}

@@ -2,10 +2,8 @@ package otel
 
 import (
 	"context"
-	"maps"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -47,34 +45,10 @@ type Recorder struct {
 	TopicClass metrics.TopicClass
 
 	once   sync.Once
-	insts  []instrument
-	byKind [256][]update
-
-	// series maps the series seen so far to their update functions. It
-	// is replaced, never changed, so Record reads it without a lock.
-	series atomic.Pointer[map[seriesKey]func(float64)]
-	mu     sync.Mutex // serializes replacing series
+	router *metrics.Router
 }
 
 var _ metrics.Recorder = (*Recorder)(nil)
-
-// An instrument is one OpenTelemetry instrument.
-type instrument struct {
-	labels    []metrics.Label
-	counter   metric.Int64Counter
-	gauge     metric.Int64UpDownCounter
-	histogram metric.Float64Histogram
-}
-
-type update struct {
-	inst  int
-	value metrics.Value
-}
-
-type seriesKey struct {
-	inst   int
-	values [metrics.MaxLabels]string
-}
 
 // Name returns the OpenTelemetry name of in under prefix: the Prometheus
 // name without its "_total" suffix ("pushpull.connections_opened"), so
@@ -93,28 +67,48 @@ func (r *Recorder) init() {
 		if m == nil {
 			m = otel.Meter(ScopeName)
 		}
-		r.series.Store(&map[seriesKey]func(float64){})
-		for i, in := range metrics.Instruments() {
+		ins := metrics.Instruments()
+		binds := make([]func(attribute.Set) func(float64), len(ins))
+		for i, in := range ins {
 			name := Name(r.Prefix, in)
-			inst := instrument{labels: in.Labels}
+			ctx := context.Background()
 			var err error
 			switch in.Type {
 			case metrics.Counter:
-				inst.counter, err = m.Int64Counter(name, metric.WithDescription(in.Help), metric.WithUnit(in.Unit))
+				var c metric.Int64Counter
+				c, err = m.Int64Counter(name, metric.WithDescription(in.Help), metric.WithUnit(in.Unit))
+				binds[i] = func(set attribute.Set) func(float64) {
+					opts := []metric.AddOption{metric.WithAttributeSet(set)}
+					return func(v float64) { c.Add(ctx, int64(v), opts...) }
+				}
 			case metrics.Gauge:
-				inst.gauge, err = m.Int64UpDownCounter(name, metric.WithDescription(in.Help), metric.WithUnit(in.Unit))
+				var g metric.Int64UpDownCounter
+				g, err = m.Int64UpDownCounter(name, metric.WithDescription(in.Help), metric.WithUnit(in.Unit))
+				binds[i] = func(set attribute.Set) func(float64) {
+					opts := []metric.AddOption{metric.WithAttributeSet(set)}
+					return func(v float64) { g.Add(ctx, int64(v), opts...) }
+				}
 			case metrics.Histogram:
-				inst.histogram, err = m.Float64Histogram(name, metric.WithDescription(in.Help), metric.WithUnit(in.Unit),
+				var h metric.Float64Histogram
+				h, err = m.Float64Histogram(name, metric.WithDescription(in.Help), metric.WithUnit(in.Unit),
 					metric.WithExplicitBucketBoundaries(in.Buckets...))
+				binds[i] = func(set attribute.Set) func(float64) {
+					opts := []metric.RecordOption{metric.WithAttributeSet(set)}
+					return func(v float64) { h.Record(ctx, v, opts...) }
+				}
 			}
 			if err != nil {
 				otel.Handle(err)
-			}
-			r.insts = append(r.insts, inst)
-			for _, u := range in.Updates {
-				r.byKind[u.Kind] = append(r.byKind[u.Kind], update{inst: i, value: u.Value})
+				binds[i] = func(attribute.Set) func(float64) { return func(float64) {} }
 			}
 		}
+		r.router = metrics.NewRouter(ins, r.TopicClass, func(inst int, values []string) func(float64) {
+			kvs := make([]attribute.KeyValue, len(values))
+			for j, l := range ins[inst].Labels {
+				kvs[j] = attribute.String(l.String(), values[j])
+			}
+			return binds[inst](attribute.NewSet(kvs...))
+		})
 	})
 }
 
@@ -123,53 +117,5 @@ func (r *Recorder) init() {
 // not know.
 func (r *Recorder) Record(e metrics.Event) {
 	r.init()
-	for _, u := range r.byKind[e.Kind] {
-		k := seriesKey{inst: u.inst}
-		for j, l := range r.insts[u.inst].labels {
-			k.values[j] = e.Label(l, r.TopicClass)
-		}
-		add := (*r.series.Load())[k]
-		if add == nil {
-			add = r.resolve(k)
-		}
-		add(e.Value(u.value))
-	}
-}
-
-// resolve returns, creating it the first time, the function that updates
-// the series k.
-func (r *Recorder) resolve(k seriesKey) func(float64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := *r.series.Load()
-	if add := old[k]; add != nil {
-		return add
-	}
-	in := &r.insts[k.inst]
-	kvs := make([]attribute.KeyValue, len(in.labels))
-	for j, l := range in.labels {
-		kvs[j] = attribute.String(l.String(), k.values[j])
-	}
-	set := metric.WithAttributeSet(attribute.NewSet(kvs...))
-	adds, recs := []metric.AddOption{set}, []metric.RecordOption{set}
-	ctx := context.Background()
-	var add func(float64)
-	switch {
-	case in.counter != nil:
-		add = func(v float64) {
-			if v > 0 { // a counter never goes down
-				in.counter.Add(ctx, int64(v), adds...)
-			}
-		}
-	case in.gauge != nil:
-		add = func(v float64) { in.gauge.Add(ctx, int64(v), adds...) }
-	case in.histogram != nil:
-		add = func(v float64) { in.histogram.Record(ctx, v, recs...) }
-	default:
-		add = func(float64) {} // its creation failed
-	}
-	next := maps.Clone(old)
-	next[k] = add
-	r.series.Store(&next)
-	return add
+	r.router.Record(e)
 }

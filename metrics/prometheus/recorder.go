@@ -1,9 +1,7 @@
 package prometheus
 
 import (
-	"maps"
 	"sync"
-	"sync/atomic"
 
 	prom "github.com/prometheus/client_golang/prometheus"
 
@@ -38,15 +36,9 @@ type Recorder struct {
 	// of a service that runs several).
 	ConstLabels prom.Labels
 
-	once   sync.Once
-	insts  []instrument
-	byKind [256][]update
-
-	// series maps the series seen so far to their update functions. It
-	// is replaced, never changed, so Record reads it without a lock: the
-	// set of series stops growing soon after start.
-	series atomic.Pointer[map[seriesKey]func(float64)]
-	mu     sync.Mutex // serializes replacing series
+	once       sync.Once
+	collectors []prom.Collector
+	router     *metrics.Router
 }
 
 var (
@@ -54,72 +46,53 @@ var (
 	_ prom.Collector   = (*Recorder)(nil)
 )
 
-// An instrument is one metric vector.
-type instrument struct {
-	labels    []metrics.Label
-	collector prom.Collector
-	counter   *prom.CounterVec
-	gauge     *prom.GaugeVec
-	histogram *prom.HistogramVec
-}
-
-// An update is what an event of a Kind does to an instrument.
-type update struct {
-	inst  int
-	value metrics.Value
-}
-
-// A seriesKey names a series: an instrument and its label values.
-type seriesKey struct {
-	inst   int
-	values [metrics.MaxLabels]string
-}
-
 func (r *Recorder) init() {
 	r.once.Do(func() {
 		ns := r.Namespace
 		if ns == "" {
 			ns = DefaultNamespace
 		}
-		r.series.Store(&map[seriesKey]func(float64){})
-		for i, in := range metrics.Instruments() {
+		ins := metrics.Instruments()
+		binds := make([]func(values []string) func(float64), len(ins))
+		for i, in := range ins {
 			names := make([]string, len(in.Labels))
 			for j, l := range in.Labels {
 				names[j] = l.String()
 			}
-			inst := instrument{labels: in.Labels}
 			switch in.Type {
 			case metrics.Counter:
-				inst.counter = prom.NewCounterVec(prom.CounterOpts{Namespace: ns, Name: in.Name, Help: in.Help, ConstLabels: r.ConstLabels}, names)
-				inst.collector = inst.counter
+				v := prom.NewCounterVec(prom.CounterOpts{Namespace: ns, Name: in.Name, Help: in.Help, ConstLabels: r.ConstLabels}, names)
+				r.collectors = append(r.collectors, v)
+				binds[i] = func(values []string) func(float64) { return v.WithLabelValues(values...).Add }
 			case metrics.Gauge:
-				inst.gauge = prom.NewGaugeVec(prom.GaugeOpts{Namespace: ns, Name: in.Name, Help: in.Help, ConstLabels: r.ConstLabels}, names)
-				inst.collector = inst.gauge
+				v := prom.NewGaugeVec(prom.GaugeOpts{Namespace: ns, Name: in.Name, Help: in.Help, ConstLabels: r.ConstLabels}, names)
+				r.collectors = append(r.collectors, v)
+				binds[i] = func(values []string) func(float64) { return v.WithLabelValues(values...).Add }
 			case metrics.Histogram:
-				inst.histogram = prom.NewHistogramVec(prom.HistogramOpts{Namespace: ns, Name: in.Name, Help: in.Help, ConstLabels: r.ConstLabels, Buckets: in.Buckets}, names)
-				inst.collector = inst.histogram
-			}
-			r.insts = append(r.insts, inst)
-			for _, u := range in.Updates {
-				r.byKind[u.Kind] = append(r.byKind[u.Kind], update{inst: i, value: u.Value})
+				v := prom.NewHistogramVec(prom.HistogramOpts{Namespace: ns, Name: in.Name, Help: in.Help, ConstLabels: r.ConstLabels, Buckets: in.Buckets}, names)
+				r.collectors = append(r.collectors, v)
+				binds[i] = func(values []string) func(float64) { return v.WithLabelValues(values...).Observe }
 			}
 		}
+		r.router = metrics.NewRouter(ins, r.TopicClass, func(inst int, values []string) func(float64) {
+			return binds[inst](values)
+		})
 	})
 }
 
 // Describe implements prometheus.Collector.
 func (r *Recorder) Describe(ch chan<- *prom.Desc) {
 	r.init()
-	for _, in := range r.insts {
-		in.collector.Describe(ch)
+	for _, c := range r.collectors {
+		c.Describe(ch)
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (r *Recorder) Collect(ch chan<- prom.Metric) {
 	r.init()
-	for _, in := range r.insts {
-		in.collector.Collect(ch)
+	for _, c := range r.collectors {
+		c.Collect(ch)
 	}
 }
 
@@ -128,47 +101,5 @@ func (r *Recorder) Collect(ch chan<- prom.Metric) {
 // not know.
 func (r *Recorder) Record(e metrics.Event) {
 	r.init()
-	for _, u := range r.byKind[e.Kind] {
-		k := seriesKey{inst: u.inst}
-		in := &r.insts[u.inst]
-		for j, l := range in.labels {
-			k.values[j] = e.Label(l, r.TopicClass)
-		}
-		add := (*r.series.Load())[k]
-		if add == nil {
-			add = r.resolve(k)
-		}
-		add(e.Value(u.value))
-	}
-}
-
-// resolve returns, creating it the first time, the function that updates
-// the series k.
-func (r *Recorder) resolve(k seriesKey) func(float64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := *r.series.Load()
-	if add := old[k]; add != nil {
-		return add
-	}
-	in := &r.insts[k.inst]
-	values := k.values[:len(in.labels)]
-	var add func(float64)
-	switch {
-	case in.counter != nil:
-		c := in.counter.WithLabelValues(values...)
-		add = func(v float64) {
-			if v > 0 { // a counter never goes down
-				c.Add(v)
-			}
-		}
-	case in.gauge != nil:
-		add = in.gauge.WithLabelValues(values...).Add
-	default:
-		add = in.histogram.WithLabelValues(values...).Observe
-	}
-	next := maps.Clone(old)
-	next[k] = add
-	r.series.Store(&next)
-	return add
+	r.router.Record(e)
 }
