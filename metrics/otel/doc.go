@@ -9,8 +9,9 @@
 //
 // The instruments are those of metrics.Instruments, the same as the
 // Prometheus adapter's, named "pushpull.<name>" where name is the
-// Prometheus name without "_total" (see Name): counters are Int64Counters,
-// gauges Int64UpDownCounters, histograms Float64Histograms with the
+// Prometheus name without "_total" (see Name): counters are
+// Int64ObservableCounters, gauges Int64ObservableUpDownCounters (the
+// Recorder keeps their totals), histograms Float64Histograms with the
 // documented bucket boundaries, each with its unit ("s", "By",
 // "{message}", ...). Their attributes are the Prometheus labels: transport,
 // broker, topic_class (the Recorder's TopicClass of the topic: "all"

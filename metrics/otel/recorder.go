@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -30,8 +31,12 @@ const DefaultPrefix = "pushpull."
 // MeterProvider. Set the fields before the first Record and do not change
 // them afterwards. The instruments are created by the first Record; an
 // error creating one goes to otel.Handle, and that instrument records
-// nothing. A Recorder is safe for concurrent use; Record allocates only the
-// first time it sees a new combination of attribute values.
+// nothing. Counters and gauges are observable instruments: the Recorder
+// keeps their totals (an atomic add per event, much cheaper than the SDK's
+// synchronous path) and reports them at each collection, through a
+// callback that stays registered for the life of the Meter. A Recorder is
+// safe for concurrent use; Record allocates only the first time it sees a
+// new combination of attribute values.
 type Recorder struct {
 	// Meter creates the instruments. Nil means the global
 	// MeterProvider's Meter for ScopeName.
@@ -46,6 +51,39 @@ type Recorder struct {
 
 	once   sync.Once
 	router *metrics.Router
+
+	mu   sync.Mutex // guards sums
+	sums []*sum     // the series of the counters and gauges
+}
+
+// A sum is the running total of a series of an observable counter or
+// gauge: Record adds to it, and the collection reads it.
+type sum struct {
+	inst  metric.Int64Observable
+	attrs metric.ObserveOption
+	total atomic.Int64
+}
+
+// observed returns the update function of a new series of the observable
+// inst: it adds to the series' total.
+func (r *Recorder) observed(inst metric.Int64Observable, set attribute.Set) func(float64) {
+	s := &sum{inst: inst, attrs: metric.WithAttributeSet(set)}
+	r.mu.Lock()
+	r.sums = append(r.sums, s)
+	r.mu.Unlock()
+	return func(v float64) { s.total.Add(int64(v)) }
+}
+
+// observe is the callback of the observable instruments: it reports the
+// total of every series.
+func (r *Recorder) observe(_ context.Context, o metric.Observer) error {
+	r.mu.Lock()
+	sums := r.sums
+	r.mu.Unlock()
+	for _, s := range sums {
+		o.ObserveInt64(s.inst, s.total.Load(), s.attrs)
+	}
+	return nil
 }
 
 var _ metrics.Recorder = (*Recorder)(nil)
@@ -69,24 +107,25 @@ func (r *Recorder) init() {
 		}
 		ins := metrics.Instruments()
 		binds := make([]func(attribute.Set) func(float64), len(ins))
+		var observables []metric.Observable
 		for i, in := range ins {
 			name := Name(r.Prefix, in)
 			ctx := context.Background()
 			var err error
 			switch in.Type {
 			case metrics.Counter:
-				var c metric.Int64Counter
-				c, err = m.Int64Counter(name, metric.WithDescription(in.Help), metric.WithUnit(in.Unit))
-				binds[i] = func(set attribute.Set) func(float64) {
-					opts := []metric.AddOption{metric.WithAttributeSet(set)}
-					return func(v float64) { c.Add(ctx, int64(v), opts...) }
+				var c metric.Int64ObservableCounter
+				c, err = m.Int64ObservableCounter(name, metric.WithDescription(in.Help), metric.WithUnit(in.Unit))
+				if err == nil {
+					observables = append(observables, c)
+					binds[i] = func(set attribute.Set) func(float64) { return r.observed(c, set) }
 				}
 			case metrics.Gauge:
-				var g metric.Int64UpDownCounter
-				g, err = m.Int64UpDownCounter(name, metric.WithDescription(in.Help), metric.WithUnit(in.Unit))
-				binds[i] = func(set attribute.Set) func(float64) {
-					opts := []metric.AddOption{metric.WithAttributeSet(set)}
-					return func(v float64) { g.Add(ctx, int64(v), opts...) }
+				var g metric.Int64ObservableUpDownCounter
+				g, err = m.Int64ObservableUpDownCounter(name, metric.WithDescription(in.Help), metric.WithUnit(in.Unit))
+				if err == nil {
+					observables = append(observables, g)
+					binds[i] = func(set attribute.Set) func(float64) { return r.observed(g, set) }
 				}
 			case metrics.Histogram:
 				var h metric.Float64Histogram
@@ -100,6 +139,11 @@ func (r *Recorder) init() {
 			if err != nil {
 				otel.Handle(err)
 				binds[i] = func(attribute.Set) func(float64) { return func(float64) {} }
+			}
+		}
+		if len(observables) > 0 {
+			if _, err := m.RegisterCallback(r.observe, observables...); err != nil {
+				otel.Handle(err)
 			}
 		}
 		r.router = metrics.NewRouter(ins, r.TopicClass, func(inst int, values []string) func(float64) {
