@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // A Hub is the fan-out engine of a broker: it hands the messages of each
@@ -54,6 +56,14 @@ import (
 // is done (Err returns the context's error), when they are closed (nil),
 // when they are cut, or when the Hub is closed (ErrClosed).
 //
+// With Metrics set, the Hub reports BusSubscribed and BusUnsubscribed for
+// each subscription (with the reason it ended: a cut is ReasonSlow, an
+// expired position ReasonExpired and also a BusCursorExpired with Op
+// "stream"), BusDelivered once per Deliver and per catch-up batch, and
+// BusCatchUp whenever a subscriber switches to the history, with how far
+// behind it is. Events carry Name as their Transport. The Recorder is
+// called with the topic's lock held (see metrics.Recorder).
+//
 // Set the fields before the first call and do not change them afterwards;
 // Read is required. A Hub must not be copied after first use. All methods
 // are safe for concurrent use. The Hub starts no goroutine of its own
@@ -91,6 +101,12 @@ type Hub struct {
 	// subscriber of a topic (or the last pending Acquire) is gone, with
 	// the upstream handle that Acquire's setup returned for the topic.
 	Idle func(topic string, up any)
+	// Metrics, when set, receives the Hub's events (see above). Nil
+	// reports nothing and costs nothing.
+	Metrics metrics.Recorder
+	// Name names the broker in the events reported to Metrics, e.g.
+	// "memory", "redis". Empty means "bus".
+	Name string
 
 	mu     sync.Mutex
 	topics map[string]*HubTopic
@@ -123,6 +139,13 @@ func (h *Hub) stallTimeout() time.Duration {
 		return h.StallTimeout
 	}
 	return DefaultStallTimeout
+}
+
+func (h *Hub) name() string {
+	if h.Name != "" {
+		return h.Name
+	}
+	return "bus"
 }
 
 func (h *Hub) recentMax() int {
@@ -257,8 +280,11 @@ func (h *Hub) Join(ctx context.Context, t *HubTopic, from, top Position) (Subscr
 	t.raiseLocked(top)
 	s.idx = len(t.subs)
 	t.subs = append(t.subs, s)
+	if h.Metrics != nil {
+		h.Metrics.Record(metrics.Event{Kind: metrics.BusSubscribed, Transport: h.name(), Topic: t.name})
+	}
 	if !reached(s.epoch, from.Offset, t.top) {
-		h.startCatchUp(t, s)
+		h.startCatchUp(t, s, catchUpJoin)
 	}
 	if ctx.Done() != nil {
 		s.stop = context.AfterFunc(ctx, func() { s.end(ctx.Err()) })
@@ -285,7 +311,7 @@ func (h *Hub) Deliver(name string, m Message, p Position) {
 		t.recent.add(p, m, n)
 	}
 	now := time.Now()
-	var cut int
+	var cut, live int
 	for i := len(t.subs) - 1; i >= 0; i-- {
 		s := t.subs[i]
 		if s.state == stateLive {
@@ -298,13 +324,14 @@ func (h *Hub) Deliver(name string, m Message, p Position) {
 						s.epoch = p.Epoch // the first message after Origin
 					}
 					s.sent.Store(p.Offset)
+					live++
 				default:
-					h.startCatchUp(t, s)
+					h.startCatchUp(t, s, catchUpFull)
 				}
 			case s.epoch == p.Epoch && p.Offset <= sent:
 				// Already delivered (from the history).
 			default:
-				h.startCatchUp(t, s) // a gap, or a new epoch
+				h.startCatchUp(t, s, catchUpGap) // a gap, or a new epoch
 			}
 			continue
 		}
@@ -314,6 +341,9 @@ func (h *Hub) Deliver(name string, m Message, p Position) {
 		}
 	}
 	t.mu.Unlock()
+	if live > 0 && h.Metrics != nil {
+		h.Metrics.Record(metrics.Event{Kind: metrics.BusDelivered, Transport: h.name(), Topic: name, Outcome: pathLive, N: int64(live)})
+	}
 	for range cut {
 		h.Release(t)
 	}
@@ -330,7 +360,7 @@ func (h *Hub) Resync(t *HubTopic, top Position) {
 	}
 	for i := len(t.subs) - 1; i >= 0; i-- {
 		if s := t.subs[i]; s.state == stateLive && !reached(s.epoch, s.sent.Load(), top) {
-			h.startCatchUp(t, s)
+			h.startCatchUp(t, s, catchUpResync)
 		}
 	}
 }
@@ -348,8 +378,29 @@ func (h *Hub) stalledLocked(t *HubTopic, s *hubSub, now time.Time) bool {
 	return s.epoch == t.top.Epoch && sent < t.top.Offset && t.top.Offset-sent > h.maxLag() && now.Sub(s.seenAt) >= h.stallTimeout()
 }
 
-// startCatchUp switches s to reading the history. t.mu is held.
-func (h *Hub) startCatchUp(t *HubTopic, s *hubSub) {
+// Reasons of BusCatchUp events, and paths of BusDelivered events.
+const (
+	catchUpJoin   = "join"
+	catchUpFull   = "full"
+	catchUpGap    = "gap"
+	catchUpResync = "resync"
+
+	pathLive    = "live"
+	pathHistory = "history"
+)
+
+// startCatchUp switches s to reading the history, for the reason given
+// (reported to Metrics). t.mu is held.
+func (h *Hub) startCatchUp(t *HubTopic, s *hubSub, reason string) {
+	if h.Metrics != nil {
+		// How far behind the known top s is; a subscriber of another
+		// epoch (or at Origin) is behind by the whole top.
+		lag := t.top.Offset
+		if sent := s.sent.Load(); s.epoch == t.top.Epoch && sent <= lag {
+			lag -= sent
+		}
+		h.Metrics.Record(metrics.Event{Kind: metrics.BusCatchUp, Transport: h.name(), Topic: t.name, Outcome: reason, N: int64(lag)})
+	}
 	s.state = stateLagging
 	s.seenSent, s.seenAt = s.sent.Load(), time.Now()
 	s.wg.Add(1)

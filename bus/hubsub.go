@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Subscription states, guarded by the topic's mutex.
@@ -92,7 +94,32 @@ func (t *HubTopic) endLocked(s *hubSub, err error) bool {
 	// context, and closes ch.
 	s.state = stateEnded
 	s.cancel()
+	if r := s.h.Metrics; r != nil {
+		reason := endReason(err)
+		if reason == metrics.ReasonExpired {
+			r.Record(metrics.Event{Kind: metrics.BusCursorExpired, Transport: s.h.name(), Topic: t.name, Op: "stream"})
+		}
+		r.Record(metrics.Event{Kind: metrics.BusUnsubscribed, Transport: s.h.name(), Topic: t.name, Outcome: reason})
+	}
 	return true
+}
+
+// endReason is the reason reported to Metrics for a subscription that
+// ended with err.
+func endReason(err error) string {
+	switch {
+	case err == nil:
+		return metrics.ReasonClosed
+	case errors.Is(err, ErrSlowConsumer):
+		return metrics.ReasonSlow
+	case errors.Is(err, ErrCursorExpired):
+		return metrics.ReasonExpired
+	case errors.Is(err, ErrClosed):
+		return metrics.ReasonShutdown
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return metrics.ReasonCanceled
+	}
+	return metrics.ReasonError
 }
 
 // closeCh publishes the reason of the end and closes ch, so that Err turns
@@ -197,6 +224,7 @@ func (s *hubSub) catchUp() {
 		if len(batch) > 0 {
 			empty = 0
 		}
+		handed := 0
 	send:
 		for i := range batch {
 			if !followsID(batch[i].ID, s.epoch, sent) {
@@ -223,6 +251,10 @@ func (s *hubSub) catchUp() {
 			}
 			sent++
 			s.sent.Store(sent)
+			handed++
+		}
+		if handed > 0 && s.h.Metrics != nil {
+			s.h.Metrics.Record(metrics.Event{Kind: metrics.BusDelivered, Transport: s.h.name(), Topic: t.name, Outcome: pathHistory, N: int64(handed)})
 		}
 	}
 }

@@ -2,11 +2,14 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Memory broker's fields.
@@ -79,6 +82,12 @@ type Memory struct {
 	// it has been unused for HistoryTTL plus MetaTTL, and a later use
 	// starts a new epoch. Zero means DefaultMetaTTL.
 	MetaTTL time.Duration
+	// Metrics, when set, receives the broker's events, with Transport
+	// "memory": BusPublished for every Publish (with its latency),
+	// BusCursorExpired for every expired cursor Subscribe or Read
+	// refuses, and the events of its Hub (see Hub). Nil reports nothing
+	// and costs nothing.
+	Metrics metrics.Recorder
 
 	initOnce  sync.Once
 	base      string    // NewEpoch: fixed-length random prefix of this broker's epochs
@@ -120,6 +129,8 @@ func (b *Memory) init() {
 			StallTimeout: b.StallTimeout,
 			Recent:       -1, // the ring is as close
 			Read:         b.readAfter,
+			Metrics:      b.Metrics,
+			Name:         memoryName,
 		}
 	})
 }
@@ -267,8 +278,35 @@ func (b *Memory) locked(name string, create bool) (*topic, error) {
 	}
 }
 
+// memoryName is Memory's name in the events it reports.
+const memoryName = "memory"
+
 // Publish implements Publisher.
 func (b *Memory) Publish(ctx context.Context, topicName string, m Message) (Message, error) {
+	if b.Metrics == nil {
+		return b.publish(ctx, topicName, m)
+	}
+	start, size := time.Now(), len(m.Data)
+	m, err := b.publish(ctx, topicName, m)
+	outcome := metrics.OutcomeOK
+	if err != nil {
+		outcome = metrics.OutcomeError
+	}
+	b.Metrics.Record(metrics.Event{Kind: metrics.BusPublished, Transport: memoryName, Topic: topicName,
+		Outcome: outcome, Bytes: int64(size), Duration: time.Since(start)})
+	return m, err
+}
+
+// expired reports err to Metrics when it is an expired cursor that op
+// ("subscribe", "read") refused, and returns it.
+func (b *Memory) expired(op, topicName string, err error) error {
+	if b.Metrics != nil && errors.Is(err, ErrCursorExpired) {
+		b.Metrics.Record(metrics.Event{Kind: metrics.BusCursorExpired, Transport: memoryName, Topic: topicName, Op: op})
+	}
+	return err
+}
+
+func (b *Memory) publish(ctx context.Context, topicName string, m Message) (Message, error) {
 	if err := CheckPublish(ctx, topicName, &m); err != nil {
 		return Message{}, err
 	}
@@ -331,7 +369,7 @@ func (b *Memory) Subscribe(ctx context.Context, topicName, after string) (Subscr
 			t.mu.Unlock()
 		}
 		b.hub.Release(ht)
-		return nil, err
+		return nil, b.expired("subscribe", topicName, err)
 	}
 	sub, err := b.hub.Join(ctx, ht, from, Position{Epoch: h.Epoch, Offset: h.Top})
 	if t != nil {
@@ -377,7 +415,7 @@ func (b *Memory) Read(ctx context.Context, topicName, after string, limit int) (
 	if t == nil {
 		// An unknown topic has nothing to read, and reading creates nothing.
 		_, err := History{}.Start(topicName, after, p)
-		return nil, err
+		return nil, b.expired("read", topicName, err)
 	}
 	defer t.mu.Unlock()
 	now := b.now()
@@ -392,7 +430,7 @@ func (b *Memory) Read(ctx context.Context, topicName, after string, limit int) (
 	} else {
 		start, err := t.history().Start(t.name, after, p)
 		if err != nil {
-			return nil, err
+			return nil, b.expired("read", topicName, err)
 		}
 		from = start.Offset
 	}

@@ -603,6 +603,7 @@ func (s *suite) testStalled(t *testing.T) {
 			ready.Done()
 			var r result
 			want := -1
+			fin := finish // read once: a second value is another reader's
 			timer := time.NewTimer(3 * waitTimeout)
 			defer timer.Stop()
 			for want < 0 || len(r.msgs) < want {
@@ -614,7 +615,8 @@ func (s *suite) testStalled(t *testing.T) {
 						return
 					}
 					r.msgs = append(r.msgs, m)
-				case want = <-finish:
+				case want = <-fin:
+					fin = nil
 				case <-timer.C:
 					r.err = fmt.Errorf("reader timed out after %d messages", len(r.msgs))
 					results <- r

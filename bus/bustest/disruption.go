@@ -141,6 +141,7 @@ func (c *follower) run(ctx context.Context, b bus.Broker, topic, after string) {
 			if top, ok := bus.TopOf(err); ok && errors.Is(err, bus.ErrCursorExpired) {
 				c.mu.Lock()
 				c.resets = append(c.resets, reset{cursor: last, top: top})
+				c.last = top // a reset to the final message reaches it
 				c.mu.Unlock()
 				last = top
 				continue

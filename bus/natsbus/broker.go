@@ -24,6 +24,8 @@ const (
 	DefaultCheckInterval = 5 * time.Second
 	// DefaultRequestTimeout bounds one request to the server.
 	DefaultRequestTimeout = 5 * time.Second
+	// DefaultPublishTimeout bounds the retries of one publication.
+	DefaultPublishTimeout = 30 * time.Second
 )
 
 // Message headers carrying a message's position.
@@ -81,9 +83,15 @@ type Broker struct {
 	// RequestTimeout bounds each request to the server (a publication, a
 	// read), within the caller's context: a request lost while the
 	// connection was down fails after it instead of waiting for the
-	// caller's deadline, and Publish returns the error. Zero means
-	// DefaultRequestTimeout.
+	// caller's deadline. Zero means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// PublishTimeout bounds how long, within the caller's context, Publish
+	// retries a publication that got no reply or found no stream leader
+	// (a server died, the stream is electing a leader); it then returns
+	// the last error. Retries carry the same Nats-Msg-Id, so the message
+	// is stored once. Zero means DefaultPublishTimeout; a value below
+	// RequestTimeout allows one attempt.
+	PublishTimeout time.Duration
 
 	initOnce sync.Once
 	js       jetstream.JetStream
@@ -165,6 +173,13 @@ func (b *Broker) requestTimeout() time.Duration {
 		return b.RequestTimeout
 	}
 	return DefaultRequestTimeout
+}
+
+func (b *Broker) publishTimeout() time.Duration {
+	if b.PublishTimeout > 0 {
+		return b.PublishTimeout
+	}
+	return DefaultPublishTimeout
 }
 
 // request bounds one request to the server.
@@ -326,51 +341,157 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 }
 
 // append stores rec as the topic's next message.
+//
+// An attempt that gets no reply (the stream is electing a leader, the
+// connection dropped) may or may not have been stored. It is retried, with
+// the same Nats-Msg-Id, until PublishTimeout: the server drops a
+// duplicate of a stored ID, and before each retry the topic's messages
+// stored since the first such attempt are searched for the ID, so the
+// message is stored once whichever check the server runs first.
 func (b *Broker) append(ctx context.Context, topic string, rec []byte) (bus.Position, error) {
-	ctx, cancel := b.request(ctx)
+	ctx, cancel := context.WithTimeout(ctx, b.publishTimeout())
 	defer cancel()
-	s, err := b.ensureStream(ctx)
-	if err != nil {
-		return bus.Position{}, err
-	}
 	ps := b.pubState(topic)
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	subject := b.subject(topic)
-	for range maxConflicts {
-		if !ps.known {
-			last, err := s.GetLastMsgForSubject(ctx, subject)
-			switch {
-			case errors.Is(err, jetstream.ErrMsgNotFound):
-				ps.epoch, ps.off, ps.seq = bus.NewEpoch(), 0, 0
-			case err != nil:
-				return bus.Position{}, err
-			default:
-				p, err := position(last)
-				if err != nil {
-					return bus.Position{}, err
-				}
-				ps.epoch, ps.off, ps.seq = p.Epoch, p.Offset, last.Sequence
-			}
-			ps.known = true
-		}
-		next := ps.off + 1
-		msg := nats.NewMsg(subject)
-		msg.Header.Set(hdrEpoch, ps.epoch)
-		msg.Header.Set(hdrOffset, strconv.FormatUint(next, 10))
-		msg.Data = rec
-		ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(ps.seq))
-		if err != nil {
-			ps.known = false
-			if wrongLast(err) {
-				continue
-			}
+	a := attempt{b: b, ps: ps, subject: b.subject(topic), rec: rec, id: bus.NewEpoch() + bus.NewEpoch()}
+	pause := minRetryPause
+	for conflicts := 0; conflicts < maxConflicts; {
+		p, err := a.try(ctx)
+		switch {
+		case err == nil:
+			return p, nil
+		case wrongLast(err):
+			conflicts++
+			continue
+		case !retryable(err) || ctx.Err() != nil:
 			return bus.Position{}, err
 		}
-		ps.off, ps.seq = next, ack.Sequence
-		return bus.Position{Epoch: ps.epoch, Offset: next}, nil
+		select {
+		case <-ctx.Done():
+			return bus.Position{}, err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, maxRetryPause)
 	}
 	return bus.Position{}, errors.New("too many concurrent publications")
+}
+
+// Pauses between the attempts of a publication that got no reply.
+const (
+	minRetryPause = 25 * time.Millisecond
+	maxRetryPause = time.Second
+)
+
+// attempt is one publication, tried until it is stored once.
+type attempt struct {
+	b       *Broker
+	ps      *pubState
+	subject string
+	rec     []byte
+	id      string // Nats-Msg-Id of every try
+
+	unsure bool   // a try got no reply: it may be stored
+	since  uint64 // then: a stored copy follows this stream sequence
+}
+
+// try makes one attempt, within one RequestTimeout.
+func (a *attempt) try(ctx context.Context) (bus.Position, error) {
+	ctx, cancel := a.b.request(ctx)
+	defer cancel()
+	s, err := a.b.ensureStream(ctx)
+	if err != nil {
+		return bus.Position{}, err
+	}
+	ps := a.ps
+	if !ps.known {
+		if err := a.resync(ctx, s); err != nil {
+			return bus.Position{}, err
+		}
+		if p, ok, err := a.stored(ctx, s); err != nil || ok {
+			return p, err
+		}
+	}
+	next := ps.off + 1
+	msg := nats.NewMsg(a.subject)
+	msg.Header.Set(hdrEpoch, ps.epoch)
+	msg.Header.Set(hdrOffset, strconv.FormatUint(next, 10))
+	msg.Data = a.rec
+	ack, err := a.b.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(ps.seq), jetstream.WithMsgID(a.id))
+	if err != nil {
+		ps.known = false
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) && !a.unsure {
+			a.unsure, a.since = true, ps.seq
+		}
+		return bus.Position{}, err
+	}
+	if ack.Duplicate { // an earlier try was stored
+		ps.known = false
+		m, err := s.GetMsg(ctx, ack.Sequence)
+		if err != nil {
+			return bus.Position{}, err
+		}
+		return position(m)
+	}
+	ps.off, ps.seq = next, ack.Sequence
+	return bus.Position{Epoch: ps.epoch, Offset: next}, nil
+}
+
+// resync reads the topic's last message into the publication state.
+func (a *attempt) resync(ctx context.Context, s jetstream.Stream) error {
+	ps := a.ps
+	last, err := s.GetLastMsgForSubject(ctx, a.subject)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		ps.epoch, ps.off, ps.seq = bus.NewEpoch(), 0, 0
+	case err != nil:
+		return err
+	default:
+		p, err := position(last)
+		if err != nil {
+			return err
+		}
+		ps.epoch, ps.off, ps.seq = p.Epoch, p.Offset, last.Sequence
+	}
+	ps.known = true
+	return nil
+}
+
+// stored looks for a copy of the publication that a try without a reply
+// stored, among the topic's messages after a.since.
+func (a *attempt) stored(ctx context.Context, s jetstream.Stream) (bus.Position, bool, error) {
+	if !a.unsure {
+		return bus.Position{}, false, nil
+	}
+	for seq := a.since + 1; seq <= a.ps.seq; {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(a.subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return bus.Position{}, false, err
+		}
+		if m.Header.Get(jetstream.MsgIDHeader) == a.id {
+			p, err := position(m)
+			return p, err == nil, err
+		}
+		seq = m.Sequence + 1
+	}
+	// Not stored so far; later tries expect the current last message, so
+	// one still in flight can no longer be stored.
+	a.since = a.ps.seq
+	return bus.Position{}, false, nil
+}
+
+// retryable reports whether a publication that failed with err may have
+// failed for want of a stream leader or a reply, and is worth retrying.
+func retryable(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code >= 500 // no leader, cluster unavailable
+	}
+	return !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, context.Canceled)
 }
 
 // Close ends every subscription with bus.ErrClosed, stops the broker's

@@ -49,9 +49,37 @@
 //
 // Reading after a cursor finds the stream sequence of the next offset by
 // bisection (no lookup at all while the stream holds one topic), then reads
-// a few messages by direct get, or more through a short-lived consumer. With
-// Replicas > 1 the stream does not allow direct gets, so every read is
-// answered by the stream's leader and sees every acknowledged publication.
+// a few messages by direct get, or more through a short-lived consumer.
+//
+// # Clusters
+//
+// On a JetStream cluster, set Replicas to 3 (or 5): the stream is then a
+// Raft group, and a publication is acknowledged only once a majority of its
+// replicas stored it, so it survives the loss of any one server (two with
+// R5), leader included. Reads stay consistent through leader changes: with
+// Replicas > 1 the stream does not allow direct gets (allow_direct), which any
+// replica answers from its own copy, possibly behind the leader, and could
+// make a message just published look missing or a valid cursor look
+// expired. Every read (last message, message by sequence) goes through the
+// stream's message-get API instead, which only the leader answers; a new
+// leader is elected from the replicas holding every acknowledged message and
+// serves once it applied them, so a read after a leader change sees at least
+// what was acknowledged before it. A longer read runs through a short-lived
+// consumer, which reads its own server's copy: when that stops short, or the
+// cluster does not create the consumer within half of RequestTimeout, the
+// rest is read from the leader. Reads that find no leader fail and are
+// retried by the subscriber, or returned to the caller of Read.
+//
+// A publication whose server dies, or that reaches a stream electing its
+// leader, gets no reply, so it may or may not have been stored. Publish
+// retries it until PublishTimeout, every try with the same Nats-Msg-Id: the
+// server drops a second copy of an ID it stored within the stream's
+// duplicate window (two minutes by default), and before each retry Publish
+// looks for the ID among the topic's messages stored since its first try,
+// so the message is stored once and gets one ID. Only when PublishTimeout
+// passes does Publish return the error; the message may then still have
+// been stored. Lowering RequestTimeout (each try waits that long for a
+// reply) shortens the pause after a leader dies.
 //
 // # Delivery
 //
@@ -88,9 +116,9 @@
 //   - Many processes publishing to the same topic at once retry on
 //     conflicts; throughput per topic is bounded by one round trip per
 //     message.
-//   - With Replicas > 1, a publication that loses its leader before the
-//     acknowledgement may be retried by the caller and stored twice, as two
-//     messages with two IDs; consumers see both.
+//   - A publication that fails after PublishTimeout may have been stored:
+//     a caller that retries it may store it twice, as two messages with two
+//     IDs; consumers see both.
 //
 // # Concurrency
 //

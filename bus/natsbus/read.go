@@ -106,8 +106,10 @@ func (b *Broker) seqOf(ctx context.Context, s jetstream.Stream, subject string, 
 }
 
 // A read of more than bulkMin messages goes through a short-lived consumer
-// (three round trips and a stream of messages) instead of one direct get
-// per message; bulkBatch bounds each of its pulls.
+// (three round trips and a stream of messages) instead of one get per
+// message; bulkBatch bounds each of its pulls. The consumer reads its
+// server's copy of the stream, which on a replica may lag: when it returns
+// fewer than bulkMin messages, they are read one by one from the leader.
 const (
 	bulkMin   = 16
 	bulkBatch = 1024
@@ -143,9 +145,26 @@ func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, 
 	}
 	var raw []stored
 	if n > bulkMin {
-		raw, err = b.fetch(ctx, s, subject, seq, int(n))
-	} else {
-		raw, err = b.getEach(ctx, s, subject, seq, int(n))
+		// Half the time, so the leader can still be asked when a
+		// clustered server never answers for the consumer.
+		fctx, fcancel := context.WithTimeout(ctx, b.requestTimeout()/2)
+		raw, err = b.fetch(fctx, s, subject, seq, int(n))
+		fcancel()
+		if err != nil && ctx.Err() == nil {
+			raw, err = nil, nil
+		}
+	}
+	if err == nil && len(raw) < min(int(n), bulkMin) {
+		// The consumer of fetch may run on a replica behind the leader
+		// and stop short, or not be created: the rest comes from the
+		// leader.
+		next := seq
+		if len(raw) > 0 {
+			next = raw[len(raw)-1].seq + 1
+		}
+		var more []stored
+		more, err = b.getEach(ctx, s, subject, next, min(int(n), bulkMin)-len(raw))
+		raw = append(raw, more...)
 	}
 	if err != nil {
 		return nil, b.fail(topic, err)

@@ -2,6 +2,7 @@ package redisbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -177,6 +178,17 @@ func (b *Broker) isClosed() bool {
 	return b.closed
 }
 
+// failed has a Redis Cluster client reload its slot map after a failed
+// call. go-redis reloads it on a MOVED reply, but keeps sending the slots
+// of a primary that stopped answering to that primary until its next
+// periodic reload (a minute by default), long after a replica took over.
+// The reload is asynchronous and rate-limited by the client.
+func (b *Broker) failed(err error) {
+	if c, ok := b.Client.(*redis.ClusterClient); ok && err != nil && !errors.Is(err, context.Canceled) {
+		c.ReloadState(context.Background())
+	}
+}
+
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
 // Publish implements bus.Publisher.
@@ -202,6 +214,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 		if b.isClosed() {
 			return bus.Message{}, bus.ErrClosed
 		}
+		b.failed(err)
 		return bus.Message{}, fmt.Errorf("redisbus: publish to %q: %w", topic, err)
 	}
 	if len(res) != 2 {

@@ -20,7 +20,8 @@
 // Each topic has two keys and a channel, named after Prefix and the topic
 // (the topic is a hash tag, so a topic lives in one Cluster slot):
 //
-//	<prefix>{<topic>}:meta    hash: e = epoch, s = top offset
+//	<prefix>{<topic>}:meta    hash: e = epoch, s = top offset, r = replication
+//	                          ID of the server that wrote it
 //	<prefix>{<topic>}:stream  stream: entry "<offset>-0", field d = the message
 //	<prefix>{<topic>}         channel: "<epoch> <offset> <message>"
 //
@@ -67,16 +68,46 @@
 // process saw them are delivered late, at the latest CheckInterval after
 // they were published.
 //
+// # Redis Cluster and Sentinel
+//
+// Client takes any redis.UniversalClient: a *redis.Client for one server, the
+// client of redis.NewFailoverClient for a Sentinel-managed primary, or a
+// *redis.ClusterClient. In a Cluster a topic's keys and channel share the
+// hash tag {<topic>}, so its Lua scripts run on the one primary owning that
+// slot, and topics spread over the primaries by name. Notifications go out
+// with PUBLISH, which a Cluster forwards to every node, so the broker's one
+// PUB/SUB connection may sit on any node. (Sharded PUB/SUB, SPUBLISH, would
+// keep notifications inside a shard but needs a connection per shard; the
+// broker does not use it yet.) After a failed call the broker asks a cluster
+// client to reload its slot map: go-redis reloads it on MOVED replies, but
+// keeps sending a dead primary's slots to it until its periodic reload, a
+// minute by default.
+//
+// Redis replicates asynchronously: a primary acknowledges a write before its
+// replicas have it, so a failover can lose acknowledged messages. They are
+// never lost silently, and no offset is handed out twice: each topic's meta
+// records the replication ID of the server that wrote it, and the first
+// publication on a server with another replication ID (a promoted replica)
+// starts a new epoch. So after a failover each topic that is published to
+// again resets its subscribers and cursors once (bus.ErrCursorExpired with
+// the new top), even when nothing was lost, since Redis cannot tell; the
+// messages it retains stay readable under the new epoch. A cursor beyond
+// what the promoted replica holds is reset as soon as it is used.
+// Publications during the failover fail and return their error. One whose
+// reply was lost may have been stored, so a caller that retries it may store
+// it twice, under two IDs.
+//
 // # Limits
 //
 //   - Retention: exactly HistorySize messages per topic; the whole history of
 //     a topic expires HistoryTTL after its last publication (Redis expires
 //     keys, not stream entries).
 //   - Ordering: total per topic, across every instance; none across topics.
-//   - A Redis restored from an older snapshot keeps the epoch but forgets the
-//     newest offsets, which are then handed out again. Run Redis either
-//     without persistence (a restart then starts new epochs) or with
-//     appendfsync always if cursors must survive a restart.
+//   - A Redis restored from an older snapshot that kept its replication ID
+//     keeps the epoch but forgets the newest offsets, which are then handed
+//     out again. Run Redis either without persistence (a restart then starts
+//     new epochs) or with appendfsync always if cursors must survive a
+//     restart.
 //   - Messages are sent twice over the network (history and notification):
 //     keep them small; Redis caps a value at 512 MB.
 //

@@ -46,6 +46,7 @@ func (b *Broker) look(ctx context.Context, topic string, touch bool, mode string
 		if b.isClosed() {
 			return nil, bus.ErrClosed
 		}
+		b.failed(err)
 		return nil, fmt.Errorf("redisbus: read %q: %w", topic, err)
 	}
 	v := &view{}

@@ -6,7 +6,7 @@ import "github.com/redis/go-redis/v9"
 // the topic's channel in one step, so the live notification and the history
 // carry the same offset and the offsets of a topic are contiguous.
 //
-// KEYS[1] meta hash {e = epoch, s = top offset}, KEYS[2] stream.
+// KEYS[1] meta hash {e = epoch, s = top offset, r = replication ID}, KEYS[2] stream.
 // ARGV[1] a fresh epoch, used when the meta is missing (new, expired or
 // flushed topic: the stream left over, if any, is dropped);
 // ARGV[2] history size; ARGV[3] history TTL in ms (0: none); ARGV[4] meta TTL
@@ -15,12 +15,23 @@ import "github.com/redis/go-redis/v9"
 // The stream entry ID is "<offset>-0" and trimming is exact, so the oldest
 // retained offset is read from the first entry. The notification is
 // "<epoch> <offset> <record>". Returns {epoch, offset}.
+//
+// The meta also records the replication ID of the server that wrote it
+// (r). Another server (a replica promoted by Sentinel or Redis Cluster,
+// whose replication is asynchronous) may miss acknowledged messages of the
+// topic: its first publication then starts a new epoch, so every cursor
+// taken before is answered with a reset and no offset is handed out twice.
 var publishScript = redis.NewScript(`
-local e = redis.call('HGET', KEYS[1], 'e')
+local rid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+local meta = redis.call('HMGET', KEYS[1], 'e', 'r')
+local e = meta[1]
 if not e then
   e = ARGV[1]
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', e, 's', 0)
+  redis.call('HSET', KEYS[1], 'e', e, 's', 0, 'r', rid)
+elseif meta[2] ~= rid then
+  if meta[2] then e = ARGV[1] end
+  redis.call('HSET', KEYS[1], 'e', e, 'r', rid)
 end
 local off = redis.call('HINCRBY', KEYS[1], 's', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], off .. '-0', 'd', ARGV[6])

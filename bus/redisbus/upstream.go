@@ -221,6 +221,8 @@ func (u *upstream) write() {
 	}
 }
 
+var errReconnect = errors.New("redisbus: PUB/SUB connection lost")
+
 // run reads the PUB/SUB connection, reconnecting with backoff until stop.
 func (u *upstream) run() {
 	defer u.wg.Done()
@@ -231,6 +233,9 @@ func (u *upstream) run() {
 			return
 		}
 		got := u.receive(ps)
+		// The node may be gone: a cluster client must learn where its
+		// slots went before resubscribing.
+		u.b.failed(errReconnect)
 		u.mu.Lock()
 		u.ps = nil
 		stopped := u.stopped
@@ -358,6 +363,7 @@ func (u *upstream) checkAll() {
 		})
 		u.b.calls.Done()
 		if err != nil {
+			u.b.failed(err)
 			return // the next check retries
 		}
 		for i, t := range chunk {
