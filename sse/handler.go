@@ -422,7 +422,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !h.track(s) {
 			return
 		}
-		defer h.untrack(s)
+		defer func() {
+			h.untrack(s)
+			// Once untracked no cut can follow: give the end of the
+			// chunked body, which net/http writes after ServeHTTP
+			// returns, a deadline of its own rather than a cut's past one.
+			s.deadline()
+		}()
 	}
 	s.run(ctx, prelude)
 }
