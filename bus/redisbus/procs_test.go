@@ -18,7 +18,7 @@ import (
 
 // binary finds a program the test needs, skipping the test without it
 // (failing it when PUSHPULL_REQUIRE_SERVICES=1).
-func binary(t *testing.T, name string) string {
+func binary(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -32,7 +32,7 @@ func binary(t *testing.T, name string) string {
 
 // freePorts returns n loopback ports that were free a moment ago: all are
 // held open together, so they differ.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, n)
 	for i := range ports {
@@ -46,7 +46,7 @@ func freePorts(t *testing.T, n int) []int {
 
 // proc is a server process of the test's own, killed when the test ends.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	path string
 	args []string
 	port int // its client port, pinged after start
@@ -58,7 +58,7 @@ type proc struct {
 }
 
 // startProc starts path with args and waits until it answers PING on port.
-func startProc(t *testing.T, port int, path string, args ...string) *proc {
+func startProc(t testing.TB, port int, path string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, path: path, args: args, port: port}
 	t.Cleanup(func() {
@@ -131,7 +131,7 @@ func (p *proc) alive() bool {
 
 // waitFor calls f until it returns nil, failing the test with msg after
 // timeout.
-func waitFor(t *testing.T, timeout time.Duration, f func() error, msg string, args ...any) {
+func waitFor(t testing.TB, timeout time.Duration, f func() error, msg string, args ...any) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

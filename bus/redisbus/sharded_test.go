@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,7 +106,7 @@ func TestClusterSlot(t *testing.T) {
 }
 
 // nodeID returns the cluster node ID of n.
-func nodeID(t *testing.T, n *proc) string {
+func nodeID(t testing.TB, n *proc) string {
 	var id string
 	require.NoError(t, nodeInfo(n.addr(), func(ctx context.Context, c *redis.Client) error {
 		var err error
@@ -205,7 +206,7 @@ func TestClusterSlotMigration(t *testing.T) {
 }
 
 // nodeRole is "master" or "slave".
-func nodeRole(t *testing.T, n *proc) string {
+func nodeRole(t testing.TB, n *proc) string {
 	var role string
 	require.NoError(t, nodeInfo(n.addr(), func(ctx context.Context, c *redis.Client) error {
 		var err error
@@ -214,4 +215,46 @@ func nodeRole(t *testing.T, n *proc) string {
 		return err
 	}))
 	return role
+}
+
+// Publications on a six-node cluster, from parallel publishers over 64
+// topics each followed by one subscriber of the process, with plain and
+// sharded PUB/SUB in turn (run with -count to interleave them). Plain
+// PUBLISH is forwarded to every node of the cluster; SPUBLISH stays in
+// the shard owning the topic.
+func BenchmarkClusterPublish(b *testing.B) {
+	rc := startRedisCluster(b)
+	for _, plain := range []bool{true, false} {
+		b.Run(fmt.Sprintf("plain=%v", plain), func(b *testing.B) {
+			br := &redisbus.Broker{Client: rc.client(b), Prefix: fmt.Sprintf("bench%d:", prefixSeq.Add(1)), HistorySize: 1000}
+			if plain {
+				redisbus.Plain(br)
+			}
+			defer br.Close()
+			ctx := context.Background()
+			topics := make([]string, 64)
+			for i := range topics {
+				topics[i] = "t" + strconv.Itoa(i)
+				sub, err := br.Subscribe(ctx, topics[i], "")
+				require.NoError(b, err)
+				defer sub.Close()
+				go func() {
+					for range sub.C() {
+					}
+				}()
+			}
+			data := make([]byte, 64)
+			var next atomic.Int64
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					topic := topics[next.Add(1)%int64(len(topics))]
+					if _, err := br.Publish(ctx, topic, bus.Message{Data: data}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
