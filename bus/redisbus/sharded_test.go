@@ -219,7 +219,7 @@ func nodeRole(t testing.TB, n *proc) string {
 
 // Publications on a six-node cluster, from parallel publishers over 64
 // topics each followed by one subscriber of the process, with plain and
-// sharded PUB/SUB in turn (run with -count to interleave them). Plain
+// sharded PUB/SUB in turn (run it several times to interleave them). Plain
 // PUBLISH is forwarded to every node of the cluster; SPUBLISH stays in
 // the shard owning the topic.
 func BenchmarkClusterPublish(b *testing.B) {
@@ -245,6 +245,7 @@ func BenchmarkClusterPublish(b *testing.B) {
 			}
 			data := make([]byte, 64)
 			var next atomic.Int64
+			b.SetParallelism(8) // 8 publishers per CPU
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {

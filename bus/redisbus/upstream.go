@@ -255,11 +255,12 @@ func (l *link) connect() *redis.PubSub {
 	// A failed dial shows up in the reader, which reconnects.
 	ps := u.b.Client.SSubscribe(u.ctx, names...)
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	if u.stopped || l.ended {
-		go ps.Close() // not under mu
+		u.mu.Unlock()
+		_ = ps.Close()
 		return nil
 	}
+	defer u.mu.Unlock()
 	l.ps = ps
 	for _, name := range names {
 		if c := l.chans[name]; c != nil {
@@ -342,9 +343,6 @@ func (l *link) run() {
 			return
 		}
 		got := l.receive(ps)
-		// The node may be gone, or the slot moved: a cluster client must
-		// learn where its slots went before resubscribing.
-		u.b.failed(errReconnect)
 		u.mu.Lock()
 		if l.ps == ps {
 			l.ps = nil
@@ -355,6 +353,9 @@ func (l *link) run() {
 		if stopped {
 			return
 		}
+		// The node may be gone, or the slot moved: a cluster client must
+		// learn where its slots went before resubscribing.
+		u.b.failed(errReconnect)
 		if got {
 			backoff = minBackoff
 		}
