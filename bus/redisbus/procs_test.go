@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -158,4 +159,28 @@ func infoField(ctx context.Context, c *redis.Client, section, field string) (str
 		}
 	}
 	return "", fmt.Errorf("no %s in INFO %s", field, section)
+}
+
+// cpu returns the user and system CPU time the process used (Linux only).
+func (p *proc) cpu(tb testing.TB) time.Duration {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		tb.Skipf("no CPU times: %v", err)
+	}
+	// The fields after the command name, which ends with ')': utime and
+	// stime are the 12th and 13th, in clock ticks of 1/100 s on Linux.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		require.NoError(tb, err)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
