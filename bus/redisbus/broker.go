@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
@@ -67,6 +68,8 @@ type Broker struct {
 	CheckInterval time.Duration
 
 	owned    bool // Client was made by New
+	plain    bool // never use sharded PUB/SUB (tests and benchmarks)
+	mode     atomic.Int32
 	initOnce sync.Once
 	hub      bus.Hub
 	up       upstream
@@ -201,6 +204,14 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 		return bus.Message{}, err
 	}
 	defer b.calls.Done()
+	sharded, err := b.sharded(ctx)
+	if err != nil {
+		return bus.Message{}, fmt.Errorf("redisbus: publish to %q: %w", topic, err)
+	}
+	notify := "PUBLISH"
+	if sharded {
+		notify = "SPUBLISH"
+	}
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
@@ -208,7 +219,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 	rec := bus.AppendRecord(nil, &m)
 	res, err := publishScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
-		bus.NewEpoch(), b.historySize(), ms(b.historyTTL()), ms(b.metaTTL()), b.channel(topic), rec,
+		bus.NewEpoch(), b.historySize(), ms(b.historyTTL()), ms(b.metaTTL()), b.channel(topic), rec, notify,
 	).Slice()
 	if err != nil {
 		if b.isClosed() {

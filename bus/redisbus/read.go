@@ -165,6 +165,9 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	if err != nil {
 		return nil, err
 	}
+	if _, err := b.sharded(ctx); err != nil {
+		return nil, err
+	}
 	t, err := b.hub.Acquire(topic, func(topic string) any { return b.up.hold(topic) })
 	if err != nil {
 		return nil, err
