@@ -50,8 +50,13 @@ type app struct {
 
 	mu      sync.Mutex
 	n       int
+	running int
 	reports map[string][]byte // by job id, once done
 }
+
+// maxRunning bounds the jobs running at once; past it POST /jobs answers
+// 503.
+const maxRunning = 20
 
 // newApp returns the app; each step of a job takes step. Close stops the
 // jobs still running.
@@ -92,13 +97,23 @@ func (a *app) Close() {
 // /longpoll?job=<id>&after=0.
 func (a *app) start(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
+	if a.running >= maxRunning {
+		a.mu.Unlock()
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many jobs running; try again shortly", http.StatusServiceUnavailable)
+		return
+	}
 	a.n++
+	a.running++
 	id := fmt.Sprintf("r%d", a.n)
 	a.mu.Unlock()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		a.run(a.ctx, id)
+		a.mu.Lock()
+		a.running--
+		a.mu.Unlock()
 	}()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)

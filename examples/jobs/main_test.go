@@ -112,4 +112,14 @@ func TestJobRefusals(t *testing.T) {
 	require.NoError(t, err)
 	_ = res.Body.Close()
 	assert.Equal(t, http.StatusNotFound, res.StatusCode, "no report before the job is done")
+
+	// Steps take an hour here: the jobs pile up until the cap.
+	for range maxRunning - 1 {
+		startJob(t, srv.URL)
+	}
+	res, err = http.Post(srv.URL+"/jobs", "", nil)
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	assert.Equal(t, "5", res.Header.Get("Retry-After"))
 }
