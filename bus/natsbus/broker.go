@@ -97,7 +97,7 @@ type Broker struct {
 	// "nats": BusPublished for every Publish (with its latency, counting
 	// its retries), BusCursorExpired for every expired cursor Subscribe
 	// or Read refuses, BrokerRoundTrip for each request to the server
-	// (Op "stream", "publish", "get", "get_last", "fetch"), BrokerError
+	// (Op "stream", "publish", "get", "get_last", "fetch", "ping"), BrokerError
 	// for a failed announcement subscription (Op "subscribe") and for
 	// every reconnection the checker sees (Op "reconnect"), and the
 	// events of its bus.Hub. Nil reports nothing and costs nothing.
