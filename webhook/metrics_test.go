@@ -105,7 +105,6 @@ func TestDispatcherMetrics(t *testing.T) {
 type flakyCursors struct {
 	MemoryCursors
 	mu                   sync.Mutex
-	loadFail, saveFail   bool
 	loadCalls, saveCalls int
 }
 
