@@ -85,7 +85,7 @@ func (d *Dispatcher) retry(ctx context.Context, e *endpoint, dv Delivery, dl *De
 		a, err := s.try(ctx, b, &e.ep, dv, n)
 		d.release(e, dl, &a)
 		if d.Metrics != nil {
-			d.attempted(e, &a, err)
+			reportAttempt(d.Metrics, e.ep.Topic, &a, err)
 		}
 		s.log(ctx, &a)
 		log = append(log, a)

@@ -80,14 +80,14 @@ func attemptOutcome(a *Attempt, err error) string {
 	return metrics.ReasonCanceled // the Dispatcher stopped mid-attempt
 }
 
-// attempted reports attempt a, which returned err, and the retry it
-// scheduled.
-func (d *Dispatcher) attempted(e *endpoint, a *Attempt, err error) {
+// reportAttempt reports attempt a to topic, which returned err, and the
+// retry it scheduled, to r.
+func reportAttempt(r metrics.Recorder, topic string, a *Attempt, err error) {
 	outcome := attemptOutcome(a, err)
-	d.Metrics.Record(metrics.Event{Kind: metrics.WebhookAttempt, Transport: transport, Topic: e.ep.Topic,
+	r.Record(metrics.Event{Kind: metrics.WebhookAttempt, Transport: transport, Topic: topic,
 		Outcome: outcome, Status: a.Status, Duration: a.Latency})
 	if outcome == metrics.OutcomeRetry {
-		d.Metrics.Record(metrics.Event{Kind: metrics.WebhookRetry, Transport: transport, Topic: e.ep.Topic, Duration: a.Next})
+		r.Record(metrics.Event{Kind: metrics.WebhookRetry, Transport: transport, Topic: topic, Duration: a.Next})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -183,4 +184,30 @@ func TestReceiverMetrics(t *testing.T) {
 		{Kind: metrics.Refused, Transport: "webhook", Status: http.StatusBadRequest, Outcome: "replay"},
 	}
 	assert.Equal(t, want, rec.Events())
+}
+
+func TestSenderMetrics(t *testing.T) {
+	t.Parallel()
+	srv := scriptedEndpoint(t, 503, 500, 200)
+	rec := &metricstest.Recorder{}
+	s := &Sender{AllowPrivateNetworks: true, Schedule: []time.Duration{time.Millisecond, time.Millisecond}, Metrics: rec}
+	defer s.CloseIdleConnections()
+	ep := &Endpoint{ID: "ep", URL: srv.URL, Keys: Secrets(Secret("k")), Topic: "orders"}
+	_, err := s.Send(context.Background(), ep, Delivery{ID: "msg_1", Body: []byte(`{}`)})
+	require.NoError(t, err)
+	var got []string
+	for _, e := range rec.Events() {
+		got = append(got, e.Kind.String()+" "+e.Outcome+" "+strconv.Itoa(e.Status))
+	}
+	assert.Equal(t, []string{"WebhookAttempt retry 503", "WebhookRetry  0", "WebhookAttempt retry 500", "WebhookRetry  0", "WebhookAttempt ok 200"}, got)
+
+	// Exhausted: the last attempt failed.
+	rec.Reset()
+	srv = scriptedEndpoint(t, 500, 500, 500)
+	ep.URL = srv.URL
+	_, err = s.Send(context.Background(), ep, Delivery{ID: "msg_2", Body: []byte(`{}`)})
+	require.ErrorIs(t, err, ErrExhausted)
+	assert.Equal(t, 2, rec.Count(metrics.WebhookAttempt, metrics.Event{Outcome: metrics.OutcomeRetry}))
+	assert.Equal(t, 1, rec.Count(metrics.WebhookAttempt, metrics.Event{Outcome: metrics.OutcomeFailed}))
+	assert.Equal(t, 2, rec.Count(metrics.WebhookRetry, metrics.Event{Topic: "orders"}))
 }
