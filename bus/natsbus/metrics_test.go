@@ -2,6 +2,7 @@ package natsbus_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,4 +90,32 @@ func TestMetricsReconnect(t *testing.T) {
 	_, err = b.Publish(ctx, "r", bus.Message{Data: []byte("x")})
 	require.NoError(t, err)
 	assert.Equal(t, 1, rec.Count(metrics.BrokerError, metrics.Event{}))
+}
+
+// BenchmarkPublishMetrics measures what reporting adds to a publication:
+// go test -run '^$' -bench PublishMetrics -benchtime 3000x -count 3
+func BenchmarkPublishMetrics(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		name := "off"
+		if on {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			stream, prefix := freshStream(b)
+			br := &natsbus.Broker{Conn: connect(b), Stream: stream, Prefix: prefix, MemoryStorage: true}
+			if on {
+				var n atomic.Int64
+				br.Metrics = metrics.RecorderFunc(func(metrics.Event) { n.Add(1) })
+			}
+			defer br.Close()
+			ctx := context.Background()
+			m := bus.Message{Data: make([]byte, 100)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := br.Publish(ctx, "bench", m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
