@@ -16,6 +16,9 @@
 //
 // Stop and restart a panel's connection (or the network) and it resumes
 // from its cursor: no gap, no duplicate.
+//
+// GET /healthz is the readiness probe (package health): the bus and the
+// webhook Dispatcher, as JSON, 200 when ready and 503 when not.
 package main
 
 import (
@@ -34,6 +37,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/bus/pgbus"
+	"github.com/pushpull/pushpull/health"
 	"github.com/pushpull/pushpull/longpoll"
 	"github.com/pushpull/pushpull/poll"
 	"github.com/pushpull/pushpull/sse"
@@ -99,6 +103,9 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 	m.Handle("GET /pushpull-ws.js", ws.ClientJS())
 	m.Handle("POST /hooks/news", receiver)
 	m.HandleFunc("POST /publish", a.publish)
+	m.Handle("GET /healthz", &health.Handler{Checks: []health.Check{
+		health.Broker("bus", b), {Name: "webhooks", Run: (&health.Webhooks{Dispatcher: a.dispatcher}).Run},
+	}})
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(page)
