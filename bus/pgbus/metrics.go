@@ -13,55 +13,39 @@ import (
 const name = "postgres"
 
 // publish publishes m with q, reporting it to Metrics.
-func (b *Broker) publish(ctx context.Context, q Querier, topic string, m bus.Message) (bus.Message, error) {
-	if b.Metrics == nil {
-		return b.publishQ(ctx, q, topic, m)
-	}
-	start, size := time.Now(), len(m.Data)
-	m, err := b.publishQ(ctx, q, topic, m)
-	outcome := metrics.OutcomeOK
-	if err != nil {
-		outcome = metrics.OutcomeError
-	}
-	b.Metrics.Record(metrics.Event{Kind: metrics.BusPublished, Transport: name, Topic: topic,
-		Outcome: outcome, Bytes: int64(size), Duration: time.Since(start)})
-	return m, err
+func (b *Broker) publish(ctx context.Context, q Querier, topic string, m bus.Message) (out bus.Message, err error) {
+	err = b.report().Publish(topic, len(m.Data), func() error {
+		out, err = b.publishQ(ctx, q, topic, m)
+		return err
+	})
+	return out, err
 }
 
 // clock returns the start of a round trip: the zero Time, with no clock
 // read, when there is no Recorder.
-func (b *Broker) clock() time.Time {
-	if b.Metrics == nil {
-		return time.Time{}
-	}
-	return time.Now()
-}
+func (b *Broker) clock() time.Time { return b.report().Start() }
 
 // roundTrip reports a query op that began at start and returned err.
 func (b *Broker) roundTrip(op string, start time.Time, err error) {
-	if b.Metrics == nil {
-		return
-	}
-	outcome := metrics.OutcomeOK
-	if err != nil {
-		outcome = metrics.OutcomeError
-	}
-	b.Metrics.Record(metrics.Event{Kind: metrics.BrokerRoundTrip, Transport: name, Op: op, Outcome: outcome, Duration: time.Since(start)})
+	b.report().RoundTrip(op, start, err)
 }
 
 // expired reports err when it is an expired cursor that op ("subscribe",
 // "read") refused, and returns it.
 func (b *Broker) expired(op, topic string, err error) error {
-	if b.Metrics != nil && errors.Is(err, bus.ErrCursorExpired) {
-		b.Metrics.Record(metrics.Event{Kind: metrics.BusCursorExpired, Transport: name, Topic: topic, Op: op})
+	if errors.Is(err, bus.ErrCursorExpired) {
+		b.report().CursorExpired(op, topic)
 	}
 	return err
 }
 
+// report is the reporter of the broker's events.
+func (b *Broker) report() metrics.Broker { return metrics.Broker{Recorder: b.Metrics, Name: name} }
+
 // failed reports a failure op of the listener's connection, unless the
 // broker is closing.
 func (l *listener) failed(op string) {
-	if l.b.Metrics != nil && l.ctx.Err() == nil {
-		l.b.Metrics.Record(metrics.Event{Kind: metrics.BrokerError, Transport: name, Op: op})
+	if l.ctx.Err() == nil {
+		l.b.report().Error(op)
 	}
 }

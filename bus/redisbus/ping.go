@@ -16,7 +16,10 @@ func (b *Broker) Ping(ctx context.Context) error {
 		return err
 	}
 	defer b.calls.Done()
-	if err := b.Client.Ping(ctx).Err(); err != nil {
+	start := b.report().Start()
+	err := b.Client.Ping(ctx).Err()
+	b.report().RoundTrip("ping", start, err)
+	if err != nil {
 		return fmt.Errorf("redisbus: ping: %w", err)
 	}
 	return nil

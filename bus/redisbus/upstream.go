@@ -356,6 +356,7 @@ func (l *link) run() {
 		// The node may be gone, or the slot moved: a cluster client must
 		// learn where its slots went before resubscribing.
 		u.b.failed(errReconnect)
+		u.b.report().Error("reconnect")
 		if got {
 			backoff = minBackoff
 		}
