@@ -68,6 +68,19 @@ func events(t *testing.T, ctx context.Context, b bus.Broker, topic, after string
 
 func id(sub string) *auth.Identity { return &auth.Identity{Subject: sub} }
 
+// eventually waits, bounded by ctx, until the members of topic read by p
+// are want.
+func eventually(t *testing.T, ctx context.Context, p *presence.Redis, topic, want string) {
+	t.Helper()
+	for names(t, ctx, p, topic) != want {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("members of %s: %q, want %q", topic, names(t, ctx, p, topic), want)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // Two instances share Redis: each lists the members of both, a subject on
 // both is announced once and leaves when its last subscription ends.
 func TestTwoInstances(t *testing.T) {
@@ -125,13 +138,7 @@ func TestInstanceKilled(t *testing.T) {
 
 	require.NoError(t, victimClient.Close()) // the crash: nothing more reaches Redis
 	killed := time.Now()
-	for names(t, ctx, survivor, "room") != "alice:1 " {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the victim's members are still listed %v after it died: %s", time.Since(killed), names(t, ctx, survivor, "room"))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	eventually(t, ctx, survivor, "room", "alice:1 ")
 	t.Logf("members gone %v after the kill (TTL %v)", time.Since(killed).Round(10*time.Millisecond), ttl)
 	assert.Equal(t, "", names(t, ctx, survivor, "other"))
 	// The survivor removes the dead entries and announces the leaves.
@@ -204,20 +211,8 @@ func TestThroughSSEHandler(t *testing.T) {
 	sc := &sse.Client{URL: srv.URL, Header: http.Header{"Authorization": {"Bearer dave"}}}
 	sub, err := sc.Subscribe(sctx, "room", bus.Oldest)
 	require.NoError(t, err)
-	for names(t, ctx, other, "room") != "dave:1 " {
-		select {
-		case <-ctx.Done():
-			t.Fatal("dave never listed")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	eventually(t, ctx, other, "room", "dave:1 ")
 	sub.Close()
 	cancel()
-	for names(t, ctx, other, "room") != "" {
-		select {
-		case <-ctx.Done():
-			t.Fatal("dave never left")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	eventually(t, ctx, other, "room", "")
 }
