@@ -78,7 +78,7 @@ type Handler struct {
 	// switched off: its route answers 404 and negotiate does not list it.
 	Transports []string
 	// DisablePublish switches the HTTP publish route off (404). Publishing
-	// over WebSocket is governed by Authorize alone.
+	// over WebSocket is governed by Auth and Authorize alone.
 	DisablePublish bool
 	// Auth, when set, authenticates every request (negotiate, publish and
 	// the four transports) and authorizes every subscription and publish,
@@ -89,10 +89,11 @@ type Handler struct {
 	// ws.CloseExpired). Nil means no authentication.
 	Auth auth.Authorizer
 	// Authorize, when set, is asked after Auth allowed the request (the
-	// identity is in r's context, auth.FromContext) before every subscription (on every
-	// transport and for negotiate with a topic) and every publish (over
-	// WebSocket or HTTP). A non-nil error refuses it: 403 over HTTP, an
-	// error frame with code "forbidden" over WebSocket.
+	// identity is in r's context, auth.FromContext) before every
+	// subscription (on every transport and for negotiate with a topic)
+	// and every publish (over WebSocket or HTTP). A non-nil error refuses
+	// it: 403 over HTTP, an error frame with code "forbidden" over
+	// WebSocket.
 	Authorize func(r *http.Request, action Action, topic string) error
 	// OnPublish, when set, sees every message published over WebSocket or
 	// HTTP after it was authorized and before it reaches the Broker, with
