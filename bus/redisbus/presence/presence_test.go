@@ -216,3 +216,38 @@ func TestThroughSSEHandler(t *testing.T) {
 	cancel()
 	eventually(t, ctx, other, "room", "")
 }
+
+// ServeHTTP lists the members of every live instance to whoever may
+// subscribe to the topic.
+func TestServeHTTP(t *testing.T) {
+	ctx := testCtx(t)
+	prefix := keyPrefix(t)
+	a := newInstance(t, prefix, "a", nil, time.Minute)
+	other := newInstance(t, prefix, "b", nil, time.Minute)
+	defer a.Join(ctx, id("alice"), "room")()
+	defer other.Join(ctx, id("bob"), "room")()
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	get := func(token string) (int, presence.List) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/?topic=room", nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		var l presence.List
+		if res.StatusCode == http.StatusOK {
+			require.NoError(t, json.NewDecoder(res.Body).Decode(&l))
+		}
+		return res.StatusCode, l
+	}
+	status, l := get("carol")
+	require.Equal(t, http.StatusOK, status)
+	require.Len(t, l.Members, 2)
+	assert.Equal(t, "alice", l.Members[0].Subject)
+	assert.Equal(t, "bob", l.Members[1].Subject)
+	status, _ = get("")
+	assert.Equal(t, http.StatusUnauthorized, status)
+}

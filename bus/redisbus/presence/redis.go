@@ -31,6 +31,9 @@ const (
 // A Member is a subject present on a topic: auth/presence's.
 type Member = shared.Member
 
+// A List is the JSON answer of ServeHTTP: auth/presence's.
+type List = shared.List
+
 // Message types of the join and leave events: auth/presence's.
 const (
 	TypeJoin  = shared.TypeJoin
@@ -415,6 +418,12 @@ func (p *Redis) Members(ctx context.Context, topic string) ([]Member, error) {
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Subject, b.Subject) })
 	return out, nil
+}
+
+// ServeHTTP answers GET with the list of the request's topic, as
+// auth/presence's ServeList describes (a List of Members).
+func (p *Redis) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	shared.ServeList(w, r, p, p.Members, p.Logger)
 }
 
 // Topic returns the companion topic of topic.
