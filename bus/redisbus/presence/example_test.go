@@ -40,9 +40,13 @@ func ExampleRedis() {
 		instances = append(instances, p) // each is the Auth of its instance's Handlers
 	}
 	// The Handlers call Join for every live subscription.
+	// (Sync waits for Redis, for the example's output to be in order.)
 	leave := instances[0].Join(ctx, &auth.Identity{Subject: "alice"}, "chat/lobby")
+	_ = instances[0].Sync(ctx)
 	instances[1].Join(ctx, &auth.Identity{Subject: "bob"}, "chat/lobby")
+	_ = instances[1].Sync(ctx)
 	leave()
+	_ = instances[0].Sync(ctx)
 
 	members, err := instances[1].Members(ctx, "chat/lobby")
 	if err != nil {

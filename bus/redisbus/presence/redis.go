@@ -40,7 +40,7 @@ const (
 	TypeLeave = shared.TypeLeave
 )
 
-// ErrNotStarted is returned by Members before Start.
+// ErrNotStarted is returned by Sync before Start.
 var ErrNotStarted = errors.New("presence: not started")
 
 // Redis is an auth.Authorizer that delegates to Auth and records, in
@@ -81,8 +81,12 @@ type Redis struct {
 	id     string
 	local  map[string]map[string]*entry // topic, subject
 	stop   chan struct{}
-	done   chan struct{}
+	done   sync.WaitGroup
 	closed bool
+
+	qmu   sync.Mutex
+	queue []func(context.Context) // Redis updates, in order
+	wake  chan struct{}
 }
 
 // entry is a subject's subscriptions to a topic on this instance.
@@ -122,12 +126,14 @@ func (p *Redis) Start(ctx context.Context) error {
 		p.id = hex.EncodeToString(b[:])
 	}
 	p.local = make(map[string]map[string]*entry)
-	p.stop, p.done = make(chan struct{}), make(chan struct{})
+	p.stop, p.wake = make(chan struct{}), make(chan struct{}, 1)
 	p.mu.Unlock()
-	if err := p.refresh(ctx); err != nil {
+	if err := p.refresh(ctx, false); err != nil {
 		return err
 	}
+	p.done.Add(2)
 	go p.run()
+	go p.work()
 	return nil
 }
 
@@ -142,7 +148,7 @@ func (p *Redis) Close() error {
 	p.closed = true
 	close(p.stop)
 	p.mu.Unlock()
-	<-p.done
+	p.done.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
 	p.mu.Lock()
@@ -155,7 +161,7 @@ func (p *Redis) Close() error {
 }
 
 func (p *Redis) run() {
-	defer close(p.done)
+	defer p.done.Done()
 	t := time.NewTicker(p.ttl() / 3)
 	defer t.Stop()
 	for {
@@ -165,7 +171,7 @@ func (p *Redis) run() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), p.ttl()/3)
-		if err := p.refresh(ctx); err != nil {
+		if err := p.refresh(ctx, true); err != nil {
 			p.warn("presence: refresh failed", "err", err)
 		} else if err := p.reap(ctx); err != nil {
 			p.warn("presence: removing dead instances failed", "err", err)
@@ -174,9 +180,9 @@ func (p *Redis) run() {
 	}
 }
 
-// refresh keeps the instance's key alive; when it had expired (the first
-// time, or after a long pause), it records the local entries again.
-func (p *Redis) refresh(ctx context.Context) error {
+// refresh keeps the instance's key alive; when it had expired (after a
+// long pause) and again is set, it records the local entries again.
+func (p *Redis) refresh(ctx context.Context, again bool) error {
 	fresh, err := p.Client.SetNX(ctx, p.key("i:"+p.id), "1", p.ttl()).Result()
 	if err != nil {
 		return err
@@ -184,29 +190,91 @@ func (p *Redis) refresh(ctx context.Context) error {
 	if !fresh {
 		return p.Client.PExpire(ctx, p.key("i:"+p.id), p.ttl()).Err()
 	}
-	if err := p.Client.SAdd(ctx, p.key("instances"), p.id).Err(); err != nil {
+	if err := p.Client.SAdd(ctx, p.key("instances"), p.id).Err(); err != nil || !again {
 		return err
 	}
-	type rec struct {
-		topic, sub string
-		since      time.Time
-	}
-	var again []rec
-	p.mu.Lock()
-	for topic, subs := range p.local {
-		for sub, e := range subs {
-			if e.listed {
-				again = append(again, rec{topic, sub, e.since})
+	p.enqueue(func(ctx context.Context) {
+		type rec struct {
+			topic, sub string
+			since      time.Time
+		}
+		var recs []rec
+		p.mu.Lock()
+		for topic, subs := range p.local {
+			for sub, e := range subs {
+				if e.listed {
+					recs = append(recs, rec{topic, sub, e.since})
+				}
 			}
 		}
+		p.mu.Unlock()
+		for _, r := range recs {
+			if _, err := p.add(ctx, r.topic, r.sub, r.since); err != nil {
+				p.warn("presence: entry not recorded again", "topic", r.topic, "err", err)
+			}
+		}
+	})
+	return nil
+}
+
+// enqueue queues a Redis update for the worker: Join and leave never wait
+// for Redis, and the updates are made in the order of the calls.
+func (p *Redis) enqueue(op func(context.Context)) {
+	p.qmu.Lock()
+	p.queue = append(p.queue, op)
+	p.qmu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
 	}
-	p.mu.Unlock()
-	for _, r := range again {
-		if _, err := p.add(ctx, r.topic, r.sub, r.since); err != nil {
-			return err
+}
+
+// work makes the queued updates until Close; those still queued then are
+// dropped (Close removes every entry of the instance).
+func (p *Redis) work() {
+	defer p.done.Done()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.wake:
+		}
+		p.qmu.Lock()
+		ops := p.queue
+		p.queue = nil
+		p.qmu.Unlock()
+		for _, op := range ops {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+			op(ctx)
+			cancel()
 		}
 	}
-	return nil
+}
+
+// Sync waits until the Redis updates of every Join and leave made so far
+// are done (or failed and were logged), or ctx is done, or Close.
+func (p *Redis) Sync(ctx context.Context) error {
+	p.mu.Lock()
+	stop := p.stop
+	p.mu.Unlock()
+	if stop == nil {
+		return ErrNotStarted
+	}
+	done := make(chan struct{})
+	p.enqueue(func(context.Context) { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-stop:
+		return errors.New("presence: closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // reap removes the entries of the instances whose key expired. One
@@ -306,7 +374,9 @@ func (p *Redis) remove(ctx context.Context, id, topic, sub string) error {
 }
 
 // Join implements auth.Joiner. Redis is written when a subject's first
-// subscription to a topic on this instance starts and its last ends.
+// subscription to a topic on this instance starts and its last ends, by
+// a goroutine of the instance, in order: Join and the leave function it
+// returns never wait for Redis (see Sync).
 // Subscriptions before Start or after Close are not recorded.
 func (p *Redis) Join(ctx context.Context, id *auth.Identity, topic string) func() {
 	if id == nil || id.Subject == "" || strings.HasPrefix(topic, p.topicPrefix()) {
@@ -332,17 +402,17 @@ func (p *Redis) Join(ctx context.Context, id *auth.Identity, topic string) func(
 	e = &entry{conns: 1, since: time.Now(), listed: true}
 	subs[sub] = e
 	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
-	defer cancel()
-	listed, err := p.add(ctx, topic, sub, e.since)
-	if err != nil {
-		p.warn("presence: join not recorded", "topic", topic, "err", err)
-	}
-	if !listed && err == nil {
-		p.mu.Lock()
-		e.listed = false
-		p.mu.Unlock()
-	}
+	p.enqueue(func(ctx context.Context) {
+		listed, err := p.add(ctx, topic, sub, e.since)
+		if err != nil {
+			p.warn("presence: join not recorded", "topic", topic, "err", err)
+		}
+		if !listed && err == nil {
+			p.mu.Lock()
+			e.listed = false
+			p.mu.Unlock()
+		}
+	})
 	return func() { p.leave(topic, sub) }
 }
 
@@ -362,16 +432,18 @@ func (p *Redis) leave(topic, sub string) {
 	if len(p.local[topic]) == 0 {
 		delete(p.local, topic)
 	}
-	listed := e.listed
 	p.mu.Unlock()
-	if !listed {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
-	defer cancel()
-	if err := p.remove(ctx, p.id, topic, sub); err != nil {
-		p.warn("presence: leave not recorded", "topic", topic, "err", err)
-	}
+	p.enqueue(func(ctx context.Context) {
+		p.mu.Lock()
+		listed := e.listed // set by the join's update, queued before
+		p.mu.Unlock()
+		if !listed {
+			return
+		}
+		if err := p.remove(ctx, p.id, topic, sub); err != nil {
+			p.warn("presence: leave not recorded", "topic", topic, "err", err)
+		}
+	})
 }
 
 // Members returns the subjects present on topic on the live instances,
