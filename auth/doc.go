@@ -28,8 +28,10 @@
 // held long poll is answered with what it has by then, and a ws connection
 // is closed with ws.CloseExpired (4001). The Go clients refresh by
 // themselves when their HTTPClient's transport is a [Transport], which
-// asks a callback for the token of each request; without one they stop
-// with the 401 of their next request.
+// asks a callback for the token of each request (auto.Client has a Token
+// field for it); without one they stop with the 401 of their next request.
+// The browser clients (ws/client.js, auto/client.js) take a token option
+// and fetch a fresh token after close code 4001 or a 401.
 //
 // # Publishing, presence
 //
@@ -37,7 +39,8 @@
 // broker does; [Stamp] signs it with the publisher's subject and refuses a
 // message that names someone else. An Authorizer that is also a [Joiner]
 // is told of every live subscription (sse streams, ws subscriptions):
-// package auth/presence keeps who is online per topic that way.
+// package auth/presence keeps who is online per topic that way, in one
+// process; package presence of module bus/redisbus across instances.
 //
 // # Deny by default
 //

@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
 	"github.com/pushpull/pushpull/internal/retry"
@@ -63,6 +65,17 @@ type Client struct {
 	HTTPClient *http.Client
 	// Header is added to every request, for example Authorization.
 	Header http.Header
+	// Token, when set, is asked for the bearer token of every request,
+	// WebSocket handshakes included (HTTPClient's transport is wrapped in
+	// an auth.Transport): when the server ends a live connection because
+	// its credentials expired (an SSE stream, a ws connection closed with
+	// ws.CloseExpired, a held long poll answered), the transport in use
+	// comes back with a fresh token and goes on from the subscription's
+	// cursor, whatever transport it is or falls back to. Token should
+	// return a token that stays valid for a while (refresh ahead of its
+	// expiry): a request refused with 401 ends the subscription with a
+	// *StatusError. Nil means no token beyond Header.
+	Token func(ctx context.Context) (string, error)
 	// Transports lists the transports to use, in order of preference.
 	// Nil means the server's order. Transports the server does not offer
 	// are skipped.
@@ -94,6 +107,9 @@ type Client struct {
 	// Logger receives transport switches at info level and failed
 	// attempts at debug level. Nil means nothing is logged.
 	Logger *slog.Logger
+
+	hcOnce sync.Once
+	hc     *http.Client
 }
 
 var (
@@ -129,11 +145,34 @@ func (c *Client) buffer() int {
 	return DefaultBuffer
 }
 
+// httpClient returns the client of every request: HTTPClient, with Token's
+// transport when Token is set.
 func (c *Client) httpClient() *http.Client {
-	if c.HTTPClient != nil {
-		return c.HTTPClient
+	c.hcOnce.Do(func() {
+		c.hc = c.HTTPClient
+		if c.Token == nil {
+			return
+		}
+		hc := http.Client{}
+		if c.HTTPClient != nil {
+			hc = *c.HTTPClient
+		}
+		hc.Transport = &auth.Transport{Token: c.Token, Base: hc.Transport}
+		c.hc = &hc
+	})
+	if c.hc != nil {
+		return c.hc
 	}
 	return http.DefaultClient
+}
+
+// transportHTTPClient is the HTTPClient of the transports' clients: nil
+// (their default) when neither HTTPClient nor Token is set.
+func (c *Client) transportHTTPClient() *http.Client {
+	if c.HTTPClient == nil && c.Token == nil {
+		return nil
+	}
+	return c.httpClient()
 }
 
 func (c *Client) logger() *slog.Logger {

@@ -21,6 +21,22 @@
 // after each failure, at most ten times as long). Every switch resumes from
 // the id of the last message delivered; ids are checked to follow each
 // other, so nothing is skipped or repeated.
+//
+// Credentials: with the token option the client asks for a bearer token
+// before every request and sends it in the Authorization header (fetch:
+// negotiate, publish, SSE, long polling, polling) or, for WebSocket, whose
+// browser API cannot send headers, in the query parameter tokenParam (the
+// server's auth.Bearer needs Query set to the same name). When the server
+// ends a connection because the token expired (WebSocket close code 4001,
+// an SSE stream or long poll ended, a 401), the next call gets
+// { expired: true }: return a fresh token then, and the subscription goes
+// on from its cursor on the same transport. A request refused with 401
+// again after a fresh token ends the subscription (onError).
+//
+//   let tok;
+//   const c = new Client("/rt", {
+//     token: async ({ expired }) => (expired || !tok ? (tok = await (await fetch("/token")).text()) : tok),
+//   });
 
 /**
  * @typedef {Object} Message
@@ -53,7 +69,9 @@
  * @property {number} [probeTimeout=5000]     ms a transport behind the top has to deliver
  * @property {number} [upgradeInterval=30000] ms before better transports are tried again
  * @property {number} [pollInterval=2000]     ms between polls (the server's advice wins when longer)
- * @property {Object<string,string>} [headers] extra headers of fetch requests (not WebSocket, SSE)
+ * @property {Object<string,string>} [headers] extra headers of fetch requests (not WebSocket)
+ * @property {(o: {expired: boolean}) => (string|Promise<string>)} [token] the bearer token of each request
+ * @property {string} [tokenParam="access_token"] the query parameter of the WebSocket's token
  */
 
 /** An HTTP refusal of negotiate, publish or a transport. */
@@ -118,10 +136,27 @@ export class Client {
     return u;
   }
 
+  /** The token to send now; a fresh one after an expiry or a refusal. */
+  async _token() {
+    const expired = this.stale;
+    this.stale = false;
+    return this.opts.token({ expired });
+  }
+
   async _fetch(url, init = {}) {
-    const res = await fetch(url, { cache: "no-store", ...init, headers: { ...this.opts.headers, ...init.headers } });
-    if (!res.ok) throw await failure(res);
-    return res;
+    for (let again = !!this.opts.token; ; again = false) {
+      const headers = { ...this.opts.headers, ...init.headers };
+      if (this.opts.token) headers.Authorization = "Bearer " + (await this._token());
+      const res = await fetch(url, { cache: "no-store", ...init, headers });
+      if (res.status === 401 && again) {
+        // Expired or refused: once more with a fresh token.
+        this.stale = true;
+        res.body?.cancel().catch(() => {});
+        continue;
+      }
+      if (!res.ok) throw await failure(res);
+      return res;
+    }
   }
 
   /** @param {string} topic @param {AbortSignal} [signal] */
@@ -421,11 +456,8 @@ export class Subscription {
 // Transports: open(url, topic, cursor, sink, client) returns
 // { opened: Promise, close() }; sink gets message(m), reset(top), end(err).
 const OPEN = {
-  websocket(url, topic, cursor, sink) {
-    const u = new URL(url);
-    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(u, "pushpull.v1");
-    let done = false, ok, ko;
+  websocket(url, topic, cursor, sink, c) {
+    let ws, done = false, ok, ko;
     const opened = new Promise((a, b) => ((ok = a), (ko = b)));
     const end = (e) => {
       if (done) return;
@@ -433,30 +465,47 @@ const OPEN = {
       ko(e);
       sink.end(e);
     };
-    ws.onopen = () => ws.send(JSON.stringify({ op: "subscribe", topic, after: cursor, ref: "s" }));
-    ws.onmessage = (ev) => {
-      let f;
-      try {
-        f = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
-      if (f.op === "message" && f.topic === topic) {
-        sink.message({ topic, id: f.id, type: f.type || "", data: f.data64 !== undefined ? b64(f.data64) : f.data ?? "", time: f.time, meta: f.meta });
-      } else if (f.op === "ack" && f.ref === "s") ok();
-      else if (f.op === "reset") {
-        const e = new HTTPError(410, "cursor_expired", f.message || "cursor expired");
-        e.top = f.top;
-        if (f.ref === "s") ko(e);
-        else sink.reset(f.top);
-      } else if (f.op === "error" && (f.ref === "s" || !f.ref)) {
-        const e = new HTTPError(f.code === "forbidden" ? 403 : 400, f.code, f.message);
-        e.transport = true;
-        end(e);
-      }
+    const dial = async () => {
+      const u = new URL(url);
+      u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+      if (c.opts.token) u.searchParams.set(c.opts.tokenParam || "access_token", await c._token());
+      if (!done) ws = wire(new WebSocket(u, "pushpull.v1"));
     };
-    ws.onerror = ws.onclose = () => end(new Error("pushpull: websocket closed"));
-    return { opened, close: () => ((done = true), ko(new Error("closed")), ws.close()) };
+    const wire = (ws) => {
+      ws.onopen = () => ws.send(JSON.stringify({ op: "subscribe", topic, after: cursor, ref: "s" }));
+      ws.onmessage = (ev) => {
+        let f;
+        try {
+          f = JSON.parse(ev.data);
+        } catch {
+          return;
+        }
+        if (f.op === "message" && f.topic === topic) {
+          sink.message({ topic, id: f.id, type: f.type || "", data: f.data64 !== undefined ? b64(f.data64) : f.data ?? "", time: f.time, meta: f.meta });
+        } else if (f.op === "ack" && f.ref === "s") ok();
+        else if (f.op === "reset") {
+          const e = new HTTPError(410, "cursor_expired", f.message || "cursor expired");
+          e.top = f.top;
+          if (f.ref === "s") ko(e);
+          else sink.reset(f.top);
+        } else if (f.op === "error" && (f.ref === "s" || !f.ref)) {
+          const e = new HTTPError(f.code === "forbidden" ? 403 : 400, f.code, f.message);
+          e.transport = true;
+          end(e);
+        }
+      };
+      let up = false;
+      ws.addEventListener("open", () => (up = true));
+      ws.onerror = () => end(new Error("pushpull: websocket closed"));
+      ws.onclose = (ev) => {
+        // 4001: the token expired; a refused handshake looks like any failed one.
+        if (c.opts.token && (ev.code === 4001 || !up)) c.stale = true;
+        end(new Error("pushpull: websocket closed"));
+      };
+      return ws;
+    };
+    dial().catch(end);
+    return { opened, close: () => ((done = true), ko(new Error("closed")), ws && ws.close()) };
   },
 
   sse(url, topic, cursor, sink, c) {

@@ -6,8 +6,8 @@
 // # Server
 //
 // [Handler] composes a ws.Handler, an sse.Handler, a longpoll.Handler and a
-// poll.Handler over one Broker, with one Authorize hook and one set of
-// limits, and adds three routes. Mounted at Prefix:
+// poll.Handler over one Broker, with one Auth (package auth), one Authorize
+// hook, one OnPublish hook and one set of limits, and adds three routes. Mounted at Prefix:
 //
 //	GET  Prefix/negotiate[?topic=T]  the transports, in order, and T's top
 //	GET  Prefix/ws                   WebSocket, protocol "pushpull.v1" (package ws)
@@ -24,7 +24,11 @@
 //	  {"name":"longpoll","url":"longpoll"},{"name":"poll","url":"poll"}],
 //	 "publish":"publish","top":"k3v9q2d8ma1-41"}
 //
-// With a topic parameter it first asks Authorize (403 when refused) and
+// With Handler.Auth set, every route but client.js authenticates first:
+// 401 with WWW-Authenticate: Bearer without valid credentials (the reason in
+// the body's message), 503 with Retry-After when they cannot be checked.
+// With a topic parameter negotiate then asks Auth and Authorize for a
+// subscription (403 when refused) and
 // adds "top", the topic's newest ID (bus.Origin when it has none): the
 // clients start "new messages only" subscriptions after it, so every
 // transport they may switch to resumes from the same position, and probe
@@ -36,16 +40,30 @@
 //
 //	400 bad_request            the body is not such an object, or has both data and data64
 //	400 invalid_topic          no topic, or an invalid name
-//	400 invalid_message        the broker refused the type or message
-//	403 forbidden              Authorize refused, or a foreign Origin not in OriginPatterns
+//	400 invalid_message        the broker or OnPublish refused the type or message
+//	401 unauthorized           Auth found no valid credentials
+//	403 forbidden              Auth, Authorize or OnPublish refused, or a foreign Origin
+//	                           not in OriginPatterns
 //	405 method_not_allowed     not POST
 //	413 too_large              the body exceeds MaxMessageBytes (64 KiB by default)
 //	415 unsupported_media_type not application/json (which also makes
 //	                           cross-origin browsers send a CORS preflight)
-//	503 unavailable            the broker is closed or failing
+//	503 unavailable            the broker is closed or failing, or the credentials
+//	                           could not be checked
 //
-// Over WebSocket a client publishes with the ws protocol; Authorize and
-// MaxMessageBytes (the frame's read limit) apply there too.
+// Over WebSocket a client publishes with the ws protocol; Auth, Authorize,
+// OnPublish and MaxMessageBytes (the frame's read limit) apply there too.
+// OnPublish sees the message with the publisher's identity on both routes,
+// so one hook stamps or refuses every publish, e.g. with auth.Stamp:
+//
+//	h := &auto.Handler{Broker: b, Auth: bearer,
+//		OnPublish: func(_ context.Context, id *auth.Identity, m *bus.Message) error {
+//			return auth.Stamp(m, "from", id)
+//		}}
+//
+// The Go Client sends Client.Token's bearer token with every request, so a
+// live connection the server ends at its token's expiry comes back with a
+// fresh one from the subscription's cursor, on any transport.
 //
 // # Transport order
 //

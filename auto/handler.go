@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/httptopic"
 	"github.com/pushpull/pushpull/internal/pollwire"
@@ -41,13 +43,13 @@ func DefaultTransports() []string { return append([]string(nil), defaultTranspor
 const DefaultMaxMessageBytes = 64 << 10
 
 // An Action is what a request asks to do with a topic; Authorize receives
-// it.
-type Action string
+// it. It is auth.Action: the hook and Auth are asked the same questions.
+type Action = auth.Action
 
 // The actions Authorize is asked about.
 const (
-	ActionSubscribe Action = "subscribe"
-	ActionPublish   Action = "publish"
+	ActionSubscribe = auth.Subscribe
+	ActionPublish   = auth.Publish
 )
 
 // Handler serves topics of one Broker over every transport under one path
@@ -58,7 +60,7 @@ const (
 //	srv.RegisterOnShutdown(func() { h.Shutdown(context.Background()) })
 //
 // It composes a ws.Handler, an sse.Handler, a longpoll.Handler and a
-// poll.Handler that share Broker, Authorize, the limits and Logger, and adds
+// poll.Handler that share Broker, Auth, Authorize, the limits and Logger, and adds
 // the negotiate answer, HTTP publishing and the browser module.
 //
 // The zero value is not usable: Broker must be set. Other fields have useful
@@ -76,13 +78,32 @@ type Handler struct {
 	// switched off: its route answers 404 and negotiate does not list it.
 	Transports []string
 	// DisablePublish switches the HTTP publish route off (404). Publishing
-	// over WebSocket is governed by Authorize alone.
+	// over WebSocket is governed by Auth and Authorize alone.
 	DisablePublish bool
-	// Authorize, when set, is asked before every subscription (on every
-	// transport and for negotiate with a topic) and every publish (over
-	// WebSocket or HTTP). A non-nil error refuses it: 403 over HTTP, an
-	// error frame with code "forbidden" over WebSocket.
+	// Auth, when set, authenticates every request (negotiate, publish and
+	// the four transports) and authorizes every subscription and publish,
+	// as package auth describes: 401 with WWW-Authenticate without valid
+	// credentials, 503 when they cannot be checked, 403 (over WebSocket
+	// an error frame with code "forbidden") for a topic not granted. Live
+	// connections end when their identity expires (WebSocket: close code
+	// ws.CloseExpired). Nil means no authentication.
+	Auth auth.Authorizer
+	// Authorize, when set, is asked after Auth allowed the request (the
+	// identity is in r's context, auth.FromContext) before every
+	// subscription (on every transport and for negotiate with a topic)
+	// and every publish (over WebSocket or HTTP). A non-nil error refuses
+	// it: 403 over HTTP, an error frame with code "forbidden" over
+	// WebSocket.
 	Authorize func(r *http.Request, action Action, topic string) error
+	// OnPublish, when set, sees every message published over WebSocket or
+	// HTTP after it was authorized and before it reaches the Broker, with
+	// the publisher's identity (nil without Auth): it may change m's Type,
+	// Data and Meta (stamp it, e.g. with auth.Stamp), or refuse it with an
+	// error: 403 forbidden over HTTP (400 invalid_message for an error
+	// wrapping bus.ErrInvalidMessage), an error frame over WebSocket.
+	// m.Topic is the topic; changing it has no effect. ctx is the
+	// request's or the WebSocket connection's.
+	OnPublish func(ctx context.Context, id *auth.Identity, m *bus.Message) error
 	// OriginPatterns lists the foreign origins (host patterns such as
 	// "*.example.com", as path.Match sees them) allowed to open WebSocket
 	// connections and to publish over HTTP. The request's own host is
@@ -153,21 +174,21 @@ func (h *Handler) init() {
 			PingInterval:   h.Heartbeat,
 			MaxConnections: h.MaxConnections,
 			Logger:         logger,
+			Auth:           h.Auth,
 		}
-		if h.Authorize != nil {
-			h.ws.Authorize = func(r *http.Request, a ws.Action, topic string) error {
-				act := ActionSubscribe
-				if a == ws.ActionPublish {
-					act = ActionPublish
-				}
-				return h.Authorize(r, act, topic)
+		if h.OnPublish != nil {
+			h.ws.OnPublish = func(ctx context.Context, c *ws.Conn, m *bus.Message) error {
+				return h.OnPublish(ctx, c.Identity(), m)
 			}
 		}
-		h.sse = &sse.Handler{Broker: h.Broker, Topic: topicOf, Authorize: authorize(ActionSubscribe),
+		if h.Authorize != nil {
+			h.ws.Authorize = h.Authorize
+		}
+		h.sse = &sse.Handler{Broker: h.Broker, Topic: topicOf, Auth: h.Auth, Authorize: authorize(ActionSubscribe),
 			Heartbeat: h.Heartbeat, MaxStreams: h.MaxConnections, Logger: h.Logger}
-		h.longpoll = &longpoll.Handler{Broker: h.Broker, Topic: topicOf, Authorize: authorize(ActionSubscribe),
+		h.longpoll = &longpoll.Handler{Broker: h.Broker, Topic: topicOf, Auth: h.Auth, Authorize: authorize(ActionSubscribe),
 			Timeout: h.LongPollTimeout, MaxHeld: h.MaxConnections, Logger: h.Logger}
-		h.poll = &poll.Handler{Broker: h.Broker, Topic: topicOf, Authorize: authorize(ActionSubscribe),
+		h.poll = &poll.Handler{Broker: h.Broker, Topic: topicOf, Auth: h.Auth, Authorize: authorize(ActionSubscribe),
 			Interval: h.PollInterval, Logger: h.Logger}
 		h.negotiate = h.negotiateBody()
 	})
@@ -273,11 +294,16 @@ func (h *Handler) negotiateBody() []byte {
 }
 
 // serveNegotiate answers GET negotiate: the transports, and with a topic
-// parameter the topic's top, after Authorize allowed a subscription.
+// parameter the topic's top, after Auth and Authorize allowed a
+// subscription.
 func (h *Handler) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		pollwire.WriteErrorBody(w, http.StatusMethodNotAllowed, pollwire.ErrorBody{Error: pollwire.CodeMethod, Message: "use GET", Allowed: "GET, HEAD"})
+		return
+	}
+	r, id, ok := h.authenticate(w, r)
+	if !ok {
 		return
 	}
 	body := h.negotiate
@@ -287,11 +313,8 @@ func (h *Handler) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 			pollwire.WriteError(w, err, 0)
 			return
 		}
-		if h.Authorize != nil {
-			if err := h.Authorize(r, ActionSubscribe, topic); err != nil {
-				pollwire.WriteError(w, errors.Join(pollwire.ErrForbidden, err), 0)
-				return
-			}
+		if !h.authorize(w, r, id, ActionSubscribe, topic) {
+			return
 		}
 		top, err := h.Broker.Top(r.Context(), topic)
 		if err != nil {
@@ -309,6 +332,42 @@ func (h *Handler) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(body)
 	}
+}
+
+// authenticate runs Auth on r, when set, and answers 401 or 503 itself
+// when it fails. It returns r with the identity in its context.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*http.Request, *auth.Identity, bool) {
+	if h.Auth == nil {
+		return r, nil, true
+	}
+	r, id, err := auth.Authenticate(h.Auth, r)
+	if err != nil {
+		if !errors.Is(err, auth.ErrUnauthenticated) {
+			h.logError("auto: credentials could not be checked", r.URL.Query().Get("topic"), err)
+			err = fmt.Errorf("%w: %w", pollwire.ErrAuthUnavailable, err)
+		}
+		pollwire.WriteError(w, err, time.Second)
+		return r, nil, false
+	}
+	return r, id, true
+}
+
+// authorize asks Auth, then Authorize, whether the request may do action
+// on topic, and answers 403 itself when not.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, id *auth.Identity, action Action, topic string) bool {
+	if h.Auth != nil {
+		if err := h.Auth.Authorize(r.Context(), id, action, topic); err != nil {
+			pollwire.WriteError(w, fmt.Errorf("%w: %w", pollwire.ErrForbidden, err), 0)
+			return false
+		}
+	}
+	if h.Authorize != nil {
+		if err := h.Authorize(r, action, topic); err != nil {
+			pollwire.WriteError(w, fmt.Errorf("%w: %w", pollwire.ErrForbidden, err), 0)
+			return false
+		}
+	}
+	return true
 }
 
 func (h *Handler) logError(msg, topic string, err error) {

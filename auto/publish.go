@@ -57,16 +57,17 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) {
 		pollwire.WriteErrorBody(w, http.StatusUnsupportedMediaType, pollwire.ErrorBody{Error: codeMediaType, Message: "the body must be application/json"})
 		return
 	}
+	r, id, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
 	topic, err := httptopic.FromRequest(r)
 	if err != nil {
 		pollwire.WriteError(w, err, 0)
 		return
 	}
-	if h.Authorize != nil {
-		if err := h.Authorize(r, ActionPublish, topic); err != nil {
-			pollwire.WriteError(w, errors.Join(pollwire.ErrForbidden, err), 0)
-			return
-		}
+	if !h.authorize(w, r, id, ActionPublish, topic) {
+		return
 	}
 	limit := h.maxMessageBytes()
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
@@ -83,6 +84,18 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		pollwire.WriteErrorBody(w, http.StatusBadRequest, pollwire.ErrorBody{Error: codeBadRequest, Message: err.Error()})
 		return
+	}
+	if h.OnPublish != nil {
+		m.Topic = topic
+		if err := h.OnPublish(r.Context(), id, &m); err != nil {
+			if errors.Is(err, bus.ErrInvalidMessage) {
+				pollwire.WriteErrorBody(w, http.StatusBadRequest, pollwire.ErrorBody{Error: codeInvalidMessage, Message: err.Error()})
+				return
+			}
+			pollwire.WriteError(w, fmt.Errorf("%w: publish %q: %w", pollwire.ErrForbidden, topic, err), 0)
+			return
+		}
+		m.Topic = topic
 	}
 	stored, err := h.Broker.Publish(r.Context(), topic, m)
 	if err != nil {

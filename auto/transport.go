@@ -31,16 +31,16 @@ func opener(name string) openFunc {
 }
 
 func openSSE(ctx context.Context, c *Client, url, topic, after string) (bus.Subscription, error) {
-	sc := &sse.Client{URL: url, HTTPClient: c.HTTPClient, Header: c.Header, Buffer: c.buffer()}
+	sc := &sse.Client{URL: url, HTTPClient: c.transportHTTPClient(), Header: c.Header, Buffer: c.buffer()}
 	return sc.Subscribe(ctx, topic, after)
 }
 
 func openLongPoll(ctx context.Context, c *Client, url, topic, after string) (bus.Subscription, error) {
-	lc := &longpoll.Client{URL: url, HTTPClient: c.HTTPClient, Header: c.Header, Buffer: c.buffer()}
+	lc := &longpoll.Client{URL: url, HTTPClient: c.transportHTTPClient(), Header: c.Header, Buffer: c.buffer()}
 	return lc.Subscribe(ctx, topic, after)
 }
 
 func openPoll(ctx context.Context, c *Client, url, topic, after string) (bus.Subscription, error) {
-	pc := &poll.Client{URL: url, HTTPClient: c.HTTPClient, Header: c.Header, Buffer: c.buffer(), Interval: c.PollInterval}
+	pc := &poll.Client{URL: url, HTTPClient: c.transportHTTPClient(), Header: c.Header, Buffer: c.buffer(), Interval: c.PollInterval}
 	return pc.Subscribe(ctx, topic, after)
 }

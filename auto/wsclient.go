@@ -16,7 +16,7 @@ func openWebSocket(ctx context.Context, c *Client, url, topic, after string) (bu
 	dctx, cancel := context.WithTimeout(ctx, c.connectTimeout())
 	defer cancel()
 	wc := ws.NewClient(url)
-	wc.HTTPClient, wc.Header, wc.Buffer, wc.Logger = c.HTTPClient, c.Header, c.buffer(), c.logger()
+	wc.HTTPClient, wc.Header, wc.Buffer, wc.Logger = c.transportHTTPClient(), c.Header, c.buffer(), c.logger()
 	if err := wc.Connect(dctx); err != nil {
 		wc.Close()
 		return nil, err

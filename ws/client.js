@@ -22,6 +22,19 @@
 // browser EventSource after the SSE reset event: reload the state in
 // onReset. Only the subscribe call itself is rejected with that error when
 // its own cursor cannot be served.
+//
+// Credentials: a browser WebSocket cannot send headers, so the token goes
+// in a query parameter (the server's auth.Bearer needs Query set to the
+// same name) or in a cookie the page already has. With the token option
+// the client asks for a token before each connection; when the server
+// closes it with code 4001 (the token expired) or the handshake fails, the
+// next call gets { expired: true }: return a fresh token then. The client
+// reconnects and resumes every subscription from its cursor.
+//
+//   const c = new Client("wss://example.com/ws", {
+//     token: async ({ expired }) => (expired || !tok ? (tok = await fetchToken()) : tok),
+//     tokenParam: "access_token",  // the default
+//   });
 
 export const SUBPROTOCOL = "pushpull.v1";
 
@@ -72,6 +85,9 @@ export class Client {
     this.minBackoff = opts.minBackoff ?? 100;
     this.maxBackoff = opts.maxBackoff ?? 5000;
     this.onstatechange = opts.onstatechange ?? null;
+    this.token = opts.token ?? null; // async ({ expired }) => string
+    this.tokenParam = opts.tokenParam ?? "access_token";
+    this.stale = false; // the last token was refused or expired
     this.subs = new Map(); // topic → subscription
     this.ops = new Map(); // ref → pending request
     this.seq = 0;
@@ -83,11 +99,28 @@ export class Client {
     this._connect();
   }
 
-  _connect() {
+  async _connect() {
     if (this.closed) return;
-    const ws = new WebSocket(this.url, [SUBPROTOCOL]);
+    let url = this.url;
+    if (this.token) {
+      try {
+        const tok = await this.token({ expired: this.stale });
+        const u = new URL(url, typeof location === "object" ? location.href : undefined);
+        u.searchParams.set(this.tokenParam, tok);
+        url = u.href;
+      } catch (e) {
+        console.warn("pushpull: token:", e);
+        this._retry();
+        return;
+      }
+      this.stale = false;
+      if (this.closed) return;
+    }
+    const ws = new WebSocket(url, [SUBPROTOCOL]);
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       if (ws.protocol !== SUBPROTOCOL) {
         ws.close(1002, "subprotocol " + SUBPROTOCOL + " required");
         return;
@@ -110,8 +143,10 @@ export class Client {
       this.onstatechange?.("open");
     };
     ws.onmessage = (ev) => this._dispatch(ws, ev.data);
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
+      // 4001: the token expired; a failed handshake may be a refused one.
+      if (this.token && (ev.code === 4001 || !opened)) this.stale = true;
       this.ws = null;
       this.connected = false;
       for (const [ref, o] of this.ops) {
@@ -123,10 +158,15 @@ export class Client {
         }
       }
       this.onstatechange?.("closed");
-      if (this.closed) return;
-      const base = Math.min(this.maxBackoff, this.minBackoff * 2 ** this.attempt++);
-      setTimeout(() => this._connect(), base * (0.5 + Math.random()));
+      if (ev.code === 4001) this.attempt = 0; // expected: come back at once
+      this._retry();
     };
+  }
+
+  _retry() {
+    if (this.closed) return;
+    const base = Math.min(this.maxBackoff, this.minBackoff * 2 ** this.attempt++);
+    setTimeout(() => this._connect(), base * (0.5 + Math.random()));
   }
 
   _dispatch(ws, text) {

@@ -21,5 +21,6 @@
 //
 // Memory is one process's view: behind a load balancer each instance
 // knows its own members only, and an instance that dies takes its list
-// with it.
+// with it. For presence across instances, use the Redis-backed sibling,
+// package github.com/pushpull/pushpull/bus/redisbus/presence.
 package presence
