@@ -8,6 +8,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Handler's fields.
@@ -57,6 +58,10 @@ type Handler struct {
 	MaxInFlight int
 	// Logger receives server-side failures. Nil means no logging.
 	Logger *slog.Logger
+	// Metrics, when set, is told of each refusal (Refused), each answer
+	// carrying messages (Delivered) and each expired cursor (Reset), as
+	// Transport "poll"; see package metrics. Nil means no metrics.
+	Metrics metrics.Recorder
 
 	inFlight atomic.Int64
 }
@@ -84,11 +89,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.inFlight.Add(1) > int64(n) {
 			h.inFlight.Add(-1)
 			pollwire.WriteOverCapacity(w, h.interval())
+			pollwire.Refused(h.Metrics, transport, "", http.StatusServiceUnavailable)
 			return
 		}
 		defer h.inFlight.Add(-1)
 	}
-	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Limit: h.limit()})
+	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Limit: h.limit(), Metrics: h.Metrics, Transport: transport})
 	if !ok {
 		return
 	}
@@ -106,8 +112,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	pollwire.WriteBatch(w, r, pollwire.AppendBatch(nil, msgs, cursor))
+	body := pollwire.AppendBatch(nil, msgs, cursor)
+	pollwire.WriteBatch(w, r, body)
+	pollwire.Delivered(h.Metrics, transport, req.Topic, len(msgs), len(body))
 }
+
+// transport is the Transport of the Handler's metrics.
+const transport = "poll"
 
 // read returns the messages of the answer and its cursor.
 func (h *Handler) read(r *http.Request, req pollwire.Request) ([]bus.Message, string, error) {
@@ -154,4 +165,5 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req pollwire.Requ
 			slog.String("topic", req.Topic), slog.String("after", req.After), slog.Any("error", err))
 	}
 	pollwire.WriteError(w, err, h.interval())
+	pollwire.Failed(h.Metrics, transport, req.Topic, status)
 }
