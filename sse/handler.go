@@ -13,6 +13,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/httptopic"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Handler's fields.
@@ -84,6 +85,11 @@ type Handler struct {
 	// history" in the package documentation). Nil means nothing is
 	// logged.
 	Logger *slog.Logger
+	// Metrics, when set, is told of each refusal (Refused), each stream
+	// (ConnOpened, and when it ends ConnClosed), each write of messages
+	// (Delivered) and each reset event sent (Reset), as Transport "sse";
+	// see package metrics. Nil means no metrics.
+	Metrics metrics.Recorder
 
 	initOnce sync.Once
 	stop     chan struct{} // closed by Shutdown
@@ -238,6 +244,7 @@ func (h *Handler) untrack(s *stream) {
 // fail answers a request that gets no stream.
 func (h *Handler) fail(w http.ResponseWriter, err error) {
 	code := statusOf(err)
+	h.refused(code, err)
 	msg := err.Error()
 	switch code {
 	case http.StatusForbidden:
@@ -463,6 +470,9 @@ func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subs
 		if err == nil {
 			if reset {
 				prelude = appendReset(prelude, cursor)
+				if h.Metrics != nil {
+					h.Metrics.Record(metrics.Event{Kind: metrics.Reset, Transport: transport, Topic: topic})
+				}
 			}
 			return sub, prelude, nil
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/retry"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
@@ -84,7 +85,7 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 	defer c.wg.Done()
 	b := c.backOff()
 	for {
-		err := c.serve(ctx, conn)
+		err := c.serveReported(ctx, conn)
 		conn.CloseNow()
 		c.disconnected()
 		if ctx.Err() != nil {
@@ -240,6 +241,9 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 			o.res <- opResult{id: e.ID, time: e.Time}
 		}
 	case opError, opReset:
+		if c.Metrics != nil && (e.Op == opReset || e.Code == codeCursorExpired) {
+			c.Metrics.Record(metrics.Event{Kind: metrics.Reset, Transport: clientTransport, Topic: e.Topic})
+		}
 		var ferr error = &ServerError{Code: e.Code, Message: e.Message}
 		if e.Op == opReset {
 			ferr = &bus.CursorError{Topic: e.Topic, Top: e.Top, Err: bus.ErrCursorExpired}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // minQueue is the initial capacity of a connection's queue.
@@ -52,8 +53,9 @@ type Conn struct {
 }
 
 type frame struct {
-	p   []byte
-	bin bool
+	p     []byte
+	bin   bool
+	topic string // of a message frame, for Metrics; "" for other frames
 }
 
 // connSub is one topic a connection subscribes to.
@@ -270,7 +272,7 @@ func (c *Conn) attach(ctx context.Context, s *connSub, e *envelope) error {
 			return fmt.Errorf("ws: topic %q: the broker has nothing after %q but the fan-out is at %q", e.Topic, cursor, hb.lastID())
 		}
 		for _, m := range msgs {
-			if !c.sendWait(ctx, encodeMessage(m)) {
+			if !c.sendWait(ctx, e.Topic, encodeMessage(m)) {
 				return errConnClosing
 			}
 		}
@@ -356,6 +358,7 @@ func (c *Conn) authorize(action Action, topic string) error {
 
 func (c *Conn) sendError(ref, topic string, err error) {
 	code := errorCode(err)
+	c.reportError(code, topic)
 	if code == codeCursorExpired {
 		if top, ok := bus.TopOf(err); ok {
 			c.send(encode(&envelope{Op: opReset, Ref: ref, Topic: topic, Top: top, Message: err.Error()}))
@@ -420,7 +423,7 @@ func (c *Conn) send(p []byte) {
 // sendWait queues p once the queue is less than half full, so that replayed
 // history leaves room for live messages. It reports false when the
 // connection is closing or ctx ends. Only the reader calls it.
-func (c *Conn) sendWait(ctx context.Context, p []byte) bool {
+func (c *Conn) sendWait(ctx context.Context, topic string, p []byte) bool {
 	for {
 		c.mu.Lock()
 		if c.closing {
@@ -428,7 +431,7 @@ func (c *Conn) sendWait(ctx context.Context, p []byte) bool {
 			return false
 		}
 		if c.roomLocked() {
-			c.pushLocked(frame{p: p})
+			c.pushLocked(frame{p: p, topic: topic})
 			c.mu.Unlock()
 			return true
 		}
@@ -526,6 +529,9 @@ func (c *Conn) writeLoop() {
 		if err != nil {
 			c.abort()
 			return
+		}
+		if f.topic != "" && c.h.Metrics != nil {
+			c.h.Metrics.Record(metrics.Event{Kind: metrics.Delivered, Transport: transport, Topic: f.topic, N: 1, Bytes: int64(len(f.p))})
 		}
 	}
 }

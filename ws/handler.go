@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/refmap"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Handler's fields.
@@ -114,6 +115,13 @@ type Handler struct {
 	// Logger receives connection errors at debug level and failed
 	// requests at warn level. Nil means no logging.
 	Logger *slog.Logger
+	// Metrics, when set, is told of each refused upgrade (Refused), each
+	// connection (ConnOpened, and when it ends ConnClosed), each message
+	// frame written (Delivered), each subscription told its cursor
+	// expired (Reset) and each subscribe or publish Authorize refuses
+	// (Refused, Status 403), as Transport "ws"; see package metrics. Nil
+	// means no metrics.
+	Metrics metrics.Recorder
 
 	mu       sync.Mutex
 	conns    map[*Conn]struct{}
@@ -198,6 +206,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    h.Compression,
 	})
 	if err != nil {
+		h.refusedUpgrade(hw.status)
 		h.release(nil)
 		h.logger().Debug("ws: accept", "err", err)
 		return
@@ -210,6 +219,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if down {
 		c.closeWith(websocket.StatusGoingAway, "server shutting down")
 	}
+	if h.Metrics != nil {
+		defer c.closed(c.opened())
+	}
 	c.serve()
 	h.release(c)
 }
@@ -219,7 +231,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // for a closing handshake in progress instead.)
 type hijackRecorder struct {
 	http.ResponseWriter
-	conn net.Conn
+	conn   net.Conn
+	status int // of a refused upgrade
+}
+
+// WriteHeader records the status of a refused upgrade.
+func (w *hijackRecorder) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
