@@ -83,11 +83,9 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 
 // refuse answers err and reports it as a refusal.
 func (cfg *Config) refuse(w http.ResponseWriter, topic string, err error) {
-	WriteError(w, err, 0)
-	if cfg.Metrics != nil {
-		status, _ := Classify(err)
-		Refused(cfg.Metrics, cfg.Transport, topic, status)
-	}
+	status, body := Classify(err)
+	WriteErrorBody(w, status, body)
+	Refused(cfg.Metrics, cfg.Transport, topic, status)
 }
 
 // Refused reports to rec, when set, that a request for topic was refused
