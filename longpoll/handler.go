@@ -277,8 +277,8 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, st *state) {
 	} else {
 		body = pollwire.AppendBatch(nil, st.msgs, st.cursor)
 	}
+	pollwire.Delivered(h.Metrics, transport, st.req.Topic, n, len(body)) // before the client can see it
 	pollwire.WriteBatch(w, r, body)
-	pollwire.Delivered(h.Metrics, transport, st.req.Topic, n, len(body))
 }
 
 // transport is the Transport of the Handler's metrics.

@@ -113,8 +113,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := pollwire.AppendBatch(nil, msgs, cursor)
+	pollwire.Delivered(h.Metrics, transport, req.Topic, len(msgs), len(body)) // before the client can see it
 	pollwire.WriteBatch(w, r, body)
-	pollwire.Delivered(h.Metrics, transport, req.Topic, len(msgs), len(body))
 }
 
 // transport is the Transport of the Handler's metrics.
