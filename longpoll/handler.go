@@ -298,7 +298,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req pollwire.Requ
 	status, _ := pollwire.Classify(err)
 	if status >= 500 && h.Logger != nil && r.Context().Err() == nil {
 		h.Logger.LogAttrs(r.Context(), slog.LevelError, "longpoll: failed",
-			slog.String("topic", req.Topic), slog.String("after", req.After), slog.Any("error", err))
+			slog.String("topic", req.Topic), slog.String("cursor", req.After), slog.Int("status", status),
+			slog.String("remote_addr", r.RemoteAddr), slog.Any("error", err))
 	}
 	pollwire.WriteError(w, err, h.retryAfter())
 	pollwire.Failed(h.Metrics, transport, req.Topic, status)

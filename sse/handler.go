@@ -260,7 +260,7 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 		// connection after the answer (HTTP/2: ends it gracefully).
 		w.Header().Set("Connection", "close")
 	case http.StatusInternalServerError:
-		h.logger().Error("sse: stream not opened", "err", err)
+		h.logger().Error("sse: stream not opened", "error", err)
 	}
 	http.Error(w, msg, code)
 }
@@ -533,7 +533,7 @@ func (h *Handler) warnExpired(ctx context.Context, topic, cursor, top string) {
 			"sse: reconnecting clients' Last-Event-ID left the history of more topics than are warned about one by one; further topics are not logged",
 			slog.Int("topics", limit))
 	case !seen && !full:
-		attrs := []slog.Attr{slog.String("topic", topic), slog.String("last_event_id", cursor),
+		attrs := []slog.Attr{slog.String("topic", topic), slog.String("cursor", cursor),
 			slog.String("top", top), slog.Uint64("behind", t.Offset-c.Offset)}
 		if d := h.retry(); d > 0 {
 			attrs = append(attrs, slog.Duration("retry", d))

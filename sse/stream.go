@@ -109,7 +109,7 @@ func (s *stream) messages(m *bus.Message) error {
 		if err != nil {
 			// Never written: the client sees the gap in the IDs and
 			// reports it rather than missing the message silently.
-			s.h.logger().Error("sse: message skipped", "topic", s.topic, "id", m.ID, "err", err)
+			s.h.logger().Error("sse: message skipped", "topic", s.topic, "id", m.ID, "error", err)
 		} else if s.conn != nil {
 			bufs = append(bufs, b)
 		} else if _, err := s.w.Write(b); err != nil {

@@ -207,7 +207,7 @@ func (c *Client) connect(ctx, runCtx context.Context) (*websocket.Conn, error) {
 		if !again || ctx.Err() != nil {
 			return nil, err
 		}
-		c.logger().Debug("ws: dial failed, retrying", "url", c.URL, "err", err)
+		c.logger().Debug("ws: dial failed, retrying", "url", c.URL, "error", err)
 		if serr := sleep(ctx, retry.Wait(b.NextBackOff(), wait)); serr != nil {
 			return nil, fmt.Errorf("ws: dial %s: %w (last failure: %w)", c.URL, serr, err)
 		}

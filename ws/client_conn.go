@@ -94,11 +94,11 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 		if errors.Is(err, websocket.ErrMessageTooBig) {
 			// The server sent a frame over ReadLimit. Resuming would
 			// fetch the same frame again, forever: stop instead.
-			c.logger().Warn("ws: frame over ReadLimit, giving up", "url", c.URL, "err", err)
+			c.logger().Warn("ws: frame over ReadLimit, giving up", "url", c.URL, "error", err)
 			c.fail(fmt.Errorf("ws: a frame from the server exceeds Client.ReadLimit: %w", err))
 			return
 		}
-		c.logger().Debug("ws: connection lost, reconnecting", "url", c.URL, "err", err)
+		c.logger().Debug("ws: connection lost, reconnecting", "url", c.URL, "error", err)
 		conn = nil
 		wait := b.NextBackOff()
 		for conn == nil {
@@ -115,11 +115,11 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 			if !again {
 				// Refused for good (revoked credentials, a removed
 				// route): retrying cannot help.
-				c.logger().Warn("ws: reconnect refused, giving up", "url", c.URL, "err", err)
+				c.logger().Warn("ws: reconnect refused, giving up", "url", c.URL, "error", err)
 				c.fail(err)
 				return
 			}
-			c.logger().Debug("ws: reconnect failed", "url", c.URL, "err", err)
+			c.logger().Debug("ws: reconnect failed", "url", c.URL, "error", err)
 			wait = retry.Wait(b.NextBackOff(), retryAfter)
 		}
 		if c.progress.Swap(false) {
@@ -264,7 +264,7 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 		case s != nil:
 			s.end(ferr, false)
 		default:
-			c.logger().Debug("ws: error frame", "topic", e.Topic, "err", ferr)
+			c.logger().Debug("ws: error frame", "topic", e.Topic, "error", ferr)
 		}
 	default:
 		return fmt.Errorf("ws: from server: unexpected op %q", e.Op)

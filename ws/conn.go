@@ -121,7 +121,7 @@ func (c *Conn) serve() {
 		c.waitRoom()
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
-			c.h.logger().Debug("ws: connection ends", "remote", c.req.RemoteAddr, "err", err)
+			c.h.logger().Debug("ws: connection ends", "remote_addr", c.req.RemoteAddr, "error", err)
 			break
 		}
 		if c.h.OnMessage != nil && c.h.OnMessage(ctx, c, typ, data) {
@@ -367,7 +367,7 @@ func (c *Conn) sendError(ref, topic string, err error) {
 	}
 	msg := err.Error()
 	if code == codeInternal {
-		c.h.logger().Warn("ws: request failed", "topic", topic, "err", err)
+		c.h.logger().Warn("ws: request failed", "topic", topic, "error", err)
 		msg = "internal error"
 	}
 	c.send(encode(&envelope{Op: opError, Ref: ref, Topic: topic, Code: code, Message: msg}))
@@ -565,7 +565,7 @@ func (c *Conn) writeStuck() {
 		c.closeCode, c.closeReason = CloseSlowConsumer, "write timeout"
 	}
 	c.mu.Unlock()
-	c.h.logger().Debug("ws: write timeout, closing", "remote", c.req.RemoteAddr)
+	c.h.logger().Debug("ws: write timeout, closing", "remote_addr", c.req.RemoteAddr)
 	c.abort()
 }
 
@@ -597,7 +597,7 @@ func (c *Conn) ping(ctx context.Context) {
 	err := c.ws.Ping(pctx)
 	cancel()
 	if err != nil {
-		c.h.logger().Debug("ws: no pong, closing", "remote", c.req.RemoteAddr, "err", err)
+		c.h.logger().Debug("ws: no pong, closing", "remote_addr", c.req.RemoteAddr, "error", err)
 		c.abort()
 		return
 	}

@@ -208,7 +208,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.refusedUpgrade(hw.status)
 		h.release(nil)
-		h.logger().Debug("ws: accept", "err", err)
+		h.logger().Debug("ws: accept", "error", err)
 		return
 	}
 	c := newConn(h, wc, hw.conn, r)
