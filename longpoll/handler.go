@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
 	"github.com/pushpull/pushpull/internal/refmap"
@@ -57,8 +58,14 @@ type Handler struct {
 	// value, then the "topic" query parameter. The result is checked with
 	// bus.ValidateTopic.
 	Topic func(r *http.Request) (string, error)
-	// Authorize, when set, is called before anything is read; an error
-	// answers 403. Its text is not sent to the client.
+	// Auth, when set, authenticates every request (401 without valid
+	// credentials) and authorizes it to subscribe to the topic (403); see
+	// package auth. Nil means no authentication.
+	Auth auth.Authorizer
+	// Authorize, when set, is called before anything is read, after Auth
+	// allowed the request; an error answers 403. Its text is not sent to
+	// the client. The identity Auth found is in r's context
+	// (auth.FromContext).
 	Authorize func(r *http.Request, topic string) error
 	// Timeout is the longest a request is held. A client may ask for less
 	// with the timeout parameter, never for more. Zero means
@@ -223,7 +230,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 //
 //go:noinline
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
-	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Limit: h.limit(), Metrics: h.Metrics, Transport: transport})
+	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Auth: h.Auth, Limit: h.limit(),
+		Metrics: h.Metrics, Transport: transport})
 	if !ok {
 		return nil
 	}
@@ -235,6 +243,11 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
 	}
 	if r.Method == http.MethodHead {
 		wait = 0 // its answer carries no message: holding it is pointless
+	}
+	if id := req.Identity; id != nil && !id.Expires.IsZero() {
+		// A held request does not outlive its credentials: it is answered
+		// by then, and the next one needs fresh credentials.
+		wait = max(min(wait, time.Until(id.Expires)), 0)
 	}
 	stop, ok := h.enter()
 	if !ok {

@@ -101,14 +101,18 @@
 //	400 invalid_topic      no topic, or an invalid name (bus.ErrInvalidTopic)
 //	400 invalid_cursor     "after" is not a cursor (bus.ErrInvalidCursor)
 //	400 invalid_parameter  "limit" is not a number >= 0
-//	403 forbidden          Handler.Authorize refused the request
+//	401 unauthorized       Handler.Auth found no valid credentials (with
+//	                       WWW-Authenticate: Bearer; message says why)
+//	403 forbidden          Handler.Auth or Handler.Authorize refused the
+//	                       topic
 //	405 method_not_allowed not GET or HEAD (with Allow)
 //	410 cursor_expired     the cursor left the history or belongs to another
 //	                       epoch (bus.ErrCursorExpired); "top" holds the
 //	                       topic's current top: reload, then poll after it
 //	503 over_capacity      more than Handler.MaxInFlight requests at once,
 //	                       with Retry-After
-//	503 unavailable        the broker is closed or failing, with Retry-After
+//	503 unavailable        the broker is closed or failing, or Handler.Auth
+//	                       could not check the credentials, with Retry-After
 //	500 internal           anything else
 //
 // # Client

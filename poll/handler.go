@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
 	"github.com/pushpull/pushpull/metrics"
@@ -43,8 +44,14 @@ type Handler struct {
 	// value, then the "topic" query parameter. The result is checked with
 	// bus.ValidateTopic.
 	Topic func(r *http.Request) (string, error)
-	// Authorize, when set, is called before anything is read; an error
-	// answers 403. Its text is not sent to the client.
+	// Auth, when set, authenticates every request (401 without valid
+	// credentials) and authorizes it to subscribe to the topic (403); see
+	// package auth. Nil means no authentication.
+	Auth auth.Authorizer
+	// Authorize, when set, is called before anything is read, after Auth
+	// allowed the request; an error answers 403. Its text is not sent to
+	// the client. The identity Auth found is in r's context
+	// (auth.FromContext).
 	Authorize func(r *http.Request, topic string) error
 	// Limit is the most messages one answer carries; a client may ask for
 	// fewer with the limit parameter. Zero means DefaultLimit.
@@ -94,7 +101,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer h.inFlight.Add(-1)
 	}
-	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Limit: h.limit(), Metrics: h.Metrics, Transport: transport})
+	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Auth: h.Auth, Limit: h.limit(),
+		Metrics: h.Metrics, Transport: transport})
 	if !ok {
 		return
 	}

@@ -115,6 +115,17 @@
 //     are cleared for it. MaxStreams bounds open streams (503 with
 //     Retry-After past it); MaxLifetime ends streams after a jittered time
 //     so clients rebalance; Shutdown ends them all promptly.
+//   - With Handler.Auth set, a request without valid credentials gets 401
+//     (with WWW-Authenticate: Bearer and the reason as the body), one
+//     refused the topic 403, and one whose credentials could not be
+//     checked 503. A stream ends when its identity expires (package auth);
+//     the client reconnects with its cursor and must present fresh
+//     credentials. A browser's EventSource sends the same URL and cookies
+//     again, so refresh a cookie token before it expires, or, with a token
+//     in the query, open a new EventSource with a fresh token and the last
+//     id in last_event_id when the old one fails with 401. The Go Client
+//     can take a fresh token per request from an http.RoundTripper in its
+//     HTTPClient.
 //   - Each stream runs on its ServeHTTP call; a hijacked one also has a
 //     goroutine reading its connection. Every goroutine a Handler starts
 //     has ended when ServeHTTP returns.

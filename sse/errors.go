@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/retry"
 )
@@ -76,11 +77,13 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, bus.ErrInvalidTopic), errors.Is(err, bus.ErrInvalidCursor):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrShutdown), errors.Is(err, bus.ErrClosed):
+	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrShutdown), errors.Is(err, bus.ErrClosed), errors.Is(err, errAuthUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errTopicFunc):
 		return http.StatusNotFound
@@ -92,6 +95,10 @@ func statusOf(err error) int {
 // errTopicFunc wraps errors returned by a Handler's Topic function that are
 // not about an invalid name: the topic does not exist (404).
 var errTopicFunc = errors.New("sse: no such topic")
+
+// errAuthUnavailable wraps an Authenticate error that does not wrap
+// auth.ErrUnauthenticated: the credentials could not be checked (503).
+var errAuthUnavailable = errors.New("sse: credentials could not be checked")
 
 // errMethod refuses a request whose method is neither GET nor HEAD (405).
 var errMethod = errors.New("sse: method not allowed; use GET")

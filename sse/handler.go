@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/httptopic"
 	"github.com/pushpull/pushpull/metrics"
@@ -42,8 +43,16 @@ type Handler struct {
 	// value, then the "topic" query parameter. An error wrapping
 	// bus.ErrInvalidTopic is answered 400; any other error 404.
 	Topic func(*http.Request) (string, error)
-	// Authorize, when set, is called before anything is streamed; an error
-	// is answered 403 and the stream is not opened.
+	// Auth, when set, authenticates every request (401 without valid
+	// credentials) and authorizes it to subscribe to the topic (403); see
+	// package auth. A stream ends when its identity expires, and the
+	// client reconnects with fresh credentials from its cursor. Nil means
+	// no authentication.
+	Auth auth.Authorizer
+	// Authorize, when set, is called before anything is streamed, after
+	// Auth allowed the request; an error is answered 403 and the stream is
+	// not opened. The identity Auth found is in r's context
+	// (auth.FromContext).
 	Authorize func(r *http.Request, topic string) error
 	// Heartbeat is the interval of comment lines sent while no message is,
 	// so proxies keep the stream open. Zero means DefaultHeartbeat; a
@@ -249,6 +258,8 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	switch code {
 	case http.StatusForbidden:
 		msg = ErrForbidden.Error() // the reason stays on the server
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", auth.Challenge(err))
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", allowed)
 	case http.StatusServiceUnavailable:
@@ -278,6 +289,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, fmt.Errorf("%w: %s", errMethod, r.Method))
 		return
 	}
+	var id *auth.Identity
+	if h.Auth != nil {
+		var err error
+		if r, id, err = auth.Authenticate(h.Auth, r); err != nil {
+			if !errors.Is(err, auth.ErrUnauthenticated) {
+				err = fmt.Errorf("%w: %w", errAuthUnavailable, err)
+			}
+			h.fail(w, err)
+			return
+		}
+	}
 	topic, err := httptopic.Resolve(r, h.Topic)
 	if err != nil {
 		if !errors.Is(err, bus.ErrInvalidTopic) {
@@ -285,6 +307,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.fail(w, err)
 		return
+	}
+	if h.Auth != nil {
+		if err := h.Auth.Authorize(r.Context(), id, auth.Subscribe, topic); err != nil {
+			h.fail(w, fmt.Errorf("%w: %w", ErrForbidden, err))
+			return
+		}
 	}
 	if h.Authorize != nil {
 		if err := h.Authorize(r, topic); err != nil {
@@ -328,10 +356,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
+	defer auth.Join(ctx, h.Auth, id, topic)()
 
 	setStreamHeader(hdr)
 	rc := http.NewResponseController(w)
 	s := &stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
+	if id != nil {
+		s.expires = id.Expires
+	}
 	if !h.DisableHijack && r.ProtoMajor == 1 && reaches(w, isHijacker) {
 		// net/http writes the head, so middleware sees the status and
 		// the head is the server's own (Date, Connection: close).
@@ -397,7 +429,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !h.track(s) {
 			return
 		}
-		defer h.untrack(s)
+		defer func() {
+			h.untrack(s)
+			// Once untracked no cut can follow: give the end of the
+			// chunked body, which net/http writes after ServeHTTP
+			// returns, a deadline of its own rather than a cut's past one.
+			s.deadline()
+		}()
 	}
 	s.run(ctx, prelude)
 }

@@ -15,9 +15,9 @@ import (
 const transport = "sse"
 
 // refused reports a request answered with the error status code, if it is a
-// refusal: not a server failure (500).
+// refusal: not a server failure.
 func (h *Handler) refused(code int, err error) {
-	if h.Metrics == nil || code == http.StatusInternalServerError {
+	if h.Metrics == nil {
 		return
 	}
 	why := "invalid"
@@ -28,8 +28,10 @@ func (h *Handler) refused(code int, err error) {
 		why = "unauthorized"
 	case errors.Is(err, ErrTooManyStreams):
 		why = "capacity"
-	case code == http.StatusServiceUnavailable:
+	case errors.Is(err, ErrShutdown):
 		why = metrics.ReasonShutdown
+	case code >= 500:
+		return // the broker or the credentials check failed: not a refusal
 	}
 	h.Metrics.Record(metrics.Event{Kind: metrics.Refused, Transport: transport, Status: code, Outcome: why})
 }

@@ -114,9 +114,11 @@ func slowConsumer(t *testing.T, disableHijack bool) {
 	t.Parallel()
 	b := &bus.Memory{}
 	defer b.Close()
-	h := &Handler{Broker: b, WriteTimeout: 10 * time.Second, DisableHijack: disableHijack}
+	// WriteTimeout must outlast the good clients' reading on a loaded
+	// machine, so that the stalled stream is still open when they finish.
+	h := &Handler{Broker: b, WriteTimeout: 25 * time.Second, DisableHijack: disableHijack}
 	srv := serve(t, h)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
 	// The stalled client: it sends its request and never reads.
@@ -164,7 +166,7 @@ func slowConsumer(t *testing.T, disableHijack bool) {
 	// The good clients got everything while the stalled stream was still
 	// open: nobody waited for it.
 	assert.Equal(t, good+1, h.Streams(), "the stalled stream is still blocked in its write")
-	require.Eventually(t, func() bool { return h.Streams() == good }, 30*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return h.Streams() == good }, time.Minute, 20*time.Millisecond,
 		"the stalled client is dropped")
 }
 

@@ -23,7 +23,9 @@ type stream struct {
 	last  time.Time       // of the last write
 	conn  net.Conn        // the hijacked connection, or nil
 	gone  <-chan struct{} // closed when watch has seen conn end; nil if not hijacked
-	why   string          // why the stream ended, for Metrics
+	// expires is when the stream's identity expires; zero means never.
+	expires time.Time
+	why     string // why the stream ended, for Metrics
 }
 
 // maxBatch bounds the messages written between two flushes (on a hijacked
@@ -58,6 +60,14 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 		defer life.Stop()
 		lifeC = life.C
 	}
+	var expC <-chan time.Time
+	if !s.expires.IsZero() {
+		// The client reconnects with its cursor, and has to present fresh
+		// credentials to be let in again.
+		exp := time.NewTimer(time.Until(s.expires))
+		defer exp.Stop()
+		expC = exp.C
+	}
 	for {
 		select {
 		case m, ok := <-s.sub.C():
@@ -84,6 +94,9 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 			return // the client closed its connection
 		case <-lifeC:
 			s.why = metrics.ReasonDone
+			return
+		case <-expC:
+			s.why = metrics.ReasonDone // the client comes back with fresh credentials
 			return
 		case <-s.h.stop:
 			s.why = metrics.ReasonShutdown

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/metrics"
 )
@@ -33,6 +34,7 @@ type Conn struct {
 	h   *Handler
 	ws  *websocket.Conn
 	req *http.Request
+	id  *auth.Identity // from Handler.Auth; nil without one
 
 	netConn net.Conn // the hijacked connection: closing it aborts everything
 
@@ -48,6 +50,7 @@ type Conn struct {
 	owing       []*connSub  // subscriptions owed messages c published; the reader's only
 	wtimer      *time.Timer // write watchdog
 	ptimer      *time.Timer // next ping
+	etimer      *time.Timer // the identity's expiry
 	space       chan struct{}
 	wg          sync.WaitGroup
 }
@@ -66,6 +69,7 @@ type connSub struct {
 	last  bus.Position // the last message queued; guarded by hub.mu once attached
 	owed  bus.Position // the last message c published to topic, until queued; guarded by hub.mu
 	idx   int          // index in hub.subs
+	leave func()       // ends its presence (auth.Join); called once
 }
 
 func newConn(h *Handler, wc *websocket.Conn, nc net.Conn, r *http.Request) *Conn {
@@ -75,6 +79,24 @@ func newConn(h *Handler, wc *websocket.Conn, nc net.Conn, r *http.Request) *Conn
 // Request returns the upgrade request. Its Context must not be used: the
 // connection outlives it.
 func (c *Conn) Request() *http.Request { return c.req }
+
+// Identity returns who the connection is, as Handler.Auth found it, or nil
+// when the Handler has no Auth.
+func (c *Conn) Identity() *auth.Identity { return c.id }
+
+// expireAt arms the closing of the connection when its identity expires.
+func (c *Conn) expireAt() {
+	if c.id == nil || c.id.Expires.IsZero() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.done {
+		c.etimer = time.AfterFunc(time.Until(c.id.Expires), func() {
+			c.closeWith(CloseExpired, "credentials expired")
+		})
+	}
+}
 
 // Send queues a data frame for the client, behind the frames already
 // queued. It never blocks: when the queue is full the connection is closed
@@ -188,7 +210,7 @@ func (c *Conn) handle(ctx context.Context, p []byte) bool {
 }
 
 func (c *Conn) subscribe(ctx context.Context, e *envelope) {
-	if err := c.authorize(ActionSubscribe, e.Topic); err != nil {
+	if err := c.authorize(ctx, ActionSubscribe, e.Topic); err != nil {
 		c.sendError(e.Ref, e.Topic, err)
 		return
 	}
@@ -209,12 +231,14 @@ func (c *Conn) subscribe(ctx context.Context, e *envelope) {
 	}
 	c.subs[e.Topic] = s
 	c.mu.Unlock()
+	s.leave = auth.Join(ctx, c.h.Auth, c.id, e.Topic)
 
 	err := c.attach(ctx, s, e)
 	if err == nil {
 		return
 	}
 	c.forget(s)
+	s.leave()
 	if s.hub != nil {
 		s.hub.remove(s)
 		c.h.releaseHub(s.hub)
@@ -307,6 +331,7 @@ func (c *Conn) unsubscribe(e *envelope) {
 	delete(c.subs, e.Topic)
 	c.mu.Unlock()
 	if s != nil {
+		s.leave()
 		s.hub.remove(s)
 		c.h.releaseHub(s.hub)
 	}
@@ -329,11 +354,22 @@ func (c *Conn) forget(s *connSub) bool {
 }
 
 func (c *Conn) publish(ctx context.Context, e *envelope) {
-	if err := c.authorize(ActionPublish, e.Topic); err != nil {
+	if err := c.authorize(ctx, ActionPublish, e.Topic); err != nil {
 		c.sendError(e.Ref, e.Topic, err)
 		return
 	}
-	m, err := c.h.Broker.Publish(ctx, e.Topic, bus.Message{Type: e.Type, Data: e.data(), Meta: e.Meta})
+	m := bus.Message{Topic: e.Topic, Type: e.Type, Data: e.data(), Meta: e.Meta}
+	if c.h.OnPublish != nil {
+		if err := c.h.OnPublish(ctx, c, &m); err != nil {
+			if !errors.Is(err, bus.ErrInvalidMessage) {
+				err = fmt.Errorf("%w: publish %q: %v", ErrForbidden, e.Topic, err)
+			}
+			c.sendError(e.Ref, e.Topic, err)
+			return
+		}
+		m.Topic = e.Topic
+	}
+	m, err := c.h.Broker.Publish(ctx, e.Topic, m)
 	if err != nil {
 		c.sendError(e.Ref, e.Topic, err)
 		return
@@ -346,7 +382,12 @@ func (c *Conn) publish(ctx context.Context, e *envelope) {
 	c.send(encode(&ack))
 }
 
-func (c *Conn) authorize(action Action, topic string) error {
+func (c *Conn) authorize(ctx context.Context, action Action, topic string) error {
+	if c.h.Auth != nil {
+		if err := c.h.Auth.Authorize(ctx, c.id, action, topic); err != nil {
+			return fmt.Errorf("%w: %s %q: %v", ErrForbidden, action, topic, err)
+		}
+	}
 	if c.h.Authorize == nil {
 		return nil
 	}
@@ -657,11 +698,15 @@ func (c *Conn) teardown() {
 	if c.ptimer != nil {
 		c.ptimer.Stop()
 	}
+	if c.etimer != nil {
+		c.etimer.Stop()
+	}
 	if c.wtimer != nil {
 		c.wtimer.Stop()
 	}
 	c.mu.Unlock()
 	for _, s := range subs {
+		s.leave()
 		s.hub.remove(s)
 		c.h.releaseHub(s.hub)
 	}

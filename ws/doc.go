@@ -82,7 +82,8 @@
 //
 // Error codes: "bad_request" (malformed frame, or an op clients may not
 // send), "invalid_topic", "invalid_cursor", "invalid_message",
-// "forbidden" (Handler.Authorize refused), "too_many_subscriptions",
+// "forbidden" (Handler.Auth, Handler.Authorize or Handler.OnPublish
+// refused), "too_many_subscriptions",
 // "already_subscribed" (one subscription per topic and connection),
 // "closed" (the broker closed), "slow_consumer", "internal". An error
 // without a ref but with a topic ends that topic's subscription. The
@@ -101,6 +102,17 @@
 //     received. A peer that stops reading altogether cannot even receive
 //     the close frame; its connection is dropped once a write has been
 //     stuck for WriteTimeout.
+//   - 4001 credentials expired ([CloseExpired]): the identity Handler.Auth
+//     found for the connection expired. Nothing was lost: reconnect with
+//     fresh credentials and subscribe after the last id received. The
+//     Client reconnects by itself; give it fresh credentials per upgrade
+//     with an http.RoundTripper in its HTTPClient, or it stops with the
+//     401 of its next handshake.
+//
+// With Handler.Auth set, an upgrade request without valid credentials is
+// refused with 401 before the upgrade (503 when they cannot be checked);
+// see package auth. A browser's WebSocket cannot set headers: send the
+// token in a cookie or a query parameter (auth.Bearer).
 //
 // A connection that does not answer a ping (every PingInterval) within
 // PongTimeout is dropped. Browsers answer pings by themselves.

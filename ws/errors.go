@@ -16,6 +16,10 @@ const (
 	// whose write took longer than WriteTimeout. The client should
 	// reconnect and resume from its cursors; it has lost nothing.
 	CloseSlowConsumer websocket.StatusCode = 4000
+	// CloseExpired closes a connection whose identity (Handler.Auth)
+	// expired. The client should reconnect with fresh credentials and
+	// resume from its cursors; it has lost nothing.
+	CloseExpired websocket.StatusCode = 4001
 )
 
 // Errors of the ws package. The bus sentinels (bus.ErrClosed,
@@ -46,8 +50,9 @@ var (
 )
 
 // A StatusError reports a handshake that the server answered with an HTTP
-// status instead of switching protocols, for example 403 from Authorize or
-// 503 over MaxConnections or during Shutdown. The Client retries the
+// status instead of switching protocols, for example 401 from Handler.Auth,
+// 403 from a middleware, or 503 over MaxConnections or during Shutdown.
+// The Client retries the
 // statuses that may pass (408, 425, 429 and 5xx but 501 and 505, see the
 // package doc) and stops with a StatusError on the others (400, 401, 403,
 // 404 …): Connect returns it, or the subscriptions' Err and later calls do.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/refmap"
 	"github.com/pushpull/pushpull/metrics"
@@ -27,12 +28,13 @@ const (
 )
 
 // An Action is what a client asks to do with a topic; Authorize receives it.
-type Action string
+// It is auth.Action: the hook and Auth are asked the same questions.
+type Action = auth.Action
 
 // The actions Authorize is asked about.
 const (
-	ActionSubscribe Action = "subscribe"
-	ActionPublish   Action = "publish"
+	ActionSubscribe = auth.Subscribe
+	ActionPublish   = auth.Publish
 )
 
 // Handler serves the envelope protocol (see the package documentation) on
@@ -61,12 +63,28 @@ type Handler struct {
 	// saves about 1.2 MB per connection with context takeover.
 	Compression websocket.CompressionMode
 
+	// Auth, when set, authenticates the upgrade request (401 before the
+	// upgrade without valid credentials, 503 when they cannot be
+	// checked) and authorizes every subscribe and publish (an error frame
+	// with code "forbidden"; the connection stays open); see package
+	// auth. A connection is closed with CloseExpired when its identity
+	// expires. Nil means no authentication.
+	Auth auth.Authorizer
 	// Authorize, when set, is asked before every subscribe and publish
-	// with the upgrade request; a non-nil error is answered with an
-	// error frame with code "forbidden", and the connection stays open.
-	// Authenticate the connection itself in a middleware before the
-	// Handler. r's Context must not be used: the connection outlives it.
+	// with the upgrade request, after Auth allowed it; a non-nil error is
+	// answered with an error frame with code "forbidden", and the
+	// connection stays open. The identity Auth found is in r's context
+	// (auth.FromContext), but r's Context must not be used otherwise:
+	// the connection outlives it.
 	Authorize func(r *http.Request, action Action, topic string) error
+	// OnPublish, when set, sees every message a client publishes after it
+	// was authorized and before it reaches the Broker: it may change
+	// m's Type, Data and Meta (stamp it, e.g. with auth.Stamp), or refuse
+	// it with an error, answered with an error frame with code
+	// "forbidden" (or "invalid_message" for an error wrapping
+	// bus.ErrInvalidMessage). m.Topic is the topic; changing it has no
+	// effect. It runs on the connection's reader goroutine.
+	OnPublish func(ctx context.Context, c *Conn, m *bus.Message) error
 
 	// OnMessage, when set, sees every data frame a client sends before
 	// the envelope protocol does. Returning true means the frame was
@@ -189,12 +207,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Broker == nil {
 		panic("ws: Handler.Broker is nil")
 	}
+	var id *auth.Identity
+	if h.Auth != nil {
+		var err error
+		if r, id, err = auth.Authenticate(h.Auth, r); err != nil {
+			if errors.Is(err, auth.ErrUnauthenticated) {
+				w.Header().Set("WWW-Authenticate", auth.Challenge(err))
+				http.Error(w, err.Error(), http.StatusUnauthorized)
+				h.refusedUpgrade(http.StatusUnauthorized)
+				return
+			}
+			h.logger().Warn("ws: credentials could not be checked", "error", err)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "ws: credentials could not be checked", http.StatusServiceUnavailable)
+			return
+		}
+	}
 	if err := h.admit(); err != nil {
 		// Connection: close lets a load balancer send the client's next
 		// attempt to another instance.
 		w.Header().Set("Retry-After", "1")
 		w.Header().Set("Connection", "close")
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		h.refusedAdmit(err)
 		return
 	}
 	defer h.connWG.Done()
@@ -212,6 +247,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := newConn(h, wc, hw.conn, r)
+	c.id = id
 	h.mu.Lock()
 	down := h.shutdown
 	h.conns[c] = struct{}{}
@@ -222,6 +258,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Metrics != nil {
 		defer c.closed(c.opened())
 	}
+	c.expireAt()
 	c.serve()
 	h.release(c)
 }

@@ -149,6 +149,7 @@ func (hb *hub) fail(ctx context.Context, err error) {
 	dropped := 0
 	for _, s := range subs {
 		if s.c.forget(s) {
+			s.leave()
 			dropped++
 			s.c.sendError("", hb.topic, err)
 		}

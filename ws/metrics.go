@@ -31,8 +31,11 @@ func (h *Handler) refusedUpgrade(status int) {
 		return
 	}
 	why := "invalid"
-	if status == http.StatusForbidden {
+	switch status {
+	case http.StatusForbidden:
 		why = "forbidden" // an origin not allowed
+	case http.StatusUnauthorized:
+		why = "unauthorized"
 	}
 	h.Metrics.Record(metrics.Event{Kind: metrics.Refused, Transport: transport, Status: status, Outcome: why})
 }
@@ -82,8 +85,8 @@ func (c *Conn) closed(start time.Time) {
 		why = metrics.ReasonSlow
 	case code == websocket.StatusGoingAway && down:
 		why = metrics.ReasonShutdown
-	case code == websocket.StatusNormalClosure:
-		why = metrics.ReasonDone
+	case code == websocket.StatusNormalClosure, code == CloseExpired:
+		why = metrics.ReasonDone // CloseExpired: the client comes back with fresh credentials
 	case code == 0:
 		why = metrics.ReasonClosed // the client closed it or went away
 	}
@@ -110,7 +113,7 @@ func (c *Client) serveReported(ctx context.Context, conn *websocket.Conn) error 
 		why = metrics.ReasonSlow
 	case code == websocket.StatusGoingAway:
 		why = metrics.ReasonShutdown
-	case code == websocket.StatusNormalClosure:
+	case code == websocket.StatusNormalClosure, code == CloseExpired:
 		why = metrics.ReasonDone
 	}
 	rec.Record(metrics.Event{Kind: metrics.ConnClosed, Transport: clientTransport, Outcome: why, Duration: time.Since(start)})

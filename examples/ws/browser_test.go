@@ -73,6 +73,9 @@ func TestBrowserChatCatchesUpAfterDrop(t *testing.T) {
 	require.NoError(t, chromedp.Do(pageB, chromedp.Navigate(srv.URL+"/?name=b")))
 	browsertest.WaitFor(t, pageA, "window.chat && window.chat.ready")
 	browsertest.WaitFor(t, pageB, "window.chat && window.chat.ready")
+	// Each page lists both as online.
+	browsertest.WaitFor(t, pageA, `JSON.stringify(window.chat.online) === '["a","b"]'`)
+	browsertest.WaitFor(t, pageB, `JSON.stringify(window.chat.online) === '["a","b"]'`)
 
 	send := func(page context.Context, text string) {
 		t.Helper()

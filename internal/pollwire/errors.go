@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/retry"
 )
@@ -18,6 +19,7 @@ const (
 	CodeInvalidTopic     = "invalid_topic"
 	CodeInvalidCursor    = "invalid_cursor"
 	CodeInvalidParameter = "invalid_parameter"
+	CodeUnauthorized     = "unauthorized"
 	CodeForbidden        = "forbidden"
 	CodeCursorExpired    = "cursor_expired"
 	CodeMethod           = "method_not_allowed"
@@ -31,6 +33,10 @@ var ErrInvalidParameter = errors.New("invalid parameter")
 
 // ErrForbidden wraps the error of an Authorize function.
 var ErrForbidden = errors.New("forbidden")
+
+// ErrAuthUnavailable wraps an Authenticate error that does not wrap
+// auth.ErrUnauthenticated: the credentials could not be checked (503).
+var ErrAuthUnavailable = errors.New("credentials could not be checked")
 
 // ErrorBody is the JSON body of every answer that is not 200 or 304.
 type ErrorBody struct {
@@ -52,6 +58,11 @@ func Classify(err error) (int, ErrorBody) {
 		return http.StatusBadRequest, ErrorBody{Error: CodeInvalidTopic, Message: err.Error()}
 	case errors.Is(err, ErrInvalidParameter):
 		return http.StatusBadRequest, ErrorBody{Error: CodeInvalidParameter, Message: err.Error()}
+	case errors.Is(err, auth.ErrUnauthenticated):
+		// The Authorizer's text is meant for the client (auth.Authorizer).
+		return http.StatusUnauthorized, ErrorBody{Error: CodeUnauthorized, Message: err.Error()}
+	case errors.Is(err, ErrAuthUnavailable):
+		return http.StatusServiceUnavailable, ErrorBody{Error: CodeUnavailable, Message: "credentials could not be checked"}
 	case errors.Is(err, ErrForbidden):
 		// The Authorize error may hold details meant for logs only.
 		return http.StatusForbidden, ErrorBody{Error: CodeForbidden, Message: "access to the topic is denied"}
@@ -61,14 +72,18 @@ func Classify(err error) (int, ErrorBody) {
 	return http.StatusInternalServerError, ErrorBody{Error: CodeInternal, Message: "internal error"}
 }
 
-// WriteError writes the error answer for err. retryAfter > 0 adds a
-// Retry-After header to 503 answers.
-func WriteError(w http.ResponseWriter, err error, retryAfter time.Duration) {
+// WriteError writes the error answer for err and returns its status.
+// retryAfter > 0 adds a Retry-After header to 503 answers.
+func WriteError(w http.ResponseWriter, err error, retryAfter time.Duration) int {
 	status, body := Classify(err)
 	if status == http.StatusServiceUnavailable && retryAfter > 0 {
 		w.Header().Set("Retry-After", Seconds(retryAfter))
 	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", auth.Challenge(err))
+	}
 	WriteErrorBody(w, status, body)
+	return status
 }
 
 // WriteErrorBody writes an error answer.

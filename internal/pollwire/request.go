@@ -1,12 +1,14 @@
 package pollwire
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/httptopic"
 	"github.com/pushpull/pushpull/metrics"
@@ -31,13 +33,16 @@ type Request struct {
 	Topic string
 	After string // "", bus.Oldest, Latest, bus.Origin or a message ID
 	Limit int    // messages wanted, in [0, the handler's limit]
+	// Identity is who the request is, when the handler has an Auth.
+	Identity *auth.Identity
 }
 
 // Config is what a handler needs to parse a request.
 type Config struct {
 	Topic     func(*http.Request) (string, error)
 	Authorize func(*http.Request, string) error
-	Limit     int // the most messages one answer carries
+	Auth      auth.Authorizer // nil: no authentication
+	Limit     int             // the most messages one answer carries
 	// Metrics, when set, is told of each refusal as Transport.
 	Metrics   metrics.Recorder
 	Transport string
@@ -53,13 +58,21 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 		Refused(cfg.Metrics, cfg.Transport, "", http.StatusMethodNotAllowed)
 		return Request{}, false
 	}
+	var id *auth.Identity
+	if cfg.Auth != nil {
+		var err error
+		if r, id, err = auth.Authenticate(cfg.Auth, r); err != nil {
+			cfg.refuse(w, "", authError(err))
+			return Request{}, false
+		}
+	}
 	topic, err := httptopic.Resolve(r, cfg.Topic)
 	if err != nil {
 		cfg.refuse(w, "", err)
 		return Request{}, false
 	}
 	q := r.URL.Query()
-	req := Request{Topic: topic, After: q.Get(ParamAfter), Limit: cfg.Limit}
+	req := Request{Topic: topic, After: q.Get(ParamAfter), Limit: cfg.Limit, Identity: id}
 	if _, err := bus.ParseCursor(topic, req.After); err != nil && req.After != Latest {
 		cfg.refuse(w, topic, err)
 		return Request{}, false
@@ -72,6 +85,12 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 		}
 		req.Limit = min(n, cfg.Limit)
 	}
+	if cfg.Auth != nil {
+		if err := cfg.Auth.Authorize(r.Context(), id, auth.Subscribe, topic); err != nil {
+			cfg.refuse(w, topic, fmt.Errorf("%w: %w", ErrForbidden, err))
+			return Request{}, false
+		}
+	}
 	if cfg.Authorize != nil {
 		if err := cfg.Authorize(r, topic); err != nil {
 			cfg.refuse(w, topic, fmt.Errorf("%w: %w", ErrForbidden, err))
@@ -81,11 +100,12 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 	return req, true
 }
 
-// refuse answers err and reports it as a refusal.
+// refuse answers err and reports it as a refusal, unless it is a server
+// failure (5xx: credentials that could not be checked).
 func (cfg *Config) refuse(w http.ResponseWriter, topic string, err error) {
-	status, body := Classify(err)
-	WriteErrorBody(w, status, body)
-	Refused(cfg.Metrics, cfg.Transport, topic, status)
+	if status := WriteError(w, err, 0); status < 500 {
+		Refused(cfg.Metrics, cfg.Transport, topic, status)
+	}
 }
 
 // Refused reports to rec, when set, that a request for topic was refused
@@ -130,6 +150,15 @@ func RefusalReason(status int) string {
 		return "capacity"
 	}
 	return "invalid"
+}
+
+// authError is the error answered for a failed Authenticate: 401 for
+// credentials that are not valid, 503 when they could not be checked.
+func authError(err error) error {
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrAuthUnavailable, err)
 }
 
 // ParseTimeout reads the timeout parameter: seconds, an integer or a decimal
