@@ -251,9 +251,12 @@ func (h *Handler) untrack(s *stream) {
 }
 
 // fail answers a request that gets no stream.
-func (h *Handler) fail(w http.ResponseWriter, err error) {
+func (h *Handler) fail(w http.ResponseWriter, err error) { h.failOn(w, "", err) }
+
+// failOn is fail for a request for topic ("" when not known yet).
+func (h *Handler) failOn(w http.ResponseWriter, topic string, err error) {
 	code := statusOf(err)
-	h.refused(code, err)
+	h.refused(code, topic, err)
 	msg := err.Error()
 	switch code {
 	case http.StatusForbidden:
@@ -310,13 +313,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.Auth != nil {
 		if err := h.Auth.Authorize(r.Context(), id, auth.Subscribe, topic); err != nil {
-			h.fail(w, fmt.Errorf("%w: %w", ErrForbidden, err))
+			h.failOn(w, topic, fmt.Errorf("%w: %w", ErrForbidden, err))
 			return
 		}
 	}
 	if h.Authorize != nil {
 		if err := h.Authorize(r, topic); err != nil {
-			h.fail(w, fmt.Errorf("%w: %w", ErrForbidden, err))
+			h.failOn(w, topic, fmt.Errorf("%w: %w", ErrForbidden, err))
 			return
 		}
 	}
@@ -325,7 +328,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cursor = r.URL.Query().Get(CursorParam)
 	}
 	if _, err := bus.ParseCursor(topic, cursor); err != nil {
-		h.fail(w, fmt.Errorf("sse: Last-Event-ID: %w", err))
+		h.failOn(w, topic, fmt.Errorf("sse: Last-Event-ID: %w", err))
 		return
 	}
 	ctx := r.Context()
@@ -333,11 +336,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if head {
 		// The head a GET would get, and no stream: the answer ends here.
 		if err := h.acquire(false); err != nil {
-			h.fail(w, err)
+			h.failOn(w, topic, err)
 			return
 		}
 		if _, err := h.Broker.Top(ctx, topic); err != nil {
-			h.fail(w, err)
+			h.failOn(w, topic, err)
 			return
 		}
 		setStreamHeader(hdr)
@@ -345,14 +348,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.acquire(true); err != nil {
-		h.fail(w, err)
+		h.failOn(w, topic, err)
 		return
 	}
 	defer h.release()
 
 	sub, prelude, err := h.subscribe(ctx, topic, cursor)
 	if err != nil {
-		h.fail(w, err)
+		h.failOn(w, topic, err)
 		return
 	}
 	defer sub.Close()

@@ -16,7 +16,7 @@ const transport = "sse"
 
 // refused reports a request answered with the error status code, if it is a
 // refusal: not a server failure.
-func (h *Handler) refused(code int, err error) {
+func (h *Handler) refused(code int, topic string, err error) {
 	if h.Metrics == nil {
 		return
 	}
@@ -33,7 +33,7 @@ func (h *Handler) refused(code int, err error) {
 	case code >= 500:
 		return // the broker or the credentials check failed: not a refusal
 	}
-	h.Metrics.Record(metrics.Event{Kind: metrics.Refused, Transport: transport, Status: code, Outcome: why})
+	h.Metrics.Record(metrics.Event{Kind: metrics.Refused, Transport: transport, Topic: topic, Status: code, Outcome: why})
 }
 
 // opened reports the start of s and returns when it started.

@@ -114,7 +114,7 @@ func TestMetricsScript(t *testing.T) {
 	assert.Equal(t, 1, srvRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse", Outcome: metrics.ReasonSlow}))
 	assert.Equal(t, 4, srvRec.Count(metrics.ConnClosed, sv))
 	assert.Equal(t, int64(16), srvRec.Sum(metrics.Delivered, metrics.Event{Transport: "sse", Topic: "orders"}))
-	assert.Equal(t, 1, srvRec.Count(metrics.Refused, metrics.Event{Transport: "sse", Outcome: "forbidden"}))
+	assert.Equal(t, 1, srvRec.Count(metrics.Refused, metrics.Event{Transport: "sse", Topic: "secret", Outcome: "forbidden"}))
 	assert.Equal(t, 1, srvRec.Count(metrics.Refused, sv))
 	assert.Equal(t, 1, srvRec.Count(metrics.Reset, metrics.Event{Transport: "sse", Topic: "orders"}))
 	for _, e := range srvRec.Events() {

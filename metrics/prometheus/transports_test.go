@@ -132,7 +132,7 @@ func TestRecorderTransports(t *testing.T) {
 		{Name: "deliveries_total", Labels: lbl("transport", "sse-client", "topic_class", "orders."), Value: 6},
 		{Name: "deliveries_total", Labels: lbl("transport", "ws", "topic_class", "orders."), Value: 3},
 		{Name: "deliveries_total", Labels: lbl("transport", "ws-client", "topic_class", "orders."), Value: 3},
-		{Name: "refusals_total", Labels: lbl("transport", "sse", "topic_class", "", "reason", "forbidden"), Value: 1},
+		{Name: "refusals_total", Labels: lbl("transport", "sse", "topic_class", "other", "reason", "forbidden"), Value: 1},
 		{Name: "resets_total", Labels: lbl("transport", "sse", "topic_class", "orders."), Value: 1},
 		{Name: "resets_total", Labels: lbl("transport", "sse-client", "topic_class", "orders."), Value: 1},
 	})
