@@ -56,7 +56,9 @@
 // per transition, Lag per endpoint and CursorStoreError; the webhook
 // Receiver reports Refused ("signature", "replay"). Brokers report the Bus*
 // Kinds, mostly through bus.Hub, and broker adapters BrokerRoundTrip per
-// call to their server and BrokerError when their feed fails.
+// call to their server and BrokerError when their feed fails; [Broker] is
+// the small reporter the adapters of this project use for these, ready for
+// a third party's adapter too.
 //
 // # Label cardinality
 //

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // A DeliveryLog is the record of one message's delivery to an endpoint.
@@ -59,6 +60,9 @@ func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, m bus.Message) er
 	}
 	d.mu.Unlock()
 	if dead {
+		if d.Metrics != nil {
+			d.Metrics.Record(metrics.Event{Kind: metrics.WebhookDeadLetter, Transport: transport, Topic: e.ep.Topic})
+		}
 		d.deadLetter(ctx, DeadLetter{Endpoint: e.ep.ID, Delivery: dl.ID, Message: m, Attempts: attempts, Error: err.Error(), At: d.sender.now()})
 	}
 	return err
@@ -80,6 +84,9 @@ func (d *Dispatcher) retry(ctx context.Context, e *endpoint, dv Delivery, dl *De
 		}
 		a, err := s.try(ctx, b, &e.ep, dv, n)
 		d.release(e, dl, &a)
+		if d.Metrics != nil {
+			reportAttempt(d.Metrics, e.ep.Topic, &a, err)
+		}
 		s.log(ctx, &a)
 		log = append(log, a)
 		if a.OK() || err != nil {
@@ -95,12 +102,19 @@ func (d *Dispatcher) retry(ctx context.Context, e *endpoint, dv Delivery, dl *De
 // MaxConcurrent slots.
 func (d *Dispatcher) admit(ctx context.Context, e *endpoint) error {
 	d.mu.Lock()
-	until := e.openUntil
+	until, open := e.openUntil, e.breaker == breakerOpen
 	d.mu.Unlock()
 	if wait := until.Sub(d.sender.now()); wait > 0 {
 		if err := sleep(ctx, wait); err != nil {
 			return err
 		}
+	}
+	if open {
+		// The cooldown is over: the next attempt tests the endpoint.
+		d.mu.Lock()
+		ev := d.breakerTo(e, breakerHalfOpen)
+		d.mu.Unlock()
+		d.report(ev)
 	}
 	select {
 	case d.sem <- struct{}{}:
@@ -117,14 +131,18 @@ func (d *Dispatcher) admit(ctx context.Context, e *endpoint) error {
 func (d *Dispatcher) release(e *endpoint, dl *DeliveryLog, a *Attempt) {
 	<-d.sem
 	d.mu.Lock()
+	var ev metrics.Event
 	if a.OK() {
 		e.failures = 0
+		ev = d.closeBreaker(e)
 	} else if e.failures++; e.failures >= d.breakerThreshold() {
 		e.openUntil = d.sender.now().Add(d.breakerCooldown())
+		ev = d.breakerTo(e, breakerOpen)
 	}
 	dl.Attempts = append(dl.Attempts, *a)
 	e.attempted(a, d.sender.now())
 	d.mu.Unlock()
+	d.report(ev)
 	if d.OnAttempt != nil {
 		d.OnAttempt(*a)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/retry"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Dispatcher's fields.
@@ -102,6 +103,13 @@ type Dispatcher struct {
 	// letters. Nil means no logging; OnError and Status still report
 	// them.
 	Logger *slog.Logger
+	// Metrics, when set, receives the Dispatcher's events, with Transport
+	// "webhook": WebhookAttempt per POST, WebhookRetry per retry
+	// scheduled, WebhookDeadLetter, WebhookBreaker per transition of an
+	// endpoint's circuit, Lag after each delivered message (which costs a
+	// Broker.Top call) and CursorStoreError per failed Load ("load") or
+	// Save ("save"). Nil reports nothing and costs nothing.
+	Metrics metrics.Recorder
 
 	once      sync.Once
 	sender    *Sender
@@ -124,6 +132,7 @@ type endpoint struct {
 	openUntil time.Time
 	log       []*DeliveryLog
 	cursor    string         // the position last stored
+	breaker   string         // the circuit's state, as reported to Metrics; "" is closed
 	failing   [nSteps]streak // failures going on, per step
 }
 
@@ -193,7 +202,9 @@ func (d *Dispatcher) Remove(id string) error {
 	}
 	delete(d.endpoints, id)
 	cancel, done := e.cancel, e.done
+	closed := d.closeBreaker(e)
 	d.mu.Unlock()
+	d.report(closed)
 	if cancel != nil {
 		cancel()
 		<-done
@@ -206,13 +217,16 @@ func (d *Dispatcher) Remove(id string) error {
 func (d *Dispatcher) Enable(id string) error {
 	d.init()
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	e, ok := d.endpoints[id]
 	if !ok {
+		d.mu.Unlock()
 		return ErrUnknownEndpoint
 	}
 	e.disabled, e.started, e.failures, e.openUntil = false, false, 0, time.Time{}
+	closed := d.closeBreaker(e)
 	d.wake()
+	d.mu.Unlock()
+	d.report(closed)
 	return nil
 }
 
@@ -353,6 +367,7 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 func (d *Dispatcher) startAt(ctx context.Context, e *endpoint, key string) (cursor string, st step, what string, err error) {
 	cursor, err = d.cursors.Load(ctx, key)
 	if err != nil {
+		d.storeError(ctx, "load")
 		return "", stepStore, "load cursor", err
 	}
 	if cursor != "" {
@@ -366,6 +381,7 @@ func (d *Dispatcher) startAt(ctx context.Context, e *endpoint, key string) (curs
 		d.succeeded(e, stepBus)
 	}
 	if err = d.cursors.Save(ctx, key, cursor); err != nil {
+		d.storeError(ctx, "save")
 		return "", stepStore, "save cursor", err
 	}
 	d.stored(e, cursor)
@@ -375,6 +391,7 @@ func (d *Dispatcher) startAt(ctx context.Context, e *endpoint, key string) (curs
 // save stores the endpoint's cursor, recording how it went.
 func (d *Dispatcher) save(ctx context.Context, e *endpoint, key, cursor string) {
 	if err := d.cursors.Save(ctx, key, cursor); err != nil {
+		d.storeError(ctx, "save")
 		if ctx.Err() == nil {
 			d.failed(ctx, e, stepStore, "save cursor", err)
 		}
@@ -402,6 +419,9 @@ func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscriptio
 				e.disabled = true
 				d.mu.Unlock()
 				return cursor, true
+			}
+			if d.Metrics != nil {
+				d.lag(ctx, e, m.ID)
 			}
 		}
 		cursor = m.ID

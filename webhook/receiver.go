@@ -16,6 +16,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/httptopic"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Receiver's fields.
@@ -151,6 +152,13 @@ type Receiver struct {
 	// Logger receives refused requests and handler errors at debug and
 	// warn level. Nil means no logging.
 	Logger *slog.Logger
+	// Metrics, when set, receives a Refused event, with Transport
+	// "webhook" and the answer's status, for every request refused
+	// before its handling: reason "signature" when no signature matched
+	// (or no key is usable), "replay" when the timestamp is out of
+	// tolerance or the event was handled already (a duplicate, answered
+	// 200), "invalid" otherwise. Nil reports nothing.
+	Metrics metrics.Recorder
 
 	once  sync.Once
 	store IdempotencyStore
@@ -229,6 +237,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.fail(w, req, fmt.Errorf("webhook: idempotency claim: %w", err))
 			return
 		case st == Done:
+			r.refused(http.StatusOK, refusedReplay)
 			writeText(w, http.StatusOK, "duplicate")
 			return
 		case st == InProgress:
@@ -459,6 +468,7 @@ func (r *Receiver) retreat(key string, prev int64, e *Event) {
 
 func (r *Receiver) refuse(w http.ResponseWriter, req *http.Request, err error) {
 	code := statusOf(err)
+	r.refused(code, refusal(err))
 	if r.Logger != nil {
 		r.Logger.DebugContext(req.Context(), "webhook: refused", "status", code, "error", err)
 	}

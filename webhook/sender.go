@@ -15,6 +15,7 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/pushpull/pushpull/internal/retry"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Sender's fields.
@@ -150,6 +151,12 @@ type Sender struct {
 	Clock func() time.Time
 	// Logger receives a debug record per attempt. Nil means no logging.
 	Logger *slog.Logger
+	// Metrics, when set, receives a WebhookAttempt event per attempt of
+	// Send and a WebhookRetry per retry it schedules, with Transport
+	// "webhook" (see Dispatcher.Metrics for their fields). A Dispatcher
+	// reports its attempts to its own Metrics, not to this one. Nil
+	// reports nothing.
+	Metrics metrics.Recorder
 
 	once   sync.Once
 	client *http.Client
@@ -357,6 +364,9 @@ func (s *Sender) Send(ctx context.Context, ep *Endpoint, d Delivery) ([]Attempt,
 	var log []Attempt
 	for n := 1; ; n++ {
 		a, err := s.try(ctx, b, ep, d, n)
+		if s.Metrics != nil {
+			reportAttempt(s.Metrics, ep.Topic, &a, err)
+		}
 		s.log(ctx, &a)
 		log = append(log, a)
 		if a.OK() || err != nil {

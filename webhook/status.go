@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -62,6 +64,25 @@ func (d *Dispatcher) Status(id string) (EndpointStatus, error) {
 	if !ok {
 		return EndpointStatus{}, ErrUnknownEndpoint
 	}
+	return e.status(), nil
+}
+
+// Statuses returns the status of every registered endpoint, ordered by ID
+// (see Status).
+func (d *Dispatcher) Statuses() []EndpointStatus {
+	d.init()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]EndpointStatus, 0, len(d.endpoints))
+	for _, e := range d.endpoints {
+		out = append(out, e.status())
+	}
+	slices.SortFunc(out, func(a, b EndpointStatus) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// status is the endpoint's status; d.mu is held.
+func (e *endpoint) status() EndpointStatus {
 	st := EndpointStatus{ID: e.ep.ID, Topic: e.ep.Topic, Running: e.cancel != nil, Disabled: e.disabled, Cursor: e.cursor}
 	var at time.Time
 	for _, f := range e.failing {
@@ -75,7 +96,7 @@ func (d *Dispatcher) Status(id string) (EndpointStatus, error) {
 			st.Since = f.since
 		}
 	}
-	return st, nil
+	return st
 }
 
 // failed records an error of the bus or the CursorStore, logs it and

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Broker's fields.
@@ -92,6 +93,15 @@ type Broker struct {
 	// is stored once. Zero means DefaultPublishTimeout; a value below
 	// RequestTimeout allows one attempt.
 	PublishTimeout time.Duration
+	// Metrics, when set, receives the broker's events, with Transport
+	// "nats": BusPublished for every Publish (with its latency, counting
+	// its retries), BusCursorExpired for every expired cursor Subscribe
+	// or Read refuses, BrokerRoundTrip for each request to the server
+	// (Op "stream", "publish", "get", "get_last", "fetch", "ping"), BrokerError
+	// for a failed announcement subscription (Op "subscribe") and for
+	// every reconnection the checker sees (Op "reconnect"), and the
+	// events of its bus.Hub. Nil reports nothing and costs nothing.
+	Metrics metrics.Recorder
 
 	initOnce sync.Once
 	js       jetstream.JetStream
@@ -135,6 +145,7 @@ func (b *Broker) init() {
 		b.hub.StallTimeout = b.StallTimeout
 		b.hub.Read = b.readAfter
 		b.hub.Idle = b.up.release
+		b.hub.Metrics, b.hub.Name = b.Metrics, name
 		b.up.b = b
 		b.pubs = make(map[string]*pubState)
 	})
@@ -248,7 +259,9 @@ func (b *Broker) ensureStream(ctx context.Context) (jetstream.Stream, error) {
 		return b.stream, nil
 	}
 	cfg := b.streamConfig()
+	start := b.clock()
 	s, err := b.js.CreateOrUpdateStream(ctx, cfg)
+	b.roundTrip("stream", start, err)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: stream %s: %w", cfg.Name, err)
 	}
@@ -311,8 +324,7 @@ func (b *Broker) pubState(topic string) *pubState {
 // race for the next offset.
 const maxConflicts = 1000
 
-// Publish implements bus.Publisher.
-func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
+func (b *Broker) publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
 	b.init()
 	if err := bus.CheckPublish(ctx, topic, &m); err != nil {
 		return bus.Message{}, err
@@ -417,7 +429,9 @@ func (a *attempt) try(ctx context.Context) (bus.Position, error) {
 	msg.Header.Set(hdrEpoch, ps.epoch)
 	msg.Header.Set(hdrOffset, strconv.FormatUint(next, 10))
 	msg.Data = a.rec
+	start := a.b.clock()
 	ack, err := a.b.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(ps.seq), jetstream.WithMsgID(a.id))
+	a.b.roundTrip("publish", start, err)
 	if err != nil {
 		ps.known = false
 		var apiErr *jetstream.APIError
@@ -441,7 +455,9 @@ func (a *attempt) try(ctx context.Context) (bus.Position, error) {
 // resync reads the topic's last message into the publication state.
 func (a *attempt) resync(ctx context.Context, s jetstream.Stream) error {
 	ps := a.ps
+	start := a.b.clock()
 	last, err := s.GetLastMsgForSubject(ctx, a.subject)
+	a.b.roundTrip("get_last", start, err)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		ps.epoch, ps.off, ps.seq = bus.NewEpoch(), 0, 0

@@ -38,7 +38,9 @@ func (b *Broker) look(ctx context.Context, topic string) (*view, error) {
 		return nil, err
 	}
 	subject := b.subject(topic)
+	start := b.clock()
 	last, err := s.GetLastMsgForSubject(ctx, subject)
+	b.roundTrip("get_last", start, err)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return &view{}, nil
 	}
@@ -51,7 +53,9 @@ func (b *Broker) look(ctx context.Context, topic string) (*view, error) {
 	}
 	v := &view{known: true, epoch: lp.Epoch, top: lp.Offset, lastSeq: last.Sequence, first: lp.Offset, firstSeq: last.Sequence}
 	if lp.Offset > 0 {
+		start := b.clock()
 		head, err := s.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
+		b.roundTrip("get", start, err)
 		if err != nil {
 			return nil, b.fail(topic, err)
 		}
@@ -148,7 +152,9 @@ func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, 
 		// Half the time, so the leader can still be asked when a
 		// clustered server never answers for the consumer.
 		fctx, fcancel := context.WithTimeout(ctx, b.requestTimeout()/2)
+		start := b.clock()
 		raw, err = b.fetch(fctx, s, subject, seq, int(n))
+		b.roundTrip("fetch", start, err)
 		fcancel()
 		if err != nil && ctx.Err() == nil {
 			raw, err = nil, nil
@@ -191,7 +197,9 @@ func (b *Broker) after(ctx context.Context, topic string, v *view, from uint64, 
 func (b *Broker) getEach(ctx context.Context, s jetstream.Stream, subject string, seq uint64, n int) ([]stored, error) {
 	out := make([]stored, 0, n)
 	for len(out) < n {
+		start := b.clock()
 		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		b.roundTrip("get", start, err)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
@@ -266,7 +274,7 @@ func (b *Broker) Read(ctx context.Context, topic, after string, limit int) ([]bu
 	}
 	start, err := v.history().Start(topic, after, p)
 	if err != nil || !v.known {
-		return nil, err
+		return nil, b.expired("read", topic, err)
 	}
 	from := start.Offset
 	if after == "" { // the newest limit messages
@@ -337,7 +345,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	from, err := h.Start(topic, after, p)
 	if err != nil {
 		b.hub.Release(t)
-		return nil, err
+		return nil, b.expired("subscribe", topic, err)
 	}
 	return b.hub.Join(ctx, t, from, bus.Position{Epoch: h.Epoch, Offset: h.Top})
 }

@@ -148,6 +148,7 @@ func (u *upstream) ready(ctx context.Context, s *upSub) error {
 		if errors.Is(err, bus.ErrClosed) || ctx.Err() != nil {
 			return err
 		}
+		u.b.brokerError("subscribe")
 		return fmt.Errorf("natsbus: subscribe %s: %w", s.subject, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
@@ -235,6 +236,9 @@ func (u *upstream) check() {
 		n := u.b.Conn.Stats().Reconnects
 		if n == reconnects && time.Since(last) < every {
 			continue
+		}
+		if n != reconnects {
+			u.b.brokerError("reconnect")
 		}
 		reconnects, last = n, time.Now()
 		u.checkAll()

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Broker's fields.
@@ -79,6 +80,15 @@ type Broker struct {
 	// DefaultRetentionInterval; a negative value disables the job (call
 	// Expire yourself, for example from one instance only).
 	RetentionInterval time.Duration
+	// Metrics, when set, receives the broker's events, with Transport
+	// "postgres": BusPublished for every Publish and PublishTx (with its
+	// latency), BusCursorExpired for every expired cursor Subscribe or
+	// Read refuses, BrokerRoundTrip for each query (Op "publish", "read",
+	// "check", "ping"), BrokerError when the listener cannot connect (Op
+	// "connect") or LISTEN (Op "listen"), or its connection fails (Op
+	// "feed"), and the events of its bus.Hub. Nil reports nothing and
+	// costs nothing.
+	Metrics metrics.Recorder
 
 	owned    bool // Pool was made by New
 	initOnce sync.Once
@@ -119,6 +129,7 @@ func (b *Broker) init() {
 		b.hub.MaxLag = int(b.maxLag())
 		b.hub.StallTimeout = b.StallTimeout
 		b.hub.Read = b.readAfter
+		b.hub.Metrics, b.hub.Name = b.Metrics, name
 		b.ln.b = b
 	})
 }
@@ -229,7 +240,7 @@ func (b *Broker) PublishTx(ctx context.Context, tx pgx.Tx, topic string, m bus.M
 	return b.publish(ctx, tx, topic, m)
 }
 
-func (b *Broker) publish(ctx context.Context, q Querier, topic string, m bus.Message) (bus.Message, error) {
+func (b *Broker) publishQ(ctx context.Context, q Querier, topic string, m bus.Message) (bus.Message, error) {
 	b.init()
 	if err := bus.CheckPublish(ctx, topic, &m); err != nil {
 		return bus.Message{}, err
@@ -245,7 +256,9 @@ func (b *Broker) publish(ctx context.Context, q Querier, topic string, m bus.Mes
 	rec := bus.AppendRecord(nil, &m)
 	var epoch string
 	var off int64
+	start := b.clock()
 	err := q.QueryRow(ctx, b.names.publish, topic, bus.NewEpoch(), rec, int64(b.historySize())).Scan(&epoch, &off)
+	b.roundTrip("publish", start, err)
 	if err != nil {
 		return bus.Message{}, b.wrap("publish to", topic, err)
 	}

@@ -146,6 +146,7 @@ func (l *listener) session() bool {
 	cfg := l.b.Pool.Config().ConnConfig.Copy()
 	conn, err := pgx.ConnectConfig(l.ctx, cfg)
 	if err != nil {
+		l.failed("connect")
 		return false
 	}
 	defer func() {
@@ -154,6 +155,7 @@ func (l *listener) session() bool {
 		_ = conn.Close(ctx)
 	}()
 	if _, err := conn.Exec(l.ctx, l.b.names.listen); err != nil {
+		l.failed("listen")
 		return false
 	}
 	l.mu.Lock()
@@ -176,6 +178,7 @@ func (l *listener) session() bool {
 			continue
 		}
 		if l.ctx.Err() != nil || conn.IsClosed() || !pgconn.Timeout(err) {
+			l.failed("feed")
 			return true
 		}
 		// Nothing for a while: make sure the connection still works.
@@ -183,6 +186,7 @@ func (l *listener) session() bool {
 		err = conn.Ping(ctx)
 		cancel()
 		if err != nil {
+			l.failed("feed")
 			return true
 		}
 	}
@@ -281,9 +285,14 @@ func (l *listener) checkChunk(byName map[string]*bus.HubTopic, chunk []string) b
 		return false
 	}
 	defer b.calls.Done()
+	start := b.clock()
 	rows, err := b.Pool.Query(l.ctx, b.names.tops, chunk)
 	if err != nil {
+		b.roundTrip("check", start, err)
 		return false
+	}
+	if b.Metrics != nil {
+		defer func() { b.roundTrip("check", start, rows.Err()) }()
 	}
 	defer rows.Close()
 	for rows.Next() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/pushpull/pushpull/bus"
 )
@@ -18,11 +19,15 @@ type view struct {
 }
 
 // look runs one of the view queries of names on topic.
-func (b *Broker) look(ctx context.Context, topic, query string, args ...any) (*view, error) {
+func (b *Broker) look(ctx context.Context, topic, query string, args ...any) (_ *view, err error) {
 	if err := b.begin(); err != nil {
 		return nil, err
 	}
 	defer b.calls.Done()
+	if b.Metrics != nil {
+		start := time.Now()
+		defer func() { b.roundTrip("read", start, err) }()
+	}
 	rows, err := b.Pool.Query(ctx, query, append([]any{topic}, args...)...)
 	if err != nil {
 		return nil, b.wrap("read", topic, err)
@@ -87,6 +92,7 @@ func (b *Broker) Read(ctx context.Context, topic, after string, limit int) ([]bu
 		v, err = b.lookAfter(ctx, topic, p, limit)
 		if err == nil {
 			_, err = v.hist.Start(topic, after, p)
+			err = b.expired("read", topic, err)
 		}
 	}
 	if err != nil {
@@ -165,7 +171,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	from, err := v.hist.Start(topic, after, p)
 	if err != nil {
 		b.hub.Release(t)
-		return nil, err
+		return nil, b.expired("subscribe", topic, err)
 	}
 	return b.hub.Join(ctx, t, from, bus.Position{Epoch: v.hist.Epoch, Offset: v.hist.Top})
 }

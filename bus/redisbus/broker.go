@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/metrics"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -65,8 +67,14 @@ type Broker struct {
 	// notifications lost without a connection error. Zero means
 	// DefaultCheckInterval.
 	CheckInterval time.Duration
+	// Metrics receives the broker's events (package metrics): publications,
+	// round trips to Redis, expired cursors, feed failures, and the
+	// fan-out's through bus.Hub, named "redis". Nil means none.
+	Metrics metrics.Recorder
 
 	owned    bool // Client was made by New
+	plain    bool // never use sharded PUB/SUB (tests and benchmarks)
+	mode     atomic.Int32
 	initOnce sync.Once
 	hub      bus.Hub
 	up       upstream
@@ -99,6 +107,8 @@ func (b *Broker) init() {
 		b.hub.StallTimeout = b.StallTimeout
 		b.hub.Read = b.readAfter
 		b.hub.Idle = b.up.release
+		b.hub.Metrics = b.Metrics
+		b.hub.Name = name
 		b.up.b = b
 	})
 }
@@ -191,8 +201,8 @@ func (b *Broker) failed(err error) {
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
-// Publish implements bus.Publisher.
-func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
+// publish is Publish without its report.
+func (b *Broker) publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
 	b.init()
 	if err := bus.CheckPublish(ctx, topic, &m); err != nil {
 		return bus.Message{}, err
@@ -201,15 +211,25 @@ func (b *Broker) Publish(ctx context.Context, topic string, m bus.Message) (bus.
 		return bus.Message{}, err
 	}
 	defer b.calls.Done()
+	sharded, err := b.sharded(ctx)
+	if err != nil {
+		return bus.Message{}, fmt.Errorf("redisbus: publish to %q: %w", topic, err)
+	}
+	notify := "PUBLISH"
+	if sharded {
+		notify = "SPUBLISH"
+	}
 	if m.Time.IsZero() {
 		m.Time = time.Now()
 	}
 	m.Time = m.Time.Round(0) // as subscribers will see it
 	rec := bus.AppendRecord(nil, &m)
+	start := b.report().Start()
 	res, err := publishScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
-		bus.NewEpoch(), b.historySize(), ms(b.historyTTL()), ms(b.metaTTL()), b.channel(topic), rec,
+		bus.NewEpoch(), b.historySize(), ms(b.historyTTL()), ms(b.metaTTL()), b.channel(topic), rec, notify,
 	).Slice()
+	b.report().RoundTrip("publish", start, err)
 	if err != nil {
 		if b.isClosed() {
 			return bus.Message{}, bus.ErrClosed

@@ -22,11 +22,11 @@ import (
 // processes on loopback ports, three primaries with a replica each, with a
 // node timeout of one second so a killed primary is replaced in seconds.
 type redisCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*proc
 }
 
-func startRedisCluster(t *testing.T) *redisCluster {
+func startRedisCluster(t testing.TB) *redisCluster {
 	t.Helper()
 	server, cli := binary(t, "redis-server"), binary(t, "redis-cli")
 	dir := t.TempDir()

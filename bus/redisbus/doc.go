@@ -74,14 +74,38 @@
 // client of redis.NewFailoverClient for a Sentinel-managed primary, or a
 // *redis.ClusterClient. In a Cluster a topic's keys and channel share the
 // hash tag {<topic>}, so its Lua scripts run on the one primary owning that
-// slot, and topics spread over the primaries by name. Notifications go out
-// with PUBLISH, which a Cluster forwards to every node, so the broker's one
-// PUB/SUB connection may sit on any node. (Sharded PUB/SUB, SPUBLISH, would
-// keep notifications inside a shard but needs a connection per shard; the
-// broker does not use it yet.) After a failed call the broker asks a cluster
-// client to reload its slot map: go-redis reloads it on MOVED replies, but
-// keeps sending a dead primary's slots to it until its periodic reload, a
-// minute by default.
+// slot, and topics spread over the primaries by name.
+//
+// Notifications use sharded PUB/SUB on a Cluster whose servers support it
+// (Redis 7 and later; the broker asks once, with COMMAND INFO SPUBLISH, on
+// its first call): the publish script announces each message with
+// SPUBLISH, which stays inside the shard owning the topic's slot, instead
+// of PUBLISH, which a Cluster forwards to every node. The broker holds one
+// SSUBSCRIBE connection per hash slot in use by its subscribed topics, on
+// the primary owning that slot: SSUBSCRIBE must reach that node, one
+// command cannot span slots, and a connection resubscribes all its
+// channels in one command after it reconnects. A process following many
+// topics thus holds up to one connection per topic (at most 16,384). On
+// older Clusters, and with a single server or Sentinel (where there is
+// nothing to shard), the broker uses PUBLISH and one SUBSCRIBE connection,
+// which may sit on any node of a Cluster. All the brokers of a deployment
+// must agree: during an upgrade of a Cluster to Redis 7, brokers that
+// started before it use PUBLISH and subscribers of the others then learn
+// of messages only from the periodic check (CheckInterval), late but
+// without a gap.
+//
+// When a slot moves to another primary (a resharding, or a failover), the
+// old owner ends the shard channels of that slot (it pushes SUNSUBSCRIBE)
+// or its connection drops; the broker then has the cluster client reload
+// its slot map and resubscribes on the new owner, and once the server
+// confirms it checks the topics' tops, so notifications lost meanwhile are
+// read from the history. A topic whose slot moved is written by a server
+// with another replication ID, so its next publication starts a new epoch
+// and resets its subscribers once, as after a failover (see below), though
+// a resharding loses nothing. After a failed call the broker also asks a
+// cluster client to reload its slot map: go-redis reloads it on MOVED
+// replies, but keeps sending a dead primary's slots to it until its
+// periodic reload, a minute by default.
 //
 // Redis replicates asynchronously: a primary acknowledges a write before its
 // replicas have it, so a failover can lose acknowledged messages. They are

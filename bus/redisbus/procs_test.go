@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +19,7 @@ import (
 
 // binary finds a program the test needs, skipping the test without it
 // (failing it when PUSHPULL_REQUIRE_SERVICES=1).
-func binary(t *testing.T, name string) string {
+func binary(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -32,7 +33,7 @@ func binary(t *testing.T, name string) string {
 
 // freePorts returns n loopback ports that were free a moment ago: all are
 // held open together, so they differ.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, n)
 	for i := range ports {
@@ -46,7 +47,7 @@ func freePorts(t *testing.T, n int) []int {
 
 // proc is a server process of the test's own, killed when the test ends.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	path string
 	args []string
 	port int // its client port, pinged after start
@@ -58,7 +59,7 @@ type proc struct {
 }
 
 // startProc starts path with args and waits until it answers PING on port.
-func startProc(t *testing.T, port int, path string, args ...string) *proc {
+func startProc(t testing.TB, port int, path string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, path: path, args: args, port: port}
 	t.Cleanup(func() {
@@ -131,7 +132,7 @@ func (p *proc) alive() bool {
 
 // waitFor calls f until it returns nil, failing the test with msg after
 // timeout.
-func waitFor(t *testing.T, timeout time.Duration, f func() error, msg string, args ...any) {
+func waitFor(t testing.TB, timeout time.Duration, f func() error, msg string, args ...any) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -158,4 +159,28 @@ func infoField(ctx context.Context, c *redis.Client, section, field string) (str
 		}
 	}
 	return "", fmt.Errorf("no %s in INFO %s", field, section)
+}
+
+// cpu returns the user and system CPU time the process used (Linux only).
+func (p *proc) cpu(tb testing.TB) time.Duration {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	if err != nil {
+		tb.Skipf("no CPU times: %v", err)
+	}
+	// The fields after the command name, which ends with ')': utime and
+	// stime are the 12th and 13th, in clock ticks of 1/100 s on Linux.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		require.NoError(tb, err)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }

@@ -38,10 +38,12 @@ func (b *Broker) look(ctx context.Context, topic string, touch bool, mode string
 	if touch {
 		c = "1"
 	}
+	start := b.report().Start()
 	res, err := readScript.Run(ctx, b.Client,
 		[]string{b.metaKey(topic), b.streamKey(topic)},
 		c, ms(b.metaTTL()), mode, after.Epoch, after.Offset, max(limit, 0),
 	).Slice()
+	b.report().RoundTrip("read", start, err)
 	if err != nil {
 		if b.isClosed() {
 			return nil, bus.ErrClosed
@@ -124,7 +126,7 @@ func (b *Broker) Read(ctx context.Context, topic, after string, limit int) ([]bu
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, b.expired("read", topic, err)
 	}
 	return v.msgs, nil
 }
@@ -165,6 +167,9 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	if err != nil {
 		return nil, err
 	}
+	if _, err := b.sharded(ctx); err != nil {
+		return nil, err
+	}
 	t, err := b.hub.Acquire(topic, func(topic string) any { return b.up.hold(topic) })
 	if err != nil {
 		return nil, err
@@ -186,7 +191,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 	from, err := h.Start(topic, after, p)
 	if err != nil {
 		b.hub.Release(t)
-		return nil, err
+		return nil, b.expired("subscribe", topic, err)
 	}
 	return b.hub.Join(ctx, t, from, bus.Position{Epoch: h.Epoch, Offset: h.Top})
 }

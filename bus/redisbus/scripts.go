@@ -10,7 +10,8 @@ import "github.com/redis/go-redis/v9"
 // ARGV[1] a fresh epoch, used when the meta is missing (new, expired or
 // flushed topic: the stream left over, if any, is dropped);
 // ARGV[2] history size; ARGV[3] history TTL in ms (0: none); ARGV[4] meta TTL
-// in ms; ARGV[5] channel; ARGV[6] the stored record.
+// in ms; ARGV[5] channel; ARGV[6] the stored record; ARGV[7] the command
+// announcing it, PUBLISH or SPUBLISH (sharded PUB/SUB).
 //
 // The stream entry ID is "<offset>-0" and trimming is exact, so the oldest
 // retained offset is read from the first entry. The notification is
@@ -37,7 +38,7 @@ local off = redis.call('HINCRBY', KEYS[1], 's', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], off .. '-0', 'd', ARGV[6])
 if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[5], e .. ' ' .. off .. ' ' .. ARGV[6])
+redis.call(ARGV[7], ARGV[5], e .. ' ' .. off .. ' ' .. ARGV[6])
 return {e, off}
 `)
 

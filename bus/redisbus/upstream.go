@@ -14,50 +14,73 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The upstream of a Broker: one PUB/SUB connection carrying the channels of
-// every topic that has subscribers in this process, read by one goroutine,
-// a writer goroutine that sends its SUBSCRIBE and UNSUBSCRIBE commands, and
-// a checker goroutine that compares the topics' tops with what was
-// notified.
+// The upstream of a Broker: the PUB/SUB connections carrying the channels
+// of every topic that has subscribers in this process, and a checker
+// goroutine that compares the topics' tops with what was notified.
+//
+// With plain PUB/SUB one link (connection) carries every channel. With
+// sharded PUB/SUB on a Redis Cluster there is one link per hash slot in
+// use: SSUBSCRIBE must reach the primary owning the channel's slot, one
+// command cannot span slots, and go-redis resubscribes all of a
+// connection's channels in one command after it reconnects. A link is
+// started by its first channel and ends with its last. Each link has a
+// reader goroutine that (re)connects it and a writer goroutine that sends
+// its SUBSCRIBE and UNSUBSCRIBE commands.
 //
 // No network I/O happens under mu: hold and release (called with the hub
-// locked) only record what the connection should carry and wake the
-// writer, so a stalled server never blocks Subscribe past its context, the
-// Close of a subscription, or the hub.
+// locked) only record what the links should carry and wake the writers, so
+// a stalled server never blocks Subscribe past its context, the Close of a
+// subscription, or the hub.
 //
-// A notification can be lost without a trace when the connection drops (or,
-// after a failover, silently stays on a server nobody publishes to). The
-// upstream never relies on it: a reconnection re-subscribes every channel
-// and, once confirmed, triggers a check; the checker also runs every
-// CheckInterval. A check that finds a top beyond what subscribers received
-// sends them to the history, which proves continuity.
+// A notification can be lost without a trace when a connection drops (or,
+// after a failover or a slot migration, silently stays on a server nobody
+// publishes to). The upstream never relies on it: a reconnection
+// re-subscribes every channel of the link and, once confirmed, triggers a
+// check; a server that stops serving a shard channel (its slot moved)
+// unsubscribes it, which makes the link reconnect; the checker also runs
+// every CheckInterval. A check that finds a top beyond what subscribers
+// received sends them to the history, which proves continuity.
 type upstream struct {
 	b *Broker
 
 	mu      sync.Mutex
 	chans   map[string]*upChan // by channel name
-	ps      *redis.PubSub      // nil while reconnecting
-	unsubs  []string           // channels to unsubscribe on ps
+	links   map[int]*link      // by slot; plainLink for plain PUB/SUB
 	started bool
 	stopped bool
 	quit    chan struct{}
 	cancel  context.CancelFunc
 	ctx     context.Context
 	poke    chan struct{} // wakes the checker
-	wake    chan struct{} // wakes the writer
 	wg      sync.WaitGroup
+}
+
+// plainLink is the key of the one link of plain PUB/SUB.
+const plainLink = -1
+
+// link is one PUB/SUB connection and the channels it carries. Its fields
+// are guarded by the upstream's mu.
+type link struct {
+	u      *upstream
+	slot   int // plainLink: plain PUB/SUB, else the slot of every channel
+	chans  map[string]*upChan
+	ps     *redis.PubSub // nil while reconnecting
+	unsubs []string      // channels to unsubscribe on ps
+	ended  bool          // its last channel was released
+	wake   chan struct{} // wakes the writer
 }
 
 // upChan is one subscribed channel.
 type upChan struct {
 	name    string
 	refs    int
+	link    *link
 	sent    bool          // SUBSCRIBE taken by the writer for the current connection
 	readyCh chan struct{} // closed once the server confirmed the subscription
 	readied bool
 }
 
-// Timing of the upstream connection.
+// Timing of the upstream connections.
 const (
 	readyTimeout = 10 * time.Second
 	pingEvery    = 2 * time.Second
@@ -74,18 +97,19 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// hold registers a holder of topic's channel, starting the upstream
-// goroutines on first use, and has the writer send the SUBSCRIBE of a new
-// channel. It does no I/O.
+// hold registers a holder of topic's channel, starting the checker on
+// first use and the channel's link when it has none, and has the link's
+// writer send the SUBSCRIBE of a new channel. It does no I/O: the Broker
+// knows whether PUB/SUB is sharded before it subscribes.
 func (u *upstream) hold(topic string) *upChan {
 	name := u.b.channel(topic)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.chans == nil {
 		u.chans = make(map[string]*upChan)
+		u.links = make(map[int]*link)
 		u.quit = make(chan struct{})
 		u.poke = make(chan struct{}, 1)
-		u.wake = make(chan struct{}, 1)
 		u.ctx, u.cancel = context.WithCancel(context.Background())
 	}
 	c := u.chans[name]
@@ -95,19 +119,35 @@ func (u *upstream) hold(topic string) *upChan {
 	}
 	c = &upChan{name: name, refs: 1, readyCh: make(chan struct{})}
 	u.chans[name] = c
-	if !u.started && !u.stopped {
+	if u.stopped {
+		return c // ready reports bus.ErrClosed
+	}
+	if !u.started {
 		u.started = true
-		u.wg.Add(3)
-		go u.run()
-		go u.write()
+		u.wg.Add(1)
 		go u.check()
 	}
-	signal(u.wake)
+	key := plainLink
+	if u.b.isSharded() {
+		key = int(slot(name))
+	}
+	l := u.links[key]
+	if l == nil {
+		l = &link{u: u, slot: key, chans: make(map[string]*upChan), wake: make(chan struct{}, 1)}
+		u.links[key] = l
+		u.wg.Add(2)
+		go l.run()
+		go l.write()
+	}
+	c.link = l
+	l.chans[name] = c
+	signal(l.wake)
 	return c
 }
 
-// release drops a holder of a channel and, after the last, has the writer
-// unsubscribe it. It does no I/O.
+// release drops a holder of a channel and, after the last, has the
+// writer of its link unsubscribe it, or end the link with its last
+// channel. It does no I/O.
 func (u *upstream) release(_ string, up any) {
 	c, _ := up.(*upChan)
 	if c == nil {
@@ -120,9 +160,20 @@ func (u *upstream) release(_ string, up any) {
 		return
 	}
 	delete(u.chans, c.name)
-	if c.sent && u.ps != nil && !u.stopped {
-		u.unsubs = append(u.unsubs, c.name)
-		signal(u.wake)
+	l := c.link
+	if l == nil {
+		return
+	}
+	delete(l.chans, c.name)
+	if len(l.chans) == 0 && l.slot != plainLink {
+		l.ended = true
+		delete(u.links, l.slot)
+		signal(l.wake)
+		return
+	}
+	if c.sent && l.ps != nil && !u.stopped {
+		l.unsubs = append(l.unsubs, c.name)
+		signal(l.wake)
 	}
 }
 
@@ -145,7 +196,7 @@ func (u *upstream) ready(ctx context.Context, c *upChan) error {
 	}
 }
 
-// stop makes the goroutines end; wait waits for them. The connection is
+// stop makes the goroutines end; wait waits for them. The connections are
 // closed outside mu: closing waits for a dial in progress, which the
 // client's timeouts bound.
 func (u *upstream) stop() {
@@ -159,52 +210,100 @@ func (u *upstream) stop() {
 		close(u.quit)
 		u.cancel()
 	}
-	ps := u.ps
+	var open []*redis.PubSub
+	for _, l := range u.links {
+		if l.ps != nil {
+			open = append(open, l.ps)
+		}
+	}
 	u.mu.Unlock()
-	if ps != nil {
+	for _, ps := range open {
 		_ = ps.Close()
 	}
 }
 
 func (u *upstream) wait() { u.wg.Wait() }
 
-// connect makes a PUB/SUB connection for the writer to subscribe every
-// held channel on. It does no I/O: the reader dials on its first receive.
-func (u *upstream) connect() *redis.PubSub {
+// connect makes a PUB/SUB connection for the link, or returns nil once the
+// link or the upstream ended. A plain connection does no I/O: the writer
+// subscribes every channel and the reader dials on its first receive. A
+// sharded connection is dialed here, with every channel of the link, so
+// that go-redis routes it to the primary owning the slot (it routes by the
+// first channel, and to a random node without one).
+func (l *link) connect() *redis.PubSub {
+	u := l.u
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.stopped {
+	if u.stopped || l.ended {
+		u.mu.Unlock()
 		return nil
 	}
-	for _, c := range u.chans {
+	for _, c := range l.chans {
 		c.sent = false
 	}
-	u.unsubs = nil
-	u.ps = u.b.Client.Subscribe(u.ctx)
-	signal(u.wake)
-	return u.ps
+	l.unsubs = nil
+	if l.slot == plainLink {
+		defer u.mu.Unlock()
+		l.ps = u.b.Client.Subscribe(u.ctx)
+		signal(l.wake)
+		return l.ps
+	}
+	names := make([]string, 0, len(l.chans))
+	for name := range l.chans {
+		names = append(names, name)
+	}
+	u.mu.Unlock()
+	// A failed dial shows up in the reader, which reconnects.
+	ps := u.b.Client.SSubscribe(u.ctx, names...)
+	u.mu.Lock()
+	if u.stopped || l.ended {
+		u.mu.Unlock()
+		_ = ps.Close()
+		return nil
+	}
+	defer u.mu.Unlock()
+	l.ps = ps
+	for _, name := range names {
+		if c := l.chans[name]; c != nil {
+			c.sent = true
+		} else {
+			l.unsubs = append(l.unsubs, name) // released meanwhile
+		}
+	}
+	signal(l.wake)
+	return ps
 }
 
 // write sends, without holding mu, the SUBSCRIBE and UNSUBSCRIBE commands
-// that hold and release asked for, in their order, until stop.
-func (u *upstream) write() {
+// (or their sharded forms) that hold and release asked for, in their
+// order, until the link or the upstream ends; it closes an ended link's
+// connection.
+func (l *link) write() {
+	u := l.u
 	defer u.wg.Done()
 	for {
 		select {
 		case <-u.quit:
 			return
-		case <-u.wake:
+		case <-l.wake:
 		}
 		u.mu.Lock()
-		ps := u.ps
+		ps := l.ps
+		if l.ended {
+			l.ps = nil
+			u.mu.Unlock()
+			if ps != nil {
+				_ = ps.Close()
+			}
+			return
+		}
 		if ps == nil || u.stopped {
 			u.mu.Unlock()
 			continue // connect wakes the writer again
 		}
-		unsubs := u.unsubs
-		u.unsubs = nil
+		unsubs := l.unsubs
+		l.unsubs = nil
 		var subs []string
-		for name, c := range u.chans {
+		for name, c := range l.chans {
 			if !c.sent {
 				c.sent = true
 				subs = append(subs, name)
@@ -212,38 +311,52 @@ func (u *upstream) write() {
 		}
 		u.mu.Unlock()
 		// A failure shows up in the reader, which reconnects.
+		if l.slot == plainLink {
+			if len(unsubs) > 0 {
+				_ = ps.Unsubscribe(u.ctx, unsubs...)
+			}
+			if len(subs) > 0 {
+				_ = ps.Subscribe(u.ctx, subs...)
+			}
+			continue
+		}
 		if len(unsubs) > 0 {
-			_ = ps.Unsubscribe(u.ctx, unsubs...)
+			_ = ps.SUnsubscribe(u.ctx, unsubs...)
 		}
 		if len(subs) > 0 {
-			_ = ps.Subscribe(u.ctx, subs...)
+			_ = ps.SSubscribe(u.ctx, subs...)
 		}
 	}
 }
 
 var errReconnect = errors.New("redisbus: PUB/SUB connection lost")
 
-// run reads the PUB/SUB connection, reconnecting with backoff until stop.
-func (u *upstream) run() {
+// run reads the link's connection, reconnecting with backoff until the
+// link or the upstream ends.
+func (l *link) run() {
+	u := l.u
 	defer u.wg.Done()
 	backoff := minBackoff
 	for {
-		ps := u.connect()
+		ps := l.connect()
 		if ps == nil {
 			return
 		}
-		got := u.receive(ps)
-		// The node may be gone: a cluster client must learn where its
-		// slots went before resubscribing.
-		u.b.failed(errReconnect)
+		got := l.receive(ps)
 		u.mu.Lock()
-		u.ps = nil
-		stopped := u.stopped
+		if l.ps == ps {
+			l.ps = nil
+		}
+		stopped := u.stopped || l.ended
 		u.mu.Unlock()
 		_ = ps.Close()
 		if stopped {
 			return
 		}
+		// The node may be gone, or the slot moved: a cluster client must
+		// learn where its slots went before resubscribing.
+		u.b.failed(errReconnect)
+		u.b.report().Error("reconnect")
 		if got {
 			backoff = minBackoff
 		}
@@ -256,9 +369,11 @@ func (u *upstream) run() {
 	}
 }
 
-// receive handles what arrives on ps until an error or a missing pong. It
-// reports whether anything arrived.
-func (u *upstream) receive(ps *redis.PubSub) bool {
+// receive handles what arrives on ps until an error, a missing pong, or
+// a shard channel of the link unsubscribed by the server. It reports
+// whether anything arrived.
+func (l *link) receive(ps *redis.PubSub) bool {
+	u := l.u
 	got, pinged := false, false
 	for {
 		msg, err := ps.ReceiveTimeout(u.ctx, pingEvery)
@@ -276,13 +391,29 @@ func (u *upstream) receive(ps *redis.PubSub) bool {
 		got, pinged = true, false
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			switch m.Kind {
+			case "subscribe", "ssubscribe":
 				u.confirm(m.Channel)
+			case "sunsubscribe":
+				if l.lost(m.Channel) {
+					return got
+				}
 			}
 		case *redis.Message:
 			u.notify(m)
 		}
 	}
+}
+
+// lost reports whether a shard channel the server unsubscribed is still
+// held on the link: the server pushes SUNSUBSCRIBE when the channel's slot
+// moved to another node (a migration or a failover), and the link must
+// reconnect to the slot's new owner.
+func (l *link) lost(name string) bool {
+	l.u.mu.Lock()
+	defer l.u.mu.Unlock()
+	c := l.chans[name]
+	return c != nil && c.sent
 }
 
 // confirm marks a channel subscribed. A channel confirmed again was

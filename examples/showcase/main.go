@@ -17,7 +17,11 @@
 // Stop and restart a panel's connection (or the network) and it resumes
 // from its cursor: no gap, no duplicate.
 //
-// /metrics serves every handler's metrics, and the in-memory bus's, in the
+// GET /healthz is the readiness probe (package health): the bus and the
+// webhook Dispatcher, as JSON, 200 when ready and 503 when not.
+//
+// /metrics serves the metrics of every handler, the webhook Dispatcher and
+// Receiver, and the in-memory bus, in the
 // Prometheus text format (metrics/prometheus); topics are counted under
 // the classes "news", "inbox" and "other".
 package main
@@ -40,6 +44,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/bus/pgbus"
+	"github.com/pushpull/pushpull/health"
 	"github.com/pushpull/pushpull/longpoll"
 	"github.com/pushpull/pushpull/metrics"
 	"github.com/pushpull/pushpull/metrics/prometheus"
@@ -97,6 +102,7 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 				Timeout:              2 * time.Second,
 				Schedule:             []time.Duration{time.Second, 2 * time.Second, 5 * time.Second},
 			},
+			Metrics: rec,
 		},
 		mux:     http.NewServeMux(),
 		metrics: rec,
@@ -107,7 +113,8 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	receiver := &webhook.Receiver{Keys: keys, Broker: b, Topic: func(*http.Request) (string, error) { return inboxTopic, nil }}
+	receiver := &webhook.Receiver{Keys: keys, Broker: b, Metrics: rec,
+		Topic: func(*http.Request) (string, error) { return inboxTopic, nil }}
 
 	m := a.mux
 	m.Handle("GET /poll/{topic}", &poll.Handler{Broker: b, Interval: 2 * time.Second, Metrics: rec})
@@ -118,6 +125,9 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 	m.Handle("GET /pushpull-ws.js", ws.ClientJS())
 	m.Handle("POST /hooks/news", receiver)
 	m.HandleFunc("POST /publish", a.publish)
+	m.Handle("GET /healthz", &health.Handler{Checks: []health.Check{
+		health.Broker("bus", b), {Name: "webhooks", Run: (&health.Webhooks{Dispatcher: a.dispatcher}).Run},
+	}})
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write(page)

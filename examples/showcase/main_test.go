@@ -110,6 +110,10 @@ func TestShowcaseGoClients(t *testing.T) {
 	require.NoError(t, err)
 	_ = res.Body.Close()
 	require.Equal(t, http.StatusBadRequest, res.StatusCode)
+	res, err = http.Get(base + "/healthz") // the bus and the webhook dispatcher are ready
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
 }
 
 // TestShowcaseBrowser loads the page in headless Chromium: every panel shows

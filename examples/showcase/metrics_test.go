@@ -58,8 +58,8 @@ func sample(body, name string, labels ...string) float64 {
 
 // TestShowcaseMetrics reads the demo with the Go clients of three
 // transports and checks what /metrics shows: the open connections, the
-// deliveries by topic class, the bus's publishes, a refusal; never a raw
-// topic.
+// deliveries by topic class, the bus's publishes, a refusal, the webhook
+// attempts; never a raw topic.
 func TestShowcaseMetrics(t *testing.T) {
 	_, base := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -91,7 +91,9 @@ func TestShowcaseMetrics(t *testing.T) {
 	// The handlers count a write once it has returned, which may be
 	// after the client has read it.
 	body := scrape(t, base)
-	for sample(body, "pushpull_deliveries_total", `transport="sse"`) < 2 || sample(body, "pushpull_deliveries_total", `transport="ws"`) < 2 {
+	// The webhook Dispatcher posts to the Receiver in the background.
+	for sample(body, "pushpull_deliveries_total", `transport="sse"`) < 2 || sample(body, "pushpull_deliveries_total", `transport="ws"`) < 2 ||
+		sample(body, "pushpull_webhook_attempts_total", `outcome="ok"`) < 2 {
 		require.NoError(t, ctx.Err())
 		time.Sleep(5 * time.Millisecond)
 		body = scrape(t, base)
@@ -104,5 +106,6 @@ func TestShowcaseMetrics(t *testing.T) {
 	assert.Equal(t, 2.0, sample(body, "pushpull_deliveries_total", `transport="longpoll"`, `topic_class="news"`))
 	assert.Equal(t, 1.0, sample(body, "pushpull_refusals_total", `transport="sse"`, `reason="invalid"`))
 	assert.Equal(t, 2.0, sample(body, "pushpull_bus_publishes_total", `broker="memory"`, `topic_class="news"`, `outcome="ok"`))
+	assert.Equal(t, 2.0, sample(body, "pushpull_webhook_attempts_total", `topic_class="news"`, `outcome="ok"`, `status_class="2xx"`))
 	assert.NotContains(t, body, "bad topic")
 }

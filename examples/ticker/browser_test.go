@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pushpull/pushpull/examples/internal/browsertest"
+)
+
+// TestTickerResumesInBrowser streams ticks to the page, presses "Drop
+// connection" (the server cuts the stream) while ticks keep coming, and
+// checks that EventSource reconnected with Last-Event-ID and that the
+// page's tick numbers run on with none missing and none repeated.
+func TestTickerResumesInBrowser(t *testing.T) {
+	ctx := browsertest.New(t, 60*time.Second)
+	a, b, srv := newServer(t)
+	a.sse.Retry = 300 * time.Millisecond // long enough for ticks to be published while away
+
+	tctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		m := newMarket(2)
+		tk := time.NewTicker(30 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-tctx.Done():
+				return
+			case <-tk.C:
+				_ = m.publish(tctx, b)
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer stop()
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(900, 560), chromedp.Navigate(srv.URL)))
+	browsertest.WaitFor(t, ctx, `window.seqs.length >= 5 && document.querySelectorAll("#quotes tr").length === 6`)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click("#drop")))
+	browsertest.WaitFor(t, ctx, `window.opens >= 2`)
+	at, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.seqs.length`))
+	require.NoError(t, err)
+	browsertest.WaitFor(t, ctx, `window.seqs.length >= `+strconv.Itoa(at+5))
+	stop()
+
+	seqs, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`window.seqs`))
+	require.NoError(t, err)
+	for i := 1; i < len(seqs); i++ {
+		require.Equal(t, seqs[i-1]+1, seqs[i], "tick %d follows tick %d: %v", seqs[i], seqs[i-1], seqs)
+	}
+	gaps, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.gaps`))
+	require.NoError(t, err)
+	assert.Zero(t, gaps)
+	assert.GreaterOrEqual(t, a.resumed.Load(), int64(1), "the reconnection carried Last-Event-ID")
+	browsertest.WaitFor(t, ctx, `document.getElementById("reconnects").textContent === "1" && document.getElementById("gaps").textContent === "0"`)
+	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "ticker.png"), png, 0o644))
+	}
+}
