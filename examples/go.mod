@@ -7,18 +7,26 @@ require (
 	github.com/coder/websocket v1.8.15
 	github.com/gorilla/websocket v1.5.3
 	github.com/jackc/pgx/v5 v5.13.0
+	github.com/prometheus/client_golang v1.25.0
 	github.com/pushpull/pushpull v0.0.0
 	github.com/pushpull/pushpull/bus/pgbus v0.0.0-00010101000000-000000000000
 	github.com/pushpull/pushpull/bus/redisbus v0.0.0
+	github.com/pushpull/pushpull/metrics/prometheus v0.0.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )
 
 require (
+	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 require (
@@ -29,8 +37,8 @@ require (
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/text v0.41.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
 )
 
 replace github.com/pushpull/pushpull => ../
@@ -38,3 +46,5 @@ replace github.com/pushpull/pushpull => ../
 replace github.com/pushpull/pushpull/bus/pgbus => ../bus/pgbus
 
 replace github.com/pushpull/pushpull/bus/redisbus => ../bus/redisbus
+
+replace github.com/pushpull/pushpull/metrics/prometheus => ../metrics/prometheus

@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Client's fields.
@@ -59,6 +60,10 @@ type Client struct {
 	// Buffer is the capacity of a subscription's channel. Zero means
 	// DefaultBuffer.
 	Buffer int
+	// Metrics, when set, is told of each message received (Delivered)
+	// and each expired cursor (Reset), as Transport "longpoll-client"; see
+	// package metrics. A poll opens no connection: no ConnOpened.
+	Metrics metrics.Recorder
 }
 
 var _ bus.Subscriber = (*Client)(nil)
@@ -110,6 +115,8 @@ type poller struct {
 const minHold = 100 * time.Millisecond
 
 func (p *poller) Prefix() string { return p.ep.Prefix }
+
+func (p *poller) Metrics() metrics.Recorder { return p.c.Metrics }
 
 func (p *poller) Fetch(ctx context.Context, cursor, _ string, first bool) (pollwire.Answer, error) {
 	p.sent, p.first = time.Now(), first

@@ -12,6 +12,7 @@ import (
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
 	"github.com/pushpull/pushpull/internal/refmap"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Handler's fields.
@@ -82,6 +83,12 @@ type Handler struct {
 	RetryAfter time.Duration
 	// Logger receives server-side failures. Nil means no logging.
 	Logger *slog.Logger
+	// Metrics, when set, is told of each refusal (Refused), each held
+	// request (ConnOpened, QueueDepth +1, and when it is answered
+	// QueueDepth -1, ConnClosed), each answer carrying messages
+	// (Delivered) and each expired cursor (Reset), as Transport
+	// "longpoll"; see package metrics. Nil means no metrics.
+	Metrics metrics.Recorder
 
 	held   atomic.Int64
 	hubs   refmap.Map[hub] // topics with held requests
@@ -223,13 +230,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 //
 //go:noinline
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
-	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Auth: h.Auth, Limit: h.limit()})
+	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Auth: h.Auth, Limit: h.limit(),
+		Metrics: h.Metrics, Transport: transport})
 	if !ok {
 		return nil
 	}
 	wait, err := pollwire.ParseTimeout(r, h.timeout())
 	if err != nil {
 		pollwire.WriteError(w, err, 0)
+		pollwire.Refused(h.Metrics, transport, req.Topic, http.StatusBadRequest)
 		return nil
 	}
 	if r.Method == http.MethodHead {
@@ -244,6 +253,10 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
 	if !ok {
 		closeConn(w)
 		pollwire.WriteError(w, bus.ErrClosed, h.retryAfter())
+		if h.Metrics != nil {
+			h.Metrics.Record(metrics.Event{Kind: metrics.Refused, Transport: transport, Topic: req.Topic,
+				Status: http.StatusServiceUnavailable, Outcome: metrics.ReasonShutdown})
+		}
 		return nil
 	}
 	st := &state{req: req, wait: wait, stop: stop}
@@ -264,17 +277,25 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, st *state) {
 		return
 	case st.err == errOverCapacity:
 		pollwire.WriteOverCapacity(w, h.retryAfter())
+		pollwire.Refused(h.Metrics, transport, st.req.Topic, http.StatusServiceUnavailable)
 		return
 	case st.err != nil:
 		h.fail(w, r, st.req, st.err)
 		return
 	}
+	var body []byte
+	n := len(st.msgs)
 	if st.raw != nil {
-		pollwire.WriteBatch(w, r, pollwire.AppendRawBatch(nil, st.raw, st.cursor))
-		return
+		body, n = pollwire.AppendRawBatch(nil, st.raw, st.cursor), 1
+	} else {
+		body = pollwire.AppendBatch(nil, st.msgs, st.cursor)
 	}
-	pollwire.WriteBatch(w, r, pollwire.AppendBatch(nil, st.msgs, st.cursor))
+	pollwire.Delivered(h.Metrics, transport, st.req.Topic, n, len(body)) // before the client can see it
+	pollwire.WriteBatch(w, r, body)
 }
+
+// transport is the Transport of the Handler's metrics.
+const transport = "longpoll"
 
 // closeConn makes net/http close the connection after the answer (on
 // HTTP/2, end the connection gracefully). After Shutdown this instance
@@ -290,7 +311,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req pollwire.Requ
 	status, _ := pollwire.Classify(err)
 	if status >= 500 && h.Logger != nil && r.Context().Err() == nil {
 		h.Logger.LogAttrs(r.Context(), slog.LevelError, "longpoll: failed",
-			slog.String("topic", req.Topic), slog.String("after", req.After), slog.Any("error", err))
+			slog.String("topic", req.Topic), slog.String("cursor", req.After), slog.Int("status", status),
+			slog.String("remote_addr", r.RemoteAddr), slog.Any("error", err))
 	}
 	pollwire.WriteError(w, err, h.retryAfter())
+	pollwire.Failed(h.Metrics, transport, req.Topic, status)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 var (
@@ -27,6 +28,7 @@ type state struct {
 	w       *waiter
 	hub     *hub
 	stopCtx func() bool
+	since   time.Time // when the hold started, with Metrics only
 
 	msgs []bus.Message // the answer's messages, or
 	raw  []byte        // one message encoded by the hub
@@ -99,7 +101,33 @@ func (h *Handler) startHold(ctx context.Context, st *state) bool {
 		defer w.wg.Done()
 		w.notify()
 	})
+	if m := h.Metrics; m != nil {
+		st.since = time.Now()
+		m.Record(metrics.Event{Kind: metrics.ConnOpened, Transport: transport, Topic: st.req.Topic})
+		m.Record(metrics.Event{Kind: metrics.QueueDepth, Transport: transport, N: 1})
+	}
 	return true
+}
+
+// holdEnded reports the end of st's hold: why, and how long it lasted.
+func (h *Handler) holdEnded(st *state) {
+	m := h.Metrics
+	if m == nil {
+		return
+	}
+	why := metrics.ReasonDone
+	switch {
+	case st.err == errGone:
+		why = metrics.ReasonClosed
+	case errors.Is(st.err, bus.ErrCursorExpired):
+		why = metrics.ReasonExpired
+	case st.err != nil:
+		why = metrics.ReasonError
+	case h.stopped(st):
+		why = metrics.ReasonShutdown
+	}
+	m.Record(metrics.Event{Kind: metrics.QueueDepth, Transport: transport, N: -1})
+	m.Record(metrics.Event{Kind: metrics.ConnClosed, Transport: transport, Topic: st.req.Topic, Outcome: why, Duration: time.Since(st.since)})
 }
 
 // endHold releases what startHold and next took.
@@ -116,6 +144,7 @@ func (h *Handler) endHold(st *state) {
 	}
 	st.w.wg.Wait() // the AfterFunc, if it started, has returned
 	h.held.Add(-1)
+	h.holdEnded(st)
 }
 
 // next registers the waiter with the hub of its topic when needed and

@@ -37,7 +37,9 @@
 //
 //   - a request refused before anything is sent: Refused, with the HTTP
 //     status and the reason ("forbidden", "unauthorized", "capacity",
-//     "invalid");
+//     "invalid", "shutdown" while the handler shuts down); server failures
+//     (500) are not refusals; a WebSocket subscribe or publish that
+//     Authorize refuses is reported too, with Status 403;
 //   - a stream or connection accepted (SSE stream, WebSocket, held long
 //     poll): ConnOpened; when it ends, once, ConnClosed with the reason
 //     and its lifetime; a plain poll request opens no connection;
@@ -46,9 +48,10 @@
 //     error frame): Reset;
 //   - requests waiting in a queue (held long polls): QueueDepth +1 and -1.
 //
-// Clients report ConnOpened and ConnClosed per connection, Delivered per
-// message received and Reset per expired signal received, with Transport
-// "<transport>-client". The webhook Dispatcher reports WebhookAttempt per
+// Clients report ConnOpened and ConnClosed per connection (SSE stream,
+// WebSocket; the poll and long-poll clients open none), Delivered per
+// message received (Bytes its Data) and Reset per expired signal received,
+// with Transport "<transport>-client". The webhook Dispatcher reports WebhookAttempt per
 // POST, WebhookRetry per retry scheduled, WebhookDeadLetter, WebhookBreaker
 // per transition, Lag per endpoint and CursorStoreError; the webhook
 // Receiver reports Refused ("signature", "replay"). Brokers report the Bus*
@@ -65,4 +68,24 @@
 // adapters never use them as labels as they are: a [TopicClass] maps each
 // topic to a class, and the default (nil) puts every topic in the class
 // "all". [Prefixes] classifies topics by a fixed list of prefixes.
+//
+// # Logs
+//
+// Handlers, clients and brokers log with log/slog to the Logger field
+// they have; a nil Logger is silent. Messages start with the package
+// name ("sse: …"), and the same things carry the same attribute names
+// everywhere:
+//
+//   - "topic": the topic concerned;
+//   - "cursor": a cursor a client sent or a component resumes from (the
+//     after parameter, Last-Event-ID, a subscribe's after);
+//   - "top": a topic's current top;
+//   - "id": a message ID;
+//   - "remote_addr": the client's address (http.Request.RemoteAddr);
+//   - "url": the server a client talks to;
+//   - "status": an HTTP status code;
+//   - "error": the error.
+//
+// Topics and cursors are logged as they are, unlike metric labels: logs
+// are where an operator looks for one client's story.
 package metrics

@@ -37,7 +37,8 @@ const (
 	// Refused: a request was refused before anything was sent. Topic
 	// when known, Status the HTTP status, Outcome the reason:
 	// "unauthorized", "forbidden" (Authorize said no), "capacity" (too
-	// many held requests), "invalid" (bad topic or cursor), "signature"
+	// many held requests), "invalid" (bad topic or cursor), "shutdown"
+	// (the handler is shutting down), "signature"
 	// (a webhook that failed verification), "replay".
 	// Metrics: refusals_total{transport,topic_class,reason}.
 	Refused

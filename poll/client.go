@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Client's fields.
@@ -59,6 +60,10 @@ type Client struct {
 	// Buffer is the capacity of a subscription's channel. Zero means
 	// DefaultBuffer.
 	Buffer int
+	// Metrics, when set, is told of each message received (Delivered)
+	// and each expired cursor (Reset), as Transport "poll-client"; see
+	// package metrics. A poll opens no connection: no ConnOpened.
+	Metrics metrics.Recorder
 }
 
 var _ bus.Subscriber = (*Client)(nil)
@@ -107,6 +112,8 @@ type poller struct {
 }
 
 func (p *poller) Prefix() string { return p.ep.Prefix }
+
+func (p *poller) Metrics() metrics.Recorder { return p.c.Metrics }
 
 func (p *poller) Fetch(ctx context.Context, cursor, etag string, first bool) (pollwire.Answer, error) {
 	q := url.Values{}

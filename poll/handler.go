@@ -9,6 +9,7 @@ import (
 	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Handler's fields.
@@ -64,6 +65,10 @@ type Handler struct {
 	MaxInFlight int
 	// Logger receives server-side failures. Nil means no logging.
 	Logger *slog.Logger
+	// Metrics, when set, is told of each refusal (Refused), each answer
+	// carrying messages (Delivered) and each expired cursor (Reset), as
+	// Transport "poll"; see package metrics. Nil means no metrics.
+	Metrics metrics.Recorder
 
 	inFlight atomic.Int64
 }
@@ -91,11 +96,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.inFlight.Add(1) > int64(n) {
 			h.inFlight.Add(-1)
 			pollwire.WriteOverCapacity(w, h.interval())
+			pollwire.Refused(h.Metrics, transport, "", http.StatusServiceUnavailable)
 			return
 		}
 		defer h.inFlight.Add(-1)
 	}
-	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Auth: h.Auth, Limit: h.limit()})
+	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Auth: h.Auth, Limit: h.limit(),
+		Metrics: h.Metrics, Transport: transport})
 	if !ok {
 		return
 	}
@@ -113,8 +120,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	pollwire.WriteBatch(w, r, pollwire.AppendBatch(nil, msgs, cursor))
+	body := pollwire.AppendBatch(nil, msgs, cursor)
+	pollwire.Delivered(h.Metrics, transport, req.Topic, len(msgs), len(body)) // before the client can see it
+	pollwire.WriteBatch(w, r, body)
 }
+
+// transport is the Transport of the Handler's metrics.
+const transport = "poll"
 
 // read returns the messages of the answer and its cursor.
 func (h *Handler) read(r *http.Request, req pollwire.Request) ([]bus.Message, string, error) {
@@ -158,7 +170,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req pollwire.Requ
 	status, _ := pollwire.Classify(err)
 	if status >= 500 && h.Logger != nil && r.Context().Err() == nil {
 		h.Logger.LogAttrs(r.Context(), slog.LevelError, "poll: read failed",
-			slog.String("topic", req.Topic), slog.String("after", req.After), slog.Any("error", err))
+			slog.String("topic", req.Topic), slog.String("cursor", req.After), slog.Int("status", status),
+			slog.String("remote_addr", r.RemoteAddr), slog.Any("error", err))
 	}
 	pollwire.WriteError(w, err, h.interval())
+	pollwire.Failed(h.Metrics, transport, req.Topic, status)
 }

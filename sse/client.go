@@ -15,6 +15,7 @@ import (
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/httptopic"
 	"github.com/pushpull/pushpull/internal/retry"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Client's fields.
@@ -72,6 +73,11 @@ type Client struct {
 	// Buffer is the capacity of each subscription's channel. Zero means
 	// DefaultBuffer.
 	Buffer int
+	// Metrics, when set, is told of each connection (ConnOpened, and when
+	// it ends ConnClosed), each message received (Delivered) and each
+	// reset event received (Reset), as Transport "sse-client"; see
+	// package metrics. Nil means no metrics.
+	Metrics metrics.Recorder
 }
 
 var _ bus.Subscriber = (*Client)(nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/retry"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // run reads streams and reconnects until the subscription ends. resp and
@@ -23,7 +24,7 @@ func (s *clientSub) run(ctx context.Context, resp *http.Response, err error) {
 	for {
 		var wait time.Duration
 		if resp != nil {
-			progress, ferr := s.read(ctx, resp)
+			progress, ferr := s.readReported(ctx, resp)
 			if ferr != nil {
 				s.finish(ctx, ferr)
 				return
@@ -129,6 +130,9 @@ func (s *clientSub) event(ctx context.Context, ev Event) error {
 		return nil
 	}
 	if ev.Type == ResetEvent {
+		if rec := s.c.Metrics; rec != nil {
+			rec.Record(metrics.Event{Kind: metrics.Reset, Transport: clientTransport, Topic: s.topic})
+		}
 		var body struct{ Top string }
 		if json.Unmarshal([]byte(ev.Data), &body) != nil || body.Top == "" {
 			body.Top = ev.ID
@@ -147,6 +151,9 @@ func (s *clientSub) event(ctx context.Context, ev Event) error {
 	m := bus.Message{Topic: s.topic, ID: ev.ID, Type: ev.Type, Data: []byte(ev.Data)}
 	select {
 	case s.ch <- m:
+		if rec := s.c.Metrics; rec != nil {
+			rec.Record(metrics.Event{Kind: metrics.Delivered, Transport: clientTransport, Topic: s.topic, N: 1, Bytes: int64(len(ev.Data))})
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -14,6 +14,7 @@ import (
 	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/httptopic"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Handler's fields.
@@ -93,6 +94,11 @@ type Handler struct {
 	// history" in the package documentation). Nil means nothing is
 	// logged.
 	Logger *slog.Logger
+	// Metrics, when set, is told of each refusal (Refused), each stream
+	// (ConnOpened, and when it ends ConnClosed), each write of messages
+	// (Delivered) and each reset event sent (Reset), as Transport "sse";
+	// see package metrics. Nil means no metrics.
+	Metrics metrics.Recorder
 
 	initOnce sync.Once
 	stop     chan struct{} // closed by Shutdown
@@ -245,8 +251,12 @@ func (h *Handler) untrack(s *stream) {
 }
 
 // fail answers a request that gets no stream.
-func (h *Handler) fail(w http.ResponseWriter, err error) {
+func (h *Handler) fail(w http.ResponseWriter, err error) { h.failOn(w, "", err) }
+
+// failOn is fail for a request for topic ("" when not known yet).
+func (h *Handler) failOn(w http.ResponseWriter, topic string, err error) {
 	code := statusOf(err)
+	h.refused(code, topic, err)
 	msg := err.Error()
 	switch code {
 	case http.StatusForbidden:
@@ -264,7 +274,7 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 		// connection after the answer (HTTP/2: ends it gracefully).
 		w.Header().Set("Connection", "close")
 	case http.StatusInternalServerError:
-		h.logger().Error("sse: stream not opened", "err", err)
+		h.logger().Error("sse: stream not opened", "error", err)
 	}
 	http.Error(w, msg, code)
 }
@@ -303,13 +313,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.Auth != nil {
 		if err := h.Auth.Authorize(r.Context(), id, auth.Subscribe, topic); err != nil {
-			h.fail(w, fmt.Errorf("%w: %w", ErrForbidden, err))
+			h.failOn(w, topic, fmt.Errorf("%w: %w", ErrForbidden, err))
 			return
 		}
 	}
 	if h.Authorize != nil {
 		if err := h.Authorize(r, topic); err != nil {
-			h.fail(w, fmt.Errorf("%w: %w", ErrForbidden, err))
+			h.failOn(w, topic, fmt.Errorf("%w: %w", ErrForbidden, err))
 			return
 		}
 	}
@@ -318,7 +328,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cursor = r.URL.Query().Get(CursorParam)
 	}
 	if _, err := bus.ParseCursor(topic, cursor); err != nil {
-		h.fail(w, fmt.Errorf("sse: Last-Event-ID: %w", err))
+		h.failOn(w, topic, fmt.Errorf("sse: Last-Event-ID: %w", err))
 		return
 	}
 	ctx := r.Context()
@@ -326,11 +336,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if head {
 		// The head a GET would get, and no stream: the answer ends here.
 		if err := h.acquire(false); err != nil {
-			h.fail(w, err)
+			h.failOn(w, topic, err)
 			return
 		}
 		if _, err := h.Broker.Top(ctx, topic); err != nil {
-			h.fail(w, err)
+			h.failOn(w, topic, err)
 			return
 		}
 		setStreamHeader(hdr)
@@ -338,14 +348,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.acquire(true); err != nil {
-		h.fail(w, err)
+		h.failOn(w, topic, err)
 		return
 	}
 	defer h.release()
 
 	sub, prelude, err := h.subscribe(ctx, topic, cursor)
 	if err != nil {
-		h.fail(w, err)
+		h.failOn(w, topic, err)
 		return
 	}
 	defer sub.Close()
@@ -501,6 +511,9 @@ func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subs
 		if err == nil {
 			if reset {
 				prelude = appendReset(prelude, cursor)
+				if h.Metrics != nil {
+					h.Metrics.Record(metrics.Event{Kind: metrics.Reset, Transport: transport, Topic: topic})
+				}
 			}
 			return sub, prelude, nil
 		}
@@ -561,7 +574,7 @@ func (h *Handler) warnExpired(ctx context.Context, topic, cursor, top string) {
 			"sse: reconnecting clients' Last-Event-ID left the history of more topics than are warned about one by one; further topics are not logged",
 			slog.Int("topics", limit))
 	case !seen && !full:
-		attrs := []slog.Attr{slog.String("topic", topic), slog.String("last_event_id", cursor),
+		attrs := []slog.Attr{slog.String("topic", topic), slog.String("cursor", cursor),
 			slog.String("top", top), slog.Uint64("behind", t.Offset-c.Offset)}
 		if d := h.retry(); d > 0 {
 			attrs = append(attrs, slog.Duration("retry", d))

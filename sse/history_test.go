@@ -97,7 +97,7 @@ func warnsHistoryTooSmall(t *testing.T, disableHijack bool) {
 		assert.Equal(t, slog.LevelWarn, r.Level)
 		assert.Contains(t, r.Message, "history")
 		assert.Contains(t, r.Message, "rate × (the retry time + the clients' backoff)")
-		assert.Equal(t, map[string]string{"topic": topic, "last_event_id": first[topic], "top": top[topic],
+		assert.Equal(t, map[string]string{"topic": topic, "cursor": first[topic], "top": top[topic],
 			"behind": "5", "retry": DefaultRetry.String()}, attrs(r))
 	}
 

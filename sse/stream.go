@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // A stream is one open event stream, run on the ServeHTTP goroutine; a
@@ -24,6 +25,7 @@ type stream struct {
 	gone  <-chan struct{} // closed when watch has seen conn end; nil if not hijacked
 	// expires is when the stream's identity expires; zero means never.
 	expires time.Time
+	why     string // why the stream ended, for Metrics
 }
 
 // maxBatch bounds the messages written between two flushes (on a hijacked
@@ -34,10 +36,14 @@ const maxBatch = 16
 var heartbeatLine = []byte(":\n")
 
 func (s *stream) run(ctx context.Context, prelude []byte) {
+	if s.h.Metrics != nil {
+		defer s.closed(s.opened())
+	}
 	// The server ends the response after ServeHTTP returns: give that
 	// write a fresh deadline too.
 	defer s.deadline()
-	if s.write(prelude) != nil {
+	if err := s.write(prelude); err != nil {
+		s.why = s.writeFailed(err)
 		return
 	}
 	hb := s.h.heartbeat()
@@ -69,27 +75,34 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 				s.ended(ctx)
 				return
 			}
-			if s.messages(&m) != nil {
+			if err := s.messages(&m); err != nil {
+				s.why = s.writeFailed(err)
 				return
 			}
 		case <-tickC:
 			// The timer is not reset on every message; it checks when the
 			// stream last wrote instead.
 			if time.Since(s.last) >= hb {
-				if s.write(heartbeatLine) != nil {
+				if err := s.write(heartbeatLine); err != nil {
+					s.why = s.writeFailed(err)
 					return
 				}
 			}
 			timer.Reset(hb - time.Since(s.last))
 		case <-s.gone:
+			s.why = metrics.ReasonClosed
 			return // the client closed its connection
 		case <-lifeC:
+			s.why = metrics.ReasonDone
 			return
 		case <-expC:
+			s.why = metrics.ReasonDone // the client comes back with fresh credentials
 			return
 		case <-s.h.stop:
+			s.why = metrics.ReasonShutdown
 			return
 		case <-ctx.Done():
+			s.why = metrics.ReasonClosed
 			return
 		}
 	}
@@ -99,13 +112,17 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 func (s *stream) messages(m *bus.Message) error {
 	s.deadline()
 	var arr [maxBatch + 1][]byte
-	bufs := arr[:0] // for a hijacked connection: one writev per batch
+	bufs := arr[:0]     // for a hijacked connection: one writev per batch
+	var count, size int // messages and bytes written, for Metrics
 	for n := 0; ; n++ {
 		b, err := s.h.cache.get(m)
+		if err == nil {
+			count, size = count+1, size+len(b)
+		}
 		if err != nil {
 			// Never written: the client sees the gap in the IDs and
 			// reports it rather than missing the message silently.
-			s.h.logger().Error("sse: message skipped", "topic", s.topic, "id", m.ID, "err", err)
+			s.h.logger().Error("sse: message skipped", "topic", s.topic, "id", m.ID, "error", err)
 		} else if s.conn != nil {
 			bufs = append(bufs, b)
 		} else if _, err := s.w.Write(b); err != nil {
@@ -123,19 +140,23 @@ func (s *stream) messages(m *bus.Message) error {
 			break // empty, or closed: the main loop sees it
 		}
 	}
-	if s.conn == nil {
-		return s.flush()
-	}
 	var err error
-	switch len(bufs) {
-	case 0:
-	case 1:
-		_, err = s.conn.Write(bufs[0])
-	default:
-		nb := net.Buffers(bufs)
-		_, err = nb.WriteTo(s.conn)
+	if s.conn == nil {
+		err = s.flush()
+	} else {
+		switch len(bufs) {
+		case 0:
+		case 1:
+			_, err = s.conn.Write(bufs[0])
+		default:
+			nb := net.Buffers(bufs)
+			_, err = nb.WriteTo(s.conn)
+		}
+		s.last = time.Now()
 	}
-	s.last = time.Now()
+	if err == nil && count > 0 && s.h.Metrics != nil {
+		s.h.Metrics.Record(metrics.Event{Kind: metrics.Delivered, Transport: transport, Topic: s.topic, N: int64(count), Bytes: int64(size)})
+	}
 	return err
 }
 
@@ -144,6 +165,7 @@ func (s *stream) messages(m *bus.Message) error {
 // disconnected and resumes from its cursor.
 func (s *stream) ended(ctx context.Context) {
 	err := s.sub.Err()
+	s.why = subEnded(err)
 	if !errors.Is(err, bus.ErrCursorExpired) {
 		return
 	}
@@ -154,7 +176,9 @@ func (s *stream) ended(ctx context.Context) {
 			return
 		}
 	}
-	_ = s.write(appendReset(nil, top))
+	if s.write(appendReset(nil, top)) == nil && s.h.Metrics != nil {
+		s.h.Metrics.Record(metrics.Event{Kind: metrics.Reset, Transport: transport, Topic: s.topic})
+	}
 }
 
 // shutdownGrace bounds the writes of a stream after Shutdown: its last

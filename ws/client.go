@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/retry"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Client's fields.
@@ -84,6 +85,11 @@ type Client struct {
 	// Logger receives reconnects at debug level and the reasons the Client
 	// gives up at warn level. Nil means no logging.
 	Logger *slog.Logger
+	// Metrics, when set, is told of each connection (ConnOpened, and when
+	// it ends ConnClosed), each message received (Delivered) and each
+	// subscription told its cursor expired (Reset), as Transport
+	// "ws-client"; see package metrics. Nil means no metrics.
+	Metrics metrics.Recorder
 
 	wg sync.WaitGroup
 
@@ -201,7 +207,7 @@ func (c *Client) connect(ctx, runCtx context.Context) (*websocket.Conn, error) {
 		if !again || ctx.Err() != nil {
 			return nil, err
 		}
-		c.logger().Debug("ws: dial failed, retrying", "url", c.URL, "err", err)
+		c.logger().Debug("ws: dial failed, retrying", "url", c.URL, "error", err)
 		if serr := sleep(ctx, retry.Wait(b.NextBackOff(), wait)); serr != nil {
 			return nil, fmt.Errorf("ws: dial %s: %w (last failure: %w)", c.URL, serr, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/retry"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
@@ -84,7 +85,7 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 	defer c.wg.Done()
 	b := c.backOff()
 	for {
-		err := c.serve(ctx, conn)
+		err := c.serveReported(ctx, conn)
 		conn.CloseNow()
 		c.disconnected()
 		if ctx.Err() != nil {
@@ -93,11 +94,11 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 		if errors.Is(err, websocket.ErrMessageTooBig) {
 			// The server sent a frame over ReadLimit. Resuming would
 			// fetch the same frame again, forever: stop instead.
-			c.logger().Warn("ws: frame over ReadLimit, giving up", "url", c.URL, "err", err)
+			c.logger().Warn("ws: frame over ReadLimit, giving up", "url", c.URL, "error", err)
 			c.fail(fmt.Errorf("ws: a frame from the server exceeds Client.ReadLimit: %w", err))
 			return
 		}
-		c.logger().Debug("ws: connection lost, reconnecting", "url", c.URL, "err", err)
+		c.logger().Debug("ws: connection lost, reconnecting", "url", c.URL, "error", err)
 		conn = nil
 		wait := b.NextBackOff()
 		for conn == nil {
@@ -114,11 +115,11 @@ func (c *Client) run(ctx context.Context, conn *websocket.Conn) {
 			if !again {
 				// Refused for good (revoked credentials, a removed
 				// route): retrying cannot help.
-				c.logger().Warn("ws: reconnect refused, giving up", "url", c.URL, "err", err)
+				c.logger().Warn("ws: reconnect refused, giving up", "url", c.URL, "error", err)
 				c.fail(err)
 				return
 			}
-			c.logger().Debug("ws: reconnect failed", "url", c.URL, "err", err)
+			c.logger().Debug("ws: reconnect failed", "url", c.URL, "error", err)
 			wait = retry.Wait(b.NextBackOff(), retryAfter)
 		}
 		if c.progress.Swap(false) {
@@ -240,6 +241,9 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 			o.res <- opResult{id: e.ID, time: e.Time}
 		}
 	case opError, opReset:
+		if c.Metrics != nil && (e.Op == opReset || e.Code == codeCursorExpired) {
+			c.Metrics.Record(metrics.Event{Kind: metrics.Reset, Transport: clientTransport, Topic: e.Topic})
+		}
 		var ferr error = &ServerError{Code: e.Code, Message: e.Message}
 		if e.Op == opReset {
 			ferr = &bus.CursorError{Topic: e.Topic, Top: e.Top, Err: bus.ErrCursorExpired}
@@ -260,7 +264,7 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 		case s != nil:
 			s.end(ferr, false)
 		default:
-			c.logger().Debug("ws: error frame", "topic", e.Topic, "err", ferr)
+			c.logger().Debug("ws: error frame", "topic", e.Topic, "error", ferr)
 		}
 	default:
 		return fmt.Errorf("ws: from server: unexpected op %q", e.Op)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // subscription is the Client's bus.Subscription of one topic.
@@ -83,8 +84,12 @@ func (s *subscription) deliver(ctx context.Context, e *envelope) {
 		return
 	default:
 	}
+	m := e.message()
 	select {
-	case s.ch <- e.message():
+	case s.ch <- m:
+		if rec := s.c.Metrics; rec != nil {
+			rec.Record(metrics.Event{Kind: metrics.Delivered, Transport: clientTransport, Topic: s.topic, N: 1, Bytes: int64(len(m.Data))})
+		}
 	case <-s.done:
 	case <-ctx.Done():
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // minQueue is the initial capacity of a connection's queue.
@@ -55,8 +56,9 @@ type Conn struct {
 }
 
 type frame struct {
-	p   []byte
-	bin bool
+	p     []byte
+	bin   bool
+	topic string // of a message frame, for Metrics; "" for other frames
 }
 
 // connSub is one topic a connection subscribes to.
@@ -141,7 +143,7 @@ func (c *Conn) serve() {
 		c.waitRoom()
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
-			c.h.logger().Debug("ws: connection ends", "remote", c.req.RemoteAddr, "err", err)
+			c.h.logger().Debug("ws: connection ends", "remote_addr", c.req.RemoteAddr, "error", err)
 			break
 		}
 		if c.h.OnMessage != nil && c.h.OnMessage(ctx, c, typ, data) {
@@ -294,7 +296,7 @@ func (c *Conn) attach(ctx context.Context, s *connSub, e *envelope) error {
 			return fmt.Errorf("ws: topic %q: the broker has nothing after %q but the fan-out is at %q", e.Topic, cursor, hb.lastID())
 		}
 		for _, m := range msgs {
-			if !c.sendWait(ctx, encodeMessage(m)) {
+			if !c.sendWait(ctx, e.Topic, encodeMessage(m)) {
 				return errConnClosing
 			}
 		}
@@ -397,6 +399,7 @@ func (c *Conn) authorize(ctx context.Context, action Action, topic string) error
 
 func (c *Conn) sendError(ref, topic string, err error) {
 	code := errorCode(err)
+	c.reportError(code, topic)
 	if code == codeCursorExpired {
 		if top, ok := bus.TopOf(err); ok {
 			c.send(encode(&envelope{Op: opReset, Ref: ref, Topic: topic, Top: top, Message: err.Error()}))
@@ -405,7 +408,7 @@ func (c *Conn) sendError(ref, topic string, err error) {
 	}
 	msg := err.Error()
 	if code == codeInternal {
-		c.h.logger().Warn("ws: request failed", "topic", topic, "err", err)
+		c.h.logger().Warn("ws: request failed", "topic", topic, "error", err)
 		msg = "internal error"
 	}
 	c.send(encode(&envelope{Op: opError, Ref: ref, Topic: topic, Code: code, Message: msg}))
@@ -461,7 +464,7 @@ func (c *Conn) send(p []byte) {
 // sendWait queues p once the queue is less than half full, so that replayed
 // history leaves room for live messages. It reports false when the
 // connection is closing or ctx ends. Only the reader calls it.
-func (c *Conn) sendWait(ctx context.Context, p []byte) bool {
+func (c *Conn) sendWait(ctx context.Context, topic string, p []byte) bool {
 	for {
 		c.mu.Lock()
 		if c.closing {
@@ -469,7 +472,7 @@ func (c *Conn) sendWait(ctx context.Context, p []byte) bool {
 			return false
 		}
 		if c.roomLocked() {
-			c.pushLocked(frame{p: p})
+			c.pushLocked(frame{p: p, topic: topic})
 			c.mu.Unlock()
 			return true
 		}
@@ -568,6 +571,9 @@ func (c *Conn) writeLoop() {
 			c.abort()
 			return
 		}
+		if f.topic != "" && c.h.Metrics != nil {
+			c.h.Metrics.Record(metrics.Event{Kind: metrics.Delivered, Transport: transport, Topic: f.topic, N: 1, Bytes: int64(len(f.p))})
+		}
 	}
 }
 
@@ -600,7 +606,7 @@ func (c *Conn) writeStuck() {
 		c.closeCode, c.closeReason = CloseSlowConsumer, "write timeout"
 	}
 	c.mu.Unlock()
-	c.h.logger().Debug("ws: write timeout, closing", "remote", c.req.RemoteAddr)
+	c.h.logger().Debug("ws: write timeout, closing", "remote_addr", c.req.RemoteAddr)
 	c.abort()
 }
 
@@ -632,7 +638,7 @@ func (c *Conn) ping(ctx context.Context) {
 	err := c.ws.Ping(pctx)
 	cancel()
 	if err != nil {
-		c.h.logger().Debug("ws: no pong, closing", "remote", c.req.RemoteAddr, "err", err)
+		c.h.logger().Debug("ws: no pong, closing", "remote_addr", c.req.RemoteAddr, "error", err)
 		c.abort()
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/refmap"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // Defaults of the Handler's fields.
@@ -132,6 +133,13 @@ type Handler struct {
 	// Logger receives connection errors at debug level and failed
 	// requests at warn level. Nil means no logging.
 	Logger *slog.Logger
+	// Metrics, when set, is told of each refused upgrade (Refused), each
+	// connection (ConnOpened, and when it ends ConnClosed), each message
+	// frame written (Delivered), each subscription told its cursor
+	// expired (Reset) and each subscribe or publish Authorize refuses
+	// (Refused, Status 403), as Transport "ws"; see package metrics. Nil
+	// means no metrics.
+	Metrics metrics.Recorder
 
 	mu       sync.Mutex
 	conns    map[*Conn]struct{}
@@ -206,9 +214,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.Is(err, auth.ErrUnauthenticated) {
 				w.Header().Set("WWW-Authenticate", auth.Challenge(err))
 				http.Error(w, err.Error(), http.StatusUnauthorized)
+				h.refusedUpgrade(http.StatusUnauthorized)
 				return
 			}
-			h.logger().Warn("ws: credentials could not be checked", "err", err)
+			h.logger().Warn("ws: credentials could not be checked", "error", err)
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "ws: credentials could not be checked", http.StatusServiceUnavailable)
 			return
@@ -220,6 +229,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		w.Header().Set("Connection", "close")
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		h.refusedAdmit(err)
 		return
 	}
 	defer h.connWG.Done()
@@ -231,8 +241,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    h.Compression,
 	})
 	if err != nil {
+		h.refusedUpgrade(hw.status)
 		h.release(nil)
-		h.logger().Debug("ws: accept", "err", err)
+		h.logger().Debug("ws: accept", "error", err)
 		return
 	}
 	c := newConn(h, wc, hw.conn, r)
@@ -244,6 +255,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if down {
 		c.closeWith(websocket.StatusGoingAway, "server shutting down")
 	}
+	if h.Metrics != nil {
+		defer c.closed(c.opened())
+	}
 	c.expireAt()
 	c.serve()
 	h.release(c)
@@ -254,7 +268,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // for a closing handshake in progress instead.)
 type hijackRecorder struct {
 	http.ResponseWriter
-	conn net.Conn
+	conn   net.Conn
+	status int // of a refused upgrade
+}
+
+// WriteHeader records the status of a refused upgrade.
+func (w *hijackRecorder) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {

@@ -124,7 +124,7 @@ func (hb *hub) fanOut(m bus.Message) {
 	for _, s := range hb.subs {
 		if pos.After(s.last) {
 			s.last = pos
-			s.c.send(p)
+			s.c.sendMessage(hb.topic, p)
 		}
 	}
 	hb.mu.Unlock()

@@ -19,6 +19,11 @@
 //
 // GET /healthz is the readiness probe (package health): the bus and the
 // webhook Dispatcher, as JSON, 200 when ready and 503 when not.
+//
+// /metrics serves the metrics of every handler, the webhook Dispatcher and
+// Receiver, and the in-memory bus, in the
+// Prometheus text format (metrics/prometheus); topics are counted under
+// the classes "news", "inbox" and "other".
 package main
 
 import (
@@ -35,10 +40,14 @@ import (
 	"syscall"
 	"time"
 
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/bus/pgbus"
 	"github.com/pushpull/pushpull/health"
 	"github.com/pushpull/pushpull/longpoll"
+	"github.com/pushpull/pushpull/metrics"
+	"github.com/pushpull/pushpull/metrics/prometheus"
 	"github.com/pushpull/pushpull/poll"
 	"github.com/pushpull/pushpull/sse"
 	"github.com/pushpull/pushpull/webhook"
@@ -62,6 +71,7 @@ type app struct {
 	ws         *ws.Handler
 	dispatcher *webhook.Dispatcher
 	mux        *http.ServeMux
+	metrics    *prometheus.Recorder // every handler's, served on /metrics
 }
 
 // newApp wires every pattern to the bus b; baseURL is where the app itself
@@ -72,11 +82,19 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 		return nil, err
 	}
 	keys := webhook.Secrets(secret)
+	rec := &prometheus.Recorder{TopicClass: metrics.Prefixes(newsTopic, inboxTopic)}
+	reg := prom.NewRegistry()
+	if err := reg.Register(rec); err != nil {
+		return nil, err
+	}
+	if m, ok := b.(*bus.Memory); ok && m.Metrics == nil {
+		m.Metrics = rec // not used yet: its fields may still be set
+	}
 	a := &app{
 		bus:      b,
-		sse:      &sse.Handler{Broker: b, Heartbeat: 10 * time.Second},
-		longpoll: &longpoll.Handler{Broker: b, Timeout: 20 * time.Second},
-		ws:       &ws.Handler{Broker: b},
+		sse:      &sse.Handler{Broker: b, Heartbeat: 10 * time.Second, Metrics: rec},
+		longpoll: &longpoll.Handler{Broker: b, Timeout: 20 * time.Second, Metrics: rec},
+		ws:       &ws.Handler{Broker: b, Metrics: rec},
 		dispatcher: &webhook.Dispatcher{
 			Broker: b,
 			Sender: &webhook.Sender{
@@ -84,8 +102,10 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 				Timeout:              2 * time.Second,
 				Schedule:             []time.Duration{time.Second, 2 * time.Second, 5 * time.Second},
 			},
+			Metrics: rec,
 		},
-		mux: http.NewServeMux(),
+		mux:     http.NewServeMux(),
+		metrics: rec,
 	}
 	err = a.dispatcher.Add(webhook.Endpoint{
 		ID: "showcase", URL: baseURL + "/hooks/news", Keys: keys, Topic: newsTopic, From: bus.Oldest,
@@ -93,10 +113,12 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	receiver := &webhook.Receiver{Keys: keys, Broker: b, Topic: func(*http.Request) (string, error) { return inboxTopic, nil }}
+	receiver := &webhook.Receiver{Keys: keys, Broker: b, Metrics: rec,
+		Topic: func(*http.Request) (string, error) { return inboxTopic, nil }}
 
 	m := a.mux
-	m.Handle("GET /poll/{topic}", &poll.Handler{Broker: b, Interval: 2 * time.Second})
+	m.Handle("GET /poll/{topic}", &poll.Handler{Broker: b, Interval: 2 * time.Second, Metrics: rec})
+	m.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	m.Handle("GET /longpoll/{topic}", a.longpoll)
 	m.Handle("GET /sse/{topic}", a.sse)
 	m.Handle("GET /ws", a.ws)

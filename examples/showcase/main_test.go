@@ -144,6 +144,9 @@ func TestShowcaseBrowser(t *testing.T) {
 	for i, text := range want {
 		require.True(t, strings.Contains(got[i], text), "webhook panel %d: %q", i, got[i])
 	}
+	// The live numbers read /metrics: the page's own SSE streams are open.
+	browsertest.WaitFor(t, ctx, `/connections open: .*sse [1-9]/.test(document.getElementById("live").textContent) &&
+		/deliveries: .*ws [1-9]/.test(document.getElementById("live").textContent)`)
 }
 
 // TestShowcaseBrowserContinuesAfterRestart restarts the server under an

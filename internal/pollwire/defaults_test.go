@@ -2,6 +2,7 @@ package pollwire
 
 import (
 	"context"
+	"github.com/pushpull/pushpull/metrics"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ func (idle) Fetch(context.Context, string, string, bool) (Answer, error) {
 func (idle) Delay(Answer) time.Duration { return time.Hour }
 func (idle) BackOff() backoff.BackOff   { return &backoff.ZeroBackOff{} }
 func (idle) Prefix() string             { return "test" }
+
+func (idle) Metrics() metrics.Recorder { return nil }
 
 func TestSubscribeBuffer(t *testing.T) {
 	t.Parallel()

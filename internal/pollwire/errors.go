@@ -72,9 +72,9 @@ func Classify(err error) (int, ErrorBody) {
 	return http.StatusInternalServerError, ErrorBody{Error: CodeInternal, Message: "internal error"}
 }
 
-// WriteError writes the error answer for err. retryAfter > 0 adds a
-// Retry-After header to 503 answers.
-func WriteError(w http.ResponseWriter, err error, retryAfter time.Duration) {
+// WriteError writes the error answer for err and returns its status.
+// retryAfter > 0 adds a Retry-After header to 503 answers.
+func WriteError(w http.ResponseWriter, err error, retryAfter time.Duration) int {
 	status, body := Classify(err)
 	if status == http.StatusServiceUnavailable && retryAfter > 0 {
 		w.Header().Set("Retry-After", Seconds(retryAfter))
@@ -83,6 +83,7 @@ func WriteError(w http.ResponseWriter, err error, retryAfter time.Duration) {
 		w.Header().Set("WWW-Authenticate", auth.Challenge(err))
 	}
 	WriteErrorBody(w, status, body)
+	return status
 }
 
 // WriteErrorBody writes an error answer.

@@ -12,6 +12,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/retry"
+	"github.com/pushpull/pushpull/metrics"
 )
 
 // A Poller is what differs between the poll and the long-poll client: how
@@ -27,6 +28,8 @@ type Poller interface {
 	BackOff() backoff.BackOff
 	// Prefix is the package name for error messages.
 	Prefix() string
+	// Metrics is the Recorder the subscription reports to, or nil.
+	Metrics() metrics.Recorder
 }
 
 // Sub is a client subscription: one goroutine runs the request loop and
@@ -38,6 +41,10 @@ type Sub struct {
 	closing atomic.Bool
 	mu      sync.Mutex
 	err     error
+
+	rec       metrics.Recorder // nil: no metrics
+	transport string           // "poll-client", "longpoll-client"
+	topic     string
 }
 
 // C implements bus.Subscription.
@@ -79,12 +86,15 @@ func Subscribe(ctx context.Context, p Poller, topic, after string, buffer, defBu
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.Prefix(), err)
 	}
+	rec := p.Metrics()
+	transport := p.Prefix() + "-client"
 	a, err := first(ctx, p, after)
 	if err != nil {
+		reportReset(rec, transport, topic, err)
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Sub{ch: make(chan bus.Message, buffer), cancel: cancel, done: make(chan struct{})}
+	s := &Sub{ch: make(chan bus.Message, buffer), cancel: cancel, done: make(chan struct{}), rec: rec, transport: transport, topic: topic}
 	go s.run(ctx, p, t, after, a)
 	return s, nil
 }
@@ -130,6 +140,7 @@ func (s *Sub) run(ctx context.Context, p Poller, t *bus.Tracker, cursor string, 
 			s.err = err
 		}
 		s.mu.Unlock()
+		reportReset(s.rec, s.transport, s.topic, err)
 		close(s.ch)
 		s.cancel()
 		close(s.done)
@@ -188,11 +199,22 @@ func (s *Sub) deliver(ctx context.Context, t *bus.Tracker, b Batch, prefix strin
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if s.rec != nil {
+			s.rec.Record(metrics.Event{Kind: metrics.Delivered, Transport: s.transport, Topic: s.topic, N: 1, Bytes: int64(len(m.Data))})
+		}
 	}
 	if err := t.Reach(b.Cursor); err != nil {
 		return fmt.Errorf("%s: %w", prefix, err)
 	}
 	return nil
+}
+
+// reportReset reports a Reset to rec, when set, if err says the cursor
+// expired.
+func reportReset(rec metrics.Recorder, transport, topic string, err error) {
+	if rec != nil && errors.Is(err, bus.ErrCursorExpired) {
+		rec.Record(metrics.Event{Kind: metrics.Reset, Transport: transport, Topic: topic})
+	}
 }
 
 // sleep waits for d or until ctx is done.

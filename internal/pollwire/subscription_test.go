@@ -2,6 +2,7 @@ package pollwire
 
 import (
 	"context"
+	"github.com/pushpull/pushpull/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,8 @@ func (s *script) Delay(a Answer) time.Duration {
 }
 func (*script) BackOff() backoff.BackOff { return &backoff.ZeroBackOff{} }
 func (*script) Prefix() string           { return "test" }
+
+func (*script) Metrics() metrics.Recorder { return nil }
 
 func (s *script) cursors() []string {
 	s.mu.Lock()
