@@ -18,8 +18,8 @@ import (
 
 	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/auto"
+	"github.com/pushpull/pushpull/auto/autotest"
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/badproxy"
 	"github.com/pushpull/pushpull/ws"
 )
 
@@ -211,7 +211,7 @@ func TestClientTokenRefreshAcrossFallback(t *testing.T) {
 		}
 	}
 	step(4)
-	r.proxy.SetFaults(badproxy.MuteWebSocket | badproxy.RefuseWebSocket)
+	r.proxy.SetFaults(autotest.MuteWebSocket | autotest.RefuseWebSocket)
 	r.proxy.CutAll()
 	waitTransport(t, ctx, sub, auto.SSE)
 	step(st.issued.Load() + 4)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushpull/pushpull/internal/badproxy"
+	"github.com/pushpull/pushpull/auto/autotest"
 )
 
 // BenchmarkSwitch measures what each fault costs the Go client, with the
@@ -18,13 +18,13 @@ import (
 func BenchmarkSwitch(b *testing.B) {
 	cases := []struct {
 		name   string
-		faults badproxy.Fault
+		faults autotest.Fault
 		stall  bool
 	}{
 		{name: "none"},
-		{name: "refused", faults: badproxy.RefuseWebSocket},
-		{name: "silent", faults: badproxy.MuteWebSocket},
-		{name: "bufferedSSE", faults: badproxy.RefuseWebSocket | badproxy.BufferSSE},
+		{name: "refused", faults: autotest.RefuseWebSocket},
+		{name: "silent", faults: autotest.MuteWebSocket},
+		{name: "bufferedSSE", faults: autotest.RefuseWebSocket | autotest.BufferSSE},
 		{name: "stall", stall: true},
 	}
 	for _, bc := range cases {
@@ -44,7 +44,7 @@ func BenchmarkSwitch(b *testing.B) {
 					r.publish(b, 1)
 					<-sub.C()
 					start = time.Now()
-					r.proxy.SetFaults(badproxy.MuteWebSocket)
+					r.proxy.SetFaults(autotest.MuteWebSocket)
 				}
 				r.publish(b, 1)
 				if _, ok := <-sub.C(); !ok {

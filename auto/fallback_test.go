@@ -14,26 +14,26 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pushpull/pushpull/auto"
+	"github.com/pushpull/pushpull/auto/autotest"
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/badproxy"
 )
 
-// rig is a Handler behind a badproxy, and a Client with short probes
+// rig is a Handler behind an autotest.Proxy, and a Client with short probes
 // talking to it through the proxy.
 type rig struct {
 	b      *bus.Memory
 	h      *auto.Handler
-	proxy  *badproxy.Proxy
+	proxy  *autotest.Proxy
 	client *auto.Client
 	n      int // messages published so far
 }
 
-func newRig(t testing.TB, faults badproxy.Fault, history int) *rig {
+func newRig(t testing.TB, faults autotest.Fault, history int) *rig {
 	t.Helper()
 	b := &bus.Memory{HistorySize: history}
 	h := &auto.Handler{Broker: b, Prefix: "/rt", PollInterval: 20 * time.Millisecond, LongPollTimeout: 2 * time.Second, Heartbeat: time.Second}
 	srv := httptest.NewServer(h)
-	proxy := badproxy.New(srv.URL)
+	proxy := autotest.New(srv.URL)
 	proxy.SetFaults(faults)
 	tr := &http.Transport{}
 	t.Cleanup(func() {
@@ -97,15 +97,15 @@ func waitTransport(t *testing.T, ctx context.Context, sub *auto.Subscription, na
 func TestFallbackScenarios(t *testing.T) {
 	tests := []struct {
 		name       string
-		faults     badproxy.Fault
+		faults     autotest.Fault
 		transports []string
 		expect     string
 		stream     func(t *testing.T, ctx context.Context, r *rig, sub bus.Subscription, got *int)
 	}{
-		{name: "refused upgrade", faults: badproxy.RefuseWebSocket, expect: auto.SSE},
-		{name: "silent upgrade", faults: badproxy.MuteWebSocket, expect: auto.SSE},
-		{name: "buffered SSE", faults: badproxy.RefuseWebSocket | badproxy.BufferSSE, expect: auto.LongPoll},
-		{name: "polling last", faults: badproxy.RefuseWebSocket | badproxy.BufferSSE, transports: []string{auto.WebSocket, auto.SSE, auto.Poll}, expect: auto.Poll},
+		{name: "refused upgrade", faults: autotest.RefuseWebSocket, expect: auto.SSE},
+		{name: "silent upgrade", faults: autotest.MuteWebSocket, expect: auto.SSE},
+		{name: "buffered SSE", faults: autotest.RefuseWebSocket | autotest.BufferSSE, expect: auto.LongPoll},
+		{name: "polling last", faults: autotest.RefuseWebSocket | autotest.BufferSSE, transports: []string{auto.WebSocket, auto.SSE, auto.Poll}, expect: auto.Poll},
 		{name: "cuts", expect: auto.WebSocket, stream: func(t *testing.T, ctx context.Context, r *rig, sub bus.Subscription, got *int) {
 			for i := 1; i <= 5; i++ {
 				r.publish(t, 100)
@@ -117,7 +117,7 @@ func TestFallbackScenarios(t *testing.T) {
 		{name: "blocked after 300", expect: auto.SSE, stream: func(t *testing.T, ctx context.Context, r *rig, sub bus.Subscription, got *int) {
 			r.publish(t, 300)
 			read(t, ctx, sub, got, 300)
-			r.proxy.SetFaults(badproxy.MuteWebSocket)
+			r.proxy.SetFaults(autotest.MuteWebSocket)
 			r.publish(t, 700)
 			read(t, ctx, sub, got, 1000)
 		}},

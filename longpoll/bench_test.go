@@ -16,8 +16,8 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
-	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/longpoll"
+	"github.com/pushpull/pushpull/testnet"
 )
 
 // BenchmarkLatency measures publish → answer latency with 1,000 held

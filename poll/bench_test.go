@@ -11,8 +11,8 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
-	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/poll"
+	"github.com/pushpull/pushpull/testnet"
 )
 
 // BenchmarkWire measures requests and bytes on the wire (both directions,

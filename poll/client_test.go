@@ -12,8 +12,8 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
-	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/poll"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -7,8 +7,8 @@ import (
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/internal/pollwire/pollwiretest"
-	"github.com/pushpull/pushpull/internal/testnet"
 	"github.com/pushpull/pushpull/poll"
+	"github.com/pushpull/pushpull/testnet"
 )
 
 // No gap and no duplicate across 10,000 messages while a fifth of the

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/testnet"
+	"github.com/pushpull/pushpull/testnet"
 )
 
 // A benchServer is the server under test: sse.Handler on bus.Memory, or the

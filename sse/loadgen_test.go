@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushpull/pushpull/internal/testnet"
+	"github.com/pushpull/pushpull/testnet"
 )
 
 // TestLoadgen is not a test: the benchmarks run the test binary again with

@@ -11,7 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/testnet"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

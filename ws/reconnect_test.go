@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/testnet"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -17,9 +17,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pushpull/pushpull/auto"
+	"github.com/pushpull/pushpull/auto/autotest"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/examples/internal/browsertest"
-	"github.com/pushpull/pushpull/internal/badproxy"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -55,14 +55,14 @@ try {
 window.ready = true;
 </script>`
 
-// site is the example app plus the test page, behind a badproxy.
+// site is the example app plus the test page, behind a autotest.
 type site struct {
 	b     *bus.Memory
-	proxy *badproxy.Proxy
+	proxy *autotest.Proxy
 	n     int
 }
 
-func newSite(t *testing.T, h *auto.Handler, faults badproxy.Fault, history int) *site {
+func newSite(t *testing.T, h *auto.Handler, faults autotest.Fault, history int) *site {
 	t.Helper()
 	b := &bus.Memory{HistorySize: history}
 	h.Broker, h.Prefix = b, "/rt"
@@ -73,7 +73,7 @@ func newSite(t *testing.T, h *auto.Handler, faults badproxy.Fault, history int) 
 		_, _ = w.Write([]byte(testPage))
 	})
 	srv := httptest.NewServer(mux)
-	proxy := badproxy.New(srv.URL)
+	proxy := autotest.New(srv.URL)
 	proxy.SetFaults(faults)
 	t.Cleanup(func() {
 		proxy.Close()
@@ -133,15 +133,15 @@ func transport(t *testing.T, ctx context.Context) string {
 func TestBrowserFallback(t *testing.T) {
 	tests := []struct {
 		name       string
-		faults     badproxy.Fault
+		faults     autotest.Fault
 		transports string
 		expect     string
 		stream     func(t *testing.T, ctx context.Context, s *site)
 	}{
-		{name: "refused upgrade", faults: badproxy.RefuseWebSocket, expect: auto.SSE},
-		{name: "silent upgrade", faults: badproxy.MuteWebSocket, expect: auto.SSE},
-		{name: "buffered SSE", faults: badproxy.RefuseWebSocket | badproxy.BufferSSE, expect: auto.LongPoll},
-		{name: "polling last", faults: badproxy.RefuseWebSocket | badproxy.BufferSSE, transports: "websocket,sse,poll", expect: auto.Poll},
+		{name: "refused upgrade", faults: autotest.RefuseWebSocket, expect: auto.SSE},
+		{name: "silent upgrade", faults: autotest.MuteWebSocket, expect: auto.SSE},
+		{name: "buffered SSE", faults: autotest.RefuseWebSocket | autotest.BufferSSE, expect: auto.LongPoll},
+		{name: "polling last", faults: autotest.RefuseWebSocket | autotest.BufferSSE, transports: "websocket,sse,poll", expect: auto.Poll},
 		{name: "cuts", expect: auto.WebSocket, stream: func(t *testing.T, ctx context.Context, s *site) {
 			for i := 1; i <= 5; i++ {
 				s.publish(t, 100)
@@ -155,7 +155,7 @@ func TestBrowserFallback(t *testing.T) {
 			received(t, ctx, 300)
 			_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.marks.muted = window.since(), true`))
 			require.NoError(t, err)
-			s.proxy.SetFaults(badproxy.MuteWebSocket)
+			s.proxy.SetFaults(autotest.MuteWebSocket)
 			s.publish(t, 700)
 			received(t, ctx, 1000)
 		}},

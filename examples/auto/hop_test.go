@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pushpull/pushpull/auto"
+	"github.com/pushpull/pushpull/auto/autotest"
 	"github.com/pushpull/pushpull/bus/redisbus"
 	"github.com/pushpull/pushpull/examples/internal/browsertest"
-	"github.com/pushpull/pushpull/internal/badproxy"
 )
 
 // redisURL returns the Redis to test with, or skips the test when none
@@ -43,7 +43,7 @@ func redisURL(t *testing.T) string {
 
 // twoInstances starts two auto.Handlers sharing the Redis at u, behind one
 // proxy pointing at the first.
-func twoInstances(t *testing.T, u string) ([2]*httptest.Server, [2]*redisbus.Broker, *badproxy.Proxy) {
+func twoInstances(t *testing.T, u string) ([2]*httptest.Server, [2]*redisbus.Broker, *autotest.Proxy) {
 	var backends [2]*httptest.Server
 	var brokers [2]*redisbus.Broker
 	for i := range backends {
@@ -64,7 +64,7 @@ func twoInstances(t *testing.T, u string) ([2]*httptest.Server, [2]*redisbus.Bro
 			b.Close()
 		})
 	}
-	proxy := badproxy.New(backends[0].URL)
+	proxy := autotest.New(backends[0].URL)
 	t.Cleanup(proxy.Close)
 	return backends, brokers, proxy
 }
@@ -72,7 +72,7 @@ func twoInstances(t *testing.T, u string) ([2]*httptest.Server, [2]*redisbus.Bro
 // hops moves the proxy between the instances five times, cutting every
 // connection, and publishes 200 messages after each move, half on each
 // instance; wait checks that the consumer has received 1..n.
-func hops(t *testing.T, backends [2]*httptest.Server, brokers [2]*redisbus.Broker, proxy *badproxy.Proxy, topic string, wait func(n int)) {
+func hops(t *testing.T, backends [2]*httptest.Server, brokers [2]*redisbus.Broker, proxy *autotest.Proxy, topic string, wait func(n int)) {
 	n := 0
 	publish := func(on, count int) {
 		for range count {

@@ -17,7 +17,7 @@ import (
 	"github.com/coder/websocket"
 	gws "github.com/gorilla/websocket"
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/internal/testnet"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/pushpull/pushpull/ws"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/pushpull/pushpull/internal/testnet"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/pushpull/pushpull/ws"
 )
 

@@ -6,5 +6,5 @@
 // and Receive; a middleware counting requests and 304 answers, and a
 // transport that strips conditional requests. The network helpers they
 // share with the other packages' tests, including the request Cutter, are
-// in internal/testnet.
+// in testnet.
 package pollwiretest

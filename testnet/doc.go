@@ -1,5 +1,6 @@
-// Package testnet holds the network helpers shared by the project's tests
-// and benchmarks, so each concept has one implementation:
+// Package testnet holds the network helpers for testing services built on
+// pushpull, the ones this project's own tests and benchmarks use, so each
+// concept has one implementation:
 //
 //   - [Pipe] is an in-memory network of [net.Pipe] connections: a
 //     [net.Listener] for an [http.Server] and a DialContext for an
@@ -19,7 +20,7 @@
 //
 // The zero values of KillListener and CountingListener need only their
 // Listener field, Cutter's its Handler; Pipe is made by [NewPipe] and Child
-// by StartChild. All are safe for concurrent use. The package is internal
-// and meant for _test.go files only; it depends on nothing but the
+// by StartChild. All are safe for concurrent use. The package is meant for
+// _test.go files, as net/http/httptest is; it depends on nothing but the
 // standard library.
 package testnet

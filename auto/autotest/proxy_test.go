@@ -1,4 +1,4 @@
-package badproxy_test
+package autotest_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/pushpull/pushpull/internal/badproxy"
+	"github.com/pushpull/pushpull/auto/autotest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -48,7 +48,7 @@ func body(t *testing.T, url string) string {
 func TestWebSocketFaults(t *testing.T) {
 	srv := echo("a")
 	defer srv.Close()
-	p := badproxy.New(srv.URL)
+	p := autotest.New(srv.URL)
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -60,14 +60,14 @@ func TestWebSocketFaults(t *testing.T) {
 	assert.Equal(t, "hi", string(msg))
 	c.CloseNow()
 
-	p.SetFaults(badproxy.RefuseWebSocket)
+	p.SetFaults(autotest.RefuseWebSocket)
 	_, res, err := websocket.Dial(ctx, p.URL(), nil)
 	require.Error(t, err)
 	assert.NotEqual(t, http.StatusSwitchingProtocols, res.StatusCode)
 
 	// Muted: the handshake passes, the greeting does not; cutting the
 	// connection ends the read.
-	p.SetFaults(badproxy.MuteWebSocket)
+	p.SetFaults(autotest.MuteWebSocket)
 	c, _, err = websocket.Dial(ctx, p.URL(), nil)
 	require.NoError(t, err)
 	defer c.CloseNow()
@@ -85,7 +85,7 @@ func TestSetTarget(t *testing.T) {
 	a, b := echo("a"), echo("b")
 	defer a.Close()
 	defer b.Close()
-	p := badproxy.New(a.URL)
+	p := autotest.New(a.URL)
 	defer p.Close()
 	assert.Equal(t, "hello from a", body(t, p.URL()))
 	p.SetTarget(b.URL)

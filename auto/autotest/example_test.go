@@ -1,4 +1,4 @@
-package badproxy_test
+package autotest_test
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/pushpull/pushpull/internal/badproxy"
+	"github.com/pushpull/pushpull/auto/autotest"
 )
 
 func ExampleProxy() {
@@ -15,9 +15,9 @@ func ExampleProxy() {
 		fmt.Fprint(w, "data: hello\n\n")
 	}))
 	defer srv.Close()
-	p := badproxy.New(srv.URL)
+	p := autotest.New(srv.URL)
 	defer p.Close()
-	p.SetFaults(badproxy.BufferSSE) // this answer ends, so it arrives whole
+	p.SetFaults(autotest.BufferSSE) // this answer ends, so it arrives whole
 	resp, err := http.Get(p.URL())
 	if err != nil {
 		fmt.Println(err)

@@ -1,4 +1,4 @@
-package badproxy
+package autotest
 
 import (
 	"bufio"
@@ -51,7 +51,7 @@ type Proxy struct {
 func New(target string) *Proxy {
 	u, err := url.Parse(target)
 	if err != nil {
-		panic("badproxy: " + err.Error())
+		panic("autotest: " + err.Error())
 	}
 	p := &Proxy{conns: make(map[net.Conn]struct{}), tr: &http.Transport{}}
 	p.target.Store(u)
@@ -89,7 +89,7 @@ func (p *Proxy) URL() string { return p.srv.URL }
 func (p *Proxy) SetTarget(target string) {
 	u, err := url.Parse(target)
 	if err != nil {
-		panic("badproxy: " + err.Error())
+		panic("autotest: " + err.Error())
 	}
 	p.target.Store(u)
 }
