@@ -175,41 +175,6 @@ func benchPublishParallel(b *testing.B, newBroker func(tb testing.TB) bus.Broker
 }
 
 func benchFanOut(b *testing.B, newBroker func(tb testing.TB) bus.Broker, n int) {
-	br := benchBroker(b, newBroker)
-	ctx := context.Background()
-	topic := topicName("bench.fanout")
-	subs := make([]bus.Subscription, n)
-	for i := range n {
-		sub, err := br.Subscribe(ctx, topic, "")
-		if err != nil {
-			b.Fatal(err)
-		}
-		subs[i] = sub
-	}
-	var drained, got sync.WaitGroup
-	for _, sub := range subs {
-		drained.Add(1)
-		go func() {
-			defer drained.Done()
-			for range sub.C() {
-				got.Done()
-			}
-		}()
-	}
-	data := make([]byte, 64)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		got.Add(n)
-		if _, err := br.Publish(ctx, topic, bus.Message{Data: data}); err != nil {
-			b.Fatal(err)
-		}
-		got.Wait()
-	}
-	b.StopTimer()
+	FanOutCPU(b, benchBroker(b, newBroker), n)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
-	for _, sub := range subs {
-		_ = sub.Close()
-	}
-	drained.Wait()
 }

@@ -3,14 +3,12 @@ package otel_test
 import (
 	"context"
 	"fmt"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/pushpull/pushpull/metrics/otel"
 )
 
@@ -36,54 +34,8 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 					m.Metrics = &otel.Recorder{Meter: mp.Meter("bench")}
 				}
 				defer m.Close()
-				benchFanOutCPU(b, m, n)
+				bustest.FanOutCPU(b, m, n)
 			})
 		}
 	}
-}
-
-// benchFanOutCPU publishes to n subscribers, each drained by a goroutine
-// of its own, and waits until every one has each message.
-func benchFanOutCPU(b *testing.B, br bus.Broker, n int) {
-	ctx := context.Background()
-	var got, drained sync.WaitGroup
-	subs := make([]bus.Subscription, n)
-	for i := range subs {
-		sub, err := br.Subscribe(ctx, "fan", "")
-		if err != nil {
-			b.Fatal(err)
-		}
-		subs[i] = sub
-		drained.Add(1)
-		go func() {
-			defer drained.Done()
-			for range sub.C() {
-				got.Done()
-			}
-		}()
-	}
-	data := make([]byte, 64)
-	b.ReportAllocs()
-	start := cpuTime()
-	b.ResetTimer()
-	for range b.N {
-		got.Add(n)
-		if _, err := br.Publish(ctx, "fan", bus.Message{Data: data}); err != nil {
-			b.Fatal(err)
-		}
-		got.Wait()
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
-	for _, sub := range subs {
-		_ = sub.Close()
-	}
-	drained.Wait()
-}
-
-// cpuTime returns the CPU time the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

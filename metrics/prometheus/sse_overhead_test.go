@@ -15,6 +15,7 @@ import (
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/metrics/prometheus"
 	"github.com/pushpull/pushpull/sse"
+	"github.com/pushpull/pushpull/testnet"
 )
 
 // BenchmarkSSEMetricsOverhead fans each publish out to 100 SSE streams of
@@ -89,7 +90,7 @@ func benchSSEFanOut(b *testing.B, br bus.Broker, h *sse.Handler, n int) {
 	open.Wait()
 	data := bytes.Repeat([]byte("x"), 64)
 	b.ReportAllocs()
-	start := cpuTime()
+	start := testnet.CPUTime()
 	b.ResetTimer()
 	for range b.N {
 		got.Add(n)
@@ -99,7 +100,7 @@ func benchSSEFanOut(b *testing.B, br bus.Broker, h *sse.Handler, n int) {
 		got.Wait()
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N*n), "cpu-ns/delivery")
+	b.ReportMetric(float64(testnet.CPUTime()-start)/float64(b.N*n), "cpu-ns/delivery")
 	cancel()
 	srv.CloseClientConnections()
 	readers.Wait()
