@@ -65,6 +65,8 @@ type Delivery struct {
 type Attempt struct {
 	Delivery string        // the delivery's webhook-id
 	Endpoint string        // the endpoint's ID
+	Message  string        // the bus message ID, when a Dispatcher made it
+	Type     string        // the message's type, when a Dispatcher made it
 	N        int           // 1 for the first attempt
 	At       time.Time     // when the attempt started
 	Status   int           // the response status, 0 when none arrived
@@ -78,8 +80,11 @@ type Attempt struct {
 	err        error // the failure whose text is Error
 }
 
-// OK reports whether the attempt succeeded.
-func (a Attempt) OK() bool { return a.outcome == outcomeOK }
+// OK reports whether the attempt succeeded: a 2xx response and no error.
+// It holds for an Attempt read back from a store or from JSON as well.
+func (a Attempt) OK() bool {
+	return a.outcome == outcomeOK || a.Error == "" && a.Status >= 200 && a.Status < 300
+}
 
 type outcome int
 
