@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -141,12 +142,14 @@ func (c EndpointConfig) Endpoint() (Endpoint, error) {
 		h.Set(ck, v)
 	}
 	switch {
-	case c.RateLimit < 0 || c.RateLimit != c.RateLimit || c.RateLimit > 1e9:
+	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || c.RateLimit > 1e9:
 		return bad("rate_limit must be between 0 and 1e9")
 	case c.Burst < 0:
 		return bad("burst must not be negative")
 	case c.MaxConcurrent < 0:
 		return bad("max_concurrent must not be negative")
+	case c.Version < 0:
+		return bad("version must not be negative")
 	}
 	return Endpoint{
 		ID: c.ID, URL: c.URL, Keys: keys, Topic: c.Topic,
@@ -330,4 +333,10 @@ func (q DeadLetterQuery) Match(dl DeadLetter) bool {
 
 func inRange(t, since, until time.Time) bool {
 	return (since.IsZero() || !t.Before(since)) && (until.IsZero() || t.Before(until))
+}
+
+// errorf returns an error wrapping sentinel with details: "webhook:
+// endpoint not found: \"shop\"".
+func errorf(sentinel error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))
 }
