@@ -541,7 +541,9 @@ func (d *Dispatcher) save(ctx context.Context, e *endpoint, key, cursor string) 
 // message once it and every message before it are done, so after a stop
 // the endpoint resumes at the oldest message not done.
 func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscription, key, cursor string) (string, bool, bool) {
-	limit := max(1, e.ep.MaxConcurrent)
+	// Half of the Dispatcher's slots at most, so that an endpoint whose
+	// attempts hang cannot hold them all.
+	limit := min(max(1, e.ep.MaxConcurrent), max(1, cap(d.sem)/2))
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (

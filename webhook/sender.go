@@ -59,7 +59,8 @@ type Endpoint struct {
 	// RateLimit after a pause. Zero means max(1, ceil(RateLimit)).
 	Burst int
 	// MaxConcurrent is how many messages the Dispatcher delivers to the
-	// endpoint at once. Zero or 1 means one at a time, in bus order.
+	// endpoint at once, at most half of the Dispatcher's own
+	// MaxConcurrent. Zero or 1 means one at a time, in bus order.
 	// Above 1, a receiver may get them out of order, while the stored
 	// cursor still passes a message only once it and every message before
 	// it are done.
