@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -538,4 +539,85 @@ func TestEndpointMaxConcurrent(t *testing.T) {
 	for id, n := range ids {
 		assert.Equal(t, 1, n, id)
 	}
+}
+
+// revocable leases are held by whoever asks, except while revoked: then
+// every AcquireLease answers false. It logs each answer.
+type revocable struct {
+	mu      sync.Mutex
+	revoked int // answers of false still to give
+	log     *[]string
+}
+
+func (r *revocable) AcquireLease(context.Context, string, string, time.Duration) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.revoked > 0 {
+		r.revoked--
+		*r.log = append(*r.log, "lost")
+		return false, nil
+	}
+	*r.log = append(*r.log, "held")
+	return true, nil
+}
+
+func (r *revocable) ReleaseLease(context.Context, string, string) error { return nil }
+
+func TestLostLeaseStopsDelivery(t *testing.T) {
+	t.Parallel()
+	b := &bus.Memory{}
+	defer b.Close()
+	var log []string
+	leases := &revocable{log: &log}
+	var fails atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leases.mu.Lock()
+		log = append(log, "attempt")
+		leases.mu.Unlock()
+		if fails.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	fails.Store(1 << 20) // fail until told otherwise: attempts go on all the time
+	d := &Dispatcher{Broker: b, Sender: fastSender(1 << 10), Leases: leases, LeaseTTL: 60 * time.Millisecond, BreakerThreshold: 1 << 20}
+	require.NoError(t, d.Add(Endpoint{ID: "shop", URL: srv.URL, Keys: Secrets(Secret("k1")), Topic: "nums", From: bus.Oldest}))
+	publish(t, b, "nums", 0, 1, evenOdd)
+	stop := runDispatcher(d)
+	defer func() { require.NoError(t, stop()) }()
+	count := func(what string) int {
+		leases.mu.Lock()
+		defer leases.mu.Unlock()
+		n := 0
+		for _, l := range log {
+			if l == what {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, "attempts", func() bool { return count("attempt") >= 3 })
+	leases.mu.Lock()
+	leases.revoked = 5
+	leases.mu.Unlock()
+	eventually(t, "lease back", func() bool { return count("lost") == 5 && count("held") > 2 })
+	fails.Store(0)
+	top, _ := b.Top(context.Background(), "nums")
+	eventually(t, "delivered", func() bool {
+		st, err := d.Status("shop")
+		return err == nil && st.Cursor == top && st.Leased
+	})
+
+	leases.mu.Lock()
+	defer leases.mu.Unlock()
+	first := slices.Index(log, "lost")
+	back := first + slices.Index(log[first:], "held")
+	require.Greater(t, back, first)
+	during := 0
+	for _, l := range log[first:back] {
+		if l == "attempt" {
+			during++
+		}
+	}
+	assert.LessOrEqual(t, during, 1, "no attempt starts without the lease (one may be in flight): %v", log[first:back])
 }
