@@ -1,0 +1,338 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/pushpull/pushpull/webhook"
+)
+
+// AttemptList is the answer of GET /endpoints/{id}/attempts.
+type AttemptList struct {
+	Attempts []webhook.Attempt `json:"attempts"`
+}
+
+// DeadLetterList is the answer of GET /endpoints/{id}/deadletters.
+type DeadLetterList struct {
+	DeadLetters []webhook.DeadLetter `json:"dead_letters"`
+}
+
+// The states of a DeliverySummary.
+const (
+	StateDelivered = "delivered" // the last attempt succeeded
+	StateFailing   = "failing"   // the last attempt failed; more may come
+	StateDead      = "dead"      // dead-lettered: retry it
+)
+
+// A DeliverySummary is one delivery to an endpoint as the attempt log and
+// the dead letters tell it: the portal's row.
+type DeliverySummary struct {
+	ID       string          `json:"id"`                // the webhook-id
+	Message  string          `json:"message,omitempty"` // the bus message ID
+	Type     string          `json:"type,omitempty"`    // the event type
+	State    string          `json:"state"`             // StateDelivered, StateFailing or StateDead
+	Attempts int             `json:"attempts"`          // how many attempts the log holds
+	First    time.Time       `json:"first"`             // when the first of them started
+	Last     webhook.Attempt `json:"last"`              // the latest attempt
+}
+
+// DeliveryList is the answer of GET /endpoints/{id}/deliveries.
+type DeliveryList struct {
+	Deliveries []DeliverySummary `json:"deliveries"`
+}
+
+// Status is the answer of GET /endpoints/{id}/status.
+type Status struct {
+	Endpoint Endpoint `json:"endpoint"`
+	// Running reports whether the Dispatcher delivers the endpoint in
+	// this process now.
+	Running bool `json:"running"`
+	// Gone reports whether a 410 Gone answer stopped delivery (enable
+	// lifts it).
+	Gone bool `json:"gone,omitempty"`
+	// Cursor is the position of the last message handled.
+	Cursor string `json:"cursor,omitempty"`
+	// Error is why delivery is failing, absent when it is not; Since
+	// is when the failures began.
+	Error string    `json:"error,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+	// DeadLetters counts the endpoint's dead letters (at most MaxLimit).
+	DeadLetters int `json:"dead_letters"`
+}
+
+func (h *Handler) attempts(w http.ResponseWriter, r *http.Request, p params) error {
+	q, err := parseQuery(r, "since", "until", "failed", "limit")
+	if err != nil {
+		return err
+	}
+	if _, err := h.Store.GetEndpoint(r.Context(), p.endpoint); err != nil {
+		return err
+	}
+	as, err := h.Store.ListAttempts(r.Context(), webhook.AttemptQuery{
+		Endpoint: p.endpoint, Since: q.since, Until: q.until, FailedOnly: q.failed, Limit: q.limit,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, AttemptList{Attempts: nonNil(as)})
+	return nil
+}
+
+func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request, p params) error {
+	q, err := parseQuery(r, "since", "until", "limit")
+	if err != nil {
+		return err
+	}
+	if _, err := h.Store.GetEndpoint(r.Context(), p.endpoint); err != nil {
+		return err
+	}
+	dls, err := h.Store.ListDeadLetters(r.Context(), webhook.DeadLetterQuery{
+		Endpoint: p.endpoint, Since: q.since, Until: q.until, Limit: q.limit,
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, DeadLetterList{DeadLetters: nonNil(dls)})
+	return nil
+}
+
+// DefaultDeliveriesWindow is how far back GET deliveries looks without since.
+const DefaultDeliveriesWindow = 24 * time.Hour
+
+// maxPages bounds the attempt pages GET deliveries reads.
+const maxPages = 10
+
+// deliveries answers the endpoint's latest deliveries, newest first, from
+// the attempts since `since` (default DefaultDeliveriesWindow ago).
+func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request, p params) error {
+	q, err := parseQuery(r, "since", "limit")
+	if err != nil {
+		return err
+	}
+	if q.since.IsZero() {
+		q.since = h.now().Add(-DefaultDeliveriesWindow)
+	}
+	if q.limit == 0 {
+		q.limit = webhook.DefaultQueryLimit
+	}
+	ctx := r.Context()
+	if _, err := h.Store.GetEndpoint(ctx, p.endpoint); err != nil {
+		return err
+	}
+	as, err := h.recentAttempts(ctx, p.endpoint, q.since)
+	if err != nil {
+		return err
+	}
+	dls, err := h.Store.ListDeadLetters(ctx, webhook.DeadLetterQuery{Endpoint: p.endpoint, Limit: webhook.MaxQueryLimit})
+	if err != nil {
+		return err
+	}
+	dead := make(map[string]bool, len(dls))
+	for _, dl := range dls {
+		dead[dl.Delivery] = true
+	}
+	byID := make(map[string]int)
+	var out []DeliverySummary
+	for _, a := range as {
+		i, ok := byID[a.Delivery]
+		if !ok {
+			i = len(out)
+			byID[a.Delivery] = i
+			out = append(out, DeliverySummary{ID: a.Delivery, First: a.At})
+		}
+		s := &out[i]
+		s.Attempts++
+		s.Last = a
+		if a.Message != "" {
+			s.Message = a.Message
+		}
+		if a.Type != "" {
+			s.Type = a.Type
+		}
+	}
+	for i := range out {
+		s := &out[i]
+		switch {
+		case s.Last.OK():
+			s.State = StateDelivered
+		case dead[s.ID]:
+			s.State = StateDead
+		default:
+			s.State = StateFailing
+		}
+	}
+	// Newest first: by the latest attempt.
+	slices.SortStableFunc(out, func(a, b DeliverySummary) int { return b.Last.At.Compare(a.Last.At) })
+	if len(out) > q.limit {
+		out = out[:q.limit]
+	}
+	writeJSON(w, http.StatusOK, DeliveryList{Deliveries: nonNil(out)})
+	return nil
+}
+
+// recentAttempts reads the endpoint's attempts since since, page by page
+// (at most maxPages of MaxQueryLimit), oldest first.
+func (h *Handler) recentAttempts(ctx context.Context, endpoint string, since time.Time) ([]webhook.Attempt, error) {
+	type key struct {
+		delivery string
+		n        int
+	}
+	seen := make(map[key]bool)
+	var out []webhook.Attempt
+	for range maxPages {
+		page, err := h.Store.ListAttempts(ctx, webhook.AttemptQuery{Endpoint: endpoint, Since: since, Limit: webhook.MaxQueryLimit})
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range page {
+			if k := (key{a.Delivery, a.N}); !seen[k] {
+				seen[k] = true
+				out = append(out, a)
+			}
+		}
+		if len(page) < webhook.MaxQueryLimit {
+			break
+		}
+		// Attempts at the last page's last instant come again: seen
+		// drops them.
+		since = page[len(page)-1].At
+	}
+	return out, nil
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, p params) error {
+	c, err := h.Store.GetEndpoint(r.Context(), p.endpoint)
+	if err != nil {
+		return err
+	}
+	dls, err := h.Store.ListDeadLetters(r.Context(), webhook.DeadLetterQuery{Endpoint: p.endpoint, Limit: MaxLimit})
+	if err != nil {
+		return err
+	}
+	st := Status{Endpoint: view(c), DeadLetters: len(dls)}
+	if h.Dispatcher != nil {
+		if s, err := h.Dispatcher.Status(p.endpoint); err == nil {
+			st.Running, st.Gone, st.Cursor, st.Since = s.Running, s.Disabled && !c.Disabled, s.Cursor, s.Since
+			if s.Err != nil {
+				st.Error = s.Err.Error()
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// dispatcher returns the Dispatcher, or the 503 of a Handler without one.
+func (h *Handler) dispatcher() (*webhook.Dispatcher, error) {
+	if h.Dispatcher == nil {
+		return nil, errorf(http.StatusServiceUnavailable, codeUnavailable, "no Dispatcher: delivery operations are not available here")
+	}
+	return h.Dispatcher, nil
+}
+
+// Recovered is the answer of POST /endpoints/{id}/recover.
+type Recovered struct {
+	Recovered int `json:"recovered"`
+}
+
+// Replayed is the answer of POST /endpoints/{id}/replay.
+type Replayed struct {
+	Replayed int `json:"replayed"`
+}
+
+// recovery is the body of POST /endpoints/{id}/recover.
+type recovery struct {
+	Since time.Time `json:"since"`
+}
+
+// replay is the body of POST /endpoints/{id}/replay.
+type replay struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+func (h *Handler) recover(w http.ResponseWriter, r *http.Request, p params) error {
+	var body recovery
+	if err := h.decode(w, r, &body, false); err != nil {
+		return err
+	}
+	if body.Since.IsZero() {
+		return errorf(http.StatusBadRequest, codeInvalid, "since is required: an RFC 3339 time")
+	}
+	d, err := h.dispatcher()
+	if err != nil {
+		return err
+	}
+	n, err := ops(d).Recover(r.Context(), p.endpoint, body.Since)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, Recovered{Recovered: n})
+	return nil
+}
+
+func (h *Handler) replay(w http.ResponseWriter, r *http.Request, p params) error {
+	var body replay
+	if err := h.decode(w, r, &body, false); err != nil {
+		return err
+	}
+	d, err := h.dispatcher()
+	if err != nil {
+		return err
+	}
+	n, err := ops(d).Replay(r.Context(), p.endpoint, body.From, body.To)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, Replayed{Replayed: n})
+	return nil
+}
+
+// Retried is the answer of POST /endpoints/{id}/deadletters/{delivery}/retry.
+type Retried struct {
+	Delivered bool `json:"delivered"`
+}
+
+// retry redelivers one dead letter now, within the request (at most
+// RetryTimeout): 200 once delivered, 502 when it failed again (it stays a
+// dead letter).
+func (h *Handler) retry(w http.ResponseWriter, r *http.Request, p params) error {
+	if err := h.decode(w, r, &struct{}{}, true); err != nil {
+		return err
+	}
+	d, err := h.dispatcher()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.retryTimeout())
+	defer cancel()
+	err = d.Redeliver(ctx, p.endpoint, p.delivery)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, Retried{Delivered: true})
+		return nil
+	case errors.Is(err, webhook.ErrUnknownDelivery), errors.Is(err, webhook.ErrDeadLetterNotFound),
+		errors.Is(err, webhook.ErrUnknownEndpoint), errors.Is(err, webhook.ErrEndpointNotFound):
+		return err
+	}
+	return &Error{Status: http.StatusBadGateway, Code: codeDeliveryFailed, Message: err.Error(), err: err}
+}
+
+// changed tells the Dispatcher that an endpoint changed in the Store.
+func (h *Handler) changed(r *http.Request, id string) {}
+
+func (h *Handler) logError(r *http.Request, what string, err error) {
+	if h.Logger != nil {
+		h.Logger.ErrorContext(r.Context(), "webhook admin: "+what, "path", r.URL.Path, "error", err)
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
