@@ -60,39 +60,52 @@ func (d *Dispatcher) DeadLetters() []DeadLetter {
 }
 
 // Redeliver sends a dead letter again to its endpoint, now, with the same
-// webhook-id and the Sender's full schedule, and removes it from the dead
-// letters once delivered. It blocks until the delivery ends or ctx is
-// done. Redelivered messages arrive out of order by nature.
+// webhook-id, through the endpoint's rate limit and the Sender's full
+// schedule, recording each attempt, and removes it from the dead letters
+// once delivered; one that fails again is dead-lettered anew. It reads
+// DeadLetterStore when set, else the dead letters in memory, and works on
+// an endpoint of Add or of the Registry, on any instance. It blocks until
+// the delivery ends or ctx is done. Redelivered messages arrive out of
+// order by nature.
 func (d *Dispatcher) Redeliver(ctx context.Context, endpointID, deliveryID string) error {
 	d.init()
-	d.mu.Lock()
-	i := slices.IndexFunc(d.dead, func(dl DeadLetter) bool {
-		return dl.Endpoint == endpointID && dl.Delivery == deliveryID
-	})
-	e, ok := d.endpoints[endpointID]
-	var dl DeadLetter
-	if i >= 0 {
-		dl = d.dead[i]
-	}
-	d.mu.Unlock()
-	switch {
-	case i < 0:
-		return ErrUnknownDelivery
-	case !ok:
-		return ErrUnknownEndpoint
-	}
-	body, err := NewPayload(dl.Message).MarshalJSON()
+	dl, err := d.deadLetterOf(ctx, endpointID, deliveryID)
 	if err != nil {
 		return err
 	}
-	ep := e.ep
-	if _, err := d.sender.Send(ctx, &ep, Delivery{ID: dl.Delivery, Body: body}); err != nil {
+	e, err := d.target(ctx, endpointID)
+	if err != nil {
+		return err
+	}
+	if err := d.deliver(ctx, e, dl.Message, dl.Delivery, false); err != nil {
 		return fmt.Errorf("webhook: redeliver %s: %w", deliveryID, err)
 	}
+	return d.forget(ctx, endpointID, deliveryID)
+}
+
+// deadLetterOf finds one dead letter, or returns ErrUnknownDelivery.
+func (d *Dispatcher) deadLetterOf(ctx context.Context, endpointID, deliveryID string) (DeadLetter, error) {
+	var since time.Time
+	for d.dlStore != nil {
+		page, err := d.dlStore.ListDeadLetters(ctx, DeadLetterQuery{Endpoint: endpointID, Since: since, Limit: MaxQueryLimit})
+		if err != nil {
+			return DeadLetter{}, err
+		}
+		if i := slices.IndexFunc(page, func(dl DeadLetter) bool { return dl.Delivery == deliveryID }); i >= 0 {
+			return page[i], nil
+		}
+		if len(page) < MaxQueryLimit || !page[len(page)-1].At.After(since) {
+			return DeadLetter{}, ErrUnknownDelivery
+		}
+		since = page[len(page)-1].At
+	}
 	d.mu.Lock()
-	d.dead = slices.DeleteFunc(d.dead, func(x DeadLetter) bool {
-		return x.Endpoint == endpointID && x.Delivery == deliveryID
+	defer d.mu.Unlock()
+	i := slices.IndexFunc(d.dead, func(dl DeadLetter) bool {
+		return dl.Endpoint == endpointID && dl.Delivery == deliveryID
 	})
-	d.mu.Unlock()
-	return nil
+	if i < 0 {
+		return DeadLetter{}, ErrUnknownDelivery
+	}
+	return d.dead[i], nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/webhook"
 )
 
@@ -48,11 +49,8 @@ type DeliveryList struct {
 type Status struct {
 	Endpoint Endpoint `json:"endpoint"`
 	// Running reports whether the Dispatcher delivers the endpoint in
-	// this process now.
+	// this process now (with Leases, another instance may deliver it).
 	Running bool `json:"running"`
-	// Gone reports whether a 410 Gone answer stopped delivery (enable
-	// lifts it).
-	Gone bool `json:"gone,omitempty"`
 	// Cursor is the position of the last message handled.
 	Cursor string `json:"cursor,omitempty"`
 	// Error is why delivery is failing, absent when it is not; Since
@@ -176,9 +174,10 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request, p params) e
 // recentAttempts reads the endpoint's attempts since since, page by page
 // (at most maxPages of MaxQueryLimit), oldest first.
 func (h *Handler) recentAttempts(ctx context.Context, endpoint string, since time.Time) ([]webhook.Attempt, error) {
-	type key struct {
+	type key struct { // a redelivery numbers its attempts from 1 again
 		delivery string
 		n        int
+		at       time.Time
 	}
 	seen := make(map[key]bool)
 	var out []webhook.Attempt
@@ -188,7 +187,7 @@ func (h *Handler) recentAttempts(ctx context.Context, endpoint string, since tim
 			return nil, err
 		}
 		for _, a := range page {
-			if k := (key{a.Delivery, a.N}); !seen[k] {
+			if k := (key{a.Delivery, a.N, a.At}); !seen[k] {
 				seen[k] = true
 				out = append(out, a)
 			}
@@ -215,7 +214,7 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, p params) error
 	st := Status{Endpoint: view(c), DeadLetters: len(dls)}
 	if h.Dispatcher != nil {
 		if s, err := h.Dispatcher.Status(p.endpoint); err == nil {
-			st.Running, st.Gone, st.Cursor, st.Since = s.Running, s.Disabled && !c.Disabled, s.Cursor, s.Since
+			st.Running, st.Cursor, st.Since = s.Running, s.Cursor, s.Since
 			if s.Err != nil {
 				st.Error = s.Err.Error()
 			}
@@ -266,7 +265,7 @@ func (h *Handler) recover(w http.ResponseWriter, r *http.Request, p params) erro
 	if err != nil {
 		return err
 	}
-	n, err := ops(d).Recover(r.Context(), p.endpoint, body.Since)
+	n, err := d.Recover(r.Context(), p.endpoint, body.Since)
 	if err != nil {
 		return err
 	}
@@ -283,7 +282,17 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, p params) error
 	if err != nil {
 		return err
 	}
-	n, err := ops(d).Replay(r.Context(), p.endpoint, body.From, body.To)
+	for _, c := range []string{body.From, body.To} {
+		if c != "" && c != bus.Oldest {
+			if _, err := bus.ParseID(c); err != nil {
+				return errorf(http.StatusBadRequest, codeInvalid, "%v", err)
+			}
+		}
+	}
+	n, err := d.Replay(r.Context(), p.endpoint, body.From, body.To)
+	if errors.Is(err, bus.ErrCursorExpired) {
+		return &Error{Status: http.StatusGone, Code: codeCursorExpired, Message: "from is no longer in the bus history", err: err}
+	}
 	if err != nil {
 		return err
 	}
@@ -319,15 +328,6 @@ func (h *Handler) retry(w http.ResponseWriter, r *http.Request, p params) error 
 		return err
 	}
 	return &Error{Status: http.StatusBadGateway, Code: codeDeliveryFailed, Message: err.Error(), err: err}
-}
-
-// changed tells the Dispatcher that an endpoint changed in the Store.
-func (h *Handler) changed(r *http.Request, id string) {}
-
-func (h *Handler) logError(r *http.Request, what string, err error) {
-	if h.Logger != nil {
-		h.Logger.ErrorContext(r.Context(), "webhook admin: "+what, "path", r.URL.Path, "error", err)
-	}
 }
 
 func nonNil[T any](s []T) []T {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -119,14 +120,13 @@ func (h *Handler) createEndpoint(w http.ResponseWriter, r *http.Request, _ param
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	stored, err := h.Store.PutEndpoint(r.Context(), c)
+	stored, err := h.put(r.Context(), c)
 	if errors.Is(err, webhook.ErrConflict) {
 		return &Error{Status: http.StatusConflict, Code: codeConflict, Message: "endpoint " + c.ID + " exists already", err: err}
 	}
 	if err != nil {
 		return err
 	}
-	h.changed(r, stored.ID)
 	w.Header().Set("Location", "endpoints/"+stored.ID)
 	answer(w, http.StatusCreated, stored, secret)
 	return nil
@@ -217,11 +217,10 @@ func (h *Handler) updateSecret(w http.ResponseWriter, r *http.Request, id string
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	stored, err := h.Store.PutEndpoint(r.Context(), c)
+	stored, err := h.put(r.Context(), c)
 	if err != nil {
 		return err
 	}
-	h.changed(r, id)
 	answer(w, http.StatusOK, stored, secret)
 	return nil
 }
@@ -249,10 +248,13 @@ func (h *Handler) deleteEndpoint(w http.ResponseWriter, r *http.Request, p param
 	if _, err := h.load(r, p.endpoint, 0); err != nil {
 		return err
 	}
-	if err := h.Store.DeleteEndpoint(r.Context(), p.endpoint); err != nil {
+	del := h.Store.DeleteEndpoint
+	if h.follows() {
+		del = h.Dispatcher.DeleteEndpoint
+	}
+	if err := del(r.Context(), p.endpoint); err != nil {
 		return err
 	}
-	h.changed(r, p.endpoint)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -323,17 +325,25 @@ func (h *Handler) setDisabled(w http.ResponseWriter, r *http.Request, p params, 
 	if err := h.decode(w, r, &t, true); err != nil {
 		return err
 	}
-	err := h.update(w, r, p.endpoint, t.Version, func(c webhook.EndpointConfig) (webhook.EndpointConfig, error) {
+	return h.update(w, r, p.endpoint, t.Version, func(c webhook.EndpointConfig) (webhook.EndpointConfig, error) {
 		c.Disabled = disabled
 		return c, nil
 	})
-	if err == nil && !disabled && h.Dispatcher != nil {
-		// Also lift a disabling by a 410 Gone answer.
-		if err := h.Dispatcher.Enable(p.endpoint); err != nil && !errors.Is(err, webhook.ErrUnknownEndpoint) {
-			h.logError(r, "enable", err)
-		}
+}
+
+// follows reports whether the Dispatcher follows a Registry, so changes go
+// through it and apply at once.
+func (h *Handler) follows() bool {
+	return h.Dispatcher != nil && (h.Dispatcher.Registry != nil || h.Dispatcher.Store != nil)
+}
+
+// put stores c: through the Dispatcher when it follows a Registry, so it
+// applies the change at once, else in the Store.
+func (h *Handler) put(ctx context.Context, c webhook.EndpointConfig) (webhook.EndpointConfig, error) {
+	if h.follows() {
+		return h.Dispatcher.PutEndpoint(ctx, c)
 	}
-	return err
+	return h.Store.PutEndpoint(ctx, c)
 }
 
 // newID returns a random endpoint ID, "ep_" and 16 base32 characters.

@@ -18,6 +18,7 @@ const (
 	codeMethod          = "method_not_allowed"     // 405
 	codeConflict        = "conflict"               // 409: version is not the stored one
 	codePrecondition    = "precondition_failed"    // 412: If-Match does not match
+	codeCursorExpired   = "cursor_expired"         // 410: replay from a position the bus no longer has
 	codeTooLarge        = "too_large"              // 413
 	codeMediaType       = "unsupported_media_type" // 415
 	codeDeliveryFailed  = "delivery_failed"        // 502: a retry failed again

@@ -41,10 +41,13 @@ type Store interface {
 // Set Store; the other fields have useful zero values. Fields must not be
 // changed after the first ServeHTTP. A Handler is safe for concurrent use.
 type Handler struct {
-	// Dispatcher delivers the endpoints of Store. It serves status,
-	// recover, replay and retry, and is told at once of the changes made
-	// through the Handler (it follows Store anyway). Nil means those
-	// routes answer 503 and status shows the configuration alone.
+	// Dispatcher delivers the endpoints of Store: its Registry (or
+	// Store) should be this Store. It serves status, recover, replay and
+	// retry; when it follows a Registry, changes go through its
+	// PutEndpoint and DeleteEndpoint, so they apply at once here (other
+	// instances follow within their RegistryPoll). Nil means recover,
+	// replay and retry answer 503, status shows the configuration alone
+	// and changes go to Store.
 	Dispatcher *webhook.Dispatcher
 	// Store holds the endpoints, attempts and dead letters. Required.
 	Store Store
