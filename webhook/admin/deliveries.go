@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -326,6 +327,9 @@ func (h *Handler) retry(w http.ResponseWriter, r *http.Request, p params) error 
 	case errors.Is(err, webhook.ErrUnknownDelivery), errors.Is(err, webhook.ErrDeadLetterNotFound),
 		errors.Is(err, webhook.ErrUnknownEndpoint), errors.Is(err, webhook.ErrEndpointNotFound):
 		return err
+	case r.Context().Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		return &Error{Status: http.StatusBadGateway, Code: codeDeliveryFailed, err: err,
+			Message: fmt.Sprintf("not delivered within %v: it stays a dead letter", h.retryTimeout())}
 	}
 	return &Error{Status: http.StatusBadGateway, Code: codeDeliveryFailed, Message: err.Error(), err: err}
 }

@@ -280,14 +280,12 @@ func (h *Handler) rotate(w http.ResponseWriter, r *http.Request, p params) error
 	if rot.NotAfter.IsZero() {
 		rot.NotAfter = now.Add(h.rotateGrace())
 	}
-	if rot.Secret == "" {
+	if rot.Secret == "" { // else Validate checks it
 		s, err := webhook.GenerateSecret()
 		if err != nil {
 			return err
 		}
 		rot.Secret = s.Encode()
-	} else if _, err := webhook.ParseSecret(rot.Secret); err != nil {
-		return errorf(http.StatusBadRequest, codeInvalid, "secret: %v", err)
 	}
 	return h.updateSecret(w, r, p.endpoint, rot.Version, func(c webhook.EndpointConfig) (webhook.EndpointConfig, string, error) {
 		secrets := []webhook.SecretConfig{{Secret: rot.Secret}}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -47,6 +48,9 @@ type api struct {
 	store *webhook.MemoryStore
 	h     *admin.Handler
 	srv   *httptest.Server
+	// secrets are those the API answered so far: no other answer may
+	// hold them.
+	secrets []string
 }
 
 func newAPI(t *testing.T, d *webhook.Dispatcher) *api {
@@ -130,7 +134,28 @@ func (a *api) do(method, path, token string, body any, header ...string) answer 
 	if res.StatusCode != http.StatusNoContent && res.StatusCode != http.StatusNotModified && method != http.MethodHead {
 		require.Equal(a.t, "application/json", res.Header.Get("Content-Type"), "%s %s: %s", method, path, b)
 	}
+	a.checkSecrets(method, path, b)
 	return answer{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// checkSecrets fails the test when an answer other than a create's or a
+// rotation's holds a secret, and records the secrets those answer.
+func (a *api) checkSecrets(method, path string, body []byte) {
+	a.t.Helper()
+	path, _, _ = strings.Cut(path, "?")
+	shows := method == "POST" && (path == "/endpoints" || strings.HasSuffix(path, "/rotate"))
+	if !shows {
+		for _, s := range a.secrets {
+			require.NotContains(a.t, string(body), strings.TrimPrefix(s, webhook.SecretPrefix), "%s %s shows a secret", method, path)
+		}
+	}
+	var v struct {
+		Secret string `json:"secret"`
+	}
+	if json.Unmarshal(body, &v) == nil && v.Secret != "" {
+		require.True(a.t, shows, "%s %s shows a secret", method, path)
+		a.secrets = append(a.secrets, v.Secret)
+	}
 }
 
 // create creates an endpoint through the API and returns its answer.
