@@ -134,17 +134,19 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request, p params) e
 		dead[dl.Delivery] = true
 	}
 	byID := make(map[string]int)
-	var out []DeliverySummary
-	for _, a := range as {
+	all := make([]DeliverySummary, 0, len(as))
+	last := make([]int, 0, len(as)) // per delivery, the index in as of its latest attempt
+	for j, a := range as {
 		i, ok := byID[a.Delivery]
 		if !ok {
-			i = len(out)
+			i = len(all)
 			byID[a.Delivery] = i
-			out = append(out, DeliverySummary{ID: a.Delivery, First: a.At})
+			all = append(all, DeliverySummary{ID: a.Delivery, First: a.At})
+			last = append(last, 0)
 		}
-		s := &out[i]
+		s := &all[i]
 		s.Attempts++
-		s.Last = a
+		s.Last, last[i] = a, j
 		if a.Message != "" {
 			s.Message = a.Message
 		}
@@ -152,8 +154,15 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request, p params) e
 			s.Type = a.Type
 		}
 	}
-	for i := range out {
-		s := &out[i]
+	// Newest first, by the latest attempt: as is oldest first.
+	order := make([]int, len(all))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return last[b] - last[a] })
+	out := make([]DeliverySummary, 0, min(len(order), q.limit))
+	for _, i := range order[:min(len(order), q.limit)] {
+		s := all[i]
 		switch {
 		case s.Last.OK():
 			s.State = StateDelivered
@@ -162,11 +171,7 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request, p params) e
 		default:
 			s.State = StateFailing
 		}
-	}
-	// Newest first: by the latest attempt.
-	slices.SortStableFunc(out, func(a, b DeliverySummary) int { return b.Last.At.Compare(a.Last.At) })
-	if len(out) > q.limit {
-		out = out[:q.limit]
+		out = append(out, s)
 	}
 	writeJSON(w, http.StatusOK, DeliveryList{Deliveries: nonNil(out)})
 	return nil
@@ -180,25 +185,28 @@ func (h *Handler) recentAttempts(ctx context.Context, endpoint string, since tim
 		n        int
 		at       time.Time
 	}
-	seen := make(map[key]bool)
 	var out []webhook.Attempt
+	var seen map[key]bool // of the attempts at the last page's last instant
 	for range maxPages {
 		page, err := h.Store.ListAttempts(ctx, webhook.AttemptQuery{Endpoint: endpoint, Since: since, Limit: webhook.MaxQueryLimit})
 		if err != nil {
 			return nil, err
 		}
 		for _, a := range page {
-			if k := (key{a.Delivery, a.N, a.At}); !seen[k] {
-				seen[k] = true
+			if !seen[key{a.Delivery, a.N, a.At}] {
 				out = append(out, a)
 			}
 		}
 		if len(page) < webhook.MaxQueryLimit {
 			break
 		}
-		// Attempts at the last page's last instant come again: seen
-		// drops them.
+		// The next page starts at the last page's last instant: the
+		// attempts at that instant come again, and are dropped.
 		since = page[len(page)-1].At
+		seen = make(map[key]bool)
+		for i := len(page) - 1; i >= 0 && page[i].At.Equal(since); i-- {
+			seen[key{page[i].Delivery, page[i].N, page[i].At}] = true
+		}
 	}
 	return out, nil
 }

@@ -159,3 +159,48 @@ func TestCreateGenerates(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, a.do("POST", "/endpoints", tokEP1, map[string]any{"id": "ep2", "url": "https://a.example/", "topic": "orders"}).status)
 	assert.Equal(t, http.StatusCreated, a.do("POST", "/endpoints", tokEP1, map[string]any{"id": "ep1", "url": "https://a.example/", "topic": "orders"}).status)
 }
+
+// TestDeliveriesPaging reads deliveries over an attempt log longer than a
+// store page, with attempts sharing an instant across page boundaries:
+// each delivery is counted once with all its attempts, newest first, and
+// its state follows its latest attempt and the dead letters.
+func TestDeliveriesPaging(t *testing.T) {
+	a := newAPI(t, nil)
+	a.create("ep1", "https://shop.example/hooks")
+	ctx := t.Context()
+	start := time.Now().Add(-time.Hour)
+	const n = 1500
+	for i := range n {
+		at := start.Add(time.Duration(i) * time.Millisecond)
+		id := "msg_" + strconv.Itoa(i)
+		require.NoError(t, a.store.AddAttempt(ctx, webhook.Attempt{Delivery: id, Endpoint: "ep1", N: 1, At: at, Status: 503, Error: "down"}))
+		second := webhook.Attempt{Delivery: id, Endpoint: "ep1", N: 2, At: at, Status: 200} // the same instant
+		if i%100 == 0 {
+			second.Status, second.Error = 500, "down"
+		}
+		require.NoError(t, a.store.AddAttempt(ctx, second))
+	}
+	require.NoError(t, a.store.AddDeadLetter(ctx, webhook.DeadLetter{Endpoint: "ep1", Delivery: "msg_1400", At: start.Add(2 * time.Second)}))
+
+	r := a.do("GET", "/endpoints/ep1/deliveries?limit=1000", tokEP1, nil)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var l admin.DeliveryList
+	r.decode(t, &l)
+	require.Len(t, l.Deliveries, 1000)
+	for k, d := range l.Deliveries {
+		i := n - 1 - k
+		require.Equal(t, "msg_"+strconv.Itoa(i), d.ID, "newest first")
+		require.Equal(t, 2, d.Attempts, d.ID)
+		want := admin.StateDelivered
+		switch {
+		case i == 1400:
+			want = admin.StateDead
+		case i%100 == 0:
+			want = admin.StateFailing
+		}
+		require.Equal(t, want, d.State, d.ID)
+	}
+	r = a.do("GET", "/endpoints/ep1/deliveries?since="+start.Add(1490*time.Millisecond).UTC().Format(time.RFC3339Nano), tokEP1, nil)
+	r.decode(t, &l)
+	assert.Len(t, l.Deliveries, 10)
+}

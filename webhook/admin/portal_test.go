@@ -22,7 +22,10 @@ func TestPortalServed(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, http.StatusOK, res.StatusCode, path)
 		assert.Equal(t, "text/html; charset=utf-8", res.Header.Get("Content-Type"))
-		assert.Contains(t, res.Header.Get("Content-Security-Policy"), "connect-src 'self'")
+		csp := res.Header.Get("Content-Security-Policy")
+		assert.Contains(t, csp, "connect-src 'self'")
+		assert.Contains(t, csp, "script-src 'sha256-")
+		assert.NotContains(t, csp, "unsafe")
 		assert.Contains(t, string(body), "Webhook deliveries")
 	}
 	// The API beneath the portal's root, with the endpoint's token.
