@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pushpull/pushpull/webhook"
 	"github.com/pushpull/pushpull/webhook/admin"
 )
 
@@ -36,12 +35,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, route uint8, body string) {
 		method, path, _ := strings.Cut(decodeRoutes[int(route)%len(decodeRoutes)], " ")
-		store := webhook.NewMemoryStore()
-		_, err := store.PutEndpoint(t.Context(), webhook.EndpointConfig{ID: "ep1", URL: "https://a.example/", Topic: "orders",
-			Secrets: []webhook.SecretConfig{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		store := storeWithEP1(t)
 		h := &admin.Handler{Store: store, MaxBody: 1 << 10}
 		req := httptest.NewRequest(method, "http://admin.example"+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -80,12 +74,7 @@ func FuzzQuery(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, route, query string) {
-		store := webhook.NewMemoryStore()
-		_, err := store.PutEndpoint(t.Context(), webhook.EndpointConfig{ID: "ep1", URL: "https://a.example/", Topic: "orders",
-			Secrets: []webhook.SecretConfig{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		store := storeWithEP1(t)
 		h := &admin.Handler{Store: store}
 		u := &url.URL{Scheme: "http", Host: "admin.example", Path: "/endpoints/ep1/" + route, RawQuery: query}
 		req := httptest.NewRequest("GET", "http://admin.example/", nil)

@@ -165,3 +165,15 @@ func (a *api) create(id, url string) admin.Endpoint {
 	require.Equal(a.t, http.StatusCreated, r.status, "%s", r.body)
 	return r.endpoint(a.t)
 }
+
+// storeWithEP1 returns a MemoryStore holding the endpoint ep1.
+func storeWithEP1(tb testing.TB) *webhook.MemoryStore {
+	tb.Helper()
+	store := webhook.NewMemoryStore()
+	_, err := store.PutEndpoint(context.Background(), webhook.EndpointConfig{ID: "ep1", URL: "https://a.example/", Topic: "orders",
+		Secrets: []webhook.SecretConfig{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return store
+}
