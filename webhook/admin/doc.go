@@ -5,7 +5,7 @@
 // endpoint's deliveries with a retry button.
 //
 //	store := webhook.NewMemoryStore()
-//	d := &webhook.Dispatcher{Broker: b, Registry: store, Attempts: store, DeadLetters: store, Cursors: store}
+//	d := &webhook.Dispatcher{Broker: b, Store: store} // follows the store
 //	h := &admin.Handler{Dispatcher: d, Store: store, Auth: bearer}
 //	mux.Handle("/admin/", http.StripPrefix("/admin", h))
 //
@@ -18,7 +18,8 @@
 // creating, changing, deleting, rotating, disabling, enabling, recovering,
 // replaying and retrying need Publish on it. Listing every endpoint needs
 // Subscribe on "webhooks/*", creating one without an ID Publish on
-// "webhooks/*". So a token whose identity has Subscribe and Publish
+// "webhooks/*" (a create is authorized once its body is read, on the ID
+// it names). So a token whose identity has Subscribe and Publish
 // ["webhooks/ep_42"] can use the portal of ep_42 and nothing else, and an
 // operator's ["webhooks/*"] everything. Rights are checked before the
 // endpoint is looked up: a token without them gets 403 whether the
@@ -81,7 +82,8 @@
 //	DELETE /endpoints/ep_42               If-Match: "3"  → 204
 //
 // PUT replaces the configuration but its secrets (change them by rotate);
-// PATCH replaces the fields present. Both, and the routes below that
+// PATCH replaces the fields present and not null (send [] or {} to empty
+// "types" or "headers"). Both, and the routes below that
 // change an endpoint, are optimistic: a request whose If-Match names
 // another version fails with 412, one whose "version" names another
 // version with 409, and so does one that loses a race with another
