@@ -473,3 +473,69 @@ func TestRetentionPrunes(t *testing.T) {
 	a, _ := store.ListAttempts(ctx, AttemptQuery{Endpoint: "shop"})
 	assert.Equal(t, "e", a[0].Delivery, "the recent attempt stays")
 }
+
+func TestEndpointMaxConcurrent(t *testing.T) {
+	t.Parallel()
+	const (
+		limit  = 4
+		events = 40
+	)
+	b := &bus.Memory{}
+	defer b.Close()
+	// Requests are let through in groups of limit: a group waits until it
+	// is whole, so the endpoint sees limit requests at once or none pass.
+	var (
+		mu       sync.Mutex
+		arrived  int
+		inFlight int
+		most     int
+		gate     = make(chan struct{})
+		ids      = map[string]int{}
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrived++
+		inFlight++
+		most = max(most, inFlight)
+		ids[r.Header.Get(HeaderID)]++
+		g := gate
+		if arrived%limit == 0 {
+			close(gate)
+			gate = make(chan struct{})
+		}
+		mu.Unlock()
+		select {
+		case <-g:
+		case <-time.After(waitTimeout):
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	s := fastSender(3)
+	s.Timeout = 2 * waitTimeout
+	store := NewMemoryStore()
+	d := &Dispatcher{Broker: b, Sender: s, Store: store}
+	c := opsConfig("wide", srv.URL)
+	c.MaxConcurrent = limit
+	_, err := d.PutEndpoint(context.Background(), c)
+	require.NoError(t, err)
+	publish(t, b, "nums", 0, events, evenOdd)
+	stop := runDispatcher(d)
+	defer func() { require.NoError(t, stop()) }()
+	top, err := b.Top(context.Background(), "nums")
+	require.NoError(t, err)
+	eventually(t, "cursor at the top", func() bool {
+		c, _ := store.Load(context.Background(), "wide|nums")
+		return c == top
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, limit, most, "limit deliveries at once, never more")
+	assert.Len(t, ids, events)
+	for id, n := range ids {
+		assert.Equal(t, 1, n, id)
+	}
+}
