@@ -68,11 +68,14 @@ func (d *Dispatcher) DeadLetters() []DeadLetter {
 }
 
 // Redeliver sends a dead letter again to its endpoint, now, with the same
-// webhook-id and the Sender's full schedule, and removes it from the dead
-// letters (and from DeadLetterStore) once delivered. It finds the dead
-// letter in memory or, when set, in DeadLetterStore. It blocks until the
-// delivery ends or ctx is done. Redelivered messages arrive out of order
-// by nature; Recover redelivers a whole range in order.
+// webhook-id, through the endpoint's rate limit and the Sender's full
+// schedule, recording each attempt, and removes it from the dead letters
+// (and from DeadLetterStore) once delivered; one that fails again is
+// dead-lettered anew. It finds the dead letter in memory or, when set, in
+// DeadLetterStore, and works on an endpoint of Add or of the Registry, on
+// any instance. It blocks until the delivery ends or ctx is done.
+// Redelivered messages arrive out of order by nature; Recover redelivers a
+// whole range in order.
 func (d *Dispatcher) Redeliver(ctx context.Context, endpointID, deliveryID string) error {
 	d.init()
 	d.mu.Lock()
@@ -98,12 +101,7 @@ func (d *Dispatcher) Redeliver(ctx context.Context, endpointID, deliveryID strin
 	if err != nil {
 		return err
 	}
-	body, err := NewPayload(dl.Message).MarshalJSON()
-	if err != nil {
-		return err
-	}
-	ep := e.ep
-	if _, err := d.sender.Send(ctx, &ep, Delivery{ID: dl.Delivery, Body: body}); err != nil {
+	if err := d.deliver(ctx, e, dl.Message, dl.Delivery, false); err != nil {
 		return fmt.Errorf("webhook: redeliver %s: %w", deliveryID, err)
 	}
 	return d.forget(ctx, endpointID, deliveryID)
