@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"path"
-	"regexp"
 	"sync"
-
-	"github.com/pushpull/pushpull/auth"
 )
 
 // routeOf maps the fallback client's transport names to the last element
@@ -145,27 +140,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// validName is what the chat accepts as a name.
-var validName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,24}$`)
-
-// nameAuth is the chat's Authorizer. The token is the name the reader
-// picked, which is all a demo needs: a real app verifies a signed token
-// (auth/jwt) instead. Everyone may read the chat and who is on it, and
-// write to it.
-func nameAuth() *auth.Bearer {
-	return &auth.Bearer{
-		Query: "access_token", // the browser's WebSocket cannot send headers
-		Verify: func(_ context.Context, token string) (*auth.Identity, error) {
-			if !validName.MatchString(token) {
-				return nil, fmt.Errorf("%w: a name is 1 to 24 letters, digits, '.', '_' or '-'", auth.ErrUnauthenticated)
-			}
-			return &auth.Identity{
-				Subject:   token,
-				Subscribe: []string{chatTopic, "presence/" + chatTopic},
-				Publish:   []string{chatTopic},
-			}, nil
-		},
-	}
 }

@@ -70,10 +70,12 @@ import (
 
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/auth/presence"
 	"github.com/pushpull/pushpull/auto"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/bus/pgbus"
+	"github.com/pushpull/pushpull/examples/internal/names"
 	"github.com/pushpull/pushpull/health"
 	"github.com/pushpull/pushpull/longpoll"
 	"github.com/pushpull/pushpull/metrics"
@@ -174,8 +176,9 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 	fallback := &auto.Handler{Broker: counted(panelAuto), Prefix: "/rt", PollInterval: time.Second}
 	// The chat: who is online is kept by the Authorizer, which the ws and
 	// sse transports tell of every live subscription.
-	a.presence = &presence.Memory{Auth: nameAuth(), Broker: b}
-	chat := &auto.Handler{Broker: b, Prefix: "/chat", Auth: a.presence, MaxMessageBytes: 2 << 10}
+	// The token is the reader's name (a demo: see examples/internal/names).
+	a.presence = &presence.Memory{Auth: names.Auth([]string{chatTopic, "presence/" + chatTopic}, []string{chatTopic}), Broker: b}
+	chat := &auto.Handler{Broker: b, Prefix: "/chat", Auth: a.presence, MaxMessageBytes: 2 << 10, OnPublish: stampSender}
 	a.shutdowns = append(a.shutdowns, sseNews.Shutdown, sseInbox.Shutdown, sseOther.Shutdown, lp.Shutdown, wsh.Shutdown,
 		fallback.Shutdown, chat.Shutdown)
 
@@ -211,6 +214,12 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 		_, _ = w.Write(page)
 	})
 	return a, nil
+}
+
+// stampSender signs each chat message with its publisher's name, in the
+// meta field "sender", and refuses one that claims another's.
+func stampSender(_ context.Context, id *auth.Identity, m *bus.Message) error {
+	return auth.Stamp(m, "sender", id)
 }
 
 // fixed returns a handler's Topic function for the one topic t.

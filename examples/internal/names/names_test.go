@@ -1,0 +1,57 @@
+package names_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/pushpull/pushpull/auth"
+	"github.com/pushpull/pushpull/examples/internal/names"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestAuth: a valid name is its identity, with the grants given; a bad
+// one, or none, is refused as unauthenticated.
+func TestAuth(t *testing.T) {
+	a := names.Auth([]string{"chat/*"}, []string{"chat/lobby"})
+	for _, tc := range []struct {
+		target, header string
+		subject        string
+	}{
+		{"/", "Bearer ann", "ann"},
+		{"/?access_token=bob.b", "", "bob.b"},
+		{"/", "Bearer " + strings.Repeat("x", 25), ""},
+		{"/", "Bearer a b", ""},
+		{"/", "", ""},
+	} {
+		r := httptest.NewRequest("GET", tc.target, nil)
+		if tc.header != "" {
+			r.Header.Set("Authorization", tc.header)
+		}
+		id, err := a.Authenticate(r)
+		if tc.subject == "" {
+			if !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Errorf("%s %q: got %v, want unauthenticated", tc.target, tc.header, err)
+			}
+			continue
+		}
+		if err != nil || id.Subject != tc.subject {
+			t.Fatalf("%s %q: got %v, %v", tc.target, tc.header, id, err)
+		}
+		if !id.Allows(auth.Subscribe, "chat/random") || id.Allows(auth.Publish, "chat/random") || !id.Allows(auth.Publish, "chat/lobby") {
+			t.Errorf("%s: grants %v %v", tc.subject, id.Subscribe, id.Publish)
+		}
+	}
+}
+
+func ExampleAuth() {
+	a := names.Auth([]string{"chat"}, nil)
+	r := httptest.NewRequest("GET", "/?access_token=ann", nil)
+	id, err := a.Authenticate(r)
+	fmt.Println(id.Subject, err, id.Allows(auth.Subscribe, "chat"), id.Allows(auth.Publish, "chat"))
+	// Output: ann <nil> true false
+}
