@@ -102,9 +102,13 @@ func TestShowcaseBrowser(t *testing.T) {
 
 	// The measured matrix: one row per pattern, nothing lost.
 	browsertest.WaitFor(t, ctx, `document.querySelectorAll("#matrixtable tbody tr").length === 5`)
-	browsertest.WaitFor(t, ctx, `document.getElementById("chat").textContent.includes("ann") && window.chat.people.includes("ann")`)
+	browsertest.WaitFor(t, ctx, `JSON.stringify(window.chat.people) === '["ann"]'`)
+	evalJS[bool](t, ctx, `document.getElementById("chattext").value = "hello, anyone?"; document.getElementById("chatform").requestSubmit(); true`)
+	browsertest.WaitFor(t, ctx, `document.getElementById("chatlog").textContent === "ann: hello, anyone?"`)
 
 	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
+		// No scrollbar: the image is the page's full 1280 pixels wide.
+		evalJS[bool](t, ctx, `document.documentElement.style.overflow = "hidden"; true`)
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "showcase.png"), png, 0o644))

@@ -70,7 +70,6 @@ import (
 
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/auth/presence"
 	"github.com/pushpull/pushpull/auto"
 	"github.com/pushpull/pushpull/bus"
@@ -178,7 +177,7 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 	// sse transports tell of every live subscription.
 	// The token is the reader's name (a demo: see examples/internal/names).
 	a.presence = &presence.Memory{Auth: names.Auth([]string{chatTopic, "presence/" + chatTopic}, []string{chatTopic}), Broker: b}
-	chat := &auto.Handler{Broker: b, Prefix: "/chat", Auth: a.presence, MaxMessageBytes: 2 << 10, OnPublish: stampSender}
+	chat := &auto.Handler{Broker: b, Prefix: "/chat", Auth: a.presence, MaxMessageBytes: 2 << 10, OnPublish: names.SignPost}
 	a.shutdowns = append(a.shutdowns, sseNews.Shutdown, sseInbox.Shutdown, sseOther.Shutdown, lp.Shutdown, wsh.Shutdown,
 		fallback.Shutdown, chat.Shutdown)
 
@@ -214,12 +213,6 @@ func newApp(baseURL string, b bus.Broker) (*app, error) {
 		_, _ = w.Write(page)
 	})
 	return a, nil
-}
-
-// stampSender signs each chat message with its publisher's name, in the
-// meta field "sender", and refuses one that claims another's.
-func stampSender(_ context.Context, id *auth.Identity, m *bus.Message) error {
-	return auth.Stamp(m, "sender", id)
 }
 
 // fixed returns a handler's Topic function for the one topic t.

@@ -1,15 +1,18 @@
 // Package names is the examples' stand-in for real credentials: the bearer
 // token is the name the reader picked. It lets a demo show identities,
 // per-topic grants and presence without a login; a real app verifies a
-// signed token instead (module auth/jwt).
+// signed token instead (module auth/jwt). SignPost makes the chats'
+// messages carry their sender's name as the server knows it.
 package names
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 
 	"github.com/pushpull/pushpull/auth"
+	"github.com/pushpull/pushpull/bus"
 )
 
 // valid is what a name may be.
@@ -32,4 +35,30 @@ func Auth(subscribe, publish []string) *auth.Bearer {
 			return &auth.Identity{Subject: token, Subscribe: subscribe, Publish: publish}, nil
 		},
 	}
+}
+
+// Post is a chat message as the examples' pages publish it.
+type Post struct {
+	Name string `json:"name"`
+	Text string `json:"text"`
+}
+
+// SignPost is an OnPublish hook (auto.Handler, ws.Handler) for Posts: it
+// sets the message's sender, as the server knows it, in the meta field
+// "sender" (auth.Stamp) and in the Post's Name, over whatever the client
+// put there, so no transport shows a forged name (SSE carries no meta).
+// Data that is not a Post with a Text is refused with an error wrapping
+// bus.ErrInvalidMessage (400).
+func SignPost(_ context.Context, id *auth.Identity, m *bus.Message) error {
+	var p Post
+	if err := json.Unmarshal(m.Data, &p); err != nil || p.Text == "" {
+		return fmt.Errorf(`%w: a post is {"name": …, "text": …}`, bus.ErrInvalidMessage)
+	}
+	p.Name = id.Subject
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	m.Data = data
+	return auth.Stamp(m, "sender", id)
 }

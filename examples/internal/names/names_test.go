@@ -1,6 +1,7 @@
 package names_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pushpull/pushpull/auth"
+	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/examples/internal/names"
 	"go.uber.org/goleak"
 )
@@ -54,4 +56,23 @@ func ExampleAuth() {
 	id, err := a.Authenticate(r)
 	fmt.Println(id.Subject, err, id.Allows(auth.Subscribe, "chat"), id.Allows(auth.Publish, "chat"))
 	// Output: ann <nil> true false
+}
+
+// TestSignPost: the name is the publisher's, whatever the client said; a
+// message that is not a post is invalid.
+func TestSignPost(t *testing.T) {
+	id := &auth.Identity{Subject: "ann"}
+	m := bus.Message{Data: []byte(`{"name":"bob","text":"hi"}`)}
+	if err := names.SignPost(context.Background(), id, &m); err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Data) != `{"name":"ann","text":"hi"}` || m.Meta["sender"] != "ann" {
+		t.Errorf("got %s %v", m.Data, m.Meta)
+	}
+	for _, data := range []string{"hi", `{"name":"ann"}`, ""} {
+		m := bus.Message{Data: []byte(data)}
+		if err := names.SignPost(context.Background(), id, &m); !errors.Is(err, bus.ErrInvalidMessage) {
+			t.Errorf("%q: got %v, want ErrInvalidMessage", data, err)
+		}
+	}
 }
