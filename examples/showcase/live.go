@@ -69,8 +69,9 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 
 // A meter counts what the server does for one panel: the requests it
 // answers, the bytes it sends on the wire for them (headers included), the
-// messages handed to the transport and the latency of the last one (from
-// its publication to that moment). It knows the connections of the
+// messages handed to the transport (one handed to a connection as it is
+// cut counts again when it is resent after the resume) and the latency of
+// the last one (from its publication to that moment). It knows the connections of the
 // requests in flight, so a panel's connections can be cut.
 type meter struct {
 	requests atomic.Int64
