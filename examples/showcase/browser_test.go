@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,15 +120,18 @@ func TestShowcaseBrowser(t *testing.T) {
 // TestShowcaseBrowserDrop drops every panel's connection at the server;
 // each resumes from its cursor and shows that nothing is missing.
 func TestShowcaseBrowserDrop(t *testing.T) {
-	_, base := start(t)
-	ctx := openPage(t, base, "ann", 90*time.Second)
+	a, base := start(t)
+	ctx := openPage(t, base, "ann", 120*time.Second)
 	publish(t, base, "before")
 	for _, panel := range append(newsPanels, "webhook") {
 		browsertest.WaitFor(t, ctx, fmt.Sprintf(`window.seen.%s.includes("before")`, panel))
 	}
 	// The held connections are open at the server before they are cut.
-	for _, panel := range []string{"longpoll", "sse", "ws", "auto", "inbox"} {
-		browsertest.WaitFor(t, ctx, fmt.Sprintf(`window.stats && window.stats.panels[%q].open > 0`, panel))
+	for _, panel := range []string{panelLongpoll, panelSSE, panelWS, panelAuto, panelInbox} {
+		for a.meters[panel].open() == 0 {
+			require.NoError(t, ctx.Err(), "%s: no connection open", panel)
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	for _, panel := range append(newsPanels, "webhook") {
 		clickOn(t, ctx, fmt.Sprintf(`button.drop[data-panel=%q]`, panel))
@@ -142,11 +147,12 @@ func TestShowcaseBrowserDrop(t *testing.T) {
 	}
 	// The cuts were real: each held connection was closed at the server,
 	// and the webhook's next delivery failed once and was retried.
-	for _, panel := range []string{"longpoll", "sse", "ws", "auto", "inbox"} {
-		assert.True(t, evalJS[bool](t, ctx, fmt.Sprintf(`window.stats.panels[%q].drops > 0`, panel)), panel)
+	for _, panel := range []string{panelLongpoll, panelSSE, panelWS, panelAuto, panelInbox} {
+		assert.Positive(t, a.meters[panel].drops.Load(), panel)
 	}
-	browsertest.WaitFor(t, ctx, `window.stats.webhook.attempts.some((a) => a.n === 2 && a.status === 200) &&
-		window.stats.webhook.attempts.some((a) => a.n === 1 && a.error && a.next_ms > 0)`)
+	attempts := a.hooks.stats(nil).Attempts
+	assert.True(t, slices.ContainsFunc(attempts, func(a attemptView) bool { return a.N == 2 && a.Status == http.StatusOK }), "%+v", attempts)
+	assert.True(t, slices.ContainsFunc(attempts, func(a attemptView) bool { return a.N == 1 && a.Error != "" && a.NextMS > 0 }), "%+v", attempts)
 }
 
 // TestShowcaseBrowserFallback switches the fallback panel's transports
