@@ -135,6 +135,8 @@ func TestShowcaseBrowserDrop(t *testing.T) {
 	}
 	for _, panel := range append(newsPanels, "webhook") {
 		clickOn(t, ctx, fmt.Sprintf(`button.drop[data-panel=%q]`, panel))
+		// The server has answered: the cut is done (the webhook's is armed).
+		browsertest.WaitFor(t, ctx, fmt.Sprintf(`document.querySelector("#%s .note").textContent.includes(" cut")`, panel))
 	}
 	for _, text := range []string{"after 1", "after 2"} {
 		publish(t, base, text)
