@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"testing"
 	"time"
@@ -129,6 +131,41 @@ func TestShowcaseDrop(t *testing.T) {
 	}
 	assert.Equal(t, http.StatusNotFound, post(t, base, "/showcase/drop/nope", nil))
 	assert.Equal(t, http.StatusNotFound, post(t, base, "/showcase/drop/inbox", nil))
+}
+
+// TestShowcaseDropIdle: a poller holds no request between polls, but
+// keeps its connection alive; dropping the panel closes that connection,
+// and the next poll opens another one.
+func TestShowcaseDropIdle(t *testing.T) {
+	_, base := start(t)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	conns := 0
+	pollOnce := func() {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+"/poll/news?after=0", nil)
+		require.NoError(t, err)
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+			if !i.Reused {
+				conns++
+			}
+		}}
+		res, err := c.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode)
+	}
+	pollOnce()
+	pollOnce()
+	assert.Equal(t, 1, conns, "kept alive")
+	var cut map[string]int
+	require.Equal(t, http.StatusOK, post(t, base, "/showcase/drop/poll", &cut))
+	assert.Equal(t, 1, cut["cut"])
+	pollOnce()
+	assert.Equal(t, 2, conns, "a new connection after the cut")
+	assert.Equal(t, int64(3), getStats(t, base).Panels[panelPoll].Requests)
 }
 
 // TestShowcaseWebhookRefusals: a forged event is refused with 401, and a

@@ -36,7 +36,17 @@ type connKey struct{}
 // so the meter stays until the next request begins.
 type meteredConn struct {
 	net.Conn
-	meter atomic.Pointer[meter]
+	meter  atomic.Pointer[meter]
+	closed atomic.Bool
+}
+
+// Close closes the connection and takes it off its meter's idle ones.
+func (c *meteredConn) Close() error {
+	c.closed.Store(true)
+	if m := c.meter.Load(); m != nil {
+		m.forget(c)
+	}
+	return c.Conn.Close()
 }
 
 func (c *meteredConn) Write(p []byte) (int, error) {
@@ -81,7 +91,15 @@ type meter struct {
 	drops    atomic.Int64
 
 	mu    sync.Mutex
-	conns map[*meteredConn]string // in flight, with the transport route's last element
+	conns map[*meteredConn]string   // in flight, with the transport route's last element
+	idle  map[*meteredConn]struct{} // kept alive after the panel's last request on them
+}
+
+// forget takes c off the idle connections.
+func (m *meter) forget(c *meteredConn) {
+	m.mu.Lock()
+	delete(m.idle, c)
+	m.mu.Unlock()
 }
 
 // delivered counts m as handed to the transport now.
@@ -112,6 +130,12 @@ func (m *meter) handler(next http.Handler) http.Handler {
 		defer func() {
 			m.mu.Lock()
 			delete(m.conns, mc)
+			if !mc.closed.Load() { // else Close has forgotten it, or will
+				if m.idle == nil {
+					m.idle = make(map[*meteredConn]struct{})
+				}
+				m.idle[mc] = struct{}{}
+			}
 			m.mu.Unlock()
 		}()
 		next.ServeHTTP(w, r)
@@ -124,21 +148,29 @@ func (m *meter) handler(next http.Handler) http.Handler {
 func unmetered(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if mc, ok := r.Context().Value(connKey{}).(*meteredConn); ok {
-			mc.meter.Store(nil)
+			if m := mc.meter.Swap(nil); m != nil {
+				m.forget(mc)
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
 // cut closes the connections of the requests in flight whose route ends
-// in route ("" for every one) and returns how many it closed: the clients
-// see a dropped connection and resume from their cursors.
+// in route, or with route "" all of them and the idle keep-alive
+// connections the panel used last, and returns how many it closed: the
+// clients see a dropped connection and resume from their cursors.
 func (m *meter) cut(route string) int {
 	m.mu.Lock()
 	var cs []net.Conn
 	for c, r := range m.conns {
 		if route == "" || r == route {
-			cs = append(cs, c.Conn)
+			cs = append(cs, c)
+		}
+	}
+	if route == "" {
+		for c := range m.idle {
+			cs = append(cs, c)
 		}
 	}
 	m.mu.Unlock()
