@@ -24,7 +24,8 @@
 // server counted for it (GET /showcase/stats, JSON): requests, bytes sent
 // on the wire, messages handed to the transport, the last one's latency
 // from its publication, and the requests in flight. Its "Drop connection"
-// button has the server close the panel's connections (POST
+// button has the server close the panel's connections, those of requests
+// in flight and the idle keep-alive ones it used last (POST
 // /showcase/drop/{panel}; the webhook panel's next delivery is cut too):
 // the panel resumes from its cursor and shows "resumed from <cursor>, 0
 // missing", as it checks that every id follows the last one. Numbers and

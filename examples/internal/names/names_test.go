@@ -2,6 +2,7 @@ package names_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -75,4 +76,26 @@ func TestSignPost(t *testing.T) {
 			t.Errorf("%q: got %v, want ErrInvalidMessage", data, err)
 		}
 	}
+}
+
+// FuzzSignPost: whatever the data, SignPost never panics, and what it
+// accepts is a post in the publisher's name.
+func FuzzSignPost(f *testing.F) {
+	for _, seed := range []string{`{"name":"bob","text":"hi"}`, `{"text":""}`, `[]`, `{"text":1}`, "\xff"} {
+		f.Add(seed)
+	}
+	id := &auth.Identity{Subject: "ann"}
+	f.Fuzz(func(t *testing.T, data string) {
+		m := bus.Message{Data: []byte(data)}
+		if err := names.SignPost(context.Background(), id, &m); err != nil {
+			if !errors.Is(err, bus.ErrInvalidMessage) {
+				t.Fatalf("%q: %v", data, err)
+			}
+			return
+		}
+		var p names.Post
+		if err := json.Unmarshal(m.Data, &p); err != nil || p.Name != "ann" || p.Text == "" || m.Meta["sender"] != "ann" {
+			t.Fatalf("%q: got %s %v", data, m.Data, m.Meta)
+		}
+	})
 }
