@@ -111,6 +111,7 @@ func TestShowcaseBrowser(t *testing.T) {
 	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
 		// No scrollbar: the image is the page's full 1280 pixels wide.
 		evalJS[bool](t, ctx, `document.documentElement.style.overflow = "hidden"; true`)
+		browsertest.WaitFor(t, ctx, `document.documentElement.clientWidth === 1280`)
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "showcase.png"), png, 0o644))
