@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // setup returns two pools (as two instances would have) and a prefix with
 // the tables in place.
-func setup(t *testing.T) (*pgxpool.Pool, *pgxpool.Pool, string) {
+func setup(t testing.TB) (*pgxpool.Pool, *pgxpool.Pool, string) {
 	t.Helper()
 	url := pgtest.URL(t)
 	prefix := pgtest.Prefix(t, url, webhookstore.Migrate)
