@@ -1,0 +1,27 @@
+// Package webhooktest is the conformance suite for webhook.Store
+// implementations.
+//
+// RunStore is the one definition of what a Dispatcher expects of its
+// store: the memory store of package webhook and the Redis and PostgreSQL
+// stores all pass it, so a Dispatcher, the admin API and the recovery
+// functions work the same on each.
+//
+//	func TestStore(t *testing.T) {
+//		webhooktest.RunStore(t, func(testing.TB) webhook.Store { return webhook.NewMemoryStore() })
+//	}
+//
+// The factory is called once per test, from parallel tests, and must
+// return a store that shares nothing with the stores returned earlier (for
+// a networked store, a fresh key prefix or schema per call) and whose
+// clock is the real one. It may register its own clean-up with
+// tb.Cleanup.
+//
+// The suite checks cursors; registry create, read, update, delete and
+// list, optimistic concurrency (exactly one of concurrent updates of a
+// version wins) and the revision; leases (exclusive, renewed, released,
+// taken over after expiry, exactly one winner of concurrent takers);
+// attempts and dead letters with every query filter, limits, ordering,
+// replacement, removal and pruning; and that every field survives a round
+// trip through the store, binary bodies included. Times it stores are
+// whole milliseconds, so a store may keep microseconds.
+package webhooktest
