@@ -34,6 +34,14 @@ func (d *Dispatcher) deadLetter(ctx context.Context, dl DeadLetter) {
 		d.dead = slices.Delete(d.dead, 0, len(d.dead)-max)
 	}
 	d.mu.Unlock()
+	if d.dlStore != nil {
+		sctx, cancel := storeContext(ctx)
+		err := d.dlStore.AddDeadLetter(sctx, dl)
+		cancel()
+		if err != nil {
+			d.storeFailed(ctx, dl.Endpoint, "add dead letter", err)
+		}
+	}
 	if d.Logger != nil {
 		d.Logger.WarnContext(ctx, "webhook dispatcher: dead letter", "endpoint", dl.Endpoint,
 			"delivery", dl.Delivery, "message", dl.Message.ID, "attempts", len(dl.Attempts), "error", dl.Error)

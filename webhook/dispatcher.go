@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,8 @@ const (
 	DefaultBreakerCooldown  = time.Minute
 	DefaultMaxLog           = 100
 	DefaultMaxDeadLetters   = 10000
+	DefaultRegistryPoll     = time.Second
+	DefaultLeaseTTL         = 15 * time.Second
 )
 
 // A Dispatcher delivers the messages of bus topics to registered endpoints.
@@ -103,6 +106,47 @@ type Dispatcher struct {
 	// letters. Nil means no logging; OnError and Status still report
 	// them.
 	Logger *slog.Logger
+	// Store, when set, is used for each of Cursors, Registry, Leases,
+	// Attempts and DeadLetterStore that is nil: one store for everything
+	// the Dispatcher persists.
+	Store Store
+	// Registry, when set, is followed live: its endpoints are delivered
+	// beside those of Add. A created or enabled endpoint starts, an
+	// updated one restarts with its new configuration (after its stored
+	// cursor), a disabled or deleted one stops, within RegistryPoll of the
+	// change, and at once for changes made through PutEndpoint,
+	// DeleteEndpoint and Enable of this Dispatcher. An endpoint answering
+	// 410 Gone is disabled in the Registry, for every instance.
+	Registry Registry
+	// RegistryPoll is how often the Registry's Revision is read. Zero
+	// means DefaultRegistryPoll.
+	RegistryPoll time.Duration
+	// Leases, when set, lets several Dispatchers (processes) share the
+	// endpoints of one store: each endpoint is delivered only by the
+	// instance holding its lease, renewed every LeaseTTL/3. An instance
+	// that stops releases its leases; one that dies loses them after
+	// LeaseTTL, and another instance takes over from the stored cursor.
+	// A lease that cannot be renewed stops the endpoint's delivery before
+	// its next attempt. Nil means every endpoint is delivered by this
+	// instance.
+	Leases Leases
+	// Instance names this Dispatcher as a lease holder. Empty means a
+	// random name.
+	Instance string
+	// LeaseTTL is how long a lease lasts unless renewed. Zero means
+	// DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// Attempts, when set, receives every attempt (see AttemptLog), with
+	// Message and Type set. A failed write is reported to OnError and the
+	// delivery goes on.
+	Attempts AttemptLog
+	// DeadLetterStore, when set, keeps the dead letters durably, beside
+	// the recent ones DeadLetters returns; Recover and Redeliver read it.
+	DeadLetterStore DeadLetterStore
+	// Retention, when positive, is how long attempts and dead letters are
+	// kept: older ones are pruned from Attempts and DeadLetterStore while
+	// Run runs.
+	Retention time.Duration
 	// Metrics, when set, receives the Dispatcher's events, with Transport
 	// "webhook": WebhookAttempt per POST, WebhookRetry per retry
 	// scheduled, WebhookDeadLetter, WebhookBreaker per transition of an
@@ -114,6 +158,13 @@ type Dispatcher struct {
 	once      sync.Once
 	sender    *Sender
 	cursors   CursorStore
+	registry  Registry
+	leases    Leases
+	attempts  AttemptLog
+	dlStore   DeadLetterStore
+	instance  string
+	syncMu    sync.Mutex    // serialises sync
+	reg       registryState // guarded by syncMu
 	sem       chan struct{}
 	notify    chan struct{}
 	mu        sync.Mutex
@@ -134,6 +185,13 @@ type endpoint struct {
 	cursor    string         // the position last stored
 	breaker   string         // the circuit's state, as reported to Metrics; "" is closed
 	failing   [nSteps]streak // failures going on, per step
+	limiter   *tokenBucket   // the endpoint's rate limit; nil for none
+	// Of an endpoint of the Registry: its Version, and the configuration
+	// (nil for an endpoint of Add).
+	config *EndpointConfig
+	// leaseUntil is when the lease on the endpoint ends unless renewed;
+	// zero without Leases.
+	leaseUntil time.Time
 }
 
 func (d *Dispatcher) init() {
@@ -142,9 +200,20 @@ func (d *Dispatcher) init() {
 		if d.sender == nil {
 			d.sender = &Sender{}
 		}
-		d.cursors = d.Cursors
+		d.cursors, d.registry, d.leases, d.attempts, d.dlStore = d.Cursors, d.Registry, d.Leases, d.Attempts, d.DeadLetterStore
+		if d.Store != nil {
+			d.cursors = cmp.Or[CursorStore](d.cursors, d.Store)
+			d.registry = cmp.Or[Registry](d.registry, d.Store)
+			d.leases = cmp.Or[Leases](d.leases, d.Store)
+			d.attempts = cmp.Or[AttemptLog](d.attempts, d.Store)
+			d.dlStore = cmp.Or[DeadLetterStore](d.dlStore, d.Store)
+		}
 		if d.cursors == nil {
 			d.cursors = &MemoryCursors{}
+		}
+		d.instance = d.Instance
+		if d.instance == "" {
+			d.instance = randomInstance()
 		}
 		n := d.MaxConcurrent
 		if n <= 0 {
@@ -185,22 +254,41 @@ func (d *Dispatcher) Add(ep Endpoint) error {
 		return fmt.Errorf("webhook: endpoint %q already registered", ep.ID)
 	}
 	ep.Types = append([]string(nil), ep.Types...)
-	d.endpoints[ep.ID] = &endpoint{ep: ep}
+	d.endpoints[ep.ID] = d.newEndpoint(ep)
 	d.wake()
 	return nil
 }
 
-// Remove unregisters an endpoint and waits for its delivery in progress to
-// stop. Its stored cursor is kept, so adding it again resumes.
+// newEndpoint returns the state of ep, with its rate limit.
+func (d *Dispatcher) newEndpoint(ep Endpoint) *endpoint {
+	return &endpoint{ep: ep, limiter: newTokenBucket(ep.RateLimit, ep.Burst, time.Now)}
+}
+
+// Remove unregisters an endpoint of Add and waits for its delivery in
+// progress to stop. Its stored cursor is kept, so adding it again
+// resumes. An endpoint of the Registry is removed with DeleteEndpoint.
 func (d *Dispatcher) Remove(id string) error {
 	d.init()
 	d.mu.Lock()
 	e, ok := d.endpoints[id]
-	if !ok {
+	switch {
+	case !ok:
 		d.mu.Unlock()
 		return ErrUnknownEndpoint
+	case e.config != nil:
+		d.mu.Unlock()
+		return fmt.Errorf("webhook: endpoint %q belongs to the Registry: delete it there", id)
 	}
 	delete(d.endpoints, id)
+	d.mu.Unlock()
+	d.stop(e)
+	return nil
+}
+
+// stop ends the goroutine of an endpoint taken out of d.endpoints and
+// waits for it.
+func (d *Dispatcher) stop(e *endpoint) {
+	d.mu.Lock()
 	cancel, done := e.cancel, e.done
 	closed := d.closeBreaker(e)
 	d.mu.Unlock()
@@ -209,11 +297,11 @@ func (d *Dispatcher) Remove(id string) error {
 		cancel()
 		<-done
 	}
-	return nil
 }
 
 // Enable resumes delivery to an endpoint disabled by a 410 Gone answer,
-// from the message it refused.
+// from the message it refused. An endpoint of the Registry is enabled in
+// the Registry, for every instance (see EnableEndpoint).
 func (d *Dispatcher) Enable(id string) error {
 	d.init()
 	d.mu.Lock()
@@ -221,6 +309,10 @@ func (d *Dispatcher) Enable(id string) error {
 	if !ok {
 		d.mu.Unlock()
 		return ErrUnknownEndpoint
+	}
+	if e.config != nil {
+		d.mu.Unlock()
+		return d.EnableEndpoint(context.Background(), id)
 	}
 	e.disabled, e.started, e.failures, e.openUntil = false, false, 0, time.Time{}
 	closed := d.closeBreaker(e)
@@ -270,6 +362,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Unlock()
 
 	var wg sync.WaitGroup
+	if d.registry != nil {
+		wg.Go(func() { d.follow(ctx) })
+	}
+	if d.Retention > 0 {
+		wg.Go(func() { d.prune(ctx) })
+	}
 	for {
 		d.mu.Lock()
 		for _, e := range d.endpoints {
@@ -296,7 +394,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// serve is the goroutine of one endpoint.
+// serve is the goroutine of one endpoint. With Leases, it delivers while
+// it holds the endpoint's lease, and waits for the lease again when it
+// loses it.
 func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 	defer func() {
 		d.mu.Lock()
@@ -306,8 +406,34 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 		d.mu.Unlock()
 		d.wake() // Enable may have come meanwhile: let Run look again
 	}()
+	if d.leases == nil {
+		d.run(ctx, e)
+		return
+	}
+	key := cursorKey(e.ep)
+	for {
+		lctx, end, ok := d.acquire(ctx, e, key)
+		if !ok {
+			return
+		}
+		final := d.run(lctx, e)
+		lost := ctx.Err() == nil && !final
+		end()
+		if !lost {
+			d.releaseLease(ctx, e, key)
+			return
+		}
+		d.logError(ctx, "lease lost", e.ep.ID, errLeaseLost)
+	}
+}
+
+func cursorKey(ep Endpoint) string { return ep.ID + "|" + ep.Topic }
+
+// run delivers to the endpoint until ctx is done (false) or the endpoint
+// stops for good (true): it is disabled, or the bus is closed.
+func (d *Dispatcher) run(ctx context.Context, e *endpoint) bool {
 	ep := e.ep
-	key := ep.ID + "|" + ep.Topic
+	key := cursorKey(ep)
 	b := retry.NewBackOff(100*time.Millisecond, 30*time.Second)
 	var cursor string
 	for {
@@ -317,11 +443,14 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 			break
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		d.failed(ctx, e, st, what, err)
-		if errors.Is(err, bus.ErrClosed) || sleep(ctx, b.NextBackOff()) != nil {
-			return
+		if errors.Is(err, bus.ErrClosed) {
+			return true
+		}
+		if sleep(ctx, b.NextBackOff()) != nil {
+			return false
 		}
 	}
 	for ctx.Err() == nil {
@@ -329,17 +458,19 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 		if err == nil {
 			b.Reset()
 			d.succeeded(e, stepBus)
-			var stop bool
-			cursor, stop = d.drain(ctx, e, sub, key, cursor)
+			var stop, final bool
+			cursor, stop, final = d.drain(ctx, e, sub, key, cursor)
 			_ = sub.Close()
 			if stop {
-				return
+				return final
 			}
 			err = sub.Err()
 		}
 		switch {
-		case ctx.Err() != nil, errors.Is(err, bus.ErrClosed):
-			return
+		case ctx.Err() != nil:
+			return false
+		case errors.Is(err, bus.ErrClosed):
+			return true
 		case errors.Is(err, bus.ErrCursorExpired):
 			// Messages were lost from the bus before they could be
 			// delivered: say so loudly and go on from the top.
@@ -355,10 +486,11 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 		case err != nil && !errors.Is(err, bus.ErrSlowConsumer):
 			d.failed(ctx, e, stepBus, "subscribe", err)
 			if sleep(ctx, b.NextBackOff()) != nil {
-				return
+				return false
 			}
 		}
 	}
+	return false
 }
 
 // startAt returns where the endpoint starts: its stored cursor or, the
@@ -400,9 +532,10 @@ func (d *Dispatcher) save(ctx context.Context, e *endpoint, key, cursor string) 
 	d.stored(e, cursor)
 }
 
-// drain delivers the messages of sub and returns the new cursor, and true
-// when the endpoint's goroutine must stop.
-func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscription, key, cursor string) (string, bool) {
+// drain delivers the messages of sub and returns the new cursor, whether
+// the endpoint's delivery must stop, and whether for good (the endpoint
+// is disabled).
+func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscription, key, cursor string) (string, bool, bool) {
 	for m := range sub.C() {
 		if !matchType(e.ep.Types, m.Type) {
 			cursor = m.ID
@@ -410,15 +543,16 @@ func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscriptio
 				continue // save the cursor of skipped messages once per burst
 			}
 		} else {
-			err := d.deliver(ctx, e, m)
+			err := d.deliver(ctx, e, m, MessageID(m), true)
 			switch {
-			case ctx.Err() != nil:
-				return cursor, true
+			case ctx.Err() != nil, errors.Is(err, errLeaseLost):
+				return cursor, true, false
 			case errors.Is(err, ErrGone):
 				d.mu.Lock()
 				e.disabled = true
 				d.mu.Unlock()
-				return cursor, true
+				d.disableInRegistry(ctx, e)
+				return cursor, true, true
 			}
 			if d.Metrics != nil {
 				d.lag(ctx, e, m.ID)
@@ -427,7 +561,7 @@ func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscriptio
 		cursor = m.ID
 		d.save(ctx, e, key, cursor)
 	}
-	return cursor, false
+	return cursor, false, false
 }
 
 func matchType(types []string, t string) bool {

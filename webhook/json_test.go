@@ -50,7 +50,7 @@ func TestDeadLetterJSON(t *testing.T) {
 	at := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
 	dl := webhook.DeadLetter{
 		Endpoint: "shop", Delivery: "msg_1", Error: "webhook: retries exhausted", At: at,
-		Message: bus.Message{Topic: "orders", ID: "1-0", Type: "order.paid", Time: at, Data: []byte(`{"n":1}`), Meta: map[string]string{"k": "v"}},
+		Message:  bus.Message{Topic: "orders", ID: "1-0", Type: "order.paid", Time: at, Data: []byte(`{"n":1}`), Meta: map[string]string{"k": "v"}},
 		Attempts: []webhook.Attempt{{Delivery: "msg_1", Endpoint: "shop", N: 1, At: at, Status: 500, Error: "x", Latency: time.Millisecond}},
 	}
 	b, err := json.Marshal(dl)
@@ -111,9 +111,17 @@ func TestEndpointConfigValidate(t *testing.T) {
 	ed.Secrets = []webhook.SecretConfig{{Secret: webhook.EncodeSigningKey(key)}}
 	require.NoError(t, ed.Validate(), "an Ed25519 signing key")
 	for name, c := range map[string]webhook.EndpointConfig{
-		"long ID":       func() webhook.EndpointConfig { c := ok; c.ID = strings.Repeat("a", 201); return c }(),
-		"raw secret":    func() webhook.EndpointConfig { c := ok; c.Secrets = []webhook.SecretConfig{{Secret: "hunter2"}}; return c }(),
-		"empty secret":  func() webhook.EndpointConfig { c := ok; c.Secrets = []webhook.SecretConfig{{Secret: "whsec_"}}; return c }(),
+		"long ID": func() webhook.EndpointConfig { c := ok; c.ID = strings.Repeat("a", 201); return c }(),
+		"raw secret": func() webhook.EndpointConfig {
+			c := ok
+			c.Secrets = []webhook.SecretConfig{{Secret: "hunter2"}}
+			return c
+		}(),
+		"empty secret": func() webhook.EndpointConfig {
+			c := ok
+			c.Secrets = []webhook.SecretConfig{{Secret: "whsec_"}}
+			return c
+		}(),
 		"empty type":    func() webhook.EndpointConfig { c := ok; c.Types = []string{""}; return c }(),
 		"NaN rate":      func() webhook.EndpointConfig { c := ok; c.RateLimit = nan(); return c }(),
 		"bad header":    func() webhook.EndpointConfig { c := ok; c.Headers = map[string]string{"X Y": "1"}; return c }(),

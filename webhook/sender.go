@@ -51,6 +51,13 @@ type Endpoint struct {
 	// Header holds extra request headers. It cannot replace the signature
 	// headers or Content-Type.
 	Header http.Header
+	// RateLimit caps the Dispatcher's attempts to the endpoint per second
+	// (a token bucket; retries, recoveries and replays count). Zero means
+	// no limit.
+	RateLimit float64
+	// Burst is how many attempts may follow each other at once within
+	// RateLimit after a pause. Zero means max(1, ceil(RateLimit)).
+	Burst int
 }
 
 // A Delivery is one message to deliver: a stable id, sent as webhook-id on

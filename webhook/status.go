@@ -40,9 +40,11 @@ type EndpointStatus struct {
 type step int
 
 const (
-	stepStore step = iota // the CursorStore: Load, Save
-	stepBus               // the bus: Top, Subscribe
-	stepSend              // delivery attempts
+	stepStore    step = iota // the CursorStore: Load, Save
+	stepBus                  // the bus: Top, Subscribe
+	stepSend                 // delivery attempts
+	stepLease                // the Leases: acquire, renew
+	stepRegistry             // the Registry: Revision, ListEndpoints
 	nSteps
 )
 
