@@ -1,8 +1,11 @@
 package webhookstore_test
 
 import (
+	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pushpull/pushpull/bus/pgbus/internal/pgtest"
 	"github.com/pushpull/pushpull/bus/pgbus/webhookstore"
 	"github.com/pushpull/pushpull/webhook"
 	"github.com/pushpull/pushpull/webhook/webhooktest"
@@ -14,5 +17,26 @@ func TestStore(t *testing.T) {
 	webhooktest.RunStore(t, func(tb testing.TB) webhook.Store {
 		a, _, prefix := setup(tb)
 		return &webhookstore.Store{Pool: a, Prefix: prefix}
+	})
+}
+
+// TestDispatch runs Dispatchers on the store end to end: failover between
+// two instances and recovery, each instance on its own pool, the
+// Receiver's idempotency in the same database.
+func TestDispatch(t *testing.T) {
+	webhooktest.RunDispatch(t, func(tb testing.TB) webhooktest.Storage {
+		url := pgtest.URL(tb)
+		prefix := pgtest.Prefix(tb, url, webhookstore.Migrate)
+		return func() webhook.Store {
+			pool, err := pgxpool.New(context.Background(), url)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(pool.Close)
+			return &webhookstore.Store{Pool: pool, Prefix: prefix}
+		}
+	}, func(tb testing.TB) webhook.IdempotencyStore {
+		a, _, prefix := setup(tb)
+		return &webhookstore.Idempotency{Pool: a, Prefix: prefix}
 	})
 }

@@ -17,3 +17,21 @@ func TestStore(t *testing.T) {
 		return s
 	})
 }
+
+// TestDispatch runs Dispatchers on the store end to end: failover between
+// two instances and recovery, each instance on its own connection, the
+// Receiver's idempotency in the same Redis.
+func TestDispatch(t *testing.T) {
+	webhooktest.RunDispatch(t, func(tb testing.TB) webhooktest.Storage {
+		prefix := freshPrefix(tb)
+		return func() webhook.Store {
+			s := webhookstore.NewStore(newClient(tb))
+			s.Prefix = prefix
+			return s
+		}
+	}, func(tb testing.TB) webhook.IdempotencyStore {
+		s := webhookstore.NewIdempotency(newClient(tb))
+		s.Prefix = freshPrefix(tb)
+		return s
+	})
+}

@@ -1,0 +1,377 @@
+package webhooktest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/webhook"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A Storage opens handles on one store: every call returns a new handle
+// (its own connections, as another process would have) on the same data.
+type Storage func() webhook.Store
+
+// RunDispatch runs Dispatchers on a store end to end: two instances
+// sharing it, one killed mid-stream, deliver each of a thousand events
+// exactly once and in order to a Receiver; and Recover redelivers exactly
+// the deliveries that failed since a time. newStorage is called once per
+// test and returns storage that shares nothing with earlier ones;
+// idempotency, when not nil, returns the Receiver's IdempotencyStore on the
+// same backend (nil means the Receiver's memory store).
+func RunDispatch(t *testing.T, newStorage func(tb testing.TB) Storage, idempotency func(tb testing.TB) webhook.IdempotencyStore) {
+	t.Helper()
+	if idempotency == nil {
+		idempotency = func(testing.TB) webhook.IdempotencyStore { return nil }
+	}
+	t.Run("FailoverExactlyOnceInOrder", func(t *testing.T) { testFailover(t, newStorage(t), idempotency(t)) })
+	t.Run("RecoverSince", func(t *testing.T) { testRecover(t, newStorage(t), idempotency(t)) })
+}
+
+// killable is one instance's view of the store. Once killed, every call
+// fails, as for a process that died: in particular its leases are never
+// released, so another instance takes over only once they expire.
+type killable struct {
+	webhook.Store
+	dead atomic.Bool
+}
+
+var errKilled = errors.New("webhooktest: instance killed")
+
+func (k *killable) check() error {
+	if k.dead.Load() {
+		return errKilled
+	}
+	return nil
+}
+
+func (k *killable) Load(ctx context.Context, key string) (string, error) {
+	if err := k.check(); err != nil {
+		return "", err
+	}
+	return k.Store.Load(ctx, key)
+}
+
+func (k *killable) Save(ctx context.Context, key, cursor string) error {
+	if err := k.check(); err != nil {
+		return err
+	}
+	return k.Store.Save(ctx, key, cursor)
+}
+
+func (k *killable) AcquireLease(ctx context.Context, key, holder string, ttl time.Duration) (bool, error) {
+	if err := k.check(); err != nil {
+		return false, err
+	}
+	return k.Store.AcquireLease(ctx, key, holder, ttl)
+}
+
+func (k *killable) ReleaseLease(ctx context.Context, key, holder string) error {
+	if err := k.check(); err != nil {
+		return err
+	}
+	return k.Store.ReleaseLease(ctx, key, holder)
+}
+
+// sink is a Receiver that records the events its handler ran, by the
+// "n" of their data; fail, when set, makes the handler fail for some n.
+type sink struct {
+	srv  *httptest.Server
+	keys webhook.Keyring
+
+	mu    sync.Mutex
+	got   []int
+	ids   []string
+	posts atomic.Int64
+	fail  func(n int) bool
+}
+
+func newSink(t *testing.T, idem webhook.IdempotencyStore) *sink {
+	t.Helper()
+	secret, err := webhook.ParseSecret(Secret)
+	require.NoError(t, err)
+	s := &sink{keys: webhook.Secrets(secret)}
+	r := &webhook.Receiver{
+		Keys:        s.keys,
+		Idempotency: idem,
+		Handler: func(_ context.Context, e *webhook.Event) error {
+			p, err := webhook.ParsePayload(e.Body)
+			if err != nil {
+				return err
+			}
+			var data struct{ N int }
+			if err := json.Unmarshal(p.Data, &data); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.fail != nil && s.fail(data.N) {
+				return fmt.Errorf("refusing event %d", data.N)
+			}
+			s.got = append(s.got, data.N)
+			s.ids = append(s.ids, e.ID)
+			return nil
+		},
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.posts.Add(1)
+		r.ServeHTTP(w, req)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *sink) handled() ([]int, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.got), slices.Clone(s.ids)
+}
+
+func (s *sink) setFail(f func(int) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = f
+}
+
+// endpoint is the registry entry of the scenarios: the whole history of
+// topic "orders" to the sink.
+func (s *sink) endpoint() webhook.EndpointConfig {
+	c := Config("shop")
+	c.URL, c.Topic, c.From = s.srv.URL, "orders", bus.Oldest
+	return c
+}
+
+// counting is a transport that counts the requests of one instance.
+type counting struct {
+	n  *atomic.Int64
+	rt http.RoundTripper
+}
+
+func (c counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.rt.RoundTrip(r)
+}
+
+// dispatcher is one instance on store, counting its POSTs in posts.
+func dispatcher(t *testing.T, b bus.Broker, store webhook.Store, instance string, posts *atomic.Int64, schedule ...time.Duration) *webhook.Dispatcher {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &webhook.Dispatcher{
+		Broker:       b,
+		Store:        store,
+		Instance:     instance,
+		LeaseTTL:     LeaseTTL,
+		RegistryPoll: 20 * time.Millisecond,
+		Sender: &webhook.Sender{
+			Client:   &http.Client{Transport: counting{posts, tr}},
+			Schedule: schedule, Jitter: -1,
+		},
+	}
+}
+
+// run starts d until the returned stop is called, which waits for Run to
+// return and reports its error.
+func run(t *testing.T, d *webhook.Dispatcher) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitFor polls cond until it holds or a minute passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// publish publishes the events from to to (excluded) on topic "orders".
+func publish(b bus.Broker, from, to int) ([]bus.Message, error) {
+	var out []bus.Message
+	for n := from; n < to; n++ {
+		m, err := b.Publish(context.Background(), "orders", bus.Message{Type: "order.created", Data: fmt.Appendf(nil, `{"n":%d}`, n)})
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func mustPublish(t *testing.T, b bus.Broker, from, to int) []bus.Message {
+	t.Helper()
+	msgs, err := publish(b, from, to)
+	require.NoError(t, err)
+	return msgs
+}
+
+const events = 1000
+
+func testFailover(t *testing.T, storage Storage, idem webhook.IdempotencyStore) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b := &bus.Memory{HistorySize: 2 * events}
+	defer b.Close()
+	sk := newSink(t, idem)
+	admin := storage()
+	_, err := admin.PutEndpoint(ctx, sk.endpoint())
+	require.NoError(t, err)
+
+	a := &killable{Store: storage()}
+	var postsA, postsB atomic.Int64
+	stopA := run(t, dispatcher(t, b, a, "instance-a", &postsA, 10*time.Millisecond, 50*time.Millisecond))
+	// The stream runs while the instances come and go.
+	published := make(chan []bus.Message, 1)
+	publishErr := make(chan error, 1)
+	go func() {
+		var all []bus.Message
+		for n := 0; n < events; n += 10 {
+			msgs, err := publish(b, n, n+10)
+			if err != nil {
+				publishErr <- err
+				return
+			}
+			all = append(all, msgs...)
+			time.Sleep(time.Millisecond)
+		}
+		published <- all
+	}()
+	waitFor(t, "instance A to deliver a third", func() bool { got, _ := sk.handled(); return len(got) >= events/3 })
+	stopB := run(t, dispatcher(t, b, &killable{Store: storage()}, "instance-b", &postsB, 10*time.Millisecond, 50*time.Millisecond))
+	defer stopB()
+	// B runs beside A for a while, and A's lease keeps it idle.
+	before, _ := sk.handled()
+	waitFor(t, "instance A to deliver more", func() bool { got, _ := sk.handled(); return len(got) >= len(before)+100 })
+	assert.Zero(t, postsB.Load(), "B posts nothing while A holds the lease")
+	// A dies: its store calls fail from now on, so it neither saves its
+	// position nor releases its lease; B takes over once the lease
+	// expires, from the last position A stored.
+	a.dead.Store(true)
+	stopA()
+	atKill, _ := sk.handled()
+	postsAtKill := postsA.Load()
+	var msgs []bus.Message
+	select {
+	case msgs = <-published:
+	case err := <-publishErr:
+		t.Fatal(err)
+	}
+	waitFor(t, "every event", func() bool { got, _ := sk.handled(); return len(got) >= events })
+	// Give a stray duplicate time to show.
+	time.Sleep(2 * LeaseTTL)
+
+	got, ids := sk.handled()
+	want := make([]int, events)
+	wantIDs := make([]string, events)
+	for i := range want {
+		want[i] = i
+		wantIDs[i] = webhook.MessageID(msgs[i])
+	}
+	require.Equal(t, want, got, "each event handled exactly once, in order")
+	assert.Equal(t, wantIDs, ids, "webhook-ids are the messages' own")
+	assert.Less(t, len(atKill), events, "A was killed before the end of the stream")
+	assert.Equal(t, postsAtKill, postsA.Load(), "A posts nothing once dead")
+	assert.Equal(t, sk.posts.Load(), postsA.Load()+postsB.Load())
+	t.Logf("A handled %d events before it died; POSTs: %d by A, %d by B, for %d events", len(atKill), postsA.Load(), postsB.Load(), events)
+	cur, err := admin.Load(ctx, "shop|orders")
+	require.NoError(t, err)
+	assert.Equal(t, msgs[events-1].ID, cur, "B stored the last position")
+}
+
+func testRecover(t *testing.T, storage Storage, idem webhook.IdempotencyStore) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	b := &bus.Memory{}
+	defer b.Close()
+	sk := newSink(t, idem)
+	store := storage()
+	_, err := store.PutEndpoint(ctx, sk.endpoint())
+	require.NoError(t, err)
+	failing := func(n int) bool { return n%7 == 3 }
+	sk.setFail(failing)
+	var posts atomic.Int64
+	d := dispatcher(t, b, store, "instance-r", &posts, time.Millisecond)
+	run(t, d)
+
+	// settled waits until every event up to n was handled or
+	// dead-lettered.
+	settled := func(msgs []bus.Message) {
+		waitFor(t, "the batch to settle", func() bool {
+			cur, err := store.Load(ctx, "shop|orders")
+			return err == nil && cur == msgs[len(msgs)-1].ID
+		})
+	}
+	var failedBefore, failedAfter []string
+	var wantAfter []int
+	first := mustPublish(t, b, 0, 50)
+	for i, m := range first {
+		if failing(i) {
+			failedBefore = append(failedBefore, webhook.MessageID(m))
+		}
+	}
+	settled(first)
+	time.Sleep(5 * time.Millisecond)
+	since := time.Now()
+	second := mustPublish(t, b, 50, 100)
+	for i, m := range second {
+		if failing(50 + i) {
+			failedAfter = append(failedAfter, webhook.MessageID(m))
+			wantAfter = append(wantAfter, 50+i)
+		}
+	}
+	settled(second)
+
+	dls, err := store.ListDeadLetters(ctx, webhook.DeadLetterQuery{Endpoint: "shop"})
+	require.NoError(t, err)
+	require.Equal(t, append(slices.Clone(failedBefore), failedAfter...), deliveriesOf(dls), "every failed delivery is a dead letter")
+	attempts, err := store.ListAttempts(ctx, webhook.AttemptQuery{Endpoint: "shop", Since: since, FailedOnly: true})
+	require.NoError(t, err)
+	assert.Len(t, attempts, 2*len(failedAfter), "two failed attempts per dead letter since T")
+
+	gotBefore, _ := sk.handled()
+	sk.setFail(nil)
+	n, err := d.Recover(ctx, "shop", since)
+	require.NoError(t, err)
+	assert.Equal(t, len(failedAfter), n)
+	got, ids := sk.handled()
+	assert.Equal(t, wantAfter, got[len(gotBefore):], "exactly the failed set since T, in order")
+	assert.Equal(t, failedAfter, ids[len(gotBefore):], "with the original webhook-ids")
+
+	dls, err = store.ListDeadLetters(ctx, webhook.DeadLetterQuery{Endpoint: "shop"})
+	require.NoError(t, err)
+	assert.Equal(t, failedBefore, deliveriesOf(dls), "the dead letters before T stay")
+}
+
+func deliveriesOf(dls []webhook.DeadLetter) []string {
+	out := make([]string, len(dls))
+	for i, dl := range dls {
+		out[i] = dl.Delivery
+	}
+	return out
+}

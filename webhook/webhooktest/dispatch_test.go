@@ -1,0 +1,20 @@
+package webhooktest_test
+
+import (
+	"testing"
+
+	"github.com/pushpull/pushpull/webhook"
+	"github.com/pushpull/pushpull/webhook/webhooktest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// The dispatch scenarios on the memory store: every handle is the same
+// store, as for instances of one process.
+func TestDispatchMemory(t *testing.T) {
+	webhooktest.RunDispatch(t, func(testing.TB) webhooktest.Storage {
+		s := webhook.NewMemoryStore()
+		return func() webhook.Store { return s }
+	}, nil)
+}
