@@ -263,7 +263,8 @@ func testFailover(t *testing.T, storage Storage, idem webhook.IdempotencyStore) 
 		published <- all
 	}()
 	waitFor(t, "instance A to deliver a third", func() bool { got, _ := sk.handled(); return len(got) >= events/3 })
-	stopB := run(t, dispatcher(t, b, &killable{Store: storage()}, "instance-b", &postsB, 10*time.Millisecond, 50*time.Millisecond))
+	dB := dispatcher(t, b, &killable{Store: storage()}, "instance-b", &postsB, 10*time.Millisecond, 50*time.Millisecond)
+	stopB := run(t, dB)
 	defer stopB()
 	// B runs beside A for a while, and A's lease keeps it idle.
 	before, _ := sk.handled()
@@ -282,7 +283,21 @@ func testFailover(t *testing.T, storage Storage, idem webhook.IdempotencyStore) 
 	case err := <-publishErr:
 		t.Fatal(err)
 	}
-	waitFor(t, "every event", func() bool { got, _ := sk.handled(); return len(got) >= events })
+	deadline := time.Now().Add(time.Minute)
+	waitFor(t, "every event", func() bool {
+		got, _ := sk.handled()
+		if len(got) >= events {
+			return true
+		}
+		if time.Now().After(deadline) {
+			st := dB.Statuses()
+			t.Fatalf("%d events handled, %d POSTs by B; B's endpoints: %+v", len(got), postsB.Load(), st)
+		}
+		if dls, _ := admin.ListDeadLetters(ctx, webhook.DeadLetterQuery{}); len(dls) > 0 {
+			t.Fatalf("%d events handled, dead letter %s: %s", len(got), dls[0].Delivery, dls[0].Error)
+		}
+		return false
+	})
 	// Give a stray duplicate time to show.
 	time.Sleep(2 * LeaseTTL)
 
