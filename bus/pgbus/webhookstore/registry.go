@@ -33,7 +33,7 @@ func (s *Store) PutEndpoint(ctx context.Context, c webhook.EndpointConfig) (webh
 		var row pgx.Row
 		if version == 0 {
 			row = tx.QueryRow(ctx, "INSERT INTO "+t+` (id, config, version, created, updated)
-VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp()) ON CONFLICT (id) DO NOTHING
+SELECT $1, $2, 1, t, t FROM (SELECT clock_timestamp() AS t) now ON CONFLICT (id) DO NOTHING
 RETURNING version, created, updated`, c.ID, config)
 		} else {
 			row = tx.QueryRow(ctx, "UPDATE "+t+` SET config = $2, version = version + 1, updated = clock_timestamp()
