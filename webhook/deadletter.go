@@ -21,14 +21,19 @@ type DeadLetter struct {
 	At       time.Time   // when it was dead-lettered
 }
 
-// deadLetter keeps dl (the newest MaxDeadLetters), logs it and calls
-// OnDeadLetter.
+// deadLetter keeps dl (the newest MaxDeadLetters, and in DeadLetterStore),
+// logs it and calls OnDeadLetter.
 func (d *Dispatcher) deadLetter(ctx context.Context, dl DeadLetter) {
 	max := d.MaxDeadLetters
 	if max <= 0 {
 		max = DefaultMaxDeadLetters
 	}
 	d.mu.Lock()
+	// A message dead-lettered again (after a failed recovery) replaces
+	// its earlier dead letter.
+	d.dead = slices.DeleteFunc(d.dead, func(x DeadLetter) bool {
+		return x.Endpoint == dl.Endpoint && x.Delivery == dl.Delivery
+	})
 	d.dead = append(d.dead, dl)
 	if len(d.dead) > max {
 		d.dead = slices.Delete(d.dead, 0, len(d.dead)-max)

@@ -535,33 +535,114 @@ func (d *Dispatcher) save(ctx context.Context, e *endpoint, key, cursor string) 
 // drain delivers the messages of sub and returns the new cursor, whether
 // the endpoint's delivery must stop, and whether for good (the endpoint
 // is disabled).
+//
+// Up to the endpoint's MaxConcurrent messages are delivered at once, each
+// in its own goroutine when it is above 1; the cursor only passes a
+// message once it and every message before it are done, so after a stop
+// the endpoint resumes at the oldest message not done.
 func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscription, key, cursor string) (string, bool, bool) {
-	for m := range sub.C() {
-		if !matchType(e.ep.Types, m.Type) {
-			cursor = m.ID
-			if len(sub.C()) > 0 {
-				continue // save the cursor of skipped messages once per burst
-			}
-		} else {
-			err := d.deliver(ctx, e, m, MessageID(m), true)
-			switch {
-			case ctx.Err() != nil, errors.Is(err, errLeaseLost):
-				return cursor, true, false
-			case errors.Is(err, ErrGone):
-				d.mu.Lock()
-				e.disabled = true
-				d.mu.Unlock()
-				d.disableInRegistry(ctx, e)
-				return cursor, true, true
-			}
-			if d.Metrics != nil {
-				d.lag(ctx, e, m.ID)
-			}
+	// Half of the Dispatcher's slots at most, so that an endpoint whose
+	// attempts hang cannot hold them all.
+	limit := min(max(1, e.ep.MaxConcurrent), max(1, cap(d.sem)/2))
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		win         []*pending // from the oldest message not done, in bus order
+		started     int        // deliveries in win
+		stop, final bool
+	)
+	// pop waits for the oldest message of the window and moves the cursor
+	// past it, unless its delivery ended the endpoint's delivery.
+	pop := func() {
+		p := win[0]
+		<-p.done
+		win = win[1:]
+		if p.match {
+			started--
 		}
-		cursor = m.ID
-		d.save(ctx, e, key, cursor)
+		if stop {
+			return
+		}
+		switch {
+		case ctx.Err() != nil, errors.Is(p.err, errLeaseLost):
+			stop = true
+		case errors.Is(p.err, ErrGone):
+			stop, final = true, true
+			d.mu.Lock()
+			e.disabled = true
+			d.mu.Unlock()
+			d.disableInRegistry(ctx, e)
+		}
+		if stop {
+			cancel() // the deliveries after it stop too, their messages not done
+			return
+		}
+		if p.match && d.Metrics != nil {
+			d.lag(ctx, e, p.m.ID)
+		}
+		cursor = p.m.ID
+		// The cursor of skipped messages is saved once per burst.
+		if p.match || len(win) == 0 && len(sub.C()) == 0 {
+			d.save(ctx, e, key, cursor)
+		}
 	}
-	return cursor, false, false
+	for !stop {
+		var head chan struct{} // nil, never ready, when the window is empty
+		if len(win) > 0 {
+			head = win[0].done
+		}
+		var m bus.Message
+		var ok bool
+		select {
+		case m, ok = <-sub.C():
+		case <-head:
+			pop()
+			continue
+		}
+		if !ok {
+			break
+		}
+		p := &pending{m: m, match: matchType(e.ep.Types, m.Type), done: make(chan struct{})}
+		win = append(win, p)
+		switch {
+		case !p.match:
+			close(p.done)
+		case limit == 1:
+			started++
+			p.err = d.deliver(wctx, e, m, MessageID(m), true)
+			close(p.done)
+		default:
+			started++
+			go func() {
+				defer close(p.done)
+				p.err = d.deliver(wctx, e, m, MessageID(m), true)
+			}()
+		}
+		for len(win) > 0 && !stop && (started >= limit || isClosed(win[0].done)) {
+			pop()
+		}
+	}
+	for len(win) > 0 {
+		pop() // waits for the deliveries in flight
+	}
+	return cursor, stop, final
+}
+
+// A pending message is one of the window of drain.
+type pending struct {
+	m     bus.Message
+	match bool          // it passes the endpoint's filter: it is delivered
+	done  chan struct{} // closed when its delivery ended, at once when skipped
+	err   error         // how its delivery ended
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func matchType(types []string, t string) bool {

@@ -154,7 +154,7 @@ func (c EndpointConfig) Endpoint() (Endpoint, error) {
 	return Endpoint{
 		ID: c.ID, URL: c.URL, Keys: keys, Topic: c.Topic,
 		Types: append([]string(nil), c.Types...), From: c.From, Header: h,
-		RateLimit: c.RateLimit, Burst: c.Burst,
+		RateLimit: c.RateLimit, Burst: c.Burst, MaxConcurrent: c.MaxConcurrent,
 	}, nil
 }
 

@@ -58,6 +58,13 @@ type Endpoint struct {
 	// Burst is how many attempts may follow each other at once within
 	// RateLimit after a pause. Zero means max(1, ceil(RateLimit)).
 	Burst int
+	// MaxConcurrent is how many messages the Dispatcher delivers to the
+	// endpoint at once, at most half of the Dispatcher's own
+	// MaxConcurrent. Zero or 1 means one at a time, in bus order.
+	// Above 1, a receiver may get them out of order, while the stored
+	// cursor still passes a message only once it and every message before
+	// it are done.
+	MaxConcurrent int
 }
 
 // A Delivery is one message to deliver: a stable id, sent as webhook-id on
