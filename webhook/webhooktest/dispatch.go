@@ -25,8 +25,10 @@ type Storage func() webhook.Store
 
 // RunDispatch runs Dispatchers on a store end to end: two instances
 // sharing it, one killed mid-stream, deliver each of a thousand events
-// exactly once and in order to a Receiver; and Recover redelivers exactly
-// the deliveries that failed since a time. newStorage is called once per
+// exactly once and in order to a Receiver; Recover redelivers exactly the
+// deliveries that failed since a time; an endpoint's rate limit, read from
+// the store, holds within 10 %; and an endpoint whose receiver hangs does
+// not hold up another. newStorage is called once per
 // test and returns storage that shares nothing with earlier ones;
 // idempotency, when not nil, returns the Receiver's IdempotencyStore on the
 // same backend (nil means the Receiver's memory store).
@@ -37,6 +39,8 @@ func RunDispatch(t *testing.T, newStorage func(tb testing.TB) Storage, idempoten
 	}
 	t.Run("FailoverExactlyOnceInOrder", func(t *testing.T) { testFailover(t, newStorage(t), idempotency(t)) })
 	t.Run("RecoverSince", func(t *testing.T) { testRecover(t, newStorage(t), idempotency(t)) })
+	t.Run("RateLimit", func(t *testing.T) { testRateLimit(t, newStorage(t)) })
+	t.Run("FailingEndpointIsolated", func(t *testing.T) { testIsolation(t, newStorage(t)) })
 }
 
 // killable is one instance's view of the store. Once killed, every call
@@ -389,4 +393,96 @@ func deliveriesOf(dls []webhook.DeadLetter) []string {
 		out[i] = dl.Delivery
 	}
 	return out
+}
+
+// stamps is a receiver that records when each event arrived; hang, when
+// not nil, holds every request until it is closed.
+type stamps struct {
+	mu   sync.Mutex
+	at   []time.Time
+	hang chan struct{}
+}
+
+func (s *stamps) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.hang != nil {
+		select {
+		case <-s.hang:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	s.mu.Lock()
+	s.at = append(s.at, time.Now())
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *stamps) times() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.at)
+}
+
+// stampEndpoint puts an endpoint of topic "orders" to rcv in the store.
+func stampEndpoint(t *testing.T, store webhook.Store, id string, rcv http.Handler, edit func(*webhook.EndpointConfig)) {
+	t.Helper()
+	srv := httptest.NewServer(rcv)
+	t.Cleanup(srv.Close)
+	c := Config(id)
+	c.URL, c.Topic, c.From = srv.URL, "orders", bus.Oldest
+	if edit != nil {
+		edit(&c)
+	}
+	_, err := store.PutEndpoint(context.Background(), c)
+	require.NoError(t, err)
+}
+
+// testRateLimit checks that deliveries to an endpoint never go faster than
+// its RateLimit allows (the rate over the whole run within 10 %, burst
+// included). A loaded machine only slows them, so the bound is an upper
+// one.
+func testRateLimit(t *testing.T, storage Storage) {
+	const (
+		rate   = 40.0
+		burst  = 4
+		events = 60
+	)
+	b := &bus.Memory{}
+	defer b.Close()
+	store := storage()
+	rcv := &stamps{}
+	stampEndpoint(t, store, "limited", rcv, func(c *webhook.EndpointConfig) { c.RateLimit, c.Burst = rate, burst })
+	mustPublish(t, b, 0, events)
+	var posts atomic.Int64
+	run(t, dispatcher(t, b, store, "instance-l", &posts, 10*time.Millisecond))
+	waitFor(t, "every event", func() bool { return len(rcv.times()) >= events })
+	at := rcv.times()
+	require.Len(t, at, events)
+	// After the burst, each delivery waits for a token: from the first
+	// delivery to the last cannot take less than (events-burst)/rate.
+	elapsed := at[len(at)-1].Sub(at[0])
+	least := time.Duration(float64(events-burst) / rate * float64(time.Second))
+	assert.GreaterOrEqual(t, elapsed, least*9/10, "%d deliveries at %.0f/s with a burst of %d took %v", events, rate, burst, elapsed)
+	t.Logf("%d deliveries at %.0f/s (burst %d) in %v: %.1f/s after the burst", events, rate, burst, elapsed, float64(events-burst)/elapsed.Seconds())
+}
+
+// testIsolation checks that an endpoint whose receiver hangs does not hold
+// up another endpoint of the same Dispatcher: the healthy one gets every
+// event while the hanging one has not finished its first.
+func testIsolation(t *testing.T, storage Storage) {
+	const events = 100
+	b := &bus.Memory{}
+	defer b.Close()
+	store := storage()
+	stuck := &stamps{hang: make(chan struct{})}
+	healthy := &stamps{}
+	stampEndpoint(t, store, "stuck", stuck, nil)
+	stampEndpoint(t, store, "healthy", healthy, nil)
+	mustPublish(t, b, 0, events)
+	var posts atomic.Int64
+	stop := run(t, dispatcher(t, b, store, "instance-i", &posts, time.Hour))
+	waitFor(t, "the healthy endpoint", func() bool { return len(healthy.times()) >= events })
+	assert.Empty(t, stuck.times(), "the hanging endpoint is still on its first event")
+	stop()
+	close(stuck.hang)
 }
