@@ -40,3 +40,11 @@ func TestDispatch(t *testing.T) {
 		return &webhookstore.Idempotency{Pool: a, Prefix: prefix}
 	})
 }
+
+// go test -run '^$' -bench Store -benchtime 200x ./webhookstore
+func BenchmarkStore(b *testing.B) {
+	webhooktest.BenchStore(b, func(tb testing.TB) webhook.Store {
+		a, _, prefix := setup(tb)
+		return &webhookstore.Store{Pool: a, Prefix: prefix}
+	})
+}

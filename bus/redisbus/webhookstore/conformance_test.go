@@ -35,3 +35,12 @@ func TestDispatch(t *testing.T) {
 		return s
 	})
 }
+
+// go test -run '^$' -bench Store -benchtime 200x ./webhookstore
+func BenchmarkStore(b *testing.B) {
+	webhooktest.BenchStore(b, func(tb testing.TB) webhook.Store {
+		s := webhookstore.NewStore(newClient(tb))
+		s.Prefix = freshPrefix(tb)
+		return s
+	})
+}
