@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -66,25 +67,34 @@ func (d *Dispatcher) DeadLetters() []DeadLetter {
 
 // Redeliver sends a dead letter again to its endpoint, now, with the same
 // webhook-id and the Sender's full schedule, and removes it from the dead
-// letters once delivered. It blocks until the delivery ends or ctx is
-// done. Redelivered messages arrive out of order by nature.
+// letters (and from DeadLetterStore) once delivered. It finds the dead
+// letter in memory or, when set, in DeadLetterStore. It blocks until the
+// delivery ends or ctx is done. Redelivered messages arrive out of order
+// by nature; Recover redelivers a whole range in order.
 func (d *Dispatcher) Redeliver(ctx context.Context, endpointID, deliveryID string) error {
 	d.init()
 	d.mu.Lock()
 	i := slices.IndexFunc(d.dead, func(dl DeadLetter) bool {
 		return dl.Endpoint == endpointID && dl.Delivery == deliveryID
 	})
-	e, ok := d.endpoints[endpointID]
 	var dl DeadLetter
 	if i >= 0 {
 		dl = d.dead[i]
 	}
 	d.mu.Unlock()
-	switch {
-	case i < 0:
-		return ErrUnknownDelivery
-	case !ok:
-		return ErrUnknownEndpoint
+	if i < 0 {
+		found, err := d.findDeadLetter(ctx, endpointID, deliveryID)
+		if err != nil {
+			return err
+		}
+		dl = found
+	}
+	e, err := d.target(ctx, endpointID)
+	if errors.Is(err, ErrEndpointNotFound) {
+		err = ErrUnknownEndpoint
+	}
+	if err != nil {
+		return err
 	}
 	body, err := NewPayload(dl.Message).MarshalJSON()
 	if err != nil {
@@ -94,10 +104,34 @@ func (d *Dispatcher) Redeliver(ctx context.Context, endpointID, deliveryID strin
 	if _, err := d.sender.Send(ctx, &ep, Delivery{ID: dl.Delivery, Body: body}); err != nil {
 		return fmt.Errorf("webhook: redeliver %s: %w", deliveryID, err)
 	}
-	d.mu.Lock()
-	d.dead = slices.DeleteFunc(d.dead, func(x DeadLetter) bool {
-		return x.Endpoint == endpointID && x.Delivery == deliveryID
-	})
-	d.mu.Unlock()
-	return nil
+	return d.forget(ctx, endpointID, deliveryID)
+}
+
+// findDeadLetter looks a dead letter up in DeadLetterStore, page by page,
+// oldest first. It returns ErrUnknownDelivery when there is none.
+func (d *Dispatcher) findDeadLetter(ctx context.Context, endpointID, deliveryID string) (DeadLetter, error) {
+	if d.dlStore == nil {
+		return DeadLetter{}, ErrUnknownDelivery
+	}
+	var since time.Time
+	seen := make(map[string]bool)
+	for {
+		page, err := d.dlStore.ListDeadLetters(ctx, DeadLetterQuery{Endpoint: endpointID, Since: since, Limit: MaxQueryLimit})
+		if err != nil {
+			return DeadLetter{}, err
+		}
+		fresh := false
+		for _, dl := range page {
+			if dl.Delivery == deliveryID {
+				return dl, nil
+			}
+			if !seen[dl.Delivery] {
+				seen[dl.Delivery], fresh = true, true
+			}
+			since = dl.At // the next page starts at the last time seen
+		}
+		if len(page) < MaxQueryLimit || !fresh {
+			return DeadLetter{}, ErrUnknownDelivery
+		}
+	}
 }

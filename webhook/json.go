@@ -208,3 +208,35 @@ func (l *DeliveryLog) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// endpointStatusJSON is the JSON form of an EndpointStatus.
+type endpointStatusJSON struct {
+	ID       string     `json:"id"`
+	Topic    string     `json:"topic"`
+	Running  bool       `json:"running"`
+	Disabled bool       `json:"disabled"`
+	Leased   bool       `json:"leased"`
+	Version  int64      `json:"version,omitempty"`
+	Cursor   string     `json:"cursor"`
+	Error    string     `json:"error,omitempty"`
+	Since    *time.Time `json:"since,omitempty"`
+}
+
+// MarshalJSON implements json.Marshaler:
+//
+//	{"id":"shop","topic":"orders","running":true,"disabled":false,
+//	 "leased":true,"version":3,"cursor":"…","error":"…","since":"…"}
+//
+// "error" and "since" are absent while the endpoint is not failing. The
+// form is for reading (an admin API, a status page); it is not read back.
+func (s EndpointStatus) MarshalJSON() ([]byte, error) {
+	j := endpointStatusJSON{ID: s.ID, Topic: s.Topic, Running: s.Running, Disabled: s.Disabled,
+		Leased: s.Leased, Version: s.Version, Cursor: s.Cursor}
+	if s.Err != nil {
+		j.Error = s.Err.Error()
+	}
+	if !s.Since.IsZero() {
+		j.Since = &s.Since
+	}
+	return json.Marshal(j)
+}

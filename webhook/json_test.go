@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -136,3 +137,59 @@ func TestEndpointConfigValidate(t *testing.T) {
 }
 
 func nan() float64 { z := 0.0; return z / z }
+
+func TestEndpointStatusJSON(t *testing.T) {
+	since := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	b, err := json.Marshal(webhook.EndpointStatus{ID: "shop", Topic: "orders", Running: true, Cursor: "1-0", Version: 2,
+		Err: errors.New("boom"), Since: since})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"shop","topic":"orders","running":true,"disabled":false,"leased":false,"version":2,
+		"cursor":"1-0","error":"boom","since":"2026-12-03T07:00:00Z"}`, string(b))
+	b, err = json.Marshal(webhook.EndpointStatus{ID: "shop"})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"shop","topic":"","running":false,"disabled":false,"leased":false,"cursor":""}`, string(b))
+}
+
+// FuzzOpsJSON feeds arbitrary JSON to the readers of the operating types:
+// they never panic, what they accept writes back to a form that reads
+// again to the same value, and a configuration either validates or is
+// refused with ErrInvalidEndpoint.
+func FuzzOpsJSON(f *testing.F) {
+	f.Add([]byte(`{"delivery":"d","endpoint":"e","n":1,"at":"2026-12-03T07:00:00Z","latency":"1.5ms","response_base64":"/w=="}`))
+	f.Add([]byte(`{"endpoint":"e","delivery":"d","message":{"topic":"t","id":"1-0","data":"x","meta":{"a":"b"}},"attempts":[{"latency_ms":2}]}`))
+	f.Add([]byte(`{"id":"a","url":"http://x/","topic":"t","secrets":[{"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}],"headers":{"X-A":"1"},"rate_limit":1e300}`))
+	f.Add([]byte(`{"next":"-5s","latency":"9999999999999h"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var a webhook.Attempt
+		if json.Unmarshal(data, &a) == nil {
+			roundTrip(t, a, func(b []byte) (any, error) { var x webhook.Attempt; err := json.Unmarshal(b, &x); return x, err })
+		}
+		var dl webhook.DeadLetter
+		if json.Unmarshal(data, &dl) == nil {
+			roundTrip(t, dl, func(b []byte) (any, error) { var x webhook.DeadLetter; err := json.Unmarshal(b, &x); return x, err })
+		}
+		var c webhook.EndpointConfig
+		if json.Unmarshal(data, &c) == nil {
+			if err := c.Validate(); err != nil && !errors.Is(err, webhook.ErrInvalidEndpoint) {
+				t.Fatalf("Validate: %v does not wrap ErrInvalidEndpoint", err)
+			}
+		}
+	})
+}
+
+// roundTrip checks that v's JSON reads back to a value with the same JSON.
+func roundTrip(t *testing.T, v any, read func([]byte) (any, error)) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("marshal %#v: %v", v, err)
+	}
+	back, err := read(b)
+	if err != nil {
+		t.Fatalf("read back %s: %v", b, err)
+	}
+	b2, err := json.Marshal(back)
+	if err != nil || string(b) != string(b2) {
+		t.Fatalf("round trip changed\n%s\n%s (%v)", b, b2, err)
+	}
+}

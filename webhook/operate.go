@@ -231,7 +231,9 @@ func (d *Dispatcher) needRegistry() error {
 
 // PutEndpoint creates or updates c in the Registry (see
 // Registry.PutEndpoint) and applies the change to this Dispatcher at once;
-// the other instances follow within RegistryPoll.
+// the other instances follow within RegistryPoll. Its error is the
+// Registry's: should applying the change here fail, that goes to OnError
+// and the follower applies it later.
 func (d *Dispatcher) PutEndpoint(ctx context.Context, c EndpointConfig) (EndpointConfig, error) {
 	if err := d.needRegistry(); err != nil {
 		return EndpointConfig{}, err
@@ -240,7 +242,16 @@ func (d *Dispatcher) PutEndpoint(ctx context.Context, c EndpointConfig) (Endpoin
 	if err != nil {
 		return c, err
 	}
-	return c, d.sync(ctx, true)
+	d.syncNow(ctx)
+	return c, nil
+}
+
+// syncNow applies the Registry at once after a change made through this
+// Dispatcher.
+func (d *Dispatcher) syncNow(ctx context.Context) {
+	if err := d.sync(ctx, true); err != nil {
+		d.storeFailed(ctx, "", "follow registry", err)
+	}
 }
 
 // DeleteEndpoint deletes an endpoint from the Registry and stops its
@@ -253,7 +264,8 @@ func (d *Dispatcher) DeleteEndpoint(ctx context.Context, id string) error {
 	if err := d.registry.DeleteEndpoint(ctx, id); err != nil {
 		return err
 	}
-	return d.sync(ctx, true)
+	d.syncNow(ctx)
+	return nil
 }
 
 // EnableEndpoint clears Disabled of an endpoint of the Registry, disabled
@@ -275,7 +287,8 @@ func (d *Dispatcher) setDisabled(ctx context.Context, id string, disabled bool) 
 			return err
 		}
 		if c.Disabled == disabled {
-			return d.sync(ctx, true)
+			d.syncNow(ctx)
+			return nil
 		}
 		c.Disabled = disabled
 		_, err = d.registry.PutEndpoint(ctx, c)
@@ -285,7 +298,8 @@ func (d *Dispatcher) setDisabled(ctx context.Context, id string, disabled bool) 
 		case err != nil:
 			return err
 		}
-		return d.sync(ctx, true)
+		d.syncNow(ctx)
+		return nil
 	}
 }
 
@@ -455,6 +469,9 @@ func (d *Dispatcher) forget(ctx context.Context, endpointID, deliveryID string) 
 // is; it returns how many it delivered.
 func (d *Dispatcher) Replay(ctx context.Context, endpointID, from, to string) (int, error) {
 	d.init()
+	if d.Broker == nil {
+		return 0, errors.New("webhook: Dispatcher.Broker is nil")
+	}
 	e, err := d.target(ctx, endpointID)
 	if err != nil {
 		return 0, err

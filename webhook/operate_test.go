@@ -621,3 +621,36 @@ func TestLostLeaseStopsDelivery(t *testing.T) {
 	}
 	assert.LessOrEqual(t, during, 1, "no attempt starts without the lease (one may be in flight): %v", log[first:back])
 }
+
+func TestRedeliverFromStoreOnAnotherInstance(t *testing.T) {
+	t.Parallel()
+	b := &bus.Memory{}
+	defer b.Close()
+	keys := Secrets(Secret("k1"))
+	f := newFlakyServer(t, keys)
+	store := NewMemoryStore()
+	ctx := context.Background()
+	d := &Dispatcher{Broker: b, Sender: fastSender(1), Store: store, BreakerThreshold: 1 << 20}
+	_, err := d.PutEndpoint(ctx, opsConfig("shop", f.URL()))
+	require.NoError(t, err)
+	f.mode.Store(mode500)
+	publish(t, b, "nums", 0, 1, evenOdd)
+	stop := runDispatcher(d)
+	var dead []DeadLetter
+	eventually(t, "dead letter", func() bool {
+		dead, _ = store.ListDeadLetters(ctx, DeadLetterQuery{Endpoint: "shop"})
+		return len(dead) == 1
+	})
+	require.NoError(t, stop())
+	f.mode.Store(modeOK)
+
+	other := &Dispatcher{Broker: b, Sender: fastSender(1), Store: store} // never ran, knows nothing in memory
+	assert.ErrorIs(t, other.Redeliver(ctx, "shop", "msg_unknown"), ErrUnknownDelivery)
+	require.NoError(t, other.Redeliver(ctx, "shop", dead[0].Delivery))
+	got, _ := f.handled()
+	assert.Equal(t, []int{0}, got)
+	left, err := store.ListDeadLetters(ctx, DeadLetterQuery{})
+	require.NoError(t, err)
+	assert.Empty(t, left, "removed from the store once delivered")
+	assert.ErrorIs(t, other.Redeliver(ctx, "shop", dead[0].Delivery), ErrUnknownDelivery)
+}
