@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,15 +54,17 @@ func (s *Store) ListAttempts(ctx context.Context, q webhook.AttemptQuery) ([]web
 	if q.Endpoint == "" {
 		return nil, errNoEndpoint
 	}
-	since, sinceNanos := bound(q.Since)
-	until, untilNanos := bound(q.Until)
-	return query(ctx, s.Pool, "list attempts", scanAttempt, "SELECT "+attemptColumns+" FROM "+t+` WHERE endpoint = $1
-AND ($2 = '' OR delivery = $2)
-AND ($3::timestamptz IS NULL OR (at, at_nanos) >= ($3, $4))
-AND ($5::timestamptz IS NULL OR (at, at_nanos) < ($5, $6))
-AND NOT ($7 AND error = '' AND status BETWEEN 200 AND 299)
-ORDER BY at, at_nanos, id LIMIT $8`,
-		q.Endpoint, q.Delivery, since, sinceNanos, until, untilNanos, q.FailedOnly, webhook.QueryLimit(q.Limit))
+	var w where
+	w.add("endpoint = " + w.arg(q.Endpoint))
+	if q.Delivery != "" {
+		w.add("delivery = " + w.arg(q.Delivery))
+	}
+	w.times(q.Since, q.Until)
+	if q.FailedOnly {
+		w.add("NOT (error = '' AND status BETWEEN 200 AND 299)")
+	}
+	return query(ctx, s.Pool, "list attempts", scanAttempt, "SELECT "+attemptColumns+" FROM "+t+w.String()+
+		" ORDER BY at, at_nanos, id LIMIT "+w.arg(webhook.QueryLimit(q.Limit)), w.args...)
 }
 
 // PruneAttempts implements webhook.AttemptLog, in statements of at most a
@@ -75,6 +79,43 @@ func (s *Store) PruneAttempts(ctx context.Context, before time.Time) (int, error
 		return n, fmt.Errorf("webhookstore: prune attempts: %w", err)
 	}
 	return n, nil
+}
+
+// where builds the WHERE clause of a query with only the conditions it
+// needs, so that every one can use an index.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// arg adds an argument and returns its placeholder.
+func (w *where) arg(v any) string {
+	w.args = append(w.args, v)
+	return "$" + strconv.Itoa(len(w.args))
+}
+
+func (w *where) add(cond string) { w.conds = append(w.conds, cond) }
+
+// times adds since <= at < until, each bound when not zero: at to the
+// microsecond for the index, then exactly with at_nanos.
+func (w *where) times(since, until time.Time) {
+	if !since.IsZero() {
+		us, ns := splitTime(since)
+		a := w.arg(us)
+		w.add("at >= " + a + " AND (at, at_nanos) >= (" + a + ", " + w.arg(ns) + ")")
+	}
+	if !until.IsZero() {
+		us, ns := splitTime(until)
+		a := w.arg(us)
+		w.add("at <= " + a + " AND (at, at_nanos) < (" + a + ", " + w.arg(ns) + ")")
+	}
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
 // AddDeadLetter implements webhook.DeadLetterStore.
@@ -149,13 +190,13 @@ func (s *Store) ListDeadLetters(ctx context.Context, q webhook.DeadLetterQuery) 
 	if err != nil {
 		return nil, err
 	}
-	since, sinceNanos := bound(q.Since)
-	until, untilNanos := bound(q.Until)
-	return query(ctx, s.Pool, "list dead letters", scanDeadLetter, "SELECT "+deadLetterColumns+" FROM "+t+` WHERE ($1 = '' OR endpoint = $1)
-AND ($2::timestamptz IS NULL OR (at, at_nanos) >= ($2, $3))
-AND ($4::timestamptz IS NULL OR (at, at_nanos) < ($4, $5))
-ORDER BY at, at_nanos, endpoint COLLATE "C", delivery COLLATE "C" LIMIT $6`,
-		q.Endpoint, since, sinceNanos, until, untilNanos, webhook.QueryLimit(q.Limit))
+	var w where
+	if q.Endpoint != "" {
+		w.add("endpoint = " + w.arg(q.Endpoint))
+	}
+	w.times(q.Since, q.Until)
+	return query(ctx, s.Pool, "list dead letters", scanDeadLetter, "SELECT "+deadLetterColumns+" FROM "+t+w.String()+
+		` ORDER BY at, at_nanos, endpoint COLLATE "C", delivery COLLATE "C" LIMIT `+w.arg(webhook.QueryLimit(q.Limit)), w.args...)
 }
 
 // RemoveDeadLetter implements webhook.DeadLetterStore.

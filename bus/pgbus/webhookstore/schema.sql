@@ -47,17 +47,21 @@ CREATE TABLE IF NOT EXISTS pushpull_webhook_attempts (
 CREATE INDEX IF NOT EXISTS pushpull_webhook_attempts_endpoint ON pushpull_webhook_attempts (endpoint, id);
 CREATE INDEX IF NOT EXISTS pushpull_webhook_attempts_at ON pushpull_webhook_attempts (at);
 
--- Attempt fields added with the Store type: the bus message and its type.
+-- Attempt fields added with the Store type: the bus message and its type;
+-- and, for attempts and dead letters, the nanoseconds of at beyond its
+-- microseconds, so that times read back equal the times stored.
 ALTER TABLE pushpull_webhook_attempts ADD COLUMN IF NOT EXISTS message text NOT NULL DEFAULT '';
 ALTER TABLE pushpull_webhook_attempts ADD COLUMN IF NOT EXISTS type text NOT NULL DEFAULT '';
--- ListAttempts reads one endpoint by time, or one delivery of it.
-CREATE INDEX IF NOT EXISTS pushpull_webhook_attempts_endpoint_at ON pushpull_webhook_attempts (endpoint, at, id);
-CREATE INDEX IF NOT EXISTS pushpull_webhook_attempts_delivery ON pushpull_webhook_attempts (endpoint, delivery, id);
+ALTER TABLE pushpull_webhook_attempts ADD COLUMN IF NOT EXISTS at_nanos integer NOT NULL DEFAULT 0;
+ALTER TABLE pushpull_webhook_dead_letters ADD COLUMN IF NOT EXISTS at_nanos integer NOT NULL DEFAULT 0;
+-- ListAttempts reads one endpoint from a time, or one delivery of it.
+CREATE INDEX IF NOT EXISTS pushpull_webhook_attempts_endpoint_at ON pushpull_webhook_attempts (endpoint, at, at_nanos, id);
+CREATE INDEX IF NOT EXISTS pushpull_webhook_attempts_delivery ON pushpull_webhook_attempts (endpoint, delivery, at, at_nanos, id);
 
--- ListDeadLetters reads by time, of one endpoint or of all; retention
+-- ListDeadLetters reads from a time, of one endpoint or of all; retention
 -- prunes by time.
-CREATE INDEX IF NOT EXISTS pushpull_webhook_dead_letters_at ON pushpull_webhook_dead_letters (at);
-CREATE INDEX IF NOT EXISTS pushpull_webhook_dead_letters_endpoint_at ON pushpull_webhook_dead_letters (endpoint, at);
+CREATE INDEX IF NOT EXISTS pushpull_webhook_dead_letters_at ON pushpull_webhook_dead_letters (at, at_nanos);
+CREATE INDEX IF NOT EXISTS pushpull_webhook_dead_letters_endpoint_at ON pushpull_webhook_dead_letters (endpoint, at, at_nanos);
 
 -- The endpoint registry (Store): config is the JSON form of
 -- webhook.EndpointConfig; version, created and updated are kept beside it
@@ -87,8 +91,3 @@ CREATE TABLE IF NOT EXISTS pushpull_webhook_leases (
     holder  text        NOT NULL,
     expires timestamptz NOT NULL
 );
-
--- The nanoseconds of at beyond its microseconds, so times read back equal
--- the times stored.
-ALTER TABLE pushpull_webhook_attempts ADD COLUMN IF NOT EXISTS at_nanos integer NOT NULL DEFAULT 0;
-ALTER TABLE pushpull_webhook_dead_letters ADD COLUMN IF NOT EXISTS at_nanos integer NOT NULL DEFAULT 0;

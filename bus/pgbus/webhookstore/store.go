@@ -138,13 +138,3 @@ func splitTime(t time.Time) (time.Time, int32) {
 func joinTime(t time.Time, nanos int32) time.Time {
 	return t.Add(time.Duration(nanos)).UTC()
 }
-
-// bound returns the argument of an optional time bound: nil when t is
-// zero, else t split as splitTime does.
-func bound(t time.Time) (any, int32) {
-	if t.IsZero() {
-		return nil, 0
-	}
-	us, n := splitTime(t)
-	return us, n
-}
