@@ -18,3 +18,7 @@ func TestDispatchMemory(t *testing.T) {
 		return func() webhook.Store { return s }
 	}, nil)
 }
+
+func TestVolumeMemory(t *testing.T) {
+	webhooktest.RunVolume(t, func(testing.TB) webhook.Store { return webhook.NewMemoryStore() })
+}

@@ -48,3 +48,11 @@ func BenchmarkStore(b *testing.B) {
 		return &webhookstore.Store{Pool: a, Prefix: prefix}
 	})
 }
+
+// TestVolume checks queries and prunes past a thousand rows.
+func TestVolume(t *testing.T) {
+	webhooktest.RunVolume(t, func(tb testing.TB) webhook.Store {
+		a, _, prefix := setup(tb)
+		return &webhookstore.Store{Pool: a, Prefix: prefix}
+	})
+}

@@ -44,3 +44,13 @@ func BenchmarkStore(b *testing.B) {
 		return s
 	})
 }
+
+// TestVolume checks queries that read several pages of a sorted set, and
+// prunes that run the pruning script more than once.
+func TestVolume(t *testing.T) {
+	webhooktest.RunVolume(t, func(tb testing.TB) webhook.Store {
+		s := webhookstore.NewStore(newClient(tb))
+		s.Prefix = freshPrefix(tb)
+		return s
+	})
+}

@@ -308,7 +308,8 @@ func (s *Store) deadLetters(ctx context.Context, endpoint, lo, hi string, q webh
 		if len(page) < scanPage {
 			return true, nil
 		}
-		return len(out) < limit, flush()
+		err := flush()
+		return len(out) < limit, err
 	})
 	if err == nil {
 		err = flush()
