@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pushpull/pushpull/bus/pgbus/webhookstore"
@@ -20,7 +21,7 @@ func Example() {
 	defer pool.Close()
 	// Run webhookstore.Migrate(ctx, pool, "") once, or apply Schema("").
 	store := &webhookstore.Store{Pool: pool} // cursors, endpoints, leases, attempts, dead letters
-	d := &webhook.Dispatcher{Cursors: store}
+	d := &webhook.Dispatcher{Store: store, Retention: 30 * 24 * time.Hour}
 	r := &webhook.Receiver{Idempotency: &webhookstore.Idempotency{Pool: pool}}
 	_, _ = d, r
 
