@@ -57,7 +57,9 @@ func (d *Dispatcher) deadLetter(ctx context.Context, dl DeadLetter) {
 	}
 }
 
-// DeadLetters returns the dead letters, oldest first.
+// DeadLetters returns the dead letters of this Dispatcher kept in memory
+// (the newest MaxDeadLetters), oldest first; DeadLetterStore holds those
+// of every instance.
 func (d *Dispatcher) DeadLetters() []DeadLetter {
 	d.init()
 	d.mu.Lock()

@@ -40,7 +40,8 @@ const (
 // deduplicating Receiver handles it exactly once.
 //
 // A message whose schedule is exhausted is dead-lettered (see DeadLetters,
-// OnDeadLetter and Redeliver) and the endpoint moves on; so is, at once, a
+// DeadLetterStore, OnDeadLetter, Redeliver and Recover) and the endpoint
+// moves on; so is, at once, a
 // message whose attempt failed in a way no retry can fix (see Sender.Send:
 // a refused private address, no usable key). A 410 Gone answer
 // disables the endpoint until Enable; its cursor stays before the refused
@@ -55,6 +56,12 @@ const (
 // Status reports per endpoint its stored cursor and whether, why and since
 // when it is failing; OnError gets the errors of the bus and the
 // CursorStore as they happen, with or without a Logger.
+//
+// With a Store (or Registry, Leases, Attempts and DeadLetterStore), the
+// Dispatcher is operated: it follows the endpoints of the Registry live,
+// shares them with other instances through leases, and keeps attempts and
+// dead letters durably (see "Operating webhooks" in the package
+// documentation).
 //
 // Set Broker; the other fields have useful zero values and must not be
 // changed after the first method call. Endpoints can be added and removed
@@ -97,8 +104,11 @@ type Dispatcher struct {
 	// OnError, when set, is called with every error of the bus or of the
 	// CursorStore that keeps an endpoint from making progress, each time it
 	// happens: the endpoint retries the step with backoff, so a store that
-	// keeps failing is reported again on every retry. It is called from the
-	// endpoint's goroutine and must not block. Status tells whether the
+	// keeps failing is reported again on every retry. It also gets the
+	// errors of Leases, Attempts, DeadLetterStore and Registry; those not
+	// of one endpoint (following or pruning) come with endpointID "". It
+	// is called from the endpoint's goroutine (or the follower's) and
+	// must not block. Status tells whether the
 	// endpoint is failing still. (Failed attempts go to OnAttempt, dead
 	// letters to OnDeadLetter, lost messages to OnCursorExpired.)
 	OnError func(endpointID string, err error)

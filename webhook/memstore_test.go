@@ -10,3 +10,7 @@ import (
 func TestMemoryStore(t *testing.T) {
 	webhooktest.RunStore(t, func(testing.TB) webhook.Store { return webhook.NewMemoryStore() })
 }
+
+func TestMemoryStoreDispatcher(t *testing.T) {
+	webhooktest.RunDispatcher(t, func(testing.TB) webhook.Store { return webhook.NewMemoryStore() })
+}

@@ -24,4 +24,16 @@
 // replacement, removal and pruning; and that every field survives a round
 // trip through the store, binary bodies included. Times it stores are
 // whole milliseconds, so a store may keep microseconds.
+//
+// RunDispatcher runs webhook.Dispatchers on stores of the same factory, with
+// a bus.Memory, and checks the promises of operating webhooks end to end:
+// two instances on one store, one dying mid-stream, deliver 1,000 events
+// exactly once and in order to a Receiver; Recover since T redelivers
+// exactly the failed set; a rate limit holds within 10 %; a failing or
+// hanging endpoint does not delay a healthy one; the Registry is followed
+// live.
+//
+//	func TestDispatcher(t *testing.T) {
+//		webhooktest.RunDispatcher(t, newStore)
+//	}
 package webhooktest

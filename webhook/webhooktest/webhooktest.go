@@ -23,10 +23,7 @@ var LeaseTTL = 300 * time.Millisecond
 func RunStore(t *testing.T, newStore func(tb testing.TB) webhook.Store) {
 	t.Helper()
 	s := &suite{newStore: newStore}
-	tests := []struct {
-		name string
-		fn   func(t *testing.T)
-	}{
+	runAll(t, []test{
 		{"Cursors", s.testCursors},
 		{"RegistryCRUD", s.testRegistryCRUD},
 		{"RegistryVersions", s.testRegistryVersions},
@@ -45,7 +42,16 @@ func RunStore(t *testing.T, newStore func(tb testing.TB) webhook.Store) {
 		{"DeadLetterReplace", s.testDeadLetterReplace},
 		{"DeadLetterRoundTrip", s.testDeadLetterRoundTrip},
 		{"DeadLetterPrune", s.testDeadLetterPrune},
-	}
+	})
+}
+
+type test struct {
+	name string
+	fn   func(t *testing.T)
+}
+
+// runAll runs the tests in parallel.
+func runAll(t *testing.T, tests []test) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
