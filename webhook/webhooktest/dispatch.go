@@ -23,24 +23,28 @@ import (
 // (its own connections, as another process would have) on the same data.
 type Storage func() webhook.Store
 
-// RunDispatch runs Dispatchers on a store end to end: two instances
-// sharing it, one killed mid-stream, deliver each of a thousand events
-// exactly once and in order to a Receiver; Recover redelivers exactly the
-// deliveries that failed since a time; an endpoint's rate limit, read from
-// the store, holds within 10 %; and an endpoint whose receiver hangs does
-// not hold up another. newStorage is called once per
-// test and returns storage that shares nothing with earlier ones;
-// idempotency, when not nil, returns the Receiver's IdempotencyStore on the
-// same backend (nil means the Receiver's memory store).
-func RunDispatch(t *testing.T, newStorage func(tb testing.TB) Storage, idempotency func(tb testing.TB) webhook.IdempotencyStore) {
+// RunInstances runs two Dispatchers as two processes would: each on its
+// own handle of the store (its own connections), the Receiver
+// deduplicating through the backend's IdempotencyStore. One dies
+// mid-stream: from then on every call of its store fails, so it neither
+// stores its position nor gives its lease back, and its POST in flight is
+// cut off. The other, idle while the first holds the lease, takes over
+// once the lease expires, and the Receiver's handler sees each of a
+// thousand events exactly once and in order, under the messages' own
+// webhook-ids. RunDispatcher checks the rest of what a Dispatcher
+// promises on a store.
+//
+// newStorage is called once and returns storage shared with nothing
+// else; idempotency, when not nil, returns the Receiver's
+// IdempotencyStore on the same backend (nil means the Receiver's memory
+// store).
+func RunInstances(t *testing.T, newStorage func(tb testing.TB) Storage, idempotency func(tb testing.TB) webhook.IdempotencyStore) {
 	t.Helper()
-	if idempotency == nil {
-		idempotency = func(testing.TB) webhook.IdempotencyStore { return nil }
+	var idem webhook.IdempotencyStore
+	if idempotency != nil {
+		idem = idempotency(t)
 	}
-	t.Run("FailoverExactlyOnceInOrder", func(t *testing.T) { testFailover(t, newStorage(t), idempotency(t)) })
-	t.Run("RecoverSince", func(t *testing.T) { testRecover(t, newStorage(t), idempotency(t)) })
-	t.Run("RateLimit", func(t *testing.T) { testRateLimit(t, newStorage(t)) })
-	t.Run("FailingEndpointIsolated", func(t *testing.T) { testIsolation(t, newStorage(t)) })
+	testFailover(t, newStorage(t), idem)
 }
 
 // killable is one instance's view of the store. Once killed, every call
@@ -89,7 +93,7 @@ func (k *killable) ReleaseLease(ctx context.Context, key, holder string) error {
 }
 
 // sink is a Receiver that records the events its handler ran, by the
-// "n" of their data; fail, when set, makes the handler fail for some n.
+// "n" of their data.
 type sink struct {
 	srv  *httptest.Server
 	keys webhook.Keyring
@@ -98,7 +102,6 @@ type sink struct {
 	got   []int
 	ids   []string
 	posts atomic.Int64
-	fail  func(n int) bool
 }
 
 func newSink(t *testing.T, idem webhook.IdempotencyStore) *sink {
@@ -120,9 +123,6 @@ func newSink(t *testing.T, idem webhook.IdempotencyStore) *sink {
 			}
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if s.fail != nil && s.fail(data.N) {
-				return fmt.Errorf("refusing event %d", data.N)
-			}
 			s.got = append(s.got, data.N)
 			s.ids = append(s.ids, e.ID)
 			return nil
@@ -140,12 +140,6 @@ func (s *sink) handled() ([]int, []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.got), slices.Clone(s.ids)
-}
-
-func (s *sink) setFail(f func(int) bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fail = f
 }
 
 // endpoint is the registry entry of the scenarios: the whole history of
@@ -184,9 +178,9 @@ func dispatcher(t *testing.T, b bus.Broker, store webhook.Store, instance string
 	}
 }
 
-// run starts d until the returned stop is called, which waits for Run to
+// start runs d until the returned stop is called, which waits for Run to
 // return and reports its error.
-func run(t *testing.T, d *webhook.Dispatcher) (stop func()) {
+func start(t *testing.T, d *webhook.Dispatcher) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -215,8 +209,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// publish publishes the events from to to (excluded) on topic "orders".
-func publish(b bus.Broker, from, to int) ([]bus.Message, error) {
+// publishEvents publishes the events from to to (excluded) on topic "orders".
+func publishEvents(b bus.Broker, from, to int) ([]bus.Message, error) {
 	var out []bus.Message
 	for n := from; n < to; n++ {
 		m, err := b.Publish(context.Background(), "orders", bus.Message{Type: "order.created", Data: fmt.Appendf(nil, `{"n":%d}`, n)})
@@ -226,13 +220,6 @@ func publish(b bus.Broker, from, to int) ([]bus.Message, error) {
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-func mustPublish(t *testing.T, b bus.Broker, from, to int) []bus.Message {
-	t.Helper()
-	msgs, err := publish(b, from, to)
-	require.NoError(t, err)
-	return msgs
 }
 
 const events = 1000
@@ -249,14 +236,14 @@ func testFailover(t *testing.T, storage Storage, idem webhook.IdempotencyStore) 
 
 	a := &killable{Store: storage()}
 	var postsA, postsB atomic.Int64
-	stopA := run(t, dispatcher(t, b, a, "instance-a", &postsA, 10*time.Millisecond, 50*time.Millisecond))
+	stopA := start(t, dispatcher(t, b, a, "instance-a", &postsA, 10*time.Millisecond, 50*time.Millisecond))
 	// The stream runs while the instances come and go.
 	published := make(chan []bus.Message, 1)
 	publishErr := make(chan error, 1)
 	go func() {
 		var all []bus.Message
 		for n := 0; n < events; n += 10 {
-			msgs, err := publish(b, n, n+10)
+			msgs, err := publishEvents(b, n, n+10)
 			if err != nil {
 				publishErr <- err
 				return
@@ -268,7 +255,7 @@ func testFailover(t *testing.T, storage Storage, idem webhook.IdempotencyStore) 
 	}()
 	waitFor(t, "instance A to deliver a third", func() bool { got, _ := sk.handled(); return len(got) >= events/3 })
 	dB := dispatcher(t, b, &killable{Store: storage()}, "instance-b", &postsB, 10*time.Millisecond, 50*time.Millisecond)
-	stopB := run(t, dB)
+	stopB := start(t, dB)
 	defer stopB()
 	// B runs beside A for a while, and A's lease keeps it idle.
 	before, _ := sk.handled()
@@ -321,168 +308,4 @@ func testFailover(t *testing.T, storage Storage, idem webhook.IdempotencyStore) 
 	cur, err := admin.Load(ctx, "shop|orders")
 	require.NoError(t, err)
 	assert.Equal(t, msgs[events-1].ID, cur, "B stored the last position")
-}
-
-func testRecover(t *testing.T, storage Storage, idem webhook.IdempotencyStore) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	b := &bus.Memory{}
-	defer b.Close()
-	sk := newSink(t, idem)
-	store := storage()
-	_, err := store.PutEndpoint(ctx, sk.endpoint())
-	require.NoError(t, err)
-	failing := func(n int) bool { return n%7 == 3 }
-	sk.setFail(failing)
-	var posts atomic.Int64
-	d := dispatcher(t, b, store, "instance-r", &posts, time.Millisecond)
-	run(t, d)
-
-	// settled waits until every event up to n was handled or
-	// dead-lettered.
-	settled := func(msgs []bus.Message) {
-		waitFor(t, "the batch to settle", func() bool {
-			cur, err := store.Load(ctx, "shop|orders")
-			return err == nil && cur == msgs[len(msgs)-1].ID
-		})
-	}
-	var failedBefore, failedAfter []string
-	var wantAfter []int
-	first := mustPublish(t, b, 0, 50)
-	for i, m := range first {
-		if failing(i) {
-			failedBefore = append(failedBefore, webhook.MessageID(m))
-		}
-	}
-	settled(first)
-	time.Sleep(5 * time.Millisecond)
-	since := time.Now()
-	second := mustPublish(t, b, 50, 100)
-	for i, m := range second {
-		if failing(50 + i) {
-			failedAfter = append(failedAfter, webhook.MessageID(m))
-			wantAfter = append(wantAfter, 50+i)
-		}
-	}
-	settled(second)
-
-	dls, err := store.ListDeadLetters(ctx, webhook.DeadLetterQuery{Endpoint: "shop"})
-	require.NoError(t, err)
-	require.Equal(t, append(slices.Clone(failedBefore), failedAfter...), deliveriesOf(dls), "every failed delivery is a dead letter")
-	attempts, err := store.ListAttempts(ctx, webhook.AttemptQuery{Endpoint: "shop", Since: since, FailedOnly: true})
-	require.NoError(t, err)
-	assert.Len(t, attempts, 2*len(failedAfter), "two failed attempts per dead letter since T")
-
-	gotBefore, _ := sk.handled()
-	sk.setFail(nil)
-	n, err := d.Recover(ctx, "shop", since)
-	require.NoError(t, err)
-	assert.Equal(t, len(failedAfter), n)
-	got, ids := sk.handled()
-	assert.Equal(t, wantAfter, got[len(gotBefore):], "exactly the failed set since T, in order")
-	assert.Equal(t, failedAfter, ids[len(gotBefore):], "with the original webhook-ids")
-
-	dls, err = store.ListDeadLetters(ctx, webhook.DeadLetterQuery{Endpoint: "shop"})
-	require.NoError(t, err)
-	assert.Equal(t, failedBefore, deliveriesOf(dls), "the dead letters before T stay")
-}
-
-func deliveriesOf(dls []webhook.DeadLetter) []string {
-	out := make([]string, len(dls))
-	for i, dl := range dls {
-		out[i] = dl.Delivery
-	}
-	return out
-}
-
-// stamps is a receiver that records when each event arrived; hang, when
-// not nil, holds every request until it is closed.
-type stamps struct {
-	mu   sync.Mutex
-	at   []time.Time
-	hang chan struct{}
-}
-
-func (s *stamps) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.hang != nil {
-		select {
-		case <-s.hang:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	s.mu.Lock()
-	s.at = append(s.at, time.Now())
-	s.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *stamps) times() []time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.at)
-}
-
-// stampEndpoint puts an endpoint of topic "orders" to rcv in the store.
-func stampEndpoint(t *testing.T, store webhook.Store, id string, rcv http.Handler, edit func(*webhook.EndpointConfig)) {
-	t.Helper()
-	srv := httptest.NewServer(rcv)
-	t.Cleanup(srv.Close)
-	c := Config(id)
-	c.URL, c.Topic, c.From = srv.URL, "orders", bus.Oldest
-	if edit != nil {
-		edit(&c)
-	}
-	_, err := store.PutEndpoint(context.Background(), c)
-	require.NoError(t, err)
-}
-
-// testRateLimit checks that deliveries to an endpoint never go faster than
-// its RateLimit allows (the rate over the whole run within 10 %, burst
-// included). A loaded machine only slows them, so the bound is an upper
-// one.
-func testRateLimit(t *testing.T, storage Storage) {
-	const (
-		rate   = 40.0
-		burst  = 4
-		events = 60
-	)
-	b := &bus.Memory{}
-	defer b.Close()
-	store := storage()
-	rcv := &stamps{}
-	stampEndpoint(t, store, "limited", rcv, func(c *webhook.EndpointConfig) { c.RateLimit, c.Burst = rate, burst })
-	mustPublish(t, b, 0, events)
-	var posts atomic.Int64
-	run(t, dispatcher(t, b, store, "instance-l", &posts, 10*time.Millisecond))
-	waitFor(t, "every event", func() bool { return len(rcv.times()) >= events })
-	at := rcv.times()
-	require.Len(t, at, events)
-	// After the burst, each delivery waits for a token: from the first
-	// delivery to the last cannot take less than (events-burst)/rate.
-	elapsed := at[len(at)-1].Sub(at[0])
-	least := time.Duration(float64(events-burst) / rate * float64(time.Second))
-	assert.GreaterOrEqual(t, elapsed, least*9/10, "%d deliveries at %.0f/s with a burst of %d took %v", events, rate, burst, elapsed)
-	t.Logf("%d deliveries at %.0f/s (burst %d) in %v: %.1f/s after the burst", events, rate, burst, elapsed, float64(events-burst)/elapsed.Seconds())
-}
-
-// testIsolation checks that an endpoint whose receiver hangs does not hold
-// up another endpoint of the same Dispatcher: the healthy one gets every
-// event while the hanging one has not finished its first.
-func testIsolation(t *testing.T, storage Storage) {
-	const events = 100
-	b := &bus.Memory{}
-	defer b.Close()
-	store := storage()
-	stuck := &stamps{hang: make(chan struct{})}
-	healthy := &stamps{}
-	stampEndpoint(t, store, "stuck", stuck, nil)
-	stampEndpoint(t, store, "healthy", healthy, nil)
-	mustPublish(t, b, 0, events)
-	var posts atomic.Int64
-	stop := run(t, dispatcher(t, b, store, "instance-i", &posts, time.Hour))
-	waitFor(t, "the healthy endpoint", func() bool { return len(healthy.times()) >= events })
-	assert.Empty(t, stuck.times(), "the hanging endpoint is still on its first event")
-	stop()
-	close(stuck.hang)
 }

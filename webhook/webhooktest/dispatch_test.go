@@ -10,10 +10,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// The dispatch scenarios on the memory store: every handle is the same
-// store, as for instances of one process.
-func TestDispatchMemory(t *testing.T) {
-	webhooktest.RunDispatch(t, func(testing.TB) webhooktest.Storage {
+// RunInstances on the memory store: every handle is the same store, as
+// for instances of one process.
+func TestInstancesMemory(t *testing.T) {
+	webhooktest.RunInstances(t, func(testing.TB) webhooktest.Storage {
 		s := webhook.NewMemoryStore()
 		return func() webhook.Store { return s }
 	}, nil)

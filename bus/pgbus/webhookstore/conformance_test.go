@@ -11,20 +11,30 @@ import (
 	"github.com/pushpull/pushpull/webhook/webhooktest"
 )
 
-// TestStore runs the conformance suite of webhook stores against
-// PostgreSQL, each test on tables of its own.
-func TestStore(t *testing.T) {
-	webhooktest.RunStore(t, func(tb testing.TB) webhook.Store {
-		a, _, prefix := setup(tb)
-		return &webhookstore.Store{Pool: a, Prefix: prefix}
-	})
+// newStore returns a Store on tables of its own.
+func newStore(tb testing.TB) webhook.Store {
+	a, _, prefix := setup(tb)
+	return &webhookstore.Store{Pool: a, Prefix: prefix}
 }
 
-// TestDispatch runs Dispatchers on the store end to end: failover between
-// two instances and recovery, each instance on its own pool, the
-// Receiver's idempotency in the same database.
-func TestDispatch(t *testing.T) {
-	webhooktest.RunDispatch(t, func(tb testing.TB) webhooktest.Storage {
+// TestStore runs the conformance suite of webhook stores against
+// PostgreSQL.
+func TestStore(t *testing.T) { webhooktest.RunStore(t, newStore) }
+
+// TestDispatcher runs the Dispatcher suite on the store.
+func TestDispatcher(t *testing.T) { webhooktest.RunDispatcher(t, newStore) }
+
+// TestVolume checks queries and prunes past a thousand rows.
+func TestVolume(t *testing.T) { webhooktest.RunVolume(t, newStore) }
+
+// go test -run '^$' -bench Store -benchtime 200x ./webhookstore
+func BenchmarkStore(b *testing.B) { webhooktest.BenchStore(b, newStore) }
+
+// TestInstances runs two Dispatchers as two processes, one dying
+// mid-stream: each on its own pool, the Receiver's idempotency in the
+// same database.
+func TestInstances(t *testing.T) {
+	webhooktest.RunInstances(t, func(tb testing.TB) webhooktest.Storage {
 		url := pgtest.URL(tb)
 		prefix := pgtest.Prefix(tb, url, webhookstore.Migrate)
 		return func() webhook.Store {
@@ -38,21 +48,5 @@ func TestDispatch(t *testing.T) {
 	}, func(tb testing.TB) webhook.IdempotencyStore {
 		a, _, prefix := setup(tb)
 		return &webhookstore.Idempotency{Pool: a, Prefix: prefix}
-	})
-}
-
-// go test -run '^$' -bench Store -benchtime 200x ./webhookstore
-func BenchmarkStore(b *testing.B) {
-	webhooktest.BenchStore(b, func(tb testing.TB) webhook.Store {
-		a, _, prefix := setup(tb)
-		return &webhookstore.Store{Pool: a, Prefix: prefix}
-	})
-}
-
-// TestVolume checks queries and prunes past a thousand rows.
-func TestVolume(t *testing.T) {
-	webhooktest.RunVolume(t, func(tb testing.TB) webhook.Store {
-		a, _, prefix := setup(tb)
-		return &webhookstore.Store{Pool: a, Prefix: prefix}
 	})
 }
