@@ -82,11 +82,16 @@ const scanPage = 500
 
 // scanRange calls fn with the members of the sorted set key scored in
 // [lo, hi], in order, a page at a time, until fn returns false or the
-// range ends.
-func (s *Store) scanRange(ctx context.Context, key, lo, hi string, fn func(member string) (bool, error)) error {
-	for offset := int64(0); ; offset += scanPage {
+// range ends. The first page is want members (what a query without
+// filters needs), the next ones scanPage.
+func (s *Store) scanRange(ctx context.Context, key, lo, hi string, want int, fn func(member string) (bool, error)) error {
+	count := int64(min(want, scanPage))
+	for offset := int64(0); ; offset += count {
+		if offset > 0 {
+			count = scanPage
+		}
 		page, err := s.client.ZRangeArgs(ctx, redis.ZRangeArgs{
-			Key: key, Start: lo, Stop: hi, ByScore: true, Offset: offset, Count: scanPage,
+			Key: key, Start: lo, Stop: hi, ByScore: true, Offset: offset, Count: count,
 		}).Result()
 		if err != nil {
 			return err
@@ -97,7 +102,7 @@ func (s *Store) scanRange(ctx context.Context, key, lo, hi string, fn func(membe
 				return err
 			}
 		}
-		if len(page) < scanPage {
+		if int64(len(page)) < count {
 			return nil
 		}
 	}
@@ -115,7 +120,7 @@ func (s *Store) ListAttempts(ctx context.Context, q webhook.AttemptQuery) ([]web
 	limit := webhook.QueryLimit(q.Limit)
 	var out []webhook.Attempt
 	lo, hi := scoreRange(q.Since, q.Until)
-	err := s.scanRange(ctx, s.key("attempts:", q.Endpoint), lo, hi, func(m string) (bool, error) {
+	err := s.scanRange(ctx, s.key("attempts:", q.Endpoint), lo, hi, limit, func(m string) (bool, error) {
 		if len(m) < attemptHead {
 			return false, fmt.Errorf("stored attempt %.40q is too short", m)
 		}
@@ -303,9 +308,9 @@ func (s *Store) deadLetters(ctx context.Context, endpoint, lo, hi string, q webh
 		}
 		return nil
 	}
-	err := s.scanRange(ctx, keys[1], lo, hi, func(m string) (bool, error) {
+	err := s.scanRange(ctx, keys[1], lo, hi, limit, func(m string) (bool, error) {
 		page = append(page, m)
-		if len(page) < scanPage {
+		if len(page) < min(limit-len(out), scanPage) {
 			return true, nil
 		}
 		err := flush()
