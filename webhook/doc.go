@@ -185,7 +185,8 @@
 // endpoints, [Leases], an [AttemptLog] and a [DeadLetterStore]. There are
 // three: [MemoryStore] here, and the Redis and PostgreSQL stores of
 // bus/redisbus/webhookstore and bus/pgbus/webhookstore; all pass
-// webhooktest.RunStore, the one definition of a store's behaviour. Set
+// webhooktest.RunStore, the one definition of a store's behaviour, and
+// webhooktest.RunDispatcher, the promises below checked end to end. Set
 // [Dispatcher.Store] and everything persists there:
 //
 //	store := webhook.NewMemoryStore()

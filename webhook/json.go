@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -59,24 +60,37 @@ func (a Attempt) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON implements json.Unmarshaler, reading the form MarshalJSON
 // writes. A duration is read from its string, or from its milliseconds
-// when the string is absent.
+// when the string is absent. It also reads the form of earlier versions,
+// which had no MarshalJSON (Go field names, durations in nanoseconds, the
+// response in base64), as stores kept it.
 func (a *Attempt) UnmarshalJSON(b []byte) error {
-	var j attemptJSON
+	var j struct {
+		attemptJSON
+		Latency json.RawMessage `json:"latency"`
+		Next    json.RawMessage `json:"next"`
+	}
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	lat, err := duration(j.Latency, j.LatencyMS)
+	legacy := isNumber(j.Latency) || isNumber(j.Next)
+	lat, err := durationField(j.Latency, j.LatencyMS)
 	if err != nil {
 		return fmt.Errorf("webhook: attempt latency: %w", err)
 	}
-	next, err := duration(j.Next, j.NextMS)
+	next, err := durationField(j.Next, j.NextMS)
 	if err != nil {
 		return fmt.Errorf("webhook: attempt next: %w", err)
+	}
+	resp := bytesOf(j.Response, j.ResponseBase64)
+	if legacy && j.Response != nil {
+		if resp, err = base64.StdEncoding.DecodeString(*j.Response); err != nil {
+			return fmt.Errorf("webhook: attempt response: %w", err)
+		}
 	}
 	*a = Attempt{
 		Delivery: j.Delivery, Endpoint: j.Endpoint, Message: j.Message, Type: j.Type,
 		N: j.N, At: j.At, Status: j.Status, Latency: lat, Error: j.Error,
-		Response: bytesOf(j.Response, j.ResponseBase64), Next: next,
+		Response: resp, Next: next,
 	}
 	if j.OK {
 		a.outcome = outcomeOK
@@ -84,14 +98,33 @@ func (a *Attempt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func duration(s string, msec float64) (time.Duration, error) {
-	if s != "" {
-		return time.ParseDuration(s)
-	}
-	return time.Duration(msec * float64(time.Millisecond)), nil
+// isNumber reports whether raw is a JSON number.
+func isNumber(raw json.RawMessage) bool {
+	return len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9')
 }
+
+// durationField reads a duration: a string ("1.5s"), a number of
+// nanoseconds (the earlier form), or, when absent, msec milliseconds.
+func durationField(raw json.RawMessage, msec float64) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Duration(msec * float64(time.Millisecond)), nil
+	}
+	if isNumber(raw) {
+		var ns int64
+		err := json.Unmarshal(raw, &ns)
+		return time.Duration(ns), err
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return 0, err
+	}
+	if s == "" {
+		return time.Duration(msec * float64(time.Millisecond)), nil
+	}
+	return time.ParseDuration(s)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // textOrBytes splits b into its JSON text form, when valid UTF-8, or its
 // base64 form. Nil stays absent; empty is an empty text.

@@ -193,3 +193,32 @@ func roundTrip(t *testing.T, v any, read func([]byte) (any, error)) {
 		t.Fatalf("round trip changed\n%s\n%s (%v)", b, b2, err)
 	}
 }
+
+// Stores kept attempts in the form of earlier versions, which had no
+// MarshalJSON: Go field names, nanoseconds, base64 responses.
+func TestAttemptJSONEarlierForm(t *testing.T) {
+	type earlier struct {
+		Delivery, Endpoint string
+		N                  int
+		At                 time.Time
+		Status             int
+		Latency            time.Duration
+		Error              string
+		Response           []byte
+		Next               time.Duration
+	}
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b, err := json.Marshal([]earlier{
+		{Delivery: "d", Endpoint: "e", N: 2, At: at, Status: 503, Latency: 1500 * time.Microsecond, Error: "x", Response: []byte{0xff, 'a'}, Next: time.Minute},
+		{Delivery: "d", Endpoint: "e", N: 3, At: at, Status: 200, Latency: time.Millisecond, Response: []byte("ok")},
+	})
+	require.NoError(t, err)
+	var got []webhook.Attempt
+	require.NoError(t, json.Unmarshal(b, &got))
+	require.Len(t, got, 2)
+	assert.Equal(t, webhook.Attempt{Delivery: "d", Endpoint: "e", N: 2, At: at, Status: 503, Latency: 1500 * time.Microsecond,
+		Error: "x", Response: []byte{0xff, 'a'}, Next: time.Minute}, got[0])
+	assert.Equal(t, []byte("ok"), got[1].Response)
+	assert.Equal(t, time.Millisecond, got[1].Latency)
+	assert.True(t, got[1].OK())
+}

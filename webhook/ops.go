@@ -47,17 +47,21 @@ type EndpointConfig struct {
 	// Disabled stops delivery to the endpoint; its cursor is kept, so
 	// enabling it again resumes where it stopped.
 	Disabled bool `json:"disabled,omitempty"`
-	// RateLimit caps the endpoint's attempts per second; zero means
-	// unlimited.
+	// RateLimit caps the endpoint's attempts per second (retries,
+	// recoveries and replays included); zero means unlimited. Each
+	// Dispatcher instance keeps its own bucket: with Leases one instance
+	// delivers, but a Recover or Replay run on another instance is paced
+	// by that instance's bucket.
 	RateLimit float64 `json:"rate_limit,omitempty"`
 	// Burst is how many attempts may go at once above RateLimit after a
 	// pause; zero means max(1, ceil(RateLimit)).
 	Burst int `json:"burst,omitempty"`
-	// MaxConcurrent caps the endpoint's attempts in flight. Zero or 1
+	// MaxConcurrent caps the endpoint's messages in flight. Zero or 1
 	// delivers one message at a time, in bus order; above 1, up to that
-	// many messages are in flight at once, so a receiver may see them out
-	// of order, while the stored cursor still only passes a message once
-	// every message before it is done.
+	// many messages (at most half the Dispatcher's MaxConcurrent) are in
+	// flight at once, so a receiver may see them out of order, while the
+	// stored cursor still only passes a message once every message before
+	// it is done.
 	MaxConcurrent int `json:"max_concurrent,omitempty"`
 	// Description is free text for operators.
 	Description string `json:"description,omitempty"`
