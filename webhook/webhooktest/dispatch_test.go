@@ -5,10 +5,7 @@ import (
 
 	"github.com/pushpull/pushpull/webhook"
 	"github.com/pushpull/pushpull/webhook/webhooktest"
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // RunInstances on the memory store: every handle is the same store, as
 // for instances of one process.
