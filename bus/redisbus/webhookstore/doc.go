@@ -29,7 +29,9 @@
 // Cursors and Idempotency touches one key, so they work on Redis Cluster as
 // they are. The scripts of Store touch several keys: on Redis Cluster give
 // it a Prefix with a hash tag ("{webhooks}:"), so all its keys share one
-// slot. Cursors is the same data as a Store's cursors, under the same
+// slot (the tests of package redisbus run the store's conformance suite
+// so on a cluster; without the tag the scripts fail with CROSSSLOT).
+// Cursors is the same data as a Store's cursors, under the same
 // Prefix: code that used Cursors keeps its positions when it moves to
 // Store.
 //
