@@ -144,44 +144,8 @@ func scanDeadLetter(row pgx.CollectableRow) (webhook.DeadLetter, error) {
 	if err != nil {
 		return dl, err
 	}
-	dl.Attempts, err = decodeAttempts(attempts)
-	return dl, err
-}
-
-// legacyAttempt is the JSON that versions before webhook.Attempt had a
-// JSON form wrote into the attempts of a dead letter: Go's default
-// encoding, durations in nanoseconds and the response in base64.
-type legacyAttempt struct {
-	Delivery, Endpoint string
-	N                  int
-	At                 time.Time
-	Status             int
-	Latency            time.Duration
-	Error              string
-	Response           []byte
-	Next               time.Duration
-}
-
-// decodeAttempts reads the attempts of a dead letter, in the JSON form of
-// webhook.Attempt or in the legacy one.
-func decodeAttempts(b []byte) ([]webhook.Attempt, error) {
-	var out []webhook.Attempt
-	err := json.Unmarshal(b, &out)
-	if err == nil {
-		return out, nil
-	}
-	var legacy []legacyAttempt
-	if json.Unmarshal(b, &legacy) != nil {
-		return nil, err
-	}
-	out = make([]webhook.Attempt, len(legacy))
-	for i, a := range legacy {
-		out[i] = webhook.Attempt{
-			Delivery: a.Delivery, Endpoint: a.Endpoint, N: a.N, At: a.At, Status: a.Status,
-			Latency: a.Latency, Error: a.Error, Response: a.Response, Next: a.Next,
-		}
-	}
-	return out, nil
+	// webhook.Attempt reads the JSON of earlier versions too.
+	return dl, json.Unmarshal(attempts, &dl.Attempts)
 }
 
 // ListDeadLetters implements webhook.DeadLetterStore.
