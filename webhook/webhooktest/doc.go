@@ -36,4 +36,14 @@
 //	func TestDispatcher(t *testing.T) {
 //		webhooktest.RunDispatcher(t, newStore)
 //	}
+//
+// RunInstances is the failover test as two processes see it: each
+// Dispatcher on its own handle of the store (its own connections), the
+// Receiver deduplicating through the backend's IdempotencyStore, and every
+// store call of the instance that dies failing from then on, so it neither
+// saves its position nor gives its lease back; the survivor sends nothing
+// while the lease is held and delivers the rest once it expires. RunVolume
+// checks queries and pruning past a thousand rows, and BenchStore measures
+// a store's operations (adding an attempt, renewing a lease, updating an
+// endpoint, reading the revision, listing attempts).
 package webhooktest
