@@ -95,10 +95,24 @@
 // A held request costs the goroutine net/http already runs for it and a
 // waiter of a few hundred bytes: no goroutine or timer of its own. The
 // requests held on one topic share a broker subscription and a timer for
-// their deadlines, run by one goroutine that ends with the last of them, and
-// each message is encoded once for all of them. A client that disconnects
-// frees its waiter at once. At most Handler.MaxHeld requests (default 10,000) are held;
+// their deadlines, run by one goroutine that ends with the last of them.
+// Each message is encoded once for all of them, and when several messages
+// arrive at once (a burst) the requests they wake are answered with all of
+// them, up to their limit, in one body built once for every request with
+// the same cursor and limit. A client that disconnects frees its waiter at
+// once. At most Handler.MaxHeld requests (default 10,000) are held;
 // requests that can be answered at once are never refused for that.
+//
+// Most of that cost is net/http's own (its goroutine, read and write
+// buffers and request state for the connection). Serving through
+// [Handler.Listener] takes a held HTTP/1.1 request out of net/http: its
+// connection is hijacked, one small goroutine waits for the answer and
+// notices a client that leaves, writes the answer, and hands the
+// connection back to the http.Server, so keep-alive goes on as before.
+// That brings a held request from about 21 KiB of heap and stacks to about
+// 5 KiB (BENCHMARKS.md, "Long polling under load"); the Listener
+// documentation says what middleware sees then.
+//
 // [Handler.Shutdown] answers every held request at once and refuses new
 // ones; hook it to http.Server.RegisterOnShutdown, which does not end held
 // requests by itself. After Shutdown every answer closes its connection
@@ -142,6 +156,10 @@
 //
 // A Handler needs Broker; its other fields have working zero values. A
 // Client needs URL. Both are safe for concurrent use and must not be changed
-// once in use. The Handler starts no goroutine; each subscription of a
-// Client runs one, which ends before Close returns.
+// once in use. The Handler starts no goroutine of its own, except for
+// requests held outside net/http (Handler.Listener): one each, which ends
+// when its request is answered or its client leaves, and one per Listener
+// that accepts connections, which ends with Close; Shutdown waits for the
+// former. Each subscription of a Client runs one, which ends before Close
+// returns.
 package longpoll

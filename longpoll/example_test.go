@@ -127,3 +127,38 @@ func ExampleHandler_Shutdown() {
 	// Output:
 	// 200 OK true
 }
+
+// Serve through the Handler's Listener: held requests leave net/http (and
+// its per-connection memory) until they are answered, and the client keeps
+// its connection alive across requests. Register Shutdown so that the
+// server's Shutdown ends held requests too.
+func ExampleHandler_Listener() {
+	b := &bus.Memory{}
+	defer b.Close()
+	h := &longpoll.Handler{Broker: b}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = h.Listener(srv.Listener) // for your own server: srv.Serve(h.Listener(ln))
+	srv.Config.RegisterOnShutdown(func() { h.Shutdown(context.Background()) })
+	srv.Start()
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+
+	c := &longpoll.Client{URL: srv.URL + "/", HTTPClient: srv.Client()}
+	sub, err := c.Subscribe(context.Background(), "chat", "")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer sub.Close()
+	for _, text := range []string{"one", "two"} {
+		for h.Held() == 0 { // for the example's sake: publish once a request is held
+			time.Sleep(time.Millisecond)
+		}
+		b.Publish(context.Background(), "chat", bus.Message{Data: []byte(text)})
+		m := <-sub.C()
+		fmt.Println(string(m.Data))
+	}
+	// Output:
+	// one
+	// two
+}

@@ -18,7 +18,7 @@ import (
 // Defaults of the Handler's fields.
 const (
 	DefaultTimeout    = 25 * time.Second
-	DefaultLimit      = 100
+	DefaultLimit      = 1000
 	DefaultMaxHeld    = 10000
 	DefaultRetryAfter = 2 * time.Second
 )
@@ -46,11 +46,13 @@ const Latest = "latest"
 // small waiter, released as soon as it is answered or its client goes away.
 // The requests held on a topic share one broker subscription and one timer,
 // run by a goroutine that ends with the last of them; each message is
-// encoded once for all of them.
+// encoded once for all of them. Served through Listener, a held HTTP/1.1
+// request leaves net/http and costs a fraction of that.
 //
 // The zero value is not usable: Broker must be set. Other fields have useful
 // zero values. Fields must not be changed after the first ServeHTTP. A
-// Handler is safe for concurrent use and starts no goroutine.
+// Handler is safe for concurrent use. It starts no goroutine, except for
+// the requests it holds outside net/http (see Listener).
 type Handler struct {
 	// Broker holds the topics. Required.
 	Broker bus.Broker
@@ -72,7 +74,10 @@ type Handler struct {
 	// DefaultTimeout, below the 60 s after which common proxies give up.
 	Timeout time.Duration
 	// Limit is the most messages one answer carries; a client may ask for
-	// fewer with the limit parameter. Zero means DefaultLimit.
+	// fewer with the limit parameter. Zero means DefaultLimit: a client
+	// behind catches up in few, large answers. An answer
+	// also ends before the message that would take its messages past
+	// 1 MiB encoded, but carries one message however large.
 	Limit int
 	// MaxHeld bounds the requests held at once; past it the handler
 	// answers 503 with Retry-After. Zero means DefaultMaxHeld; a negative
@@ -92,7 +97,9 @@ type Handler struct {
 
 	held   atomic.Int64
 	hubs   refmap.Map[hub] // topics with held requests
+	kept   keptWindows     // windows of hubs that ended
 	mu     sync.Mutex
+	lns    []*listener   // Listener's, until closed
 	active int           // requests in ServeHTTP
 	stop   chan struct{} // closed by Shutdown
 	closed bool
@@ -160,12 +167,15 @@ func (h *Handler) exit() {
 }
 
 // Shutdown answers every held request at once, with no message and its
-// cursor, and makes later requests answer 503 with Retry-After. From then
+// cursor, and makes later requests answer 503 with Retry-After. Requests
+// held outside net/http (Listener) are answered too, and their
+// connections closed after the answer. From then
 // on every answer carries "Connection: close", so that net/http closes the
 // connection after it and keep-alive clients reconnect, through a load
 // balancer to another instance, even while the http.Server keeps
 // serving. It waits
-// until every ServeHTTP call has returned or ctx is done, then returns
+// until every ServeHTTP call has returned and every request held outside
+// net/http is answered, or ctx is done, then returns
 // ctx's error. http.Server.Shutdown does not end held requests by itself;
 // register this with RegisterOnShutdown:
 //
@@ -201,7 +211,9 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	}
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. A request to hold that came through
+// Listener on HTTP/1.1 is taken out of net/http, and ServeHTTP returns at
+// once; see Listener.
 //
 // A held request waits in ServeHTTP's own small frame, receiving from one
 // channel: with that little stack in use, the runtime keeps the goroutine's
@@ -215,8 +227,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if st == nil {
 		return
 	}
+	if st.hold && h.handOver(w, r, st) {
+		return // held by a goroutine of its own, which calls exit
+	}
 	defer h.exit()
-	if st.hold && h.startHold(r.Context(), st) {
+	if st.hold && st.err == nil && h.startHold(r.Context(), st, nil) {
 		for h.next(r.Context(), st) {
 			<-st.w.ch
 		}
@@ -231,16 +246,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 //go:noinline
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
 	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Auth: h.Auth, Limit: h.limit(),
-		Metrics: h.Metrics, Transport: transport})
+		Timeout: h.timeout(), Metrics: h.Metrics, Transport: transport})
 	if !ok {
 		return nil
 	}
-	wait, err := pollwire.ParseTimeout(r, h.timeout())
-	if err != nil {
-		pollwire.WriteError(w, err, 0)
-		pollwire.Refused(h.Metrics, transport, req.Topic, http.StatusBadRequest)
-		return nil
-	}
+	wait := req.Wait
 	if r.Method == http.MethodHead {
 		wait = 0 // its answer carries no message: holding it is pointless
 	}
@@ -283,12 +293,9 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, st *state) {
 		h.fail(w, r, st.req, st.err)
 		return
 	}
-	var body []byte
-	n := len(st.msgs)
-	if st.raw != nil {
-		body, n = pollwire.AppendRawBatch(nil, st.raw, st.cursor), 1
-	} else {
-		body = pollwire.AppendBatch(nil, st.msgs, st.cursor)
+	body, n := st.body, st.nmsgs
+	if body == nil {
+		body, n = pollwire.AppendRawBatch(nil, st.raws, st.cursor), len(st.raws)
 	}
 	pollwire.Delivered(h.Metrics, transport, st.req.Topic, n, len(body)) // before the client can see it
 	pollwire.WriteBatch(w, r, body)

@@ -3,6 +3,7 @@ package longpoll
 import (
 	"context"
 	"errors"
+	"net"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
@@ -30,9 +31,10 @@ type state struct {
 	stopCtx func() bool
 	since   time.Time // when the hold started, with Metrics only
 
-	msgs []bus.Message // the answer's messages, or
-	raw  []byte        // one message encoded by the hub
-	err  error
+	raws  [][]byte // the answer's messages, encoded, or
+	body  []byte   // its body, built by the hub and shared: read only
+	nmsgs int      // the number of messages in body
+	err   error
 }
 
 // first computes the cursor of st and reads what follows it.
@@ -61,7 +63,7 @@ func (h *Handler) first(ctx context.Context, st *state) {
 		}
 		st.cursor = top
 	}
-	if st.req.Limit == 0 || h.read(ctx, st, st.cursor, st.req.Limit) {
+	if st.req.Limit == 0 || h.fromHub(st, h.hubs.Get(st.req.Topic)) || h.read(ctx, st, st.cursor, st.req.Limit) {
 		return
 	}
 	st.hold = st.wait > 0
@@ -79,22 +81,25 @@ func (h *Handler) read(ctx context.Context, st *state, cursor string, limit int)
 		}
 		return true
 	case len(msgs) > 0:
-		st.msgs, st.cursor = msgs, msgs[len(msgs)-1].ID
+		raws := h.kept.encode(st.req.Topic, msgs)
+		n := fit(len(raws), func(i int) int { return len(raws[i]) })
+		st.raws, st.cursor = raws[:n], msgs[n-1].ID
 		return true
 	}
 	return false
 }
 
 // startHold makes st a waiter, unless MaxHeld requests are held already.
+// conn is the connection of a request held outside net/http, or nil.
 //
 //go:noinline
-func (h *Handler) startHold(ctx context.Context, st *state) bool {
+func (h *Handler) startHold(ctx context.Context, st *state, conn net.Conn) bool {
 	if h.held.Add(1) > h.maxHeld() {
 		h.held.Add(-1)
 		st.err = errOverCapacity
 		return false
 	}
-	w := &waiter{ch: make(chan struct{}, 1), deadline: time.Now().Add(st.wait), index: -1}
+	w := &waiter{ch: make(chan struct{}, 1), deadline: time.Now().Add(st.wait), index: -1, held: conn != nil, conn: conn}
 	w.wg.Add(1)
 	st.w = w
 	st.stopCtx = context.AfterFunc(ctx, func() {
@@ -158,15 +163,11 @@ func (h *Handler) next(ctx context.Context, st *state) bool {
 	}
 	w := st.w
 	if hb := st.hub; hb != nil {
-		c, _ := bus.ParseID(st.cursor)
-		expired, dead, id, raw := hb.woken(w, c)
+		expired, dead := hb.woken(w)
 		switch {
-		case expired:
+		case h.fromHub(st, hb):
 			return false
-		case raw != nil:
-			// Woken by the message that follows the cursor: the hub has it
-			// encoded.
-			st.raw, st.cursor = raw, id
+		case expired:
 			return false
 		case !dead:
 			return !h.read(ctx, st, st.cursor, st.req.Limit) && !h.stopped(st)
@@ -188,10 +189,32 @@ func (h *Handler) next(ctx context.Context, st *state) bool {
 		}
 		return false
 	}
-	// Read again now that the hub will report any later message, so one
+	// Look again now that the hub will report any later message, so one
 	// published since the first read is not missed; Shutdown notifies
 	// registered waiters, and this check covers one that came before.
-	return !h.read(ctx, st, st.cursor, st.req.Limit) && !h.stopped(st)
+	return !h.fromHub(st, hb) && !h.read(ctx, st, st.cursor, st.req.Limit) && !h.stopped(st)
+}
+
+// fromHub answers st from the window of hb, a hub of its topic or nil,
+// when the window holds what follows st's cursor, and reports whether it
+// did. A request that is not held uses the hub of the requests held on its
+// topic, if any: the messages it keeps are encoded already, and the body
+// may be shared. A hub that ended meanwhile still has messages that follow
+// the cursor, though maybe not the latest; the next request gets those.
+func (h *Handler) fromHub(st *state, hb *hub) bool {
+	if hb == nil {
+		return false
+	}
+	c, err := bus.ParseID(st.cursor)
+	if err != nil {
+		return false
+	}
+	body, n, id := hb.answer(c, st.req.Limit)
+	if body == nil {
+		return false
+	}
+	st.body, st.nmsgs, st.cursor = body, n, id
+	return true
 }
 
 func (h *Handler) stopped(st *state) bool {

@@ -87,7 +87,7 @@ func (f *fleet) start(ctx context.Context, transport, base string, hc *http.Clie
 		}
 		f.onClose(func() { _ = c.Close() })
 		sub, err = c.Subscribe(ctx, topic, bus.Oldest)
-	case "longpoll":
+	case "longpoll", "longpoll-listener":
 		c := &longpoll.Client{URL: base, HTTPClient: hc}
 		sub, err = c.Subscribe(ctx, topic, bus.Oldest)
 	case "poll":

@@ -40,13 +40,18 @@ func (s *server) serve(transport string, history int, interval time.Duration) (s
 	})
 	mux := http.NewServeMux()
 	var h http.Handler
+	wrap := func(l net.Listener) net.Listener { return l }
 	switch transport {
 	case "sse":
 		h = &sse.Handler{Broker: s.broker(history), Metrics: count}
 	case "ws":
 		h = &ws.Handler{Broker: s.broker(history), Metrics: count}
-	case "longpoll":
-		h = &longpoll.Handler{Broker: s.broker(history), Metrics: count}
+	case "longpoll", "longpoll-listener":
+		lh := &longpoll.Handler{Broker: s.broker(history), Metrics: count}
+		if transport == "longpoll-listener" {
+			wrap = lh.Listener // held requests leave net/http
+		}
+		h = lh
 	case "poll":
 		h = &poll.Handler{Broker: s.broker(history), Interval: interval, Metrics: count}
 	case "bare-sse", "bare-ws", "bare-longpoll":
@@ -66,7 +71,7 @@ func (s *server) serve(transport string, history int, interval time.Duration) (s
 	// Connections are cut, at random, only on the parent's request.
 	s.kl = &testnet.KillListener{Listener: l}
 	s.hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.wg.Go(func() { _ = s.hs.Serve(s.kl) })
+	s.wg.Go(func() { _ = s.hs.Serve(wrap(s.kl)) }) // longpoll-listener: held requests leave net/http
 	return l.Addr().String(), nil
 }
 

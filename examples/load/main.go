@@ -18,6 +18,7 @@
 // Transports (-transport):
 //
 //	sse, ws, longpoll, poll          pushpull's handlers, with their defaults
+//	longpoll-listener                longpoll served through Handler.Listener
 //	bare-sse                         a net/http loop writing and flushing each event
 //	bare-ws                          a coder/websocket loop writing each message
 //	bare-longpoll                    a handler answering what is new, or holding

@@ -22,7 +22,7 @@ import (
 )
 
 // transports lists what a run can measure.
-var transports = []string{"sse", "ws", "longpoll", "poll", "bare-sse", "bare-ws", "bare-longpoll"}
+var transports = []string{"sse", "ws", "longpoll", "longpoll-listener", "poll", "bare-sse", "bare-ws", "bare-longpoll"}
 
 // Config is one run.
 type Config struct {

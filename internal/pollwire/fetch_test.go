@@ -32,12 +32,12 @@ func TestParseTimeout(t *testing.T) {
 	for q, want := range map[string]time.Duration{
 		"": def, "timeout=0": 0, "timeout=1.5": 1500 * time.Millisecond, "timeout=25": def, "timeout=99999999999": def,
 	} {
-		got, err := ParseTimeout(httptest.NewRequest("GET", "/?"+q, nil), def)
+		got, err := ParseTimeout(httptest.NewRequest("GET", "/?"+q, nil).URL.Query(), def)
 		require.NoError(t, err, q)
 		assert.Equal(t, want, got, q)
 	}
 	for _, q := range []string{"timeout=-1", "timeout=abc", "timeout=NaN", "timeout=%20"} {
-		_, err := ParseTimeout(httptest.NewRequest("GET", "/?"+q, nil), def)
+		_, err := ParseTimeout(httptest.NewRequest("GET", "/?"+q, nil).URL.Query(), def)
 		assert.ErrorIs(t, err, ErrInvalidParameter, q)
 	}
 }

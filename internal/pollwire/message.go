@@ -43,11 +43,17 @@ func AppendBatch(dst []byte, msgs []bus.Message, cursor string) []byte {
 	return append(dst, "}\n"...)
 }
 
-// AppendRawBatch appends an answer made of one message already encoded
-// with AppendMessage.
-func AppendRawBatch(dst []byte, raw []byte, cursor string) []byte {
+// AppendRawBatch appends an answer made of messages already encoded with
+// AppendMessage. It appends the same bytes as AppendBatch with the decoded
+// messages.
+func AppendRawBatch(dst []byte, raws [][]byte, cursor string) []byte {
 	dst = append(dst, `{"messages":[`...)
-	dst = append(dst, raw...)
+	for i, raw := range raws {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, raw...)
+	}
 	dst = append(dst, `],"cursor":`...)
 	dst = appendString(dst, cursor)
 	return append(dst, "}\n"...)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ type Request struct {
 	Topic string
 	After string // "", bus.Oldest, Latest, bus.Origin or a message ID
 	Limit int    // messages wanted, in [0, the handler's limit]
+	// Wait is how long to hold the request (the timeout parameter, at
+	// most Config.Timeout), when Config.Timeout is set.
+	Wait time.Duration
 	// Identity is who the request is, when the handler has an Auth.
 	Identity *auth.Identity
 }
@@ -43,6 +47,9 @@ type Config struct {
 	Authorize func(*http.Request, string) error
 	Auth      auth.Authorizer // nil: no authentication
 	Limit     int             // the most messages one answer carries
+	// Timeout, when set, is the longest a request may be held: Parse
+	// reads the timeout parameter into Request.Wait.
+	Timeout time.Duration
 	// Metrics, when set, is told of each refusal as Transport.
 	Metrics   metrics.Recorder
 	Transport string
@@ -94,6 +101,12 @@ func Parse(w http.ResponseWriter, r *http.Request, cfg Config) (Request, bool) {
 	if cfg.Authorize != nil {
 		if err := cfg.Authorize(r, topic); err != nil {
 			cfg.refuse(w, topic, fmt.Errorf("%w: %w", ErrForbidden, err))
+			return Request{}, false
+		}
+	}
+	if cfg.Timeout > 0 {
+		if req.Wait, err = ParseTimeout(q, cfg.Timeout); err != nil {
+			cfg.refuse(w, topic, err)
 			return Request{}, false
 		}
 	}
@@ -164,8 +177,8 @@ func authError(err error) error {
 // ParseTimeout reads the timeout parameter: seconds, an integer or a decimal
 // number >= 0. It returns def when the parameter is absent and never more
 // than def.
-func ParseTimeout(r *http.Request, def time.Duration) (time.Duration, error) {
-	v := r.URL.Query().Get(ParamTimeout)
+func ParseTimeout(q url.Values, def time.Duration) (time.Duration, error) {
+	v := q.Get(ParamTimeout)
 	if v == "" {
 		return def, nil
 	}

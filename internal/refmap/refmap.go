@@ -33,6 +33,15 @@ func (m *Map[T]) Acquire(key string, create func() (*T, error)) (v *T, first boo
 	return v, first, nil
 }
 
+// Get returns the current value of key, or nil, without a reference: the
+// value may be torn down meanwhile, so the caller uses only what stays
+// valid after that.
+func (m *Map[T]) Get(key string) *T {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cur[key]
+}
+
 // Release gives back a reference to v, acquired under key, and reports
 // whether it was the last: v is then no longer current, and the caller
 // tears it down.
