@@ -25,6 +25,7 @@ const (
 	DefaultPingInterval     = 30 * time.Second
 	DefaultPongTimeout      = 10 * time.Second
 	DefaultMaxSubscriptions = 100
+	DefaultBatchBytes       = 16 << 10
 )
 
 // An Action is what a client asks to do with a topic; Authorize receives it.
@@ -99,19 +100,33 @@ type Handler struct {
 	// connection with StatusMessageTooBig.
 	ReadLimit int64
 	// QueueSize is how many frames may wait for a connection's writer:
-	// the burst a connection absorbs. Zero means DefaultQueueSize. A
-	// connection whose queue is full is closed with CloseSlowConsumer;
-	// its client resumes from its cursors. A client's own requests never
-	// fill it: the Handler reads a connection's next frame only while its
-	// queue is less than half full, so the replies (and replayed history)
-	// take at most half and a client that pipelines requests faster than
-	// it reads the replies is slowed down by TCP instead. Messages the
-	// client published to topics it subscribes to count as queued until
-	// the fan-out queues them. The queue starts at a few
-	// slots and grows only while frames wait, and queued messages share
-	// their encoded bytes with every other connection, so a large value
-	// costs little.
+	// the burst a connection absorbs before it reads from history. Zero
+	// means DefaultQueueSize. Live messages fill at most three quarters
+	// of it; a subscription whose next message finds it that full falls
+	// behind without losing its place: the writer feeds it from the
+	// Broker's history (Read), a batch frame at a time, interleaved with
+	// the connection's other topics, until it has caught up and rejoins
+	// the live fan-out. Nothing is cut for that; a subscription whose
+	// cursor leaves the history meanwhile gets a reset. A client's own
+	// requests never fill the queue: the Handler reads a connection's
+	// next frame only while its queue is less than half full, so the
+	// replies (and replayed history) take at most half and a client that
+	// pipelines requests faster than it reads the replies is slowed down
+	// by TCP instead. Messages the client published to topics it
+	// subscribes to count as queued until they are queued or written.
+	// Frames queued with Conn.Send beyond QueueSize close the connection
+	// with CloseSlowConsumer. The queue starts at a few slots and grows
+	// only while frames wait, and queued messages share their encoded
+	// bytes with every other connection, so a large value costs little.
 	QueueSize int
+	// BatchBytes is the largest batch frame: the writer coalesces the
+	// envelopes waiting for a connection that speaks Subprotocol into
+	// frames of up to this many bytes, each written with one write (see
+	// the package documentation). An envelope larger than that travels
+	// alone. Zero means DefaultBatchBytes (16 KiB); a negative value
+	// sends one envelope per frame. Keep it below the clients' read
+	// limits (Client.ReadLimit defaults to 1 MiB).
+	BatchBytes int
 	// WriteTimeout bounds each write to a connection. Zero means
 	// DefaultWriteTimeout. A write that takes longer closes the
 	// connection.
@@ -161,6 +176,16 @@ func (h *Handler) queueSize() int {
 		return h.QueueSize
 	}
 	return DefaultQueueSize
+}
+
+func (h *Handler) batchBytes() int {
+	switch {
+	case h.BatchBytes > 0:
+		return h.BatchBytes
+	case h.BatchBytes < 0:
+		return 0
+	}
+	return DefaultBatchBytes
 }
 
 func (h *Handler) writeTimeout() time.Duration {
