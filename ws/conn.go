@@ -55,9 +55,9 @@ type Conn struct {
 	closeCode   websocket.StatusCode
 	closeReason string
 	subs        map[string]*connSub
-	lagging     []*connSub // subscriptions fed from history by the writer
-	takes       uint64     // how many times the writer took the queue
-	next        int        // the lagging subscription the writer feeds next; the writer's only
+	lagging     []*connSub  // subscriptions fed from history by the writer
+	takes       uint64      // how many times the writer took the queue
+	next        int         // the lagging subscription the writer feeds next; the writer's only
 	owing       []*connSub  // subscriptions owed messages c published; the reader's only
 	wtimer      *time.Timer // write watchdog
 	ptimer      *time.Timer // next ping
