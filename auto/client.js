@@ -474,9 +474,13 @@ const OPEN = {
     const wire = (ws) => {
       ws.onopen = () => ws.send(JSON.stringify({ op: "subscribe", topic, after: cursor, ref: "s" }));
       ws.onmessage = (ev) => {
+        // A frame holds one envelope or a batch of them, one per line.
+        for (const text of typeof ev.data === "string" ? ev.data.split("\n") : [ev.data]) if (!done) onEnvelope(text);
+      };
+      const onEnvelope = (text) => {
         let f;
         try {
-          f = JSON.parse(ev.data);
+          f = JSON.parse(text);
         } catch {
           return;
         }

@@ -47,7 +47,7 @@ type Conn struct {
 	cancel  context.CancelFunc // cancels ctx
 
 	mu          sync.Mutex
-	queue       []frame // ring buffer, grown up to QueueSize frames
+	queue       []frame // ring buffer, grown while frames wait
 	head, n     int
 	writing     bool // a writer goroutine runs
 	closing     bool // no more frames are queued
