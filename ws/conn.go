@@ -158,7 +158,7 @@ func (c *Conn) Close(code websocket.StatusCode, reason string) {
 func (c *Conn) serve() {
 	// Reads are never cancelled through ctx (that would cost a context
 	// callback per frame); abort closes the connection instead.
-	ctx := c.ctx
+	ctx := context.WithoutCancel(c.req.Context())
 	c.mu.Lock()
 	c.schedulePingLocked(ctx)
 	c.mu.Unlock()
