@@ -1,10 +1,10 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -41,7 +41,9 @@ type Conn struct {
 	req *http.Request
 	id  *auth.Identity // from Handler.Auth; nil without one
 
-	netConn net.Conn           // the hijacked connection: closing it aborts everything
+	netConn *peekConn          // the hijacked connection: closing it aborts everything
+	br      *bufio.Reader      // what ws reads frames from
+	start   time.Time          // when it opened, for Metrics
 	batch   int                // the largest batch frame; 0: one envelope per frame
 	ctx     context.Context    // for broker reads; cancelled by teardown
 	cancel  context.CancelFunc // cancels ctx
@@ -88,8 +90,8 @@ type connSub struct {
 	empty    int    // broker reads in a row that found nothing; the writer's only
 }
 
-func newConn(h *Handler, wc *websocket.Conn, nc net.Conn, r *http.Request) *Conn {
-	c := &Conn{h: h, ws: wc, netConn: nc, req: r, space: make(chan struct{}, 1)}
+func newConn(h *Handler, wc *websocket.Conn, nc *peekConn, br *bufio.Reader, r *http.Request) *Conn {
+	c := &Conn{h: h, ws: wc, netConn: nc, br: br, req: r, space: make(chan struct{}, 1)}
 	if wc.Subprotocol() == Subprotocol {
 		// Only clients of the protocol read batch frames; a connection
 		// without it may be an application's own (see OnMessage).
@@ -166,28 +168,67 @@ func (c *Conn) serve() {
 	malformed := 0
 	for {
 		c.waitRoom()
-		typ, data, err := c.ws.Read(ctx)
+		if c.br.Buffered() == 0 {
+			// Wait for the next frame here rather than deep in
+			// websocket.Conn.Read: see aside.
+			c.netConn.wait()
+		}
+		var err error
+		aside(func() { err = c.readFrame(ctx, &malformed) })
 		if err != nil {
 			c.h.logger().Debug("ws: connection ends", "remote_addr", c.req.RemoteAddr, "error", err)
 			break
 		}
-		if c.h.OnMessage != nil && c.h.OnMessage(ctx, c, typ, data) {
-			continue
-		}
-		switch {
-		case typ != websocket.MessageText:
-			c.closeWith(websocket.StatusUnsupportedData, "binary frames are not part of "+Subprotocol)
-		case !utf8.Valid(data):
-			c.closeWith(websocket.StatusInvalidFramePayloadData, "text frame is not UTF-8")
-		case c.handle(ctx, data):
-			malformed = 0
-		default:
-			if malformed++; malformed >= maxMalformed {
-				c.closeWith(websocket.StatusPolicyViolation, "too many malformed frames")
-			}
-		}
 	}
 	c.teardown()
+}
+
+// aside runs f on a goroutine of its own and waits for it. The reader
+// reads and serves each frame aside: reading a frame, decoding and serving
+// a request need deep stacks, and a goroutine's stack, once grown, stays
+// grown while the goroutine lives (the runtime shrinks a stack only when
+// less than a quarter of it is in use). So the reader's stack stays as
+// small as waiting for the next frame needs (4 KiB rather than 8), for as
+// long as the connection lives.
+// A panic of f is raised again on the caller's goroutine, so that it ends
+// the request as it would have without aside.
+func aside(f func()) {
+	var p any
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { p = recover() }()
+		f()
+	}()
+	<-done
+	if p != nil {
+		panic(p)
+	}
+}
+
+// readFrame reads the client's next frame and serves it, counting malformed
+// frames in a row. It returns the error that ends the connection.
+func (c *Conn) readFrame(ctx context.Context, malformed *int) error {
+	typ, data, err := c.ws.Read(ctx)
+	if err != nil {
+		return err
+	}
+	if c.h.OnMessage != nil && c.h.OnMessage(ctx, c, typ, data) {
+		return nil
+	}
+	switch {
+	case typ != websocket.MessageText:
+		c.closeWith(websocket.StatusUnsupportedData, "binary frames are not part of "+Subprotocol)
+	case !utf8.Valid(data):
+		c.closeWith(websocket.StatusInvalidFramePayloadData, "text frame is not UTF-8")
+	case c.handle(ctx, data):
+		*malformed = 0
+	default:
+		if *malformed++; *malformed >= maxMalformed {
+			c.closeWith(websocket.StatusPolicyViolation, "too many malformed frames")
+		}
+	}
+	return nil
 }
 
 // waitRoom waits until the queue is less than half full or the connection

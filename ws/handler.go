@@ -232,6 +232,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Broker == nil {
 		panic("ws: Handler.Broker is nil")
 	}
+	// The upgrade runs aside, and so does each frame (see Conn.serve):
+	// this goroutine, which lives as long as the connection, keeps the
+	// small stack that waiting for the next frame needs.
+	var c *Conn
+	aside(func() { c = h.upgrade(w, r) })
+	if c == nil {
+		return
+	}
+	defer h.connWG.Done()
+	if h.Metrics != nil {
+		defer c.closed(c.start)
+	}
+	c.serve()
+	h.release(c)
+}
+
+// upgrade authenticates and admits the request and upgrades it. It returns
+// the connection, or nil when it answered the request with a refusal.
+func (h *Handler) upgrade(w http.ResponseWriter, r *http.Request) (c *Conn) {
 	var id *auth.Identity
 	if h.Auth != nil {
 		var err error
@@ -240,12 +259,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("WWW-Authenticate", auth.Challenge(err))
 				http.Error(w, err.Error(), http.StatusUnauthorized)
 				h.refusedUpgrade(http.StatusUnauthorized)
-				return
+				return nil
 			}
 			h.logger().Warn("ws: credentials could not be checked", "error", err)
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "ws: credentials could not be checked", http.StatusServiceUnavailable)
-			return
+			return nil
 		}
 	}
 	if err := h.admit(); err != nil {
@@ -255,9 +274,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		h.refusedAdmit(err)
-		return
+		return nil
 	}
-	defer h.connWG.Done()
+	defer func() {
+		if c == nil { // refused, or a panic
+			h.release(nil)
+			h.connWG.Done()
+		}
+	}()
 	hw := &hijackRecorder{ResponseWriter: w}
 	wc, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
@@ -267,33 +291,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		h.refusedUpgrade(hw.status)
-		h.release(nil)
 		h.logger().Debug("ws: accept", "error", err)
-		return
+		return nil
 	}
-	c := newConn(h, wc, hw.conn, r)
-	c.id = id
+	conn := newConn(h, wc, hw.conn, hw.br, r)
+	conn.id = id
 	h.mu.Lock()
 	down := h.shutdown
-	h.conns[c] = struct{}{}
+	h.conns[conn] = struct{}{}
 	h.mu.Unlock()
 	if down {
-		c.closeWith(websocket.StatusGoingAway, "server shutting down")
+		conn.closeWith(websocket.StatusGoingAway, "server shutting down")
 	}
 	if h.Metrics != nil {
-		defer c.closed(c.opened())
+		conn.start = conn.opened()
 	}
-	c.expireAt()
-	c.serve()
-	h.release(c)
+	conn.expireAt()
+	return conn
 }
 
 // hijackRecorder remembers the connection websocket.Accept hijacks, so that
 // the Handler can always close it at once. (websocket.Conn.CloseNow waits
-// for a closing handshake in progress instead.)
+// for a closing handshake in progress instead.) The connection it hands
+// over is a *peekConn, and it keeps the buffered reader websocket.Conn
+// reads frames from, for Conn.serve's shallow wait for the next frame.
 type hijackRecorder struct {
 	http.ResponseWriter
-	conn   net.Conn
+	conn   *peekConn
+	br     *bufio.Reader
 	status int // of a refused upgrade
 }
 
@@ -305,8 +330,70 @@ func (w *hijackRecorder) WriteHeader(status int) {
 
 func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	w.conn = c
-	return c, brw, err
+	if err != nil {
+		return c, brw, err
+	}
+	w.conn, w.br = newPeekConn(c), brw.Reader
+	return w.conn, brw, nil
+}
+
+// A peekConn is a hijacked connection whose reader can wait for the next
+// byte without a deep call stack: wait reads one byte and keeps it for the
+// next Read. wait and Read never read the connection at the same time
+// (websocket.Conn reads on other goroutines too, in its closing
+// handshake).
+type peekConn struct {
+	net.Conn
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when waiting ends; L is &mu
+	b       [1]byte
+	peeked  bool // b holds the next byte
+	waiting bool // wait is reading b
+	reading bool // Read is reading
+}
+
+func newPeekConn(c net.Conn) *peekConn {
+	pc := &peekConn{Conn: c}
+	pc.cond.L = &pc.mu
+	return pc
+}
+
+// wait blocks until the peer sends a byte or the connection fails, unless
+// a byte is kept already or Read is reading. Only the reader calls it.
+func (c *peekConn) wait() {
+	c.mu.Lock()
+	if c.peeked || c.reading {
+		c.mu.Unlock()
+		return
+	}
+	c.waiting = true
+	c.mu.Unlock()
+	n, _ := c.Conn.Read(c.b[:])
+	c.mu.Lock()
+	c.peeked = n == 1
+	c.waiting = false
+	c.cond.Broadcast()
+	c.mu.Unlock()
+}
+
+func (c *peekConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	for c.waiting {
+		c.cond.Wait()
+	}
+	if c.peeked && len(p) > 0 {
+		p[0] = c.b[0]
+		c.peeked = false
+		c.mu.Unlock()
+		return 1, nil
+	}
+	c.reading = true
+	c.mu.Unlock()
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	c.reading = false
+	c.mu.Unlock()
+	return n, err
 }
 
 // admit reserves a connection slot.
