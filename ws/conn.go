@@ -43,6 +43,7 @@ type Conn struct {
 
 	netConn *peekConn          // the hijacked connection: closing it aborts everything
 	br      *bufio.Reader      // what ws reads frames from
+	brMu    sync.Mutex         // held by whoever looks into br apart from ws.Read
 	start   time.Time          // when it opened, for Metrics
 	batch   int                // the largest batch frame; 0: one envelope per frame
 	ctx     context.Context    // for broker reads; cancelled by teardown
@@ -168,10 +169,15 @@ func (c *Conn) serve() {
 	malformed := 0
 	for {
 		c.waitRoom()
-		if c.br.Buffered() == 0 {
-			// Wait for the next frame here rather than deep in
-			// websocket.Conn.Read: see aside.
-			c.netConn.wait()
+		// Wait for the next frame here rather than deep in
+		// websocket.Conn.Read (see aside), unless it is buffered already
+		// or the closing handshake is reading.
+		if c.brMu.TryLock() {
+			peek := c.br.Buffered() == 0
+			c.brMu.Unlock()
+			if peek {
+				c.netConn.wait()
+			}
 		}
 		var err error
 		aside(func() { err = c.readFrame(ctx, &malformed) })
@@ -653,9 +659,12 @@ func (c *Conn) writeLoop() {
 			code, reason := c.closeCode, c.closeReason
 			c.mu.Unlock()
 			if code != 0 {
+				// The closing handshake reads br too.
+				c.brMu.Lock()
 				c.watch(true)
 				c.ws.Close(code, reason)
 				c.watch(false)
+				c.brMu.Unlock()
 			}
 			return
 		}

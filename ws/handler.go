@@ -333,7 +333,7 @@ func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return c, brw, err
 	}
-	w.conn, w.br = newPeekConn(c), brw.Reader
+	w.conn, w.br = &peekConn{Conn: c}, brw.Reader
 	return w.conn, brw, nil
 }
 
@@ -345,17 +345,10 @@ func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type peekConn struct {
 	net.Conn
 	mu      sync.Mutex
-	cond    sync.Cond // signalled when waiting ends; L is &mu
 	b       [1]byte
-	peeked  bool // b holds the next byte
-	waiting bool // wait is reading b
-	reading bool // Read is reading
-}
-
-func newPeekConn(c net.Conn) *peekConn {
-	pc := &peekConn{Conn: c}
-	pc.cond.L = &pc.mu
-	return pc
+	peeked  bool          // b holds the next byte
+	waiting chan struct{} // while wait reads b; closed when it is done
+	reading bool          // Read is reading
 }
 
 // wait blocks until the peer sends a byte or the connection fails, unless
@@ -366,20 +359,24 @@ func (c *peekConn) wait() {
 		c.mu.Unlock()
 		return
 	}
-	c.waiting = true
+	done := make(chan struct{})
+	c.waiting = done
 	c.mu.Unlock()
 	n, _ := c.Conn.Read(c.b[:])
 	c.mu.Lock()
 	c.peeked = n == 1
-	c.waiting = false
-	c.cond.Broadcast()
+	c.waiting = nil
 	c.mu.Unlock()
+	close(done)
 }
 
 func (c *peekConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	for c.waiting {
-		c.cond.Wait()
+	for c.waiting != nil {
+		done := c.waiting
+		c.mu.Unlock()
+		<-done
+		c.mu.Lock()
 	}
 	if c.peeked && len(p) > 0 {
 		p[0] = c.b[0]
