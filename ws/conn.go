@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -58,13 +59,14 @@ type Conn struct {
 	closeCode   websocket.StatusCode
 	closeReason string
 	subs        map[string]*connSub
-	lagging     []*connSub  // subscriptions fed from history by the writer
-	takes       uint64      // how many times the writer took the queue
-	next        int         // the lagging subscription the writer feeds next; the writer's only
-	owing       []*connSub  // subscriptions owed messages c published; the reader's only
-	wtimer      *time.Timer // write watchdog
-	ptimer      *time.Timer // next ping
-	etimer      *time.Timer // the identity's expiry
+	written     atomic.Uint64 // frames written: see ping
+	lagging     []*connSub    // subscriptions fed from history by the writer
+	takes       uint64        // how many times the writer took the queue
+	next        int           // the lagging subscription the writer feeds next; the writer's only
+	owing       []*connSub    // subscriptions owed messages c published; the reader's only
+	wtimer      *time.Timer   // write watchdog
+	ptimer      *time.Timer   // next ping
+	etimer      *time.Timer   // the identity's expiry
 	space       chan struct{}
 	wg          sync.WaitGroup
 }
@@ -824,6 +826,7 @@ func (w *writer) frames2wire(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		c.written.Add(1)
 		c.delivered(fs[i:j])
 		i = j
 	}
@@ -888,9 +891,12 @@ func (c *Conn) ping(ctx context.Context) {
 	c.mu.Unlock()
 	defer c.wg.Done()
 	pctx, cancel := context.WithTimeout(ctx, c.h.pongTimeout())
+	written := c.written.Load()
 	err := c.ws.Ping(pctx)
 	cancel()
-	if err != nil {
+	// A peer that took frames meanwhile is alive, only behind them: its
+	// pong is queued behind what it has yet to read.
+	if err != nil && c.written.Load() == written {
 		c.h.logger().Debug("ws: no pong, closing", "remote_addr", c.req.RemoteAddr, "error", err)
 		c.abort()
 		return

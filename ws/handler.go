@@ -135,8 +135,9 @@ type Handler struct {
 	// DefaultPingInterval; a negative value turns pings off.
 	PingInterval time.Duration
 	// PongTimeout is how long a pong may take. Zero means
-	// DefaultPongTimeout. A connection that does not answer in time is
-	// closed.
+	// DefaultPongTimeout. A connection that does not answer in time, and
+	// took no frame meanwhile, is closed (a client far behind reads the
+	// ping only after what was written before it).
 	PongTimeout time.Duration
 	// MaxConnections caps the connections served at once; more get 503
 	// Service Unavailable before the upgrade. Zero means no limit.
