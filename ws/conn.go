@@ -60,6 +60,7 @@ type Conn struct {
 	closeReason string
 	subs        map[string]*connSub
 	written     atomic.Uint64 // frames written: see ping
+	pinged      uint64        // written at the last ping; the pinger\'s only
 	lagging     []*connSub    // subscriptions fed from history by the writer
 	takes       uint64        // how many times the writer took the queue
 	next        int           // the lagging subscription the writer feeds next; the writer's only
@@ -890,8 +891,19 @@ func (c *Conn) ping(ctx context.Context) {
 	c.wg.Add(1)
 	c.mu.Unlock()
 	defer c.wg.Done()
-	pctx, cancel := context.WithTimeout(ctx, c.h.pongTimeout())
 	written := c.written.Load()
+	if written != c.pinged {
+		// Frames went out since the last ping: the peer takes them, or
+		// the write watchdog will cut it. A ping would only wait behind
+		// them (and websocket.Conn drops a connection whose control
+		// frame cannot be written within 5 s).
+		c.pinged = written
+		c.mu.Lock()
+		c.schedulePingLocked(ctx)
+		c.mu.Unlock()
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.h.pongTimeout())
 	err := c.ws.Ping(pctx)
 	cancel()
 	// A peer that took frames meanwhile is alive, only behind them: its

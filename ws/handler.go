@@ -132,7 +132,9 @@ type Handler struct {
 	// connection.
 	WriteTimeout time.Duration
 	// PingInterval is how often each connection is pinged. Zero means
-	// DefaultPingInterval; a negative value turns pings off.
+	// DefaultPingInterval; a negative value turns pings off. A connection
+	// that took frames since the last ping is not pinged that time: the
+	// write watchdog (WriteTimeout) watches it.
 	PingInterval time.Duration
 	// PongTimeout is how long a pong may take. Zero means
 	// DefaultPongTimeout. A connection that does not answer in time, and
