@@ -66,6 +66,7 @@ type Conn struct {
 	next        int           // the lagging subscription the writer feeds next; the writer's only
 	owing       []*connSub    // subscriptions owed messages c published; the reader's only
 	wtimer      *time.Timer   // write watchdog
+	wsent       uint64        // netConn.sent when the watchdog was armed or last saw progress
 	ptimer      *time.Timer   // next ping
 	etimer      *time.Timer   // the identity's expiry
 	space       chan struct{}
@@ -845,6 +846,7 @@ func (c *Conn) watch(on bool) {
 		}
 		return
 	}
+	c.wsent = c.netConn.sent.Load()
 	if c.wtimer == nil {
 		c.wtimer = time.AfterFunc(c.h.writeTimeout(), c.writeStuck)
 		return
@@ -852,9 +854,18 @@ func (c *Conn) watch(on bool) {
 	c.wtimer.Reset(c.h.writeTimeout())
 }
 
+// writeStuck cuts the connection when the write under watch has not
+// moved a byte for WriteTimeout: the peer accepts nothing. A write that
+// moves slowly is watched on.
 func (c *Conn) writeStuck() {
 	c.mu.Lock()
 	if c.done {
+		c.mu.Unlock()
+		return
+	}
+	if sent := c.netConn.sent.Load(); sent != c.wsent {
+		c.wsent = sent
+		c.wtimer.Reset(c.h.writeTimeout())
 		c.mu.Unlock()
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -127,9 +128,10 @@ type Handler struct {
 	// sends one envelope per frame. Keep it below the clients' read
 	// limits (Client.ReadLimit defaults to 1 MiB).
 	BatchBytes int
-	// WriteTimeout bounds each write to a connection. Zero means
-	// DefaultWriteTimeout. A write that takes longer closes the
-	// connection.
+	// WriteTimeout is how long a write to a connection may go without
+	// the peer accepting a byte (of a 4 KiB chunk). Zero means
+	// DefaultWriteTimeout. A connection whose write stalls that long is
+	// cut (CloseSlowConsumer); one that drains slowly is not.
 	WriteTimeout time.Duration
 	// PingInterval is how often each connection is pinged. Zero means
 	// DefaultPingInterval; a negative value turns pings off. A connection
@@ -337,12 +339,13 @@ func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return c, brw, err
 	}
 	w.conn, w.br = &peekConn{Conn: c}, brw.Reader
+	brw.Writer.Reset(w.conn) // empty: the response is flushed
 	return w.conn, brw, nil
 }
 
 // A peekConn is a hijacked connection whose reader can wait for the next
 // byte without a deep call stack: wait reads one byte and keeps it for the
-// next Read. wait and Read never read the connection at the same time
+// next Read. It writes in chunks and counts them (see Conn.writeStuck). wait and Read never read the connection at the same time
 // (websocket.Conn reads on other goroutines too, in its closing
 // handshake).
 type peekConn struct {
@@ -352,6 +355,25 @@ type peekConn struct {
 	peeked  bool          // b holds the next byte
 	waiting chan struct{} // while wait reads b; closed when it is done
 	reading bool          // Read is reading
+	sent    atomic.Uint64 // chunks written, for the write watchdog
+}
+
+// writeChunk is the most a peekConn writes at once, so that the write
+// watchdog sees a slow peer's progress within a large frame.
+const writeChunk = 4 << 10
+
+func (c *peekConn) Write(p []byte) (n int, err error) {
+	for len(p) > 0 {
+		k := min(len(p), writeChunk)
+		m, err := c.Conn.Write(p[:k])
+		n += m
+		c.sent.Add(1)
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
 }
 
 // wait blocks until the peer sends a byte or the connection fails, unless
