@@ -131,8 +131,11 @@
 // # Guarantees
 //
 // Publishers and connections never wait for one another: each connection
-// has one reader goroutine (ServeHTTP's) and a writer goroutine that exists
-// only while the connection has frames queued, draining a bounded queue.
+// has one reader goroutine (ServeHTTP's), which reads and serves each
+// frame of the client on a short-lived goroutine of its own so that its
+// own stack stays small while it waits (an idle connection costs one
+// goroutine with a 4 KiB stack), and a writer goroutine that exists only
+// while the connection has frames queued or a subscription behind.
 // Each message is encoded once per Handler and the same bytes are queued on
 // every subscribed connection. A subscription replays history at its own
 // pace (never filling more than half the queue) before it joins the live

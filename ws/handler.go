@@ -85,13 +85,14 @@ type Handler struct {
 	// it with an error, answered with an error frame with code
 	// "forbidden" (or "invalid_message" for an error wrapping
 	// bus.ErrInvalidMessage). m.Topic is the topic; changing it has no
-	// effect. It runs on the connection's reader goroutine.
+	// effect. It runs for the connection's reader, one frame at a time.
 	OnPublish func(ctx context.Context, c *Conn, m *bus.Message) error
 
 	// OnMessage, when set, sees every data frame a client sends before
 	// the envelope protocol does. Returning true means the frame was
 	// handled and the protocol ignores it; returning false lets the
-	// protocol decode it. It runs on the connection's reader goroutine:
+	// protocol decode it. It runs for the connection's reader (on a
+	// goroutine of its own per frame; a panic ends the request as usual):
 	// frames of one connection are seen one at a time, in order; a slow
 	// OnMessage delays that connection only. See Conn for what it can do.
 	OnMessage func(ctx context.Context, c *Conn, typ websocket.MessageType, data []byte) bool
