@@ -473,17 +473,44 @@ const OPEN = {
     };
     const wire = (ws) => {
       ws.onopen = () => ws.send(JSON.stringify({ op: "subscribe", topic, after: cursor, ref: "s" }));
+      // A frame holds one envelope or a batch of them, one per line. They
+      // are handled in order; after the subscribe's ack the rest waits for
+      // a task of its own, as if it had come in frames of its own, so the
+      // subscription takes this transport (a promise away) before its
+      // messages arrive.
+      let queue = [], at = 0, waiting = false;
+      const drain = () => {
+        waiting = false;
+        while (at < queue.length && !done) {
+          if (onEnvelope(queue[at++]) && at < queue.length) {
+            waiting = true;
+            setTimeout(drain, 0);
+            return;
+          }
+        }
+        queue = [];
+        at = 0;
+      };
       ws.onmessage = (ev) => {
+        if (typeof ev.data === "string") queue.push(...ev.data.split("\n"));
+        else queue.push(ev.data);
+        if (!waiting) drain();
+      };
+      // onEnvelope handles one envelope and reports whether it was the
+      // subscribe's ack.
+      const onEnvelope = (text) => {
         let f;
         try {
-          f = JSON.parse(ev.data);
+          f = JSON.parse(text);
         } catch {
-          return;
+          return false;
         }
         if (f.op === "message" && f.topic === topic) {
           sink.message({ topic, id: f.id, type: f.type || "", data: f.data64 !== undefined ? b64(f.data64) : f.data ?? "", time: f.time, meta: f.meta });
-        } else if (f.op === "ack" && f.ref === "s") ok();
-        else if (f.op === "reset") {
+        } else if (f.op === "ack" && f.ref === "s") {
+          ok();
+          return true;
+        } else if (f.op === "reset") {
           const e = new HTTPError(410, "cursor_expired", f.message || "cursor expired");
           e.top = f.top;
           if (f.ref === "s") ko(e);
@@ -493,6 +520,7 @@ const OPEN = {
           e.transport = true;
           end(e);
         }
+        return false;
       };
       let up = false;
       ws.addEventListener("open", () => (up = true));

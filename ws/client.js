@@ -142,7 +142,13 @@ export class Client {
       }
       this.onstatechange?.("open");
     };
-    ws.onmessage = (ev) => this._dispatch(ws, ev.data);
+    ws.onmessage = (ev) => {
+      // A frame holds one envelope or a batch of them, one per line.
+      for (const text of typeof ev.data === "string" ? ev.data.split("\n") : [ev.data]) {
+        if (ws.readyState !== WebSocket.OPEN) return; // closed by an earlier one
+        this._dispatch(ws, text);
+      }
+    };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       // 4001: the token expired; a failed handshake may be a refused one.

@@ -169,7 +169,9 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
 		if err != nil {
 			return err
 		}
-		if err := c.dispatch(ctx, p); err != nil {
+		err = eachEnvelope(p, func(e []byte) error { return c.dispatch(ctx, e) })
+		if err != nil {
+			err = fmt.Errorf("ws: from server: %w", err)
 			conn.Close(websocket.StatusProtocolError, "protocol error")
 			return err
 		}
@@ -198,11 +200,11 @@ func (c *Client) disconnected() {
 	}
 }
 
-// dispatch handles one frame from the server.
+// dispatch handles one envelope from the server.
 func (c *Client) dispatch(ctx context.Context, p []byte) error {
 	e, err := decodeEnvelope(p)
 	if err != nil {
-		return fmt.Errorf("ws: from server: %w", err)
+		return err
 	}
 	switch e.Op {
 	case opMessage:
@@ -267,7 +269,7 @@ func (c *Client) dispatch(ctx context.Context, p []byte) error {
 			c.logger().Debug("ws: error frame", "topic", e.Topic, "error", ferr)
 		}
 	default:
-		return fmt.Errorf("ws: from server: unexpected op %q", e.Op)
+		return fmt.Errorf("unexpected op %q", e.Op)
 	}
 	return nil
 }

@@ -1,20 +1,20 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
-	"github.com/pushpull/pushpull/metrics"
 )
 
 // minQueue is the initial capacity of a connection's queue.
@@ -28,6 +28,12 @@ const maxMalformed = 16
 // broker read.
 const catchUpBatch = 128
 
+// maxEmptyCatchUps is how many broker reads in a row may find nothing new
+// for a subscription that still cannot rejoin the fan-out before it is
+// ended with an internal error: the broker's history and its live
+// delivery disagree.
+const maxEmptyCatchUps = 16
+
 // A Conn is one client connection of a Handler, as seen by
 // Handler.OnMessage. Its methods are safe for concurrent use.
 type Conn struct {
@@ -36,10 +42,16 @@ type Conn struct {
 	req *http.Request
 	id  *auth.Identity // from Handler.Auth; nil without one
 
-	netConn net.Conn // the hijacked connection: closing it aborts everything
+	netConn *peekConn          // the hijacked connection: closing it aborts everything
+	br      *bufio.Reader      // what ws reads frames from
+	brMu    sync.Mutex         // held by whoever looks into br apart from ws.Read
+	start   time.Time          // when it opened, for Metrics
+	batch   int                // the largest batch frame; 0: one envelope per frame
+	ctx     context.Context    // for broker reads; cancelled by teardown
+	cancel  context.CancelFunc // cancels ctx
 
 	mu          sync.Mutex
-	queue       []frame // ring buffer, grown up to QueueSize frames
+	queue       []frame // ring buffer, grown while frames wait
 	head, n     int
 	writing     bool // a writer goroutine runs
 	closing     bool // no more frames are queued
@@ -47,10 +59,16 @@ type Conn struct {
 	closeCode   websocket.StatusCode
 	closeReason string
 	subs        map[string]*connSub
-	owing       []*connSub  // subscriptions owed messages c published; the reader's only
-	wtimer      *time.Timer // write watchdog
-	ptimer      *time.Timer // next ping
-	etimer      *time.Timer // the identity's expiry
+	written     atomic.Uint64 // frames written: see ping
+	pinged      uint64        // written at the last ping; the pinger\'s only
+	lagging     []*connSub    // subscriptions fed from history by the writer
+	takes       uint64        // how many times the writer took the queue
+	next        int           // the lagging subscription the writer feeds next; the writer's only
+	owing       []*connSub    // subscriptions owed messages c published; the reader's only
+	wtimer      *time.Timer   // write watchdog
+	wsent       uint64        // netConn.sent when the watchdog was armed or last saw progress
+	ptimer      *time.Timer   // next ping
+	etimer      *time.Timer   // the identity's expiry
 	space       chan struct{}
 	wg          sync.WaitGroup
 }
@@ -58,6 +76,7 @@ type Conn struct {
 type frame struct {
 	p     []byte
 	bin   bool
+	raw   bool   // queued by Send: written alone, never in a batch
 	topic string // of a message frame, for Metrics; "" for other frames
 }
 
@@ -66,14 +85,25 @@ type connSub struct {
 	c     *Conn
 	hub   *hub
 	topic string
-	last  bus.Position // the last message queued; guarded by hub.mu once attached
+	last  bus.Position // the last message queued or written; guarded by hub.mu once attached
 	owed  bus.Position // the last message c published to topic, until queued; guarded by hub.mu
 	idx   int          // index in hub.subs
+	gone  bool         // removed for good: it never joins the fan-out again; guarded by hub.mu
 	leave func()       // ends its presence (auth.Join); called once
+
+	lagSince uint64 // c.takes when it fell behind; guarded by c.mu
+	empty    int    // broker reads in a row that found nothing; the writer's only
 }
 
-func newConn(h *Handler, wc *websocket.Conn, nc net.Conn, r *http.Request) *Conn {
-	return &Conn{h: h, ws: wc, netConn: nc, req: r, space: make(chan struct{}, 1)}
+func newConn(h *Handler, wc *websocket.Conn, nc *peekConn, br *bufio.Reader, r *http.Request) *Conn {
+	c := &Conn{h: h, ws: wc, netConn: nc, br: br, req: r, space: make(chan struct{}, 1)}
+	if wc.Subprotocol() == Subprotocol {
+		// Only clients of the protocol read batch frames; a connection
+		// without it may be an application's own (see OnMessage).
+		c.batch = h.batchBytes()
+	}
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(r.Context()))
+	return c
 }
 
 // Request returns the upgrade request. Its Context must not be used: the
@@ -114,9 +144,11 @@ func (c *Conn) Send(typ websocket.MessageType, p []byte) error {
 		}
 		return bus.ErrClosed
 	}
-	if !c.pushLocked(frame{p: p, bin: typ == websocket.MessageBinary}) {
+	if c.n >= c.h.queueSize() {
+		c.closeLocked(CloseSlowConsumer, "slow consumer")
 		return bus.ErrSlowConsumer
 	}
+	c.pushLocked(frame{p: p, bin: typ == websocket.MessageBinary, raw: true})
 	return nil
 }
 
@@ -141,28 +173,72 @@ func (c *Conn) serve() {
 	malformed := 0
 	for {
 		c.waitRoom()
-		typ, data, err := c.ws.Read(ctx)
+		// Wait for the next frame here rather than deep in
+		// websocket.Conn.Read (see aside), unless it is buffered already
+		// or the closing handshake is reading.
+		if c.brMu.TryLock() {
+			peek := c.br.Buffered() == 0
+			c.brMu.Unlock()
+			if peek {
+				c.netConn.wait()
+			}
+		}
+		var err error
+		aside(func() { err = c.readFrame(ctx, &malformed) })
 		if err != nil {
 			c.h.logger().Debug("ws: connection ends", "remote_addr", c.req.RemoteAddr, "error", err)
 			break
 		}
-		if c.h.OnMessage != nil && c.h.OnMessage(ctx, c, typ, data) {
-			continue
-		}
-		switch {
-		case typ != websocket.MessageText:
-			c.closeWith(websocket.StatusUnsupportedData, "binary frames are not part of "+Subprotocol)
-		case !utf8.Valid(data):
-			c.closeWith(websocket.StatusInvalidFramePayloadData, "text frame is not UTF-8")
-		case c.handle(ctx, data):
-			malformed = 0
-		default:
-			if malformed++; malformed >= maxMalformed {
-				c.closeWith(websocket.StatusPolicyViolation, "too many malformed frames")
-			}
-		}
 	}
 	c.teardown()
+}
+
+// aside runs f on a goroutine of its own and waits for it. The reader
+// reads and serves each frame aside: reading a frame, decoding and serving
+// a request need deep stacks, and a goroutine's stack, once grown, stays
+// grown while the goroutine lives (the runtime shrinks a stack only when
+// less than a quarter of it is in use). So the reader's stack stays as
+// small as waiting for the next frame needs (4 KiB rather than 8), for as
+// long as the connection lives.
+// A panic of f is raised again on the caller's goroutine, so that it ends
+// the request as it would have without aside.
+func aside(f func()) {
+	var p any
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { p = recover() }()
+		f()
+	}()
+	<-done
+	if p != nil {
+		panic(p)
+	}
+}
+
+// readFrame reads the client's next frame and serves it, counting malformed
+// frames in a row. It returns the error that ends the connection.
+func (c *Conn) readFrame(ctx context.Context, malformed *int) error {
+	typ, data, err := c.ws.Read(ctx)
+	if err != nil {
+		return err
+	}
+	if c.h.OnMessage != nil && c.h.OnMessage(ctx, c, typ, data) {
+		return nil
+	}
+	switch {
+	case typ != websocket.MessageText:
+		c.closeWith(websocket.StatusUnsupportedData, "binary frames are not part of "+Subprotocol)
+	case !utf8.Valid(data):
+		c.closeWith(websocket.StatusInvalidFramePayloadData, "text frame is not UTF-8")
+	case c.handle(ctx, data):
+		*malformed = 0
+	default:
+		if *malformed++; *malformed >= maxMalformed {
+			c.closeWith(websocket.StatusPolicyViolation, "too many malformed frames")
+		}
+	}
+	return nil
 }
 
 // waitRoom waits until the queue is less than half full or the connection
@@ -329,6 +405,9 @@ func (c *Conn) unsubscribe(e *envelope) {
 	c.mu.Lock()
 	s := c.subs[e.Topic]
 	delete(c.subs, e.Topic)
+	if s != nil {
+		c.dropLaggingLocked(s)
+	}
 	c.mu.Unlock()
 	if s != nil {
 		s.leave()
@@ -350,7 +429,15 @@ func (c *Conn) forget(s *connSub) bool {
 		return false
 	}
 	delete(c.subs, s.topic)
+	c.dropLaggingLocked(s)
 	return true
+}
+
+// dropLaggingLocked takes s out of the lagging subscriptions. c.mu is held.
+func (c *Conn) dropLaggingLocked(s *connSub) {
+	if i := slices.Index(c.lagging, s); i >= 0 {
+		c.lagging = slices.Delete(c.lagging, i, i+1)
+	}
 }
 
 func (c *Conn) publish(ctx context.Context, e *envelope) {
@@ -449,16 +536,48 @@ func (c *Conn) debt() int {
 	return total
 }
 
-// The queue and the writer: frames for the client wait in a bounded ring,
-// which a writer goroutine drains while it is not empty.
+// The queue and the writer: frames for the client wait in a ring, which a
+// writer goroutine drains while it is not empty. Live messages fill it up
+// to liveLimit; a subscription whose message finds it that full falls
+// behind: it leaves the fan-out and the writer feeds it from the broker's
+// history, a batch per turn, until it has caught up and rejoins.
 
-// send queues a text frame without waiting; see Send.
+// send queues a text frame without waiting. It is for the protocol's own
+// replies (acks, errors, resets), which the reader's flow control bounds
+// (see waitRoom); they never close the connection.
 func (c *Conn) send(p []byte) {
 	c.mu.Lock()
 	if !c.closing {
 		c.pushLocked(frame{p: p})
 	}
 	c.mu.Unlock()
+}
+
+// sendMessage queues the message frame p of s's topic and reports true, or,
+// when live messages already fill the queue up to liveLimit, reports false
+// and marks s as lagging: the caller (the fan-out, holding hub.mu) takes s
+// out of the fan-out and the writer feeds it from history after s.last.
+func (c *Conn) sendMessage(s *connSub, p []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return true // nothing is written any more; the teardown ends s
+	}
+	if c.n >= c.liveLimit() {
+		s.lagSince = c.takes
+		c.lagging = append(c.lagging, s)
+		c.kickLocked()
+		return false
+	}
+	c.pushLocked(frame{p: p, topic: s.topic})
+	return true
+}
+
+// liveLimit is how many frames the fan-out may fill the queue with; the
+// rest of QueueSize is left for replies and for Send.
+func (c *Conn) liveLimit() int {
+	q := c.h.queueSize()
+	return max(q-q/4, 1)
 }
 
 // sendWait queues p once the queue is less than half full, so that replayed
@@ -485,18 +604,13 @@ func (c *Conn) sendWait(ctx context.Context, topic string, p []byte) bool {
 	}
 }
 
-// pushLocked queues f, or closes the connection as a slow consumer when
-// the queue is full. c.mu is held and c is not closing.
-func (c *Conn) pushLocked(f frame) bool {
+// pushLocked queues f, growing the ring when it is full; the callers
+// bound how full it gets. c.mu is held and c is not closing.
+func (c *Conn) pushLocked(f frame) {
 	if c.n == len(c.queue) {
-		limit := c.h.queueSize()
-		if c.n >= limit {
-			c.closeLocked(CloseSlowConsumer, "slow consumer")
-			return false
-		}
 		// Grow the ring; it starts small because most connections are
 		// idle most of the time.
-		q := make([]frame, min(max(2*len(c.queue), minQueue), limit))
+		q := make([]frame, max(2*len(c.queue), minQueue))
 		for i := range c.n {
 			q[i] = c.queue[(c.head+i)%len(c.queue)]
 		}
@@ -505,7 +619,6 @@ func (c *Conn) pushLocked(f frame) bool {
 	c.queue[(c.head+c.n)%len(c.queue)] = f
 	c.n++
 	c.kickLocked()
-	return true
 }
 
 // roomLocked reports whether the queue is less than half full: the share
@@ -528,22 +641,38 @@ func (c *Conn) kickLocked() {
 	go c.writeLoop()
 }
 
+// wake tells a reader waiting for room (waitRoom, sendWait) to look again.
+func (c *Conn) wake() {
+	select {
+	case c.space <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop is the writer. Each turn it takes every queued frame and
+// writes them, envelopes coalesced into batch frames, then feeds one
+// lagging subscription one batch from history. So a topic that falls
+// behind gets its share of the connection, and holds no other topic back.
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
 	ctx := context.WithoutCancel(c.req.Context()) // never cancelled: the watchdog bounds writes
+	w := writer{c: c}
 	for {
 		c.mu.Lock()
 		if c.closing {
 			code, reason := c.closeCode, c.closeReason
 			c.mu.Unlock()
 			if code != 0 {
+				// The closing handshake reads br too.
+				c.brMu.Lock()
 				c.watch(true)
 				c.ws.Close(code, reason)
 				c.watch(false)
+				c.brMu.Unlock()
 			}
 			return
 		}
-		if c.n == 0 {
+		if c.n == 0 && len(c.lagging) == 0 {
 			c.writing = false
 			if len(c.queue) > minQueue {
 				c.queue, c.head = nil, 0 // a burst is over: give its memory back
@@ -551,30 +680,159 @@ func (c *Conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		f := c.queue[c.head]
-		c.queue[c.head] = frame{}
-		c.head = (c.head + 1) % len(c.queue)
-		c.n--
+		w.frames = w.frames[:0]
+		for c.n > 0 {
+			w.frames = append(w.frames, c.queue[c.head])
+			c.queue[c.head] = frame{}
+			c.head = (c.head + 1) % len(c.queue)
+			c.n--
+		}
+		c.takes++
+		// A subscription that fell behind before this take has all its
+		// queued messages in it: its history may follow them.
+		s := c.nextLaggingLocked()
 		c.mu.Unlock()
-		select {
-		case c.space <- struct{}{}:
-		default:
-		}
-		typ := websocket.MessageText
-		if f.bin {
-			typ = websocket.MessageBinary
-		}
-		c.watch(true)
-		err := c.ws.Write(ctx, typ, f.p)
-		c.watch(false)
-		if err != nil {
+		c.wake()
+		if err := w.frames2wire(ctx); err != nil {
 			c.abort()
 			return
 		}
-		if f.topic != "" && c.h.Metrics != nil {
-			c.h.Metrics.Record(metrics.Event{Kind: metrics.Delivered, Transport: transport, Topic: f.topic, N: 1, Bytes: int64(len(f.p))})
+		if s != nil {
+			if err := c.catchUp(ctx, &w, s); err != nil {
+				c.abort()
+				return
+			}
 		}
 	}
+}
+
+// nextLaggingLocked returns the lagging subscription to feed this turn,
+// in turn, or nil. Only subscriptions that fell behind before the writer's
+// last take are eligible. c.mu is held.
+func (c *Conn) nextLaggingLocked() *connSub {
+	for range len(c.lagging) {
+		if c.next >= len(c.lagging) {
+			c.next = 0
+		}
+		s := c.lagging[c.next]
+		c.next++
+		if s.lagSince < c.takes {
+			return s
+		}
+	}
+	return nil
+}
+
+// catchUp writes the next batch of history after s.last and rejoins s to
+// the fan-out once it has caught up. It returns only write errors; a
+// subscription the broker cannot serve any more ends with a reset or an
+// error frame.
+func (c *Conn) catchUp(ctx context.Context, w *writer, s *connSub) error {
+	hb := s.hub
+	hb.mu.Lock()
+	after := s.last
+	hb.mu.Unlock()
+	msgs, err := c.h.Broker.Read(c.ctx, s.topic, after.ID(), catchUpBatch)
+	if err != nil {
+		c.endLagging(s, after, err)
+		return nil
+	}
+	last := after
+	if len(msgs) > 0 {
+		if last, err = bus.ParseID(msgs[len(msgs)-1].ID); err != nil {
+			c.endLagging(s, after, fmt.Errorf("ws: topic %q: the broker returned a message without a valid ID: %w", s.topic, err))
+			return nil
+		}
+		w.frames = w.frames[:0]
+		for _, m := range msgs {
+			w.frames = append(w.frames, frame{p: encodeMessage(m), topic: s.topic})
+		}
+		if err := w.frames2wire(ctx); err != nil {
+			return err
+		}
+		s.empty = 0
+	} else if s.empty++; s.empty > maxEmptyCatchUps {
+		c.endLagging(s, after, fmt.Errorf("ws: topic %q: the broker has nothing after %q but the fan-out is ahead", s.topic, after.ID()))
+		return nil
+	}
+	joined, err := hb.advance(s, last)
+	if err != nil {
+		c.endLagging(s, last, err)
+		return nil
+	}
+	c.wake() // the messages s owed the reader are written
+	if joined {
+		c.mu.Lock()
+		c.dropLaggingLocked(s)
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// endLagging ends the lagging subscription s with err: a reset when its
+// cursor expired, an error frame otherwise. It is a no-op when s has
+// already ended.
+func (c *Conn) endLagging(s *connSub, last bus.Position, err error) {
+	if !c.forget(s) {
+		return
+	}
+	s.leave()
+	s.hub.remove(s)
+	c.h.releaseHub(s.hub)
+	c.sendError("", s.topic, withTop(c.ctx, c.h.Broker, s.topic, last.ID(), err))
+}
+
+// A writer writes frames for the writer goroutine, coalescing envelopes
+// into batch frames.
+type writer struct {
+	c      *Conn
+	frames []frame // to write
+	buf    []byte  // the batch being built
+}
+
+// frames2wire writes w.frames in order and empties it. Consecutive
+// envelopes share one batch frame of at most c.batch bytes.
+func (w *writer) frames2wire(ctx context.Context) error {
+	c := w.c
+	fs := w.frames
+	defer func() {
+		clear(fs)
+		w.frames = fs[:0]
+		if cap(w.buf) > 2*c.batch {
+			w.buf = nil
+		}
+	}()
+	for i := 0; i < len(fs); {
+		j := i + 1
+		if !fs[i].raw {
+			size := len(fs[i].p)
+			for j < len(fs) && !fs[j].raw && size+1+len(fs[j].p) <= c.batch {
+				size += 1 + len(fs[j].p)
+				j++
+			}
+		}
+		typ, p := websocket.MessageText, fs[i].p
+		if fs[i].bin {
+			typ = websocket.MessageBinary
+		}
+		if j > i+1 {
+			w.buf = w.buf[:0]
+			for _, f := range fs[i:j] {
+				w.buf = appendBatch(w.buf, f.p)
+			}
+			p = w.buf
+		}
+		c.watch(true)
+		err := c.ws.Write(ctx, typ, p)
+		c.watch(false)
+		if err != nil {
+			return err
+		}
+		c.written.Add(1)
+		c.delivered(fs[i:j])
+		i = j
+	}
+	return nil
 }
 
 // watch arms or disarms the write watchdog, which aborts a connection
@@ -588,6 +846,7 @@ func (c *Conn) watch(on bool) {
 		}
 		return
 	}
+	c.wsent = c.netConn.sent.Load()
 	if c.wtimer == nil {
 		c.wtimer = time.AfterFunc(c.h.writeTimeout(), c.writeStuck)
 		return
@@ -595,9 +854,18 @@ func (c *Conn) watch(on bool) {
 	c.wtimer.Reset(c.h.writeTimeout())
 }
 
+// writeStuck cuts the connection when the write under watch has not
+// moved a byte for WriteTimeout: the peer accepts nothing. A write that
+// moves slowly is watched on.
 func (c *Conn) writeStuck() {
 	c.mu.Lock()
 	if c.done {
+		c.mu.Unlock()
+		return
+	}
+	if sent := c.netConn.sent.Load(); sent != c.wsent {
+		c.wsent = sent
+		c.wtimer.Reset(c.h.writeTimeout())
 		c.mu.Unlock()
 		return
 	}
@@ -634,10 +902,24 @@ func (c *Conn) ping(ctx context.Context) {
 	c.wg.Add(1)
 	c.mu.Unlock()
 	defer c.wg.Done()
+	written := c.written.Load()
+	if written != c.pinged {
+		// Frames went out since the last ping: the peer takes them, or
+		// the write watchdog will cut it. A ping would only wait behind
+		// them (and websocket.Conn drops a connection whose control
+		// frame cannot be written within 5 s).
+		c.pinged = written
+		c.mu.Lock()
+		c.schedulePingLocked(ctx)
+		c.mu.Unlock()
+		return
+	}
 	pctx, cancel := context.WithTimeout(ctx, c.h.pongTimeout())
 	err := c.ws.Ping(pctx)
 	cancel()
-	if err != nil {
+	// A peer that took frames meanwhile is alive, only behind them: its
+	// pong is queued behind what it has yet to read.
+	if err != nil && c.written.Load() == written {
 		c.h.logger().Debug("ws: no pong, closing", "remote_addr", c.req.RemoteAddr, "error", err)
 		c.abort()
 		return
@@ -704,7 +986,9 @@ func (c *Conn) teardown() {
 	if c.wtimer != nil {
 		c.wtimer.Stop()
 	}
+	c.lagging = nil
 	c.mu.Unlock()
+	c.cancel()
 	for _, s := range subs {
 		s.leave()
 		s.hub.remove(s)

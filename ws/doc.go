@@ -21,10 +21,20 @@
 // a server that answers without it does not speak this protocol. (The
 // Handler also accepts connections that ask for no subprotocol, for
 // applications that only use Handler.OnMessage.) A later
-// incompatible revision gets a new name. Every frame is a text frame holding
-// one JSON object with a string field "op"; unknown fields are ignored, so
-// later revisions may add optional ones. Frames of one connection are
-// handled in order.
+// incompatible revision gets a new name. Every frame is a text frame. An
+// envelope is one JSON object with a string field "op", written without a
+// raw newline (the JSON encoders of Go and JavaScript never write one:
+// newlines inside strings are escaped); unknown fields are ignored, so
+// later revisions may add optional ones. A client sends one envelope per
+// frame. The server sends one envelope per frame, or a batch: several
+// envelopes in one frame, separated by a single newline ("\n"), with none
+// before the first or after the last. A client splits a frame at its
+// newlines and handles the envelopes in order, exactly as if each had come
+// in a frame of its own; a frame without a newline is a single envelope,
+// so clients that split read both forms. The server batches only on
+// connections that negotiated "pushpull.v1", and keeps every batch at most
+// Handler.BatchBytes (16 KiB) long unless it holds a single envelope.
+// Frames and envelopes of one connection are handled in order.
 //
 // Client to server:
 //
@@ -96,12 +106,13 @@
 //   - 1007 invalid frame payload data: a text frame that is not UTF-8.
 //   - 1008 policy violation: 16 malformed frames in a row.
 //   - 1009 message too big: a frame over Handler.ReadLimit (64 KiB).
-//   - 4000 slow consumer ([CloseSlowConsumer]): the connection's send
-//     queue (Handler.QueueSize frames) overflowed with live messages.
-//     Nothing was lost: reconnect and subscribe after the last id
-//     received. A peer that stops reading altogether cannot even receive
-//     the close frame; its connection is dropped once a write has been
-//     stuck for WriteTimeout.
+//   - 4000 slow consumer ([CloseSlowConsumer]): frames the application
+//     queued with Conn.Send overflowed the queue (Handler.QueueSize
+//     frames). Nothing was lost: reconnect and subscribe after the last
+//     id received. Live messages never cause it: a subscription that falls
+//     behind catches up from history (see Guarantees). A peer that stops
+//     reading altogether cannot even receive a close frame; its
+//     connection is dropped once a write has been stuck for WriteTimeout.
 //   - 4001 credentials expired ([CloseExpired]): the identity Handler.Auth
 //     found for the connection expired. Nothing was lost: reconnect with
 //     fresh credentials and subscribe after the last id received. The
@@ -120,12 +131,29 @@
 // # Guarantees
 //
 // Publishers and connections never wait for one another: each connection
-// has one reader goroutine (ServeHTTP's) and a writer goroutine that exists
-// only while the connection has frames queued, draining a bounded queue.
+// has one reader goroutine (ServeHTTP's), which reads and serves each
+// frame of the client on a short-lived goroutine of its own so that its
+// own stack stays small while it waits (an idle connection costs one
+// goroutine with a 4 KiB stack), and a writer goroutine that exists only
+// while the connection has frames queued or a subscription behind.
 // Each message is encoded once per Handler and the same bytes are queued on
 // every subscribed connection. A subscription replays history at its own
 // pace (never filling more than half the queue) before it joins the live
 // fan-out, with no gap and no duplicate at the seam.
+//
+// The writer takes every frame waiting in the queue at once and writes
+// them coalesced into batch frames, each with one write: the busier a
+// connection, the more envelopes each write carries. A subscription whose
+// live message finds the queue three quarters full is not cut: it keeps
+// its position, leaves the fan-out, and the writer feeds it from the
+// broker's history (Broker.Read after its last message, one batch frame
+// of up to 128 messages per turn) until it has caught up, then it rejoins
+// the live fan-out, again with no gap and no duplicate. Each turn the
+// writer writes what the other topics queued before it feeds one lagging
+// subscription (in turn), so a flooded topic never holds back the other
+// topics of its connection beyond its share. A subscription whose cursor
+// leaves the history while it is behind gets a reset, as at subscribe.
+// Only a connection that accepts no bytes for WriteTimeout is cut.
 //
 // A client may pipeline requests: send any number back to back and read
 // the answers as they come; each is answered, in order, and its own
@@ -133,8 +161,7 @@
 // connection's next frame only while its queue is less than half full
 // (counting the messages the client published to its own subscriptions
 // that the fan-out has yet to queue), so a client that sends faster than
-// it reads is slowed down by TCP flow control. Only live messages
-// published by others can overflow the queue, and a client that stops
+// it reads is slowed down by TCP flow control, and a client that stops
 // reading is no longer read at all.
 //
 // The Client resubscribes every topic after its last delivered id when it

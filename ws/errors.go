@@ -12,8 +12,10 @@ import (
 
 // Close codes the Handler uses besides the standard ones (see doc.go).
 const (
-	// CloseSlowConsumer closes a connection whose send queue filled up or
-	// whose write took longer than WriteTimeout. The client should
+	// CloseSlowConsumer closes a connection whose queue the application
+	// filled with Conn.Send, or whose write took longer than
+	// WriteTimeout. (Live messages never fill it: a subscription that
+	// falls behind reads on from history.) The client should
 	// reconnect and resume from its cursors; it has lost nothing.
 	CloseSlowConsumer websocket.StatusCode = 4000
 	// CloseExpired closes a connection whose identity (Handler.Auth)

@@ -70,3 +70,55 @@ func FuzzDataRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBatchFrame: splitting any frame never panics, yields envelopes that
+// join back to the frame, and never yields an empty one; every envelope
+// the server encodes survives a batch unchanged.
+func FuzzBatchFrame(f *testing.F) {
+	f.Add([]byte(`{"op":"ack","ref":"s","topic":"t","id":"0-0"}`), []byte("x"), []byte{0xff, '\n'})
+	f.Add([]byte("{\"op\":\"ack\"}\n{\"op\":\"message\",\"topic\":\"t\",\"id\":\"e-1\"}"), []byte("a\nb"), []byte{})
+	f.Add([]byte("\n"), []byte("\u2028"), []byte("\r\n"))
+	f.Add([]byte("a\n\nb\n"), []byte{}, []byte{0})
+	f.Fuzz(func(t *testing.T, frame, d1, d2 []byte) {
+		var parts [][]byte
+		err := eachEnvelope(frame, func(e []byte) error {
+			if len(e) == 0 || bytes.IndexByte(e, batchSep) >= 0 {
+				t.Fatalf("envelope %q from frame %q", e, frame)
+			}
+			parts = append(parts, e)
+			_, _ = decodeEnvelope(e)
+			return nil
+		})
+		if err == nil && !bytes.Equal(bytes.Join(parts, []byte{batchSep}), frame) {
+			t.Fatalf("frame %q split into %q", frame, parts)
+		}
+
+		var batch []byte
+		msgs := []bus.Message{
+			{Topic: "t", ID: "e-1", Data: d1, Meta: map[string]string{"k": string(d2)}},
+			{Topic: "t", ID: "e-2", Type: "x", Data: d2},
+		}
+		for _, m := range msgs {
+			p := encodeMessage(m)
+			if bytes.IndexByte(p, batchSep) >= 0 {
+				t.Fatalf("encoded envelope holds a newline: %q", p)
+			}
+			batch = appendBatch(batch, p)
+		}
+		i := 0
+		err = eachEnvelope(batch, func(p []byte) error {
+			e, err := decodeEnvelope(p)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(e.data(), msgs[i].Data) || e.ID != msgs[i].ID {
+				t.Fatalf("envelope %d came back as %+v", i, e)
+			}
+			i++
+			return nil
+		})
+		if err != nil || i != len(msgs) {
+			t.Fatalf("batch %q: %d envelopes, %v", batch, i, err)
+		}
+	})
+}

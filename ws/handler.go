@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -25,6 +26,7 @@ const (
 	DefaultPingInterval     = 30 * time.Second
 	DefaultPongTimeout      = 10 * time.Second
 	DefaultMaxSubscriptions = 100
+	DefaultBatchBytes       = 16 << 10
 )
 
 // An Action is what a client asks to do with a topic; Authorize receives it.
@@ -83,13 +85,14 @@ type Handler struct {
 	// it with an error, answered with an error frame with code
 	// "forbidden" (or "invalid_message" for an error wrapping
 	// bus.ErrInvalidMessage). m.Topic is the topic; changing it has no
-	// effect. It runs on the connection's reader goroutine.
+	// effect. It runs for the connection's reader, one frame at a time.
 	OnPublish func(ctx context.Context, c *Conn, m *bus.Message) error
 
 	// OnMessage, when set, sees every data frame a client sends before
 	// the envelope protocol does. Returning true means the frame was
 	// handled and the protocol ignores it; returning false lets the
-	// protocol decode it. It runs on the connection's reader goroutine:
+	// protocol decode it. It runs for the connection's reader (on a
+	// goroutine of its own per frame; a panic ends the request as usual):
 	// frames of one connection are seen one at a time, in order; a slow
 	// OnMessage delays that connection only. See Conn for what it can do.
 	OnMessage func(ctx context.Context, c *Conn, typ websocket.MessageType, data []byte) bool
@@ -99,29 +102,47 @@ type Handler struct {
 	// connection with StatusMessageTooBig.
 	ReadLimit int64
 	// QueueSize is how many frames may wait for a connection's writer:
-	// the burst a connection absorbs. Zero means DefaultQueueSize. A
-	// connection whose queue is full is closed with CloseSlowConsumer;
-	// its client resumes from its cursors. A client's own requests never
-	// fill it: the Handler reads a connection's next frame only while its
-	// queue is less than half full, so the replies (and replayed history)
-	// take at most half and a client that pipelines requests faster than
-	// it reads the replies is slowed down by TCP instead. Messages the
-	// client published to topics it subscribes to count as queued until
-	// the fan-out queues them. The queue starts at a few
-	// slots and grows only while frames wait, and queued messages share
-	// their encoded bytes with every other connection, so a large value
-	// costs little.
+	// the burst a connection absorbs before it reads from history. Zero
+	// means DefaultQueueSize. Live messages fill at most three quarters
+	// of it; a subscription whose next message finds it that full falls
+	// behind without losing its place: the writer feeds it from the
+	// Broker's history (Read), a batch frame at a time, interleaved with
+	// the connection's other topics, until it has caught up and rejoins
+	// the live fan-out. Nothing is cut for that; a subscription whose
+	// cursor leaves the history meanwhile gets a reset. A client's own
+	// requests never fill the queue: the Handler reads a connection's
+	// next frame only while its queue is less than half full, so the
+	// replies (and replayed history) take at most half and a client that
+	// pipelines requests faster than it reads the replies is slowed down
+	// by TCP instead. Messages the client published to topics it
+	// subscribes to count as queued until they are queued or written.
+	// Frames queued with Conn.Send beyond QueueSize close the connection
+	// with CloseSlowConsumer. The queue starts at a few slots and grows
+	// only while frames wait, and queued messages share their encoded
+	// bytes with every other connection, so a large value costs little.
 	QueueSize int
-	// WriteTimeout bounds each write to a connection. Zero means
-	// DefaultWriteTimeout. A write that takes longer closes the
-	// connection.
+	// BatchBytes is the largest batch frame: the writer coalesces the
+	// envelopes waiting for a connection that speaks Subprotocol into
+	// frames of up to this many bytes, each written with one write (see
+	// the package documentation). An envelope larger than that travels
+	// alone. Zero means DefaultBatchBytes (16 KiB); a negative value
+	// sends one envelope per frame. Keep it below the clients' read
+	// limits (Client.ReadLimit defaults to 1 MiB).
+	BatchBytes int
+	// WriteTimeout is how long a write to a connection may go without
+	// the peer accepting a byte (of a 4 KiB chunk). Zero means
+	// DefaultWriteTimeout. A connection whose write stalls that long is
+	// cut (CloseSlowConsumer); one that drains slowly is not.
 	WriteTimeout time.Duration
 	// PingInterval is how often each connection is pinged. Zero means
-	// DefaultPingInterval; a negative value turns pings off.
+	// DefaultPingInterval; a negative value turns pings off. A connection
+	// that took frames since the last ping is not pinged that time: the
+	// write watchdog (WriteTimeout) watches it.
 	PingInterval time.Duration
 	// PongTimeout is how long a pong may take. Zero means
-	// DefaultPongTimeout. A connection that does not answer in time is
-	// closed.
+	// DefaultPongTimeout. A connection that does not answer in time, and
+	// took no frame meanwhile, is closed (a client far behind reads the
+	// ping only after what was written before it).
 	PongTimeout time.Duration
 	// MaxConnections caps the connections served at once; more get 503
 	// Service Unavailable before the upgrade. Zero means no limit.
@@ -161,6 +182,16 @@ func (h *Handler) queueSize() int {
 		return h.QueueSize
 	}
 	return DefaultQueueSize
+}
+
+func (h *Handler) batchBytes() int {
+	switch {
+	case h.BatchBytes > 0:
+		return h.BatchBytes
+	case h.BatchBytes < 0:
+		return 0
+	}
+	return DefaultBatchBytes
 }
 
 func (h *Handler) writeTimeout() time.Duration {
@@ -207,6 +238,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Broker == nil {
 		panic("ws: Handler.Broker is nil")
 	}
+	// The upgrade runs aside, and so does each frame (see Conn.serve):
+	// this goroutine, which lives as long as the connection, keeps the
+	// small stack that waiting for the next frame needs.
+	var c *Conn
+	aside(func() { c = h.upgrade(w, r) })
+	if c == nil {
+		return
+	}
+	defer h.connWG.Done()
+	if h.Metrics != nil {
+		defer c.closed(c.start)
+	}
+	c.serve()
+	h.release(c)
+}
+
+// upgrade authenticates and admits the request and upgrades it. It returns
+// the connection, or nil when it answered the request with a refusal.
+func (h *Handler) upgrade(w http.ResponseWriter, r *http.Request) (c *Conn) {
 	var id *auth.Identity
 	if h.Auth != nil {
 		var err error
@@ -215,12 +265,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("WWW-Authenticate", auth.Challenge(err))
 				http.Error(w, err.Error(), http.StatusUnauthorized)
 				h.refusedUpgrade(http.StatusUnauthorized)
-				return
+				return nil
 			}
 			h.logger().Warn("ws: credentials could not be checked", "error", err)
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "ws: credentials could not be checked", http.StatusServiceUnavailable)
-			return
+			return nil
 		}
 	}
 	if err := h.admit(); err != nil {
@@ -230,9 +280,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		h.refusedAdmit(err)
-		return
+		return nil
 	}
-	defer h.connWG.Done()
+	defer func() {
+		if c == nil { // refused, or a panic
+			h.release(nil)
+			h.connWG.Done()
+		}
+	}()
 	hw := &hijackRecorder{ResponseWriter: w}
 	wc, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{Subprotocol},
@@ -242,33 +297,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		h.refusedUpgrade(hw.status)
-		h.release(nil)
 		h.logger().Debug("ws: accept", "error", err)
-		return
+		return nil
 	}
-	c := newConn(h, wc, hw.conn, r)
-	c.id = id
+	conn := newConn(h, wc, hw.conn, hw.br, r)
+	conn.id = id
 	h.mu.Lock()
 	down := h.shutdown
-	h.conns[c] = struct{}{}
+	h.conns[conn] = struct{}{}
 	h.mu.Unlock()
 	if down {
-		c.closeWith(websocket.StatusGoingAway, "server shutting down")
+		conn.closeWith(websocket.StatusGoingAway, "server shutting down")
 	}
 	if h.Metrics != nil {
-		defer c.closed(c.opened())
+		conn.start = conn.opened()
 	}
-	c.expireAt()
-	c.serve()
-	h.release(c)
+	conn.expireAt()
+	return conn
 }
 
 // hijackRecorder remembers the connection websocket.Accept hijacks, so that
 // the Handler can always close it at once. (websocket.Conn.CloseNow waits
-// for a closing handshake in progress instead.)
+// for a closing handshake in progress instead.) The connection it hands
+// over is a *peekConn, and it keeps the buffered reader websocket.Conn
+// reads frames from, for Conn.serve's shallow wait for the next frame.
 type hijackRecorder struct {
 	http.ResponseWriter
-	conn   net.Conn
+	conn   *peekConn
+	br     *bufio.Reader
 	status int // of a refused upgrade
 }
 
@@ -280,8 +336,87 @@ func (w *hijackRecorder) WriteHeader(status int) {
 
 func (w *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	w.conn = c
-	return c, brw, err
+	if err != nil {
+		return c, brw, err
+	}
+	w.conn, w.br = &peekConn{Conn: c}, brw.Reader
+	brw.Writer.Reset(w.conn) // empty: the response is flushed
+	return w.conn, brw, nil
+}
+
+// A peekConn is a hijacked connection whose reader can wait for the next
+// byte without a deep call stack: wait reads one byte and keeps it for the
+// next Read. It writes in chunks and counts them (see Conn.writeStuck). wait and Read never read the connection at the same time
+// (websocket.Conn reads on other goroutines too, in its closing
+// handshake).
+type peekConn struct {
+	net.Conn
+	mu      sync.Mutex
+	b       [1]byte
+	peeked  bool          // b holds the next byte
+	waiting chan struct{} // while wait reads b; closed when it is done
+	reading bool          // Read is reading
+	sent    atomic.Uint64 // chunks written, for the write watchdog
+}
+
+// writeChunk is the most a peekConn writes at once, so that the write
+// watchdog sees a slow peer's progress within a large frame.
+const writeChunk = 4 << 10
+
+func (c *peekConn) Write(p []byte) (n int, err error) {
+	for len(p) > 0 {
+		k := min(len(p), writeChunk)
+		m, err := c.Conn.Write(p[:k])
+		n += m
+		c.sent.Add(1)
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// wait blocks until the peer sends a byte or the connection fails, unless
+// a byte is kept already or Read is reading. Only the reader calls it.
+func (c *peekConn) wait() {
+	c.mu.Lock()
+	if c.peeked || c.reading {
+		c.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	c.waiting = done
+	c.mu.Unlock()
+	n, _ := c.Conn.Read(c.b[:])
+	c.mu.Lock()
+	c.peeked = n == 1
+	c.waiting = nil
+	c.mu.Unlock()
+	close(done)
+}
+
+func (c *peekConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	for c.waiting != nil {
+		done := c.waiting
+		c.mu.Unlock()
+		<-done
+		c.mu.Lock()
+	}
+	if c.peeked && len(p) > 0 {
+		p[0] = c.b[0]
+		c.peeked = false
+		c.mu.Unlock()
+		return 1, nil
+	}
+	c.reading = true
+	c.mu.Unlock()
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	c.reading = false
+	c.mu.Unlock()
+	return n, err
 }
 
 // admit reserves a connection slot.

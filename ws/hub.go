@@ -111,7 +111,9 @@ func (hb *hub) run(ctx context.Context) {
 }
 
 // fanOut encodes m once and queues it on every subscribed connection that
-// has not seen it yet. It never waits for a connection.
+// has not seen it yet. It never waits for a connection: a subscription whose
+// connection's queue is full leaves the fan-out and catches up from
+// history (see Conn.catchUp).
 func (hb *hub) fanOut(m bus.Message) {
 	pos, err := bus.ParseID(m.ID)
 	if err != nil {
@@ -121,11 +123,16 @@ func (hb *hub) fanOut(m bus.Message) {
 	p := encodeMessage(m)
 	hb.mu.Lock()
 	hb.last = pos
-	for _, s := range hb.subs {
+	for i := 0; i < len(hb.subs); {
+		s := hb.subs[i]
 		if pos.After(s.last) {
+			if !s.c.sendMessage(s, p) {
+				hb.detachLocked(s)
+				continue // another subscription took index i
+			}
 			s.last = pos
-			s.c.sendMessage(hb.topic, p)
 		}
+		i++
 	}
 	hb.mu.Unlock()
 }
@@ -134,17 +141,14 @@ func (hb *hub) fanOut(m bus.Message) {
 // loses the subscription; the client subscribes again from its cursor.
 func (hb *hub) fail(ctx context.Context, err error) {
 	hb.h.hubs.Forget(hb.topic, hb)
-	if errors.Is(err, bus.ErrCursorExpired) {
-		if _, ok := bus.TopOf(err); !ok {
-			if top, terr := hb.h.Broker.Top(ctx, hb.topic); terr == nil {
-				err = &bus.CursorError{Topic: hb.topic, Cursor: hb.lastID(), Top: top, Err: bus.ErrCursorExpired}
-			}
-		}
-	}
+	err = withTop(ctx, hb.h.Broker, hb.topic, hb.lastID(), err)
 	hb.mu.Lock()
 	subs := hb.subs
 	hb.subs = nil
 	hb.dead = err
+	for _, s := range subs {
+		s.gone = true
+	}
 	hb.mu.Unlock()
 	dropped := 0
 	for _, s := range subs {
@@ -174,6 +178,9 @@ func (hb *hub) tryAttach(s *connSub, cursor string, ack []byte, acked, aheadChec
 	defer hb.mu.Unlock()
 	if hb.dead != nil {
 		return false, false, hb.dead
+	}
+	if s.gone {
+		return false, false, errConnClosing
 	}
 	var pos bus.Position
 	if cursor == bus.Oldest {
@@ -209,13 +216,14 @@ func (hb *hub) attachedLocked(s *connSub) bool {
 }
 
 // owe records that the connection of s published the message at pos to
-// the topic: until the fan-out has queued it on s, the messages up to it
-// are owed to the connection (see debt). It reports false when nothing is
-// owed: s is not in the fan-out, or already got pos.
+// the topic: until the fan-out has queued it on s (or the writer has
+// written it from history), the messages up to it are owed to the
+// connection (see debt). It reports false when nothing is owed: s has
+// ended, or already got pos.
 func (hb *hub) owe(s *connSub, pos bus.Position) bool {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
-	if !hb.attachedLocked(s) || !pos.After(s.last) {
+	if s.gone || !pos.After(s.last) {
 		return false
 	}
 	if !s.owed.After(pos) {
@@ -226,29 +234,74 @@ func (hb *hub) owe(s *connSub, pos bus.Position) bool {
 
 // debt returns how many messages the fan-out has yet to queue on s up to
 // the last one its connection published (see owe); 0 once they are
-// queued, or when s left the fan-out.
+// queued or written, or when s has ended.
 func (hb *hub) debt(s *connSub) int {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
-	if !hb.attachedLocked(s) || !s.owed.After(s.last) {
+	if s.gone || !s.owed.After(s.last) {
 		s.owed = bus.Position{}
 		return 0
 	}
 	return int(min(s.owed.Offset-s.last.Offset, 1<<30))
 }
 
-// remove takes s out of the fan-out; it is a no-op when s is not in it.
+// remove takes s out of the fan-out for good: s is ending. It may be
+// called whether s is in the fan-out or not.
 func (hb *hub) remove(s *connSub) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
-	if !hb.attachedLocked(s) {
-		return
+	s.gone = true
+	if hb.attachedLocked(s) {
+		hb.detachLocked(s)
 	}
+}
+
+// advance records that the messages of s up to pos are written, then joins
+// s to the fan-out when that has not gone past pos, and reports whether it
+// did. A gone s is left alone. hb.mu is not held.
+func (hb *hub) advance(s *connSub, pos bus.Position) (joined bool, err error) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	if s.gone {
+		return false, nil
+	}
+	if hb.dead != nil {
+		return false, hb.dead
+	}
+	if pos.After(s.last) {
+		s.last = pos
+	}
+	if pos != hb.last && !pos.After(hb.last) {
+		return false, nil // behind, or of another epoch: read on
+	}
+	s.idx = len(hb.subs)
+	hb.subs = append(hb.subs, s)
+	return true, nil
+}
+
+// detachLocked takes s, which is in the fan-out, out of it. hb.mu is held.
+func (hb *hub) detachLocked(s *connSub) {
 	last := len(hb.subs) - 1
 	hb.subs[s.idx] = hb.subs[last]
 	hb.subs[s.idx].idx = s.idx
 	hb.subs[last] = nil
 	hb.subs = hb.subs[:last]
+}
+
+// withTop gives err, when it is an expired cursor that does not tell the
+// top, the top of topic, so that the client is told where to continue.
+func withTop(ctx context.Context, b bus.Broker, topic, cursor string, err error) error {
+	if !errors.Is(err, bus.ErrCursorExpired) {
+		return err
+	}
+	if _, ok := bus.TopOf(err); ok {
+		return err
+	}
+	top, terr := b.Top(ctx, topic)
+	if terr != nil {
+		return err
+	}
+	return &bus.CursorError{Topic: topic, Cursor: cursor, Top: top, Err: bus.ErrCursorExpired}
 }
 
 func (hb *hub) lastID() string {

@@ -40,13 +40,24 @@ func (h *Handler) refusedUpgrade(status int) {
 	h.Metrics.Record(metrics.Event{Kind: metrics.Refused, Transport: transport, Status: status, Outcome: why})
 }
 
-// sendMessage queues the message frame p of topic, like send.
-func (c *Conn) sendMessage(topic string, p []byte) {
-	c.mu.Lock()
-	if !c.closing {
-		c.pushLocked(frame{p: p, topic: topic})
+// delivered reports the message frames among fs as Delivered, one event
+// per run of messages of one topic.
+func (c *Conn) delivered(fs []frame) {
+	m := c.h.Metrics
+	if m == nil {
+		return
 	}
-	c.mu.Unlock()
+	for i := 0; i < len(fs); {
+		topic := fs[i].topic
+		n, size := int64(0), int64(0)
+		for ; i < len(fs) && fs[i].topic == topic; i++ {
+			n++
+			size += int64(len(fs[i].p))
+		}
+		if topic != "" {
+			m.Record(metrics.Event{Kind: metrics.Delivered, Transport: transport, Topic: topic, N: n, Bytes: size})
+		}
+	}
 }
 
 // reportError reports an error frame of code about topic: a Reset for an

@@ -41,9 +41,7 @@ func pipeline(t *testing.T, ctx context.Context, c *websocket.Conn, frames [][]b
 			rerr = err
 			break
 		}
-		e, err := decodeEnvelope(p)
-		require.NoError(t, err, "frame %s", p)
-		got = append(got, e)
+		got = append(got, splitFrame(t, p)...)
 	}
 	if rerr != nil {
 		cancel() // unblocks the writer

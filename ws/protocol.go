@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,6 +144,44 @@ func encode(e *envelope) []byte {
 		panic("ws: encode frame: " + err.Error())
 	}
 	return p
+}
+
+// batchSep separates the envelopes of a batch frame. Neither encoding/json
+// nor JSON.stringify ever writes it raw (they escape it inside strings and
+// add no whitespace), so no envelope contains it.
+const batchSep = '\n'
+
+// eachEnvelope calls f with each envelope of the frame p, in order: a
+// frame holds one envelope, or a batch of them separated by newlines. It
+// stops at the first error f returns, and returns an error wrapping
+// errEnvelope for an empty frame or an empty envelope in a batch (two
+// newlines in a row, or one at either end).
+func eachEnvelope(p []byte, f func(e []byte) error) error {
+	for {
+		i := bytes.IndexByte(p, batchSep)
+		one := p
+		if i >= 0 {
+			one = p[:i]
+		}
+		if len(one) == 0 {
+			return fmt.Errorf("%w: empty envelope in a frame", errEnvelope)
+		}
+		if err := f(one); err != nil {
+			return err
+		}
+		if i < 0 {
+			return nil
+		}
+		p = p[i+1:]
+	}
+}
+
+// appendBatch appends the envelope e to the batch frame b.
+func appendBatch(b, e []byte) []byte {
+	if len(b) > 0 {
+		b = append(b, batchSep)
+	}
+	return append(b, e...)
 }
 
 func truncate(s string, n int) string {

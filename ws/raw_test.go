@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -27,14 +28,41 @@ func rawSend(t *testing.T, ctx context.Context, c *websocket.Conn, s string) {
 	require.NoError(t, c.Write(ctx, websocket.MessageText, []byte(s)))
 }
 
-// rawRecv reads one frame and decodes it.
+// rawPending holds, per connection, the envelopes of a batch frame that
+// rawRecv has yet to return.
+var rawPending sync.Map // *websocket.Conn → []envelope
+
+// rawRecv returns the next envelope, reading a frame when the last one
+// read has none left.
 func rawRecv(t *testing.T, ctx context.Context, c *websocket.Conn) envelope {
 	t.Helper()
+	if v, ok := rawPending.LoadAndDelete(c); ok {
+		es := v.([]envelope)
+		if len(es) > 1 {
+			rawPending.Store(c, es[1:])
+		}
+		return es[0]
+	}
 	_, p, err := c.Read(ctx)
 	require.NoError(t, err)
-	e, err := decodeEnvelope(p)
+	es := splitFrame(t, p)
+	if len(es) > 1 {
+		rawPending.Store(c, es[1:])
+	}
+	return es[0]
+}
+
+// splitFrame decodes the envelopes of a frame.
+func splitFrame(t *testing.T, p []byte) []envelope {
+	t.Helper()
+	var es []envelope
+	err := eachEnvelope(p, func(b []byte) error {
+		e, err := decodeEnvelope(b)
+		es = append(es, e)
+		return err
+	})
 	require.NoError(t, err, "frame %s", p)
-	return e
+	return es
 }
 
 func (h *Handler) connCount() int {

@@ -219,11 +219,18 @@ func BenchmarkFanout(b *testing.B) {
 	}
 }
 
-// BenchmarkIdleMemory holds 5,000 idle connections (subscribed to a topic,
-// for pushpull) and reports the server's heap and stack bytes per
-// connection, after GC.
+// BenchmarkIdleMemory holds idle connections (5,000, or
+// PUSHPULL_IDLE_CONNS; subscribed to a topic, for pushpull) and reports the
+// server's growth per connection: heap and goroutine stacks after GC, and
+// resident memory (VmRSS), which also counts what the runtime has not
+// returned to the system.
+//
+//	PUSHPULL_IDLE_CONNS=10000 go test ./examples/ws -run '^$' -bench IdleMemory -benchtime 1x
 func BenchmarkIdleMemory(b *testing.B) {
-	const conns = 5000
+	conns := 5000
+	if n, err := strconv.Atoi(os.Getenv("PUSHPULL_IDLE_CONNS")); err == nil && n > 0 {
+		conns = n
+	}
 	for _, newServer := range servers {
 		b.Run(serverName(newServer), func(b *testing.B) {
 			s := newServer()
@@ -232,10 +239,12 @@ func BenchmarkIdleMemory(b *testing.B) {
 			defer s.close()
 			url := "ws" + strings.TrimPrefix(srv.URL, "http")
 			before := memInUse()
+			rssBefore := rss()
 			clients := startClients(b, url, s.proto, conns, 0)
 			defer clients.Stop()
 			time.Sleep(time.Second) // let the server side settle
 			after := memInUse()
+			rssAfter := rss()
 			if path := os.Getenv("PUSHPULL_HEAPPROFILE"); path != "" {
 				f, err := os.Create(path + "." + s.name)
 				if err == nil {
@@ -243,17 +252,40 @@ func BenchmarkIdleMemory(b *testing.B) {
 					f.Close()
 				}
 			}
-			b.ReportMetric(float64(after-before)/conns, "bytes/conn")
-			b.ReportMetric(float64(runtime.NumGoroutine())/conns, "goroutines/conn")
+			b.ReportMetric(float64(after.heap+after.stack-before.heap-before.stack)/float64(conns), "bytes/conn")
+			b.ReportMetric(float64(after.heap-before.heap)/float64(conns), "heap-B/conn")
+			b.ReportMetric(float64(after.stack-before.stack)/float64(conns), "stack-B/conn")
+			if rssBefore > 0 && rssAfter > 0 {
+				b.ReportMetric(float64(rssAfter-rssBefore)/float64(conns), "rss-B/conn")
+			}
+			b.ReportMetric(float64(runtime.NumGoroutine())/float64(conns), "goroutines/conn")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
 }
 
-func memInUse() int64 {
+type memStats struct{ heap, stack int64 }
+
+func memInUse() memStats {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse + m.StackInuse + m.MSpanInuse + m.MCacheInuse)
+	return memStats{heap: int64(m.HeapInuse + m.MSpanInuse + m.MCacheInuse), stack: int64(m.StackInuse)}
+}
+
+// rss returns the process's resident memory in bytes (VmRSS), or 0 where
+// /proc is missing.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/examples/internal/browsertest"
+	"github.com/pushpull/pushpull/metrics"
+	"github.com/pushpull/pushpull/metrics/metricstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -166,4 +170,45 @@ func TestBrowserBinaryRoundTrip(t *testing.T) {
 
 func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// TestBrowserReadsBatchFrames: the browser client reads frames that carry
+// many envelopes (history replayed and a live burst), every message once,
+// in order, and the server did send batches.
+func TestBrowserReadsBatchFrames(t *testing.T) {
+	b := &bus.Memory{}
+	defer b.Close()
+	app, h := newApp(b)
+	rec := &metricstest.Recorder{}
+	h.Metrics = rec
+	srv := httptest.NewServer(app)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+	ctx := context.Background()
+	const n = 400
+	for i := range n / 2 {
+		_, err := b.Publish(ctx, "burst", bus.Message{Data: []byte(strconv.Itoa(i))})
+		require.NoError(t, err)
+	}
+	page := browsertest.New(t, 60*time.Second)
+	require.NoError(t, chromedp.Do(page, chromedp.Navigate(srv.URL+"/?name=batch")))
+	browsertest.WaitFor(t, page, "window.chat && window.chat.ready")
+	_, err := chromedp.Run(page, chromedp.Evaluate[bool](`(window.got = [], window.chat.client.subscribe("burst", {
+		after: "0", onMessage: (m) => window.got.push(m.data) }).then(() => true))`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	for i := n / 2; i < n; i++ {
+		_, err := b.Publish(ctx, "burst", bus.Message{Data: []byte(strconv.Itoa(i))})
+		require.NoError(t, err)
+	}
+	browsertest.WaitFor(t, page, fmt.Sprintf("window.got.length >= %d", n))
+	got, err := chromedp.Run(page, chromedp.Evaluate[[]string](`window.got`))
+	require.NoError(t, err)
+	want := make([]string, n)
+	for i := range want {
+		want[i] = strconv.Itoa(i)
+	}
+	assert.Equal(t, want, got)
+	frames := rec.Count(metrics.Delivered, metrics.Event{Topic: "burst"})
+	t.Logf("%d messages in %d writes", n, frames)
+	assert.Less(t, frames, n, "several messages per frame")
 }
