@@ -111,6 +111,19 @@
 //     its own queue (the bus subscription) and every write its own deadline
 //     (WriteTimeout); the stream is cut when either gives out, and the
 //     client resumes from its cursor.
+//   - A client that reads slowly but steadily is not cut: when its stream
+//     falls behind, the subscription reads on from the topic's history
+//     and the stream writes whatever is queued at once, up to 64 KiB, in
+//     one write and one flush, so the further behind a stream is, the more
+//     each write carries. On a hijacked connection (the default for
+//     HTTP/1.x) a write waits in slices of a quarter second and reports
+//     the bytes the client took meanwhile to the broker (bus.Progress),
+//     so only a client that accepts no byte for WriteTimeout, or stops
+//     taking bytes for the broker's stall timeout, is cut. A client
+//     that falls out of the history gets a reset event, not a cut. On the
+//     ResponseWriter and on TLS, where a write cannot resume after a
+//     deadline, a write that outlasts the broker's stall timeout counts as
+//     no progress.
 //   - A stream outlives http.Server's WriteTimeout and ReadTimeout, which
 //     are cleared for it. MaxStreams bounds open streams (503 with
 //     Retry-After past it); MaxLifetime ends streams after a jittered time

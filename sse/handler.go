@@ -3,6 +3,7 @@ package sse
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,10 +64,12 @@ type Handler struct {
 	// when a stream opens, rounded down to milliseconds. Zero means
 	// DefaultRetry; a negative value sends none.
 	Retry time.Duration
-	// WriteTimeout bounds each write to a client, so a client that stops
-	// reading is cut. It replaces the http.Server's WriteTimeout, which is
-	// cleared for the stream. Zero means DefaultWriteTimeout; a negative
-	// value sets no deadline.
+	// WriteTimeout is how long a client may accept no byte of a write
+	// before its stream is cut (on the ResponseWriter and on TLS: how long
+	// a write may take), so a client that stops reading is cut while one
+	// that reads slowly is not. It replaces the http.Server's
+	// WriteTimeout, which is cleared for the stream. Zero means
+	// DefaultWriteTimeout; a negative value sets no limit.
 	WriteTimeout time.Duration
 	// MaxStreams caps the streams open at once; past it a request is
 	// answered 503 with Retry-After. Zero means no limit.
@@ -380,6 +383,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return // the head is written: no other way is left
 		}
 		s.conn = conn
+		_, isTLS := conn.(*tls.Conn)
+		s.sliced = !isTLS
 		if !h.track(s) {
 			conn.Close()
 			return
