@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -130,6 +131,7 @@ func (s *stream) messages(m *bus.Message) error {
 	bp := batchPool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	count := 0 // messages written, for Metrics
+	yielded := false
 	for {
 		if b, err := s.h.cache.get(m); err != nil {
 			// Never written: the client sees the gap in the IDs and
@@ -146,6 +148,18 @@ func (s *stream) messages(m *bus.Message) error {
 		select {
 		case *m, ok = <-s.sub.C():
 		default:
+			if !yielded && count > cap(s.sub.C()) {
+				// More than a queue's worth was waiting: the stream is
+				// behind, and its subscription is refilling the queue
+				// from the history. Let it, once, so this write
+				// carries more.
+				yielded = true
+				runtime.Gosched()
+				select {
+				case *m, ok = <-s.sub.C():
+				default:
+				}
+			}
 		}
 		if !ok {
 			break // empty, or closed: the main loop sees it
