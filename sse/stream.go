@@ -43,6 +43,10 @@ const maxBatchBytes = 64 << 10
 // holds none while it is idle.
 var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
+// maxYields bounds how often a stream that is behind lets its
+// subscription refill its queue before it writes.
+const maxYields = 8
+
 // progressSlice is how long a write on a hijacked connection waits at
 // most before it reports to the subscription the bytes the client
 // accepted meanwhile: well under any broker's stall timeout, so a slow
@@ -131,7 +135,10 @@ func (s *stream) messages(m *bus.Message) error {
 	bp := batchPool.Get().(*[]byte)
 	buf := (*bp)[:0]
 	count := 0 // messages written, for Metrics
-	yielded := false
+	// While whole queues' worth keep coming, the stream is behind and its
+	// subscription is refilling the queue from the history: let it, a few
+	// times, so this write carries more.
+	yields, refill := 0, cap(s.sub.C())
 	for {
 		if b, err := s.h.cache.get(m); err != nil {
 			// Never written: the client sees the gap in the IDs and
@@ -148,12 +155,9 @@ func (s *stream) messages(m *bus.Message) error {
 		select {
 		case *m, ok = <-s.sub.C():
 		default:
-			if !yielded && count > cap(s.sub.C()) {
-				// More than a queue's worth was waiting: the stream is
-				// behind, and its subscription is refilling the queue
-				// from the history. Let it, once, so this write
-				// carries more.
-				yielded = true
+			if count > refill && yields < maxYields {
+				yields++
+				refill = count + cap(s.sub.C())
 				runtime.Gosched()
 				select {
 				case *m, ok = <-s.sub.C():
