@@ -125,13 +125,17 @@ func BenchmarkFanout(b *testing.B) {
 	}
 }
 
-// BenchmarkIdleStreams opens 5,000 idle streams from a separate process and
+// BenchmarkIdleStreams opens 5,000 idle streams (PUSHPULL_SSE_IDLE_CONNS
+// sets another number) from a separate process and
 // reports the server's heap+stack and RSS growth per stream, and goroutines
 // per stream. Run it with -benchtime=1x.
 func BenchmarkIdleStreams(b *testing.B) {
 	for _, kind := range []string{"minimal", "pushpull", "pushpull-buffer4", "pushpull-nohijack", "pushpull-hijack", "pushpull-plain"} {
 		b.Run("server="+kind, func(b *testing.B) {
-			const conns = 5000
+			conns := 5000
+			if v, err := strconv.Atoi(os.Getenv("PUSHPULL_SSE_IDLE_CONNS")); err == nil && v > 0 {
+				conns = v
+			}
 			s := newBenchServer(kind)
 			defer s.close()
 			addr, stop := serveBench(b, s.handler)
@@ -149,10 +153,11 @@ func BenchmarkIdleStreams(b *testing.B) {
 				}
 			}
 			lg.Stop()
-			b.ReportMetric(float64(heap1-heap0)/conns/1024, "heap+stack-KiB/stream")
-			b.ReportMetric(float64(rss1-rss0)/conns/1024, "rss-KiB/stream")
-			b.ReportMetric(float64(stack1-stack0)/conns/1024, "stack-KiB/stream")
-			b.ReportMetric(float64(g1-g0)/conns, "goroutines/stream")
+			n := float64(conns)
+			b.ReportMetric(float64(heap1-heap0)/n/1024, "heap+stack-KiB/stream")
+			b.ReportMetric(float64(rss1-rss0)/n/1024, "rss-KiB/stream")
+			b.ReportMetric(float64(stack1-stack0)/n/1024, "stack-KiB/stream")
+			b.ReportMetric(float64(g1-g0)/n, "goroutines/stream")
 		})
 	}
 }

@@ -61,6 +61,20 @@ func readEvent(r *bufio.Reader) (string, error) {
 	return sb.String(), nil
 }
 
+// openStream opens a stream at url and reads its prelude, up to the id of
+// the topic's top. The response body is closed when the test ends.
+func openStream(t *testing.T, hc *http.Client, url string) *bufio.Reader {
+	t.Helper()
+	resp, err := hc.Get(url)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	r := bufio.NewReader(resp.Body)
+	readUntil(t, r, "\n\nid: ")
+	readUntil(t, r, "\n\n")
+	return r
+}
+
 // A client reading far more slowly than its topic is written, behind a
 // subscription queue of two messages and a broker that cuts subscribers
 // more than 8 messages behind after a second without progress, still gets
@@ -75,12 +89,7 @@ func TestSlowSteadyReaderIsNotCut(t *testing.T) {
 		h := &Handler{Broker: b, Heartbeat: -1, Metrics: rec}
 		// 16 bytes every 100ms: about two events a second.
 		hc := serveSlow(t, h, 16, 100*time.Millisecond)
-		resp, err := hc.Get("http://pipe/?topic=t")
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		r := bufio.NewReader(resp.Body)
-		readUntil(t, r, "\n\nid: ")
-		readUntil(t, r, "\n\n")
+		r := openStream(t, hc, "http://pipe/?topic=t")
 
 		// Twenty messages a second for ten seconds: ten times what the
 		// client reads.
@@ -127,12 +136,7 @@ func stoppedReaderIsCut(t *testing.T, disableHijack bool) {
 		defer b.Close()
 		h := &Handler{Broker: b, Heartbeat: -1, Metrics: rec, DisableHijack: disableHijack}
 		hc := serveSlow(t, h, 0, 0)
-		resp, err := hc.Get("http://pipe/?topic=t")
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		r := bufio.NewReader(resp.Body)
-		readUntil(t, r, "\n\nid: ")
-		readUntil(t, r, "\n\n")
+		openStream(t, hc, "http://pipe/?topic=t")
 		// The client reads no more; messages keep coming.
 		big := strings.Repeat("x", 8<<10)
 		for h.Streams() > 0 {
@@ -140,5 +144,33 @@ func stoppedReaderIsCut(t *testing.T, disableHijack bool) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		assert.Equal(t, 1, rec.Count(metrics.ConnClosed, metrics.Event{Outcome: metrics.ReasonSlow}))
+	})
+}
+
+// Messages that queue up while a write is under way go out together: one
+// write and one flush for all of them, not one per message.
+func TestQueuedMessagesShareAWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &metricstest.Recorder{}
+		b := &bus.Memory{Buffer: 64}
+		defer b.Close()
+		h := &Handler{Broker: b, Heartbeat: -1, Metrics: rec}
+		hc := serveSlow(t, h, 16, 100*time.Millisecond)
+		r := openStream(t, hc, "http://pipe/?topic=t")
+		// Published at once, while the client takes 16 bytes per 100ms:
+		// the stream's first write is still under way when the last is
+		// queued.
+		const n = 50
+		for i := range n {
+			publish(t, b, "t", bus.Message{Data: fmt.Appendf(nil, "%02d", i)})
+		}
+		for i := range n {
+			got, err := readEvent(r)
+			require.NoError(t, err)
+			require.Contains(t, got, fmt.Sprintf("data: %02d\n", i))
+		}
+		assert.Equal(t, int64(n), rec.Sum(metrics.Delivered, metrics.Event{}))
+		assert.LessOrEqual(t, rec.Count(metrics.Delivered, metrics.Event{}), 2, "the first write, then all the rest in one")
+		require.NoError(t, h.Shutdown(context.Background()))
 	})
 }
