@@ -104,6 +104,8 @@ type Handler struct {
 	Metrics metrics.Recorder
 
 	initOnce sync.Once
+	pollMu   sync.Mutex
+	poll     *poller       // watches hijacked streams' connections; nil while none
 	stop     chan struct{} // closed by Shutdown
 	mu       sync.Mutex
 	streams  int
@@ -390,24 +392,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The connection and net/http's buffers for it are ours now.
-		// Writes go straight to the connection and watch reads it with a
-		// small buffer of its own, so net/http's buffers are released at
+		// Writes go straight to the connection, and nothing reads it but
+		// the watch for its end, so net/http's buffers are released at
 		// once.
 		*rw.Reader = bufio.Reader{}
 		*rw.Writer = bufio.Writer{}
 		// Hijack cleared the server's ReadTimeout and WriteTimeout
 		// deadlines, which would end a healthy stream; each write gets
 		// its own deadline instead.
-		gone := make(chan struct{})
-		go watch(conn, gone)
-		// Closing the connection ends watch's read: it has returned when
-		// ServeHTTP does.
+		w := h.watchConn(conn)
+		// The watch has ended when ServeHTTP returns.
 		defer func() {
 			h.untrack(s)
+			w.stop()
 			_ = conn.Close()
-			<-gone
+			h.waitWatch(w)
 		}()
-		s.gone = gone
+		s.gone = w.gone
 	}
 	if s.conn == nil {
 		if r.ProtoMajor == 1 {

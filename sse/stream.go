@@ -310,19 +310,3 @@ func (s *stream) flush() error {
 	s.last = time.Now()
 	return s.rc.Flush()
 }
-
-// watch reads a hijacked connection until it ends and then closes gone,
-// so a client that closes its connection ends its stream at once, as
-// net/http's own background read does for a stream on a ResponseWriter.
-// A client sends nothing after its request: whatever comes is dropped.
-// The read ends with the connection, which the stream closes when it
-// ends.
-func watch(c net.Conn, gone chan<- struct{}) {
-	defer close(gone)
-	var b [64]byte
-	for {
-		if _, err := c.Read(b[:]); err != nil {
-			return
-		}
-	}
-}
