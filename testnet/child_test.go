@@ -3,8 +3,10 @@ package testnet
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +18,8 @@ const childEnv = "PUSHPULL_TESTNET_CHILD"
 
 // runChild is the child's side: "ok" says ready, some noise and a result,
 // then waits for its input to close; "short" says ready and ends; "error"
-// fails; "quit" ends at once.
+// fails; "quit" ends at once; "listen:PORT" accepts connections on the
+// loopback port until it is killed (a server for TestProc).
 func runChild(mode string) int {
 	switch mode {
 	case "ok":
@@ -30,6 +33,10 @@ func runChild(mode string) int {
 		fmt.Println("ready")
 	case "error":
 		fmt.Println("error cannot dial")
+	default:
+		if port, ok := strings.CutPrefix(mode, "listen:"); ok {
+			return listenChild(port)
+		}
 	}
 	return 0
 }
@@ -103,4 +110,22 @@ func TestCPUTime(t *testing.T) {
 		runtime.Gosched() // busy: spend CPU time
 	}
 	assert.Greater(t, CPUTime(), t0, "a busy loop uses CPU time")
+}
+
+// listenChild accepts and closes connections on the loopback port until it
+// is killed.
+func listenChild(port string) int {
+	l, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	fmt.Println("listening on", port)
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return 1
+		}
+		_ = c.Close()
+	}
 }

@@ -17,6 +17,9 @@
 //   - [Percentile] summarises latencies measured by benchmarks.
 //   - [StartChild] runs the test binary again as a load generator, so that a
 //     benchmark's [CPUTime] and memory figures are the server's alone.
+//   - [StartProc] runs a server process of the test's own (a node of a Redis
+//     or NATS cluster on loopback ports) that the test kills as a crash would
+//     and starts again; [Binary], [FreePorts] and [WaitFor] are its helpers.
 //
 // The zero values of KillListener and CountingListener need only their
 // Listener field, Cutter's its Handler; Pipe is made by [NewPipe] and Child

@@ -77,16 +77,25 @@ func BenchmarkSign(b *testing.B) {
 
 // BenchmarkDispatcher measures deliveries per second through the
 // Dispatcher (bus.Memory, one endpoint, ordered, one at a time) to a
-// Receiver on loopback, with a small JSON event.
+// Receiver on loopback, with a small JSON event; then with a MemoryStore
+// (leases, attempt log) and with 8 messages in flight per endpoint.
 func BenchmarkDispatcher(b *testing.B) {
 	for _, tc := range []struct {
 		endpoints int
 		file      bool
-	}{{1, false}, {8, false}, {1, true}} {
+		store     bool
+		conc      int
+	}{{1, false, false, 0}, {8, false, false, 0}, {1, true, false, 0}, {1, false, true, 0}, {1, false, true, 8}} {
 		endpoints := tc.endpoints
 		name := "endpoints=" + strconv.Itoa(endpoints)
 		if tc.file {
 			name += "/FileCursors"
+		}
+		if tc.store {
+			name += "/MemoryStore"
+		}
+		if tc.conc > 0 {
+			name += "/MaxConcurrent=" + strconv.Itoa(tc.conc)
 		}
 		b.Run(name, func(b *testing.B) {
 			keys := Secrets(Secret("bench"))
@@ -103,9 +112,12 @@ func BenchmarkDispatcher(b *testing.B) {
 			if tc.file {
 				d.Cursors = &FileCursors{Dir: b.TempDir()}
 			}
+			if tc.store {
+				d.Store = NewMemoryStore()
+			}
 			for i := range endpoints {
 				topic := "t" + strconv.Itoa(i)
-				if err := d.Add(Endpoint{ID: topic, URL: srv.URL, Keys: keys, Topic: topic, From: bus.Oldest}); err != nil {
+				if err := d.Add(Endpoint{ID: topic, URL: srv.URL, Keys: keys, Topic: topic, From: bus.Oldest, MaxConcurrent: tc.conc}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -21,19 +22,32 @@ type DeadLetter struct {
 	At       time.Time   // when it was dead-lettered
 }
 
-// deadLetter keeps dl (the newest MaxDeadLetters), logs it and calls
-// OnDeadLetter.
+// deadLetter keeps dl (the newest MaxDeadLetters, and in DeadLetterStore),
+// logs it and calls OnDeadLetter.
 func (d *Dispatcher) deadLetter(ctx context.Context, dl DeadLetter) {
 	max := d.MaxDeadLetters
 	if max <= 0 {
 		max = DefaultMaxDeadLetters
 	}
 	d.mu.Lock()
+	// A message dead-lettered again (after a failed recovery) replaces
+	// its earlier dead letter.
+	d.dead = slices.DeleteFunc(d.dead, func(x DeadLetter) bool {
+		return x.Endpoint == dl.Endpoint && x.Delivery == dl.Delivery
+	})
 	d.dead = append(d.dead, dl)
 	if len(d.dead) > max {
 		d.dead = slices.Delete(d.dead, 0, len(d.dead)-max)
 	}
 	d.mu.Unlock()
+	if d.dlStore != nil {
+		sctx, cancel := storeContext(ctx)
+		err := d.dlStore.AddDeadLetter(sctx, dl)
+		cancel()
+		if err != nil {
+			d.storeFailed(ctx, dl.Endpoint, "add dead letter", err)
+		}
+	}
 	if d.Logger != nil {
 		d.Logger.WarnContext(ctx, "webhook dispatcher: dead letter", "endpoint", dl.Endpoint,
 			"delivery", dl.Delivery, "message", dl.Message.ID, "attempts", len(dl.Attempts), "error", dl.Error)
@@ -43,7 +57,9 @@ func (d *Dispatcher) deadLetter(ctx context.Context, dl DeadLetter) {
 	}
 }
 
-// DeadLetters returns the dead letters, oldest first.
+// DeadLetters returns the dead letters of this Dispatcher kept in memory
+// (the newest MaxDeadLetters), oldest first; DeadLetterStore holds those
+// of every instance.
 func (d *Dispatcher) DeadLetters() []DeadLetter {
 	d.init()
 	d.mu.Lock()
@@ -52,39 +68,70 @@ func (d *Dispatcher) DeadLetters() []DeadLetter {
 }
 
 // Redeliver sends a dead letter again to its endpoint, now, with the same
-// webhook-id and the Sender's full schedule, and removes it from the dead
-// letters once delivered. It blocks until the delivery ends or ctx is
-// done. Redelivered messages arrive out of order by nature.
+// webhook-id, through the endpoint's rate limit and the Sender's full
+// schedule, recording each attempt, and removes it from the dead letters
+// (and from DeadLetterStore) once delivered; one that fails again is
+// dead-lettered anew. It finds the dead letter in memory or, when set, in
+// DeadLetterStore, and works on an endpoint of Add or of the Registry, on
+// any instance. It blocks until the delivery ends or ctx is done.
+// Redelivered messages arrive out of order by nature; Recover redelivers a
+// whole range in order.
 func (d *Dispatcher) Redeliver(ctx context.Context, endpointID, deliveryID string) error {
 	d.init()
 	d.mu.Lock()
 	i := slices.IndexFunc(d.dead, func(dl DeadLetter) bool {
 		return dl.Endpoint == endpointID && dl.Delivery == deliveryID
 	})
-	e, ok := d.endpoints[endpointID]
 	var dl DeadLetter
 	if i >= 0 {
 		dl = d.dead[i]
 	}
 	d.mu.Unlock()
-	switch {
-	case i < 0:
-		return ErrUnknownDelivery
-	case !ok:
-		return ErrUnknownEndpoint
+	if i < 0 {
+		found, err := d.findDeadLetter(ctx, endpointID, deliveryID)
+		if err != nil {
+			return err
+		}
+		dl = found
 	}
-	body, err := NewPayload(dl.Message).MarshalJSON()
+	e, err := d.target(ctx, endpointID)
+	if errors.Is(err, ErrEndpointNotFound) {
+		err = ErrUnknownEndpoint
+	}
 	if err != nil {
 		return err
 	}
-	ep := e.ep
-	if _, err := d.sender.Send(ctx, &ep, Delivery{ID: dl.Delivery, Body: body}); err != nil {
+	if err := d.deliver(ctx, e, dl.Message, dl.Delivery, false); err != nil {
 		return fmt.Errorf("webhook: redeliver %s: %w", deliveryID, err)
 	}
-	d.mu.Lock()
-	d.dead = slices.DeleteFunc(d.dead, func(x DeadLetter) bool {
-		return x.Endpoint == endpointID && x.Delivery == deliveryID
-	})
-	d.mu.Unlock()
-	return nil
+	return d.forget(ctx, endpointID, deliveryID)
+}
+
+// findDeadLetter looks a dead letter up in DeadLetterStore, page by page,
+// oldest first. It returns ErrUnknownDelivery when there is none.
+func (d *Dispatcher) findDeadLetter(ctx context.Context, endpointID, deliveryID string) (DeadLetter, error) {
+	if d.dlStore == nil {
+		return DeadLetter{}, ErrUnknownDelivery
+	}
+	var since time.Time
+	seen := make(map[string]bool)
+	for {
+		page, err := d.dlStore.ListDeadLetters(ctx, DeadLetterQuery{Endpoint: endpointID, Since: since, Limit: MaxQueryLimit})
+		if err != nil {
+			return DeadLetter{}, err
+		}
+		fresh := false
+		for _, dl := range page {
+			if dl.Delivery == deliveryID {
+				return dl, nil
+			}
+			if !seen[dl.Delivery] {
+				seen[dl.Delivery], fresh = true, true
+			}
+			since = dl.At // the next page starts at the last time seen
+		}
+		if len(page) < MaxQueryLimit || !fresh {
+			return DeadLetter{}, ErrUnknownDelivery
+		}
+	}
 }

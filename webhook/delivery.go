@@ -31,23 +31,24 @@ const (
 	Gone      DeliveryState = "gone"      // the endpoint answered 410 and is disabled
 )
 
-// deliver delivers one message to an endpoint, keeping its log, and
-// dead-letters it when the schedule is exhausted or an error no retry can
-// fix ended it. It returns the error that ended the delivery, nil when an
-// attempt succeeded.
-func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, m bus.Message) error {
+// deliver delivers one message to an endpoint as delivery id, keeping its
+// log, and dead-letters it when the schedule is exhausted or an error no
+// retry can fix ended it. It returns the error that ended the delivery,
+// nil when an attempt succeeded. live says the endpoint's own goroutine
+// delivers, which with Leases must hold the lease before each attempt.
+func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, m bus.Message, id string, live bool) error {
 	body, err := NewPayload(m).MarshalJSON()
 	if err != nil {
 		return err
 	}
-	dl := &DeliveryLog{ID: MessageID(m), Endpoint: e.ep.ID, MessageID: m.ID, Type: m.Type, State: Pending}
+	dl := &DeliveryLog{ID: id, Endpoint: e.ep.ID, MessageID: m.ID, Type: m.Type, State: Pending}
 	d.mu.Lock()
 	e.log = append(e.log, dl)
 	if max := d.maxLog(); len(e.log) > max {
 		e.log = slices.Delete(e.log, 0, len(e.log)-max)
 	}
 	d.mu.Unlock()
-	attempts, err := d.retry(ctx, e, Delivery{ID: dl.ID, Body: body}, dl)
+	attempts, err := d.retry(ctx, e, Delivery{ID: dl.ID, Body: body}, dl, live)
 	dead := errors.Is(err, ErrExhausted) || isFatal(err)
 	d.mu.Lock()
 	switch {
@@ -74,16 +75,16 @@ func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, m bus.Message) er
 // the breaker's count, the delivery log, the endpoint's status and
 // OnAttempt (release). The Sender makes each attempt and decides whether
 // and when the next one comes.
-func (d *Dispatcher) retry(ctx context.Context, e *endpoint, dv Delivery, dl *DeliveryLog) ([]Attempt, error) {
+func (d *Dispatcher) retry(ctx context.Context, e *endpoint, dv Delivery, dl *DeliveryLog, live bool) ([]Attempt, error) {
 	s := d.sender
 	b := s.backOff()
 	var log []Attempt
 	for n := 1; ; n++ {
-		if err := d.admit(ctx, e); err != nil {
+		if err := d.admit(ctx, e, live); err != nil {
 			return log, err
 		}
 		a, err := s.try(ctx, b, &e.ep, dv, n)
-		d.release(e, dl, &a)
+		d.release(ctx, e, dl, &a)
 		if d.Metrics != nil {
 			reportAttempt(d.Metrics, e.ep.Topic, &a, err)
 		}
@@ -98,9 +99,10 @@ func (d *Dispatcher) retry(ctx context.Context, e *endpoint, dv Delivery, dl *De
 	}
 }
 
-// admit waits while the endpoint's circuit is open, then takes one of the
-// MaxConcurrent slots.
-func (d *Dispatcher) admit(ctx context.Context, e *endpoint) error {
+// admit waits while the endpoint's circuit is open and for a token of
+// its rate limit, checks that a live delivery still holds the endpoint's
+// lease, then takes one of the MaxConcurrent slots.
+func (d *Dispatcher) admit(ctx context.Context, e *endpoint, live bool) error {
 	d.mu.Lock()
 	until, open := e.openUntil, e.breaker == breakerOpen
 	d.mu.Unlock()
@@ -116,6 +118,17 @@ func (d *Dispatcher) admit(ctx context.Context, e *endpoint) error {
 		d.mu.Unlock()
 		d.report(ev)
 	}
+	if err := e.limiter.wait(ctx); err != nil {
+		return err
+	}
+	if live && d.leases != nil {
+		d.mu.Lock()
+		held := time.Now().Before(e.leaseUntil)
+		d.mu.Unlock()
+		if !held {
+			return errLeaseLost
+		}
+	}
 	select {
 	case d.sem <- struct{}{}:
 		return nil
@@ -126,10 +139,11 @@ func (d *Dispatcher) admit(ctx context.Context, e *endpoint) error {
 
 // release gives the slot back and records attempt a: a success closes the
 // circuit's count, BreakerThreshold failures in a row open it for
-// BreakerCooldown. It adds a to the delivery's log and the endpoint's
-// status, and calls OnAttempt.
-func (d *Dispatcher) release(e *endpoint, dl *DeliveryLog, a *Attempt) {
+// BreakerCooldown. It adds a to the delivery's log, the endpoint's status
+// and Attempts, and calls OnAttempt.
+func (d *Dispatcher) release(ctx context.Context, e *endpoint, dl *DeliveryLog, a *Attempt) {
 	<-d.sem
+	a.Message, a.Type = dl.MessageID, dl.Type
 	d.mu.Lock()
 	var ev metrics.Event
 	if a.OK() {
@@ -143,6 +157,14 @@ func (d *Dispatcher) release(e *endpoint, dl *DeliveryLog, a *Attempt) {
 	e.attempted(a, d.sender.now())
 	d.mu.Unlock()
 	d.report(ev)
+	if d.attempts != nil {
+		sctx, cancel := storeContext(ctx)
+		err := d.attempts.AddAttempt(sctx, *a)
+		cancel()
+		if err != nil {
+			d.storeFailed(ctx, e.ep.ID, "add attempt", err)
+		}
+	}
 	if d.OnAttempt != nil {
 		d.OnAttempt(*a)
 	}

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,8 @@ const (
 	DefaultBreakerCooldown  = time.Minute
 	DefaultMaxLog           = 100
 	DefaultMaxDeadLetters   = 10000
+	DefaultRegistryPoll     = time.Second
+	DefaultLeaseTTL         = 15 * time.Second
 )
 
 // A Dispatcher delivers the messages of bus topics to registered endpoints.
@@ -37,7 +40,8 @@ const (
 // deduplicating Receiver handles it exactly once.
 //
 // A message whose schedule is exhausted is dead-lettered (see DeadLetters,
-// OnDeadLetter and Redeliver) and the endpoint moves on; so is, at once, a
+// DeadLetterStore, OnDeadLetter, Redeliver and Recover) and the endpoint
+// moves on; so is, at once, a
 // message whose attempt failed in a way no retry can fix (see Sender.Send:
 // a refused private address, no usable key). A 410 Gone answer
 // disables the endpoint until Enable; its cursor stays before the refused
@@ -52,6 +56,12 @@ const (
 // Status reports per endpoint its stored cursor and whether, why and since
 // when it is failing; OnError gets the errors of the bus and the
 // CursorStore as they happen, with or without a Logger.
+//
+// With a Store (or Registry, Leases, Attempts and DeadLetterStore), the
+// Dispatcher is operated: it follows the endpoints of the Registry live,
+// shares them with other instances through leases, and keeps attempts and
+// dead letters durably (see "Operating webhooks" in the package
+// documentation).
 //
 // Set Broker; the other fields have useful zero values and must not be
 // changed after the first method call. Endpoints can be added and removed
@@ -94,8 +104,11 @@ type Dispatcher struct {
 	// OnError, when set, is called with every error of the bus or of the
 	// CursorStore that keeps an endpoint from making progress, each time it
 	// happens: the endpoint retries the step with backoff, so a store that
-	// keeps failing is reported again on every retry. It is called from the
-	// endpoint's goroutine and must not block. Status tells whether the
+	// keeps failing is reported again on every retry. It also gets the
+	// errors of Leases, Attempts, DeadLetterStore and Registry; those not
+	// of one endpoint (following or pruning) come with endpointID "". It
+	// is called from the endpoint's goroutine (or the follower's) and
+	// must not block. Status tells whether the
 	// endpoint is failing still. (Failed attempts go to OnAttempt, dead
 	// letters to OnDeadLetter, lost messages to OnCursorExpired.)
 	OnError func(endpointID string, err error)
@@ -103,6 +116,47 @@ type Dispatcher struct {
 	// letters. Nil means no logging; OnError and Status still report
 	// them.
 	Logger *slog.Logger
+	// Store, when set, is used for each of Cursors, Registry, Leases,
+	// Attempts and DeadLetterStore that is nil: one store for everything
+	// the Dispatcher persists.
+	Store Store
+	// Registry, when set, is followed live: its endpoints are delivered
+	// beside those of Add. A created or enabled endpoint starts, an
+	// updated one restarts with its new configuration (after its stored
+	// cursor), a disabled or deleted one stops, within RegistryPoll of the
+	// change, and at once for changes made through PutEndpoint,
+	// DeleteEndpoint and Enable of this Dispatcher. An endpoint answering
+	// 410 Gone is disabled in the Registry, for every instance.
+	Registry Registry
+	// RegistryPoll is how often the Registry's Revision is read. Zero
+	// means DefaultRegistryPoll.
+	RegistryPoll time.Duration
+	// Leases, when set, lets several Dispatchers (processes) share the
+	// endpoints of one store: each endpoint is delivered only by the
+	// instance holding its lease, renewed every LeaseTTL/3. An instance
+	// that stops releases its leases; one that dies loses them after
+	// LeaseTTL, and another instance takes over from the stored cursor.
+	// A lease that cannot be renewed stops the endpoint's delivery before
+	// its next attempt. Nil means every endpoint is delivered by this
+	// instance.
+	Leases Leases
+	// Instance names this Dispatcher as a lease holder. Empty means a
+	// random name.
+	Instance string
+	// LeaseTTL is how long a lease lasts unless renewed. Zero means
+	// DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// Attempts, when set, receives every attempt (see AttemptLog), with
+	// Message and Type set. A failed write is reported to OnError and the
+	// delivery goes on.
+	Attempts AttemptLog
+	// DeadLetterStore, when set, keeps the dead letters durably, beside
+	// the recent ones DeadLetters returns; Recover and Redeliver read it.
+	DeadLetterStore DeadLetterStore
+	// Retention, when positive, is how long attempts and dead letters are
+	// kept: older ones are pruned from Attempts and DeadLetterStore while
+	// Run runs.
+	Retention time.Duration
 	// Metrics, when set, receives the Dispatcher's events, with Transport
 	// "webhook": WebhookAttempt per POST, WebhookRetry per retry
 	// scheduled, WebhookDeadLetter, WebhookBreaker per transition of an
@@ -114,6 +168,13 @@ type Dispatcher struct {
 	once      sync.Once
 	sender    *Sender
 	cursors   CursorStore
+	registry  Registry
+	leases    Leases
+	attempts  AttemptLog
+	dlStore   DeadLetterStore
+	instance  string
+	syncMu    sync.Mutex    // serialises sync
+	reg       registryState // guarded by syncMu
 	sem       chan struct{}
 	notify    chan struct{}
 	mu        sync.Mutex
@@ -134,6 +195,13 @@ type endpoint struct {
 	cursor    string         // the position last stored
 	breaker   string         // the circuit's state, as reported to Metrics; "" is closed
 	failing   [nSteps]streak // failures going on, per step
+	limiter   *tokenBucket   // the endpoint's rate limit; nil for none
+	// Of an endpoint of the Registry: its Version, and the configuration
+	// (nil for an endpoint of Add).
+	config *EndpointConfig
+	// leaseUntil is when the lease on the endpoint ends unless renewed;
+	// zero without Leases.
+	leaseUntil time.Time
 }
 
 func (d *Dispatcher) init() {
@@ -142,9 +210,20 @@ func (d *Dispatcher) init() {
 		if d.sender == nil {
 			d.sender = &Sender{}
 		}
-		d.cursors = d.Cursors
+		d.cursors, d.registry, d.leases, d.attempts, d.dlStore = d.Cursors, d.Registry, d.Leases, d.Attempts, d.DeadLetterStore
+		if d.Store != nil {
+			d.cursors = cmp.Or[CursorStore](d.cursors, d.Store)
+			d.registry = cmp.Or[Registry](d.registry, d.Store)
+			d.leases = cmp.Or[Leases](d.leases, d.Store)
+			d.attempts = cmp.Or[AttemptLog](d.attempts, d.Store)
+			d.dlStore = cmp.Or[DeadLetterStore](d.dlStore, d.Store)
+		}
 		if d.cursors == nil {
 			d.cursors = &MemoryCursors{}
+		}
+		d.instance = d.Instance
+		if d.instance == "" {
+			d.instance = randomInstance()
 		}
 		n := d.MaxConcurrent
 		if n <= 0 {
@@ -185,22 +264,41 @@ func (d *Dispatcher) Add(ep Endpoint) error {
 		return fmt.Errorf("webhook: endpoint %q already registered", ep.ID)
 	}
 	ep.Types = append([]string(nil), ep.Types...)
-	d.endpoints[ep.ID] = &endpoint{ep: ep}
+	d.endpoints[ep.ID] = d.newEndpoint(ep)
 	d.wake()
 	return nil
 }
 
-// Remove unregisters an endpoint and waits for its delivery in progress to
-// stop. Its stored cursor is kept, so adding it again resumes.
+// newEndpoint returns the state of ep, with its rate limit.
+func (d *Dispatcher) newEndpoint(ep Endpoint) *endpoint {
+	return &endpoint{ep: ep, limiter: newTokenBucket(ep.RateLimit, ep.Burst, time.Now)}
+}
+
+// Remove unregisters an endpoint of Add and waits for its delivery in
+// progress to stop. Its stored cursor is kept, so adding it again
+// resumes. An endpoint of the Registry is removed with DeleteEndpoint.
 func (d *Dispatcher) Remove(id string) error {
 	d.init()
 	d.mu.Lock()
 	e, ok := d.endpoints[id]
-	if !ok {
+	switch {
+	case !ok:
 		d.mu.Unlock()
 		return ErrUnknownEndpoint
+	case e.config != nil:
+		d.mu.Unlock()
+		return fmt.Errorf("webhook: endpoint %q belongs to the Registry: delete it there", id)
 	}
 	delete(d.endpoints, id)
+	d.mu.Unlock()
+	d.stop(e)
+	return nil
+}
+
+// stop ends the goroutine of an endpoint taken out of d.endpoints and
+// waits for it.
+func (d *Dispatcher) stop(e *endpoint) {
+	d.mu.Lock()
 	cancel, done := e.cancel, e.done
 	closed := d.closeBreaker(e)
 	d.mu.Unlock()
@@ -209,11 +307,11 @@ func (d *Dispatcher) Remove(id string) error {
 		cancel()
 		<-done
 	}
-	return nil
 }
 
 // Enable resumes delivery to an endpoint disabled by a 410 Gone answer,
-// from the message it refused.
+// from the message it refused. An endpoint of the Registry is enabled in
+// the Registry, for every instance (see EnableEndpoint).
 func (d *Dispatcher) Enable(id string) error {
 	d.init()
 	d.mu.Lock()
@@ -221,6 +319,10 @@ func (d *Dispatcher) Enable(id string) error {
 	if !ok {
 		d.mu.Unlock()
 		return ErrUnknownEndpoint
+	}
+	if e.config != nil {
+		d.mu.Unlock()
+		return d.EnableEndpoint(context.Background(), id)
 	}
 	e.disabled, e.started, e.failures, e.openUntil = false, false, 0, time.Time{}
 	closed := d.closeBreaker(e)
@@ -270,6 +372,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Unlock()
 
 	var wg sync.WaitGroup
+	if d.registry != nil {
+		wg.Go(func() { d.follow(ctx) })
+	}
+	if d.Retention > 0 {
+		wg.Go(func() { d.prune(ctx) })
+	}
 	for {
 		d.mu.Lock()
 		for _, e := range d.endpoints {
@@ -296,7 +404,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// serve is the goroutine of one endpoint.
+// serve is the goroutine of one endpoint. With Leases, it delivers while
+// it holds the endpoint's lease, and waits for the lease again when it
+// loses it.
 func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 	defer func() {
 		d.mu.Lock()
@@ -306,8 +416,34 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 		d.mu.Unlock()
 		d.wake() // Enable may have come meanwhile: let Run look again
 	}()
+	if d.leases == nil {
+		d.run(ctx, e)
+		return
+	}
+	key := cursorKey(e.ep)
+	for {
+		lctx, end, ok := d.acquire(ctx, e, key)
+		if !ok {
+			return
+		}
+		final := d.run(lctx, e)
+		lost := ctx.Err() == nil && !final
+		end()
+		if !lost {
+			d.releaseLease(ctx, e, key)
+			return
+		}
+		d.logError(ctx, "lease lost", e.ep.ID, errLeaseLost)
+	}
+}
+
+func cursorKey(ep Endpoint) string { return ep.ID + "|" + ep.Topic }
+
+// run delivers to the endpoint until ctx is done (false) or the endpoint
+// stops for good (true): it is disabled, or the bus is closed.
+func (d *Dispatcher) run(ctx context.Context, e *endpoint) bool {
 	ep := e.ep
-	key := ep.ID + "|" + ep.Topic
+	key := cursorKey(ep)
 	b := retry.NewBackOff(100*time.Millisecond, 30*time.Second)
 	var cursor string
 	for {
@@ -317,11 +453,14 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 			break
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		d.failed(ctx, e, st, what, err)
-		if errors.Is(err, bus.ErrClosed) || sleep(ctx, b.NextBackOff()) != nil {
-			return
+		if errors.Is(err, bus.ErrClosed) {
+			return true
+		}
+		if sleep(ctx, b.NextBackOff()) != nil {
+			return false
 		}
 	}
 	for ctx.Err() == nil {
@@ -329,17 +468,19 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 		if err == nil {
 			b.Reset()
 			d.succeeded(e, stepBus)
-			var stop bool
-			cursor, stop = d.drain(ctx, e, sub, key, cursor)
+			var stop, final bool
+			cursor, stop, final = d.drain(ctx, e, sub, key, cursor)
 			_ = sub.Close()
 			if stop {
-				return
+				return final
 			}
 			err = sub.Err()
 		}
 		switch {
-		case ctx.Err() != nil, errors.Is(err, bus.ErrClosed):
-			return
+		case ctx.Err() != nil:
+			return false
+		case errors.Is(err, bus.ErrClosed):
+			return true
 		case errors.Is(err, bus.ErrCursorExpired):
 			// Messages were lost from the bus before they could be
 			// delivered: say so loudly and go on from the top.
@@ -355,10 +496,11 @@ func (d *Dispatcher) serve(ctx context.Context, e *endpoint) {
 		case err != nil && !errors.Is(err, bus.ErrSlowConsumer):
 			d.failed(ctx, e, stepBus, "subscribe", err)
 			if sleep(ctx, b.NextBackOff()) != nil {
-				return
+				return false
 			}
 		}
 	}
+	return false
 }
 
 // startAt returns where the endpoint starts: its stored cursor or, the
@@ -400,34 +542,117 @@ func (d *Dispatcher) save(ctx context.Context, e *endpoint, key, cursor string) 
 	d.stored(e, cursor)
 }
 
-// drain delivers the messages of sub and returns the new cursor, and true
-// when the endpoint's goroutine must stop.
-func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscription, key, cursor string) (string, bool) {
-	for m := range sub.C() {
-		if !matchType(e.ep.Types, m.Type) {
-			cursor = m.ID
-			if len(sub.C()) > 0 {
-				continue // save the cursor of skipped messages once per burst
-			}
-		} else {
-			err := d.deliver(ctx, e, m)
-			switch {
-			case ctx.Err() != nil:
-				return cursor, true
-			case errors.Is(err, ErrGone):
-				d.mu.Lock()
-				e.disabled = true
-				d.mu.Unlock()
-				return cursor, true
-			}
-			if d.Metrics != nil {
-				d.lag(ctx, e, m.ID)
-			}
+// drain delivers the messages of sub and returns the new cursor, whether
+// the endpoint's delivery must stop, and whether for good (the endpoint
+// is disabled).
+//
+// Up to the endpoint's MaxConcurrent messages are delivered at once, each
+// in its own goroutine when it is above 1; the cursor only passes a
+// message once it and every message before it are done, so after a stop
+// the endpoint resumes at the oldest message not done.
+func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscription, key, cursor string) (string, bool, bool) {
+	// Half of the Dispatcher's slots at most, so that an endpoint whose
+	// attempts hang cannot hold them all.
+	limit := min(max(1, e.ep.MaxConcurrent), max(1, cap(d.sem)/2))
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		win         []*pending // from the oldest message not done, in bus order
+		started     int        // deliveries in win
+		stop, final bool
+	)
+	// pop waits for the oldest message of the window and moves the cursor
+	// past it, unless its delivery ended the endpoint's delivery.
+	pop := func() {
+		p := win[0]
+		<-p.done
+		win = win[1:]
+		if p.match {
+			started--
 		}
-		cursor = m.ID
-		d.save(ctx, e, key, cursor)
+		if stop {
+			return
+		}
+		switch {
+		case ctx.Err() != nil, errors.Is(p.err, errLeaseLost):
+			stop = true
+		case errors.Is(p.err, ErrGone):
+			stop, final = true, true
+			d.mu.Lock()
+			e.disabled = true
+			d.mu.Unlock()
+			d.disableInRegistry(ctx, e)
+		}
+		if stop {
+			cancel() // the deliveries after it stop too, their messages not done
+			return
+		}
+		if p.match && d.Metrics != nil {
+			d.lag(ctx, e, p.m.ID)
+		}
+		cursor = p.m.ID
+		// The cursor of skipped messages is saved once per burst.
+		if p.match || len(win) == 0 && len(sub.C()) == 0 {
+			d.save(ctx, e, key, cursor)
+		}
 	}
-	return cursor, false
+	for !stop {
+		var head chan struct{} // nil, never ready, when the window is empty
+		if len(win) > 0 {
+			head = win[0].done
+		}
+		var m bus.Message
+		var ok bool
+		select {
+		case m, ok = <-sub.C():
+		case <-head:
+			pop()
+			continue
+		}
+		if !ok {
+			break
+		}
+		p := &pending{m: m, match: matchType(e.ep.Types, m.Type), done: make(chan struct{})}
+		win = append(win, p)
+		switch {
+		case !p.match:
+			close(p.done)
+		case limit == 1:
+			started++
+			p.err = d.deliver(wctx, e, m, MessageID(m), true)
+			close(p.done)
+		default:
+			started++
+			go func() {
+				defer close(p.done)
+				p.err = d.deliver(wctx, e, m, MessageID(m), true)
+			}()
+		}
+		for len(win) > 0 && !stop && (started >= limit || isClosed(win[0].done)) {
+			pop()
+		}
+	}
+	for len(win) > 0 {
+		pop() // waits for the deliveries in flight
+	}
+	return cursor, stop, final
+}
+
+// A pending message is one of the window of drain.
+type pending struct {
+	m     bus.Message
+	match bool          // it passes the endpoint's filter: it is delivered
+	done  chan struct{} // closed when its delivery ended, at once when skipped
+	err   error         // how its delivery ended
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func matchType(types []string, t string) bool {

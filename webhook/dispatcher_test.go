@@ -158,6 +158,10 @@ func TestDispatcherGoneDeadLetterRedeliver(t *testing.T) {
 	status.Store(204)
 	require.NoError(t, d.Redeliver(context.Background(), "ep", dl.Delivery))
 	assert.Empty(t, d.DeadLetters())
+	logs, err = d.Deliveries("ep")
+	require.NoError(t, err)
+	require.Len(t, logs, 2)
+	assert.Equal(t, Delivered, logs[1].State)
 	assert.ErrorIs(t, d.Redeliver(context.Background(), "ep", dl.Delivery), ErrUnknownDelivery)
 
 	// 410 disables the endpoint; nothing more is attempted.
@@ -174,7 +178,7 @@ func TestDispatcherGoneDeadLetterRedeliver(t *testing.T) {
 	require.NoError(t, d.Enable("ep"))
 	require.Eventually(t, func() bool {
 		logs, _ = d.Deliveries("ep")
-		return len(logs) == 5 && logs[4].State == Delivered
+		return len(logs) == 6 && logs[5].State == Delivered // the redelivery has its log too
 	}, 5*time.Second, time.Millisecond)
 	assert.Equal(t, n+3, hits.Load(), "the refused message, then the two others")
 }

@@ -175,7 +175,75 @@
 // [FileCursors] names each file after the SHA-256 of its key and keeps the
 // key inside it, so every valid endpoint ID and topic fits; files of the
 // earlier naming (the base64 of the key) are still read, and replaced on
-// the next save. Dead letters and the attempt log are kept in memory.
+// the next save. Without stores (see Operating webhooks), dead letters and
+// the attempt log are kept in memory only.
+//
+// # Operating webhooks
+//
+// A provider that runs webhooks as a service keeps everything the
+// Dispatcher needs in a [Store]: a [CursorStore], a [Registry] of
+// endpoints, [Leases], an [AttemptLog] and a [DeadLetterStore]. There are
+// three: [MemoryStore] here, and the Redis and PostgreSQL stores of
+// bus/redisbus/webhookstore and bus/pgbus/webhookstore; all pass
+// webhooktest.RunStore, the one definition of a store's behaviour, and
+// webhooktest.RunDispatcher, the promises below checked end to end. Set
+// [Dispatcher.Store] and everything persists there:
+//
+//	store := webhook.NewMemoryStore()
+//	d := &webhook.Dispatcher{Broker: b, Store: store, Retention: 30 * 24 * time.Hour}
+//	d.PutEndpoint(ctx, webhook.EndpointConfig{ID: "shop", URL: "https://…",
+//		Topic: "orders", Types: []string{"order.*"},
+//		Secrets: []webhook.SecretConfig{{Secret: "whsec_…"}},
+//		RateLimit: 10})
+//	go d.Run(ctx)
+//
+// Endpoints. An [EndpointConfig] is an endpoint as data, with a stable
+// JSON form: URL, topic, event-type filter ("order.*" prefixes), secrets
+// newest first (rotate by prepending a new secret and giving the old one a
+// NotAfter: both sign until then), headers, Disabled, a rate limit, a
+// concurrency and a description. The Registry versions each endpoint
+// (optimistic concurrency: an update carries the Version it read, and a
+// concurrent change makes it fail with [ErrConflict]) and keeps a
+// revision that changes with every change. The Dispatcher follows the
+// Registry live: it reads the revision every RegistryPoll (1 s) and
+// starts, restarts or stops endpoints to match, at once for changes made
+// through its own [Dispatcher.PutEndpoint], [Dispatcher.DeleteEndpoint]
+// and [Dispatcher.EnableEndpoint]. A restarted endpoint resumes after its
+// stored cursor, so an update loses and repeats nothing. An endpoint
+// answering 410 Gone is disabled in the Registry, for every instance.
+// Endpoints given to [Dispatcher.Add] in code work beside them.
+//
+// Several instances. Dispatchers of several processes share one store:
+// each endpoint is delivered by the instance holding its lease
+// ([Dispatcher.Leases], renewed every LeaseTTL/3, 15 s by default). An
+// instance that stops gives its leases back; one that dies loses them
+// after LeaseTTL, and another takes over after the stored cursor. An
+// instance that cannot renew a lease stops that endpoint before its next
+// attempt. So a message is delivered by one instance at a time, in order;
+// a message in flight when an instance died is sent again with the same
+// webhook-id, which a deduplicating Receiver handles once.
+//
+// Attempts and dead letters. Every attempt goes to the AttemptLog with the
+// bus message ID and type; every dead letter to the DeadLetterStore. Both
+// have stable JSON forms ([Attempt.MarshalJSON], [DeadLetter.MarshalJSON]):
+// RFC 3339 times, durations as "1.5s" beside a *_ms number, response
+// bodies as text when valid UTF-8, else base64. Retention prunes both.
+//
+// Recovery. [Dispatcher.Recover] redelivers every dead letter of an
+// endpoint since a time, oldest first, with the original webhook-ids,
+// removing each once delivered and stopping at the first that fails again
+// (which is dead-lettered anew), so a receiver that was down for an hour
+// gets that hour back in order. [Dispatcher.Replay] sends a range of the
+// bus history to an endpoint again, with the original webhook-ids,
+// without moving its cursor.
+//
+// Isolation. Per endpoint, RateLimit and Burst set a token bucket that
+// every attempt (retries, recoveries and replays too) waits for, and
+// MaxConcurrent lets several messages be in flight at once (out of order
+// at the receiver, while the cursor only passes a message once every
+// earlier one is done). A slow, failing or rate-limited endpoint never
+// delays another: each has its own goroutine and holds one of the
+// Dispatcher's MaxConcurrent slots only while an attempt is in flight.
 //
 // # Zero values and concurrency
 //

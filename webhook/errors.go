@@ -58,6 +58,25 @@ var (
 	ErrUnknownDelivery = errors.New("webhook: unknown delivery")
 )
 
+// Errors of the operating interfaces: Registry, Leases, AttemptLog and
+// DeadLetterStore. Every store returns them, wrapped or not, so
+// errors.Is tells them apart whatever the storage.
+var (
+	// ErrEndpointNotFound means the Registry holds no endpoint with that
+	// ID.
+	ErrEndpointNotFound = errors.New("webhook: endpoint not found")
+	// ErrConflict means an update carried a Version other than the stored
+	// one, or a create an ID that exists: someone changed the endpoint
+	// meanwhile. Read it again and retry.
+	ErrConflict = errors.New("webhook: version conflict")
+	// ErrInvalidEndpoint means an EndpointConfig cannot be used; the
+	// wrapping error says which field is wrong.
+	ErrInvalidEndpoint = errors.New("webhook: invalid endpoint")
+	// ErrDeadLetterNotFound means no dead letter of that endpoint and
+	// delivery is stored.
+	ErrDeadLetterNotFound = errors.New("webhook: dead letter not found")
+)
+
 // A StatusError is the failure of one attempt whose response had a status
 // other than 2xx. The Sender retries every such status but 410 Gone, which
 // ends the delivery with ErrGone wrapping the StatusError. Attempt.Error

@@ -51,6 +51,20 @@ type Endpoint struct {
 	// Header holds extra request headers. It cannot replace the signature
 	// headers or Content-Type.
 	Header http.Header
+	// RateLimit caps the Dispatcher's attempts to the endpoint per second
+	// (a token bucket; retries, recoveries and replays count). Zero means
+	// no limit.
+	RateLimit float64
+	// Burst is how many attempts may follow each other at once within
+	// RateLimit after a pause. Zero means max(1, ceil(RateLimit)).
+	Burst int
+	// MaxConcurrent is how many messages the Dispatcher delivers to the
+	// endpoint at once, at most half of the Dispatcher's own
+	// MaxConcurrent. Zero or 1 means one at a time, in bus order.
+	// Above 1, a receiver may get them out of order, while the stored
+	// cursor still passes a message only once it and every message before
+	// it are done.
+	MaxConcurrent int
 }
 
 // A Delivery is one message to deliver: a stable id, sent as webhook-id on
@@ -65,6 +79,8 @@ type Delivery struct {
 type Attempt struct {
 	Delivery string        // the delivery's webhook-id
 	Endpoint string        // the endpoint's ID
+	Message  string        // the bus message ID, when a Dispatcher made it
+	Type     string        // the message's type, when a Dispatcher made it
 	N        int           // 1 for the first attempt
 	At       time.Time     // when the attempt started
 	Status   int           // the response status, 0 when none arrived
@@ -78,8 +94,11 @@ type Attempt struct {
 	err        error // the failure whose text is Error
 }
 
-// OK reports whether the attempt succeeded.
-func (a Attempt) OK() bool { return a.outcome == outcomeOK }
+// OK reports whether the attempt succeeded: a 2xx response and no error.
+// It holds for an Attempt read back from a store or from JSON as well.
+func (a Attempt) OK() bool {
+	return a.outcome == outcomeOK || a.Error == "" && a.Status >= 200 && a.Status < 300
+}
 
 type outcome int
 

@@ -19,8 +19,15 @@ type EndpointStatus struct {
 	// running and the endpoint is not disabled.
 	Running bool
 	// Disabled reports whether a 410 Gone answer disabled the endpoint,
-	// until Enable.
+	// until Enable, or, for an endpoint of the Registry, whether it is
+	// disabled there.
 	Disabled bool
+	// Leased reports, with Leases, whether this instance holds the
+	// endpoint's lease and so delivers to it. Without Leases it is false.
+	Leased bool
+	// Version is the Registry's Version of the configuration in use; 0
+	// for an endpoint of Add.
+	Version int64
 	// Cursor is the position last stored in the CursorStore, where a
 	// restarted Dispatcher resumes: the ID of the last message handled
 	// (delivered, filtered out or dead-lettered), or the starting
@@ -40,9 +47,11 @@ type EndpointStatus struct {
 type step int
 
 const (
-	stepStore step = iota // the CursorStore: Load, Save
-	stepBus               // the bus: Top, Subscribe
-	stepSend              // delivery attempts
+	stepStore    step = iota // the CursorStore: Load, Save
+	stepBus                  // the bus: Top, Subscribe
+	stepSend                 // delivery attempts
+	stepLease                // the Leases: acquire, renew
+	stepRegistry             // the Registry: Revision, ListEndpoints
 	nSteps
 )
 
@@ -83,7 +92,11 @@ func (d *Dispatcher) Statuses() []EndpointStatus {
 
 // status is the endpoint's status; d.mu is held.
 func (e *endpoint) status() EndpointStatus {
-	st := EndpointStatus{ID: e.ep.ID, Topic: e.ep.Topic, Running: e.cancel != nil, Disabled: e.disabled, Cursor: e.cursor}
+	st := EndpointStatus{ID: e.ep.ID, Topic: e.ep.Topic, Running: e.cancel != nil, Disabled: e.disabled, Cursor: e.cursor,
+		Leased: e.cancel != nil && time.Now().Before(e.leaseUntil)}
+	if e.config != nil {
+		st.Version = e.config.Version
+	}
 	var at time.Time
 	for _, f := range e.failing {
 		if f.err == nil {

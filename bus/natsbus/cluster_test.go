@@ -1,16 +1,12 @@
 package natsbus_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,71 +15,9 @@ import (
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/pushpull/pushpull/bus/natsbus"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/stretchr/testify/require"
 )
-
-// natsNode is a nats-server process of the test's own, killed when the
-// test ends.
-type natsNode struct {
-	t    *testing.T
-	name string
-	port int
-	conf string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	out  bytes.Buffer
-}
-
-func (n *natsNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
-
-func (n *natsNode) Write(b []byte) (int, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.out.Write(b)
-}
-
-// start (re)starts the server and waits until it takes connections.
-func (n *natsNode) start() {
-	n.t.Helper()
-	cmd := exec.Command("nats-server", "-c", n.conf)
-	cmd.Stdout, cmd.Stderr = n, n
-	require.NoError(n.t, cmd.Start())
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	n.mu.Lock()
-	n.cmd, n.done = cmd, done
-	n.mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", n.port), 200*time.Millisecond)
-		if err == nil {
-			_ = c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			n.t.Fatalf("nats-server %s did not start: %v", n.name, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// kill kills the server (SIGKILL, as a crash) and waits for it to end.
-func (n *natsNode) kill() {
-	n.mu.Lock()
-	cmd, done := n.cmd, n.done
-	n.cmd = nil
-	n.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-done
-}
 
 // natsCluster is a three-node JetStream cluster of the test's own, the
 // nodes routed to each other on loopback ports.
@@ -92,15 +26,18 @@ type natsCluster struct {
 	nodes []*natsNode
 }
 
+// natsNode is a nats-server of the cluster.
+type natsNode struct {
+	*testnet.Proc
+	name string
+}
+
+func (n *natsNode) url() string { return "nats://" + n.Addr() }
+
 func startNATSCluster(t *testing.T) *natsCluster {
 	t.Helper()
-	if _, err := exec.LookPath("nats-server"); err != nil {
-		if os.Getenv("PUSHPULL_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("nats-server not found: %v", err)
-		}
-		t.Skipf("nats-server not found (install it to run this test): %v", err)
-	}
-	ports := freePorts(t, 6) // client and route ports
+	server := testnet.Binary(t, "nats-server")
+	ports := testnet.FreePorts(t, 6) // client and route ports
 	var routes []string
 	for _, p := range ports[3:] {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
@@ -117,25 +54,14 @@ max_payload: 8MB
 jetstream { store_dir: %q, max_memory_store: 512MB, max_file_store: 2GB }
 cluster { name: pushpull, listen: "127.0.0.1:%d", routes: [%s] }
 `, name, ports[i], filepath.Join(dir, name), ports[3+i], strings.Join(routes, ", ")), 0o644))
-		n := &natsNode{t: t, name: name, port: ports[i], conf: conf}
-		t.Cleanup(func() {
-			n.kill()
-			if t.Failed() {
-				n.mu.Lock()
-				t.Logf("output of nats-server %s:\n%s", n.name, n.out.String())
-				n.mu.Unlock()
-			}
-		})
-		nc.nodes = append(nc.nodes, n)
-	}
-	for _, n := range nc.nodes {
-		n.start()
+		nc.nodes = append(nc.nodes, &natsNode{name: name,
+			Proc: testnet.StartProc(t, &testnet.Proc{Path: server, Args: []string{"-c", conf}, Port: ports[i]})})
 	}
 	// The cluster is ready once it places a stream on three servers.
 	conn := nc.connect(t)
 	js, err := jetstream.New(conn)
 	require.NoError(t, err)
-	waitUntil(t, time.Minute, func() error {
+	testnet.WaitFor(t, time.Minute, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Replicas: 3, Storage: jetstream.MemoryStorage}); err != nil {
@@ -163,7 +89,7 @@ func (nc *natsCluster) connect(tb testing.TB) *nats.Conn {
 func (nc *natsCluster) leader(js jetstream.JetStream, stream string) *natsNode {
 	nc.t.Helper()
 	var found *natsNode
-	waitUntil(nc.t, time.Minute, func() error {
+	testnet.WaitFor(nc.t, time.Minute, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, stream)
@@ -193,97 +119,12 @@ func (nc *natsCluster) leader(js jetstream.JetStream, stream string) *natsNode {
 	return found
 }
 
-// freePorts returns n loopback ports that were free a moment ago: all are
-// held open together, so they differ.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
-}
-
-// waitUntil calls f until it returns nil, failing the test with msg after
-// timeout.
-func waitUntil(t *testing.T, timeout time.Duration, f func() error, msg string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", fmt.Sprintf(msg, args...), err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestClusterConformance(t *testing.T) {
 	nc := startNATSCluster(t)
 	bustest.Run(t, func(tb testing.TB) bus.Broker {
 		stream, prefix := freshStream(tb)
 		return &natsbus.Broker{Conn: nc.connect(tb), Stream: stream, Prefix: prefix, Replicas: 3}
 	})
-}
-
-// recovery measures, for each outage, the time from the failure to the
-// first publication that succeeds after it (through Publish) and to the
-// first subscription the consumer gets back, or the reset it is told of
-// (through Subscribe).
-type recovery struct {
-	Pub bus.Publisher
-	bus.Broker
-
-	mu       sync.Mutex
-	failedAt time.Time
-	pubDown  bool
-	subDown  bool
-	failures int
-	pubTimes []time.Duration
-	subTimes []time.Duration
-}
-
-func (r *recovery) Publish(ctx context.Context, topic string, m bus.Message) (bus.Message, error) {
-	got, err := r.Pub.Publish(ctx, topic, m)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil {
-		r.failures++
-	} else if r.pubDown {
-		r.pubDown = false
-		r.pubTimes = append(r.pubTimes, time.Since(r.failedAt))
-	}
-	return got, err
-}
-
-func (r *recovery) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
-	s, err := r.Broker.Subscribe(ctx, topic, after)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.subDown && (err == nil || errors.Is(err, bus.ErrCursorExpired)) {
-		r.subDown = false
-		r.subTimes = append(r.subTimes, time.Since(r.failedAt))
-	}
-	return s, err
-}
-
-func (r *recovery) failed() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.failedAt, r.pubDown, r.subDown = time.Now(), true, true
-}
-
-func (r *recovery) report(t *testing.T, what string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	t.Logf("%s: publishing recovered after %v, the consumer after %v; %d failed publications returned errors",
-		what, r.pubTimes, r.subTimes, r.failures)
 }
 
 // The leader of an R3 stream is killed twice while 6,000 messages are
@@ -308,7 +149,7 @@ func TestClusterLeaderKilled(t *testing.T) {
 	_, err = pub.Top(ctx, "failover") // creates the stream
 	require.NoError(t, err)
 
-	clock := &recovery{Pub: pub, Broker: sub}
+	clock := &bustest.Recovery{Pub: pub, Broker: sub}
 	var killed *natsNode
 	bustest.CheckDisruption(t, bustest.Disruption{
 		Publisher:  clock,
@@ -317,15 +158,15 @@ func TestClusterLeaderKilled(t *testing.T) {
 		Messages:   6000,
 		Disrupt: func(int) {
 			if killed != nil {
-				killed.start()
+				killed.Start()
 			}
 			killed = nc.leader(js, stream)
-			killed.kill()
-			clock.failed()
+			killed.Kill()
+			clock.Failed()
 		},
 		Timeout: 3 * time.Minute,
 	})
-	clock.report(t, "NATS R3 stream, leader killed")
+	clock.Report(t, "NATS R3 stream, leader killed")
 
 	// Publications retried through the elections were stored once: the
 	// stream holds each message once, in order.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/pushpull/pushpull/bus/natsbus"
 	"github.com/pushpull/pushpull/metrics"
 	"github.com/pushpull/pushpull/metrics/metricstest"
@@ -17,52 +18,18 @@ import (
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	stream, prefix := freshStream(t)
 	rec := &metricstest.Recorder{}
 	b := &natsbus.Broker{Conn: connect(t), Stream: stream, Prefix: prefix, MemoryStorage: true, HistorySize: 2, Metrics: rec}
 	defer b.Close()
-
-	var first bus.Message
-	for i := range 4 {
-		m, err := b.Publish(ctx, "m", bus.Message{Data: []byte("abc")})
-		require.NoError(t, err)
-		if i == 0 {
-			first = m
-		}
-	}
-	_, err := b.Publish(ctx, "bad topic\x00", bus.Message{})
-	require.Error(t, err)
-	assert.Equal(t, 4, rec.Count(metrics.BusPublished, metrics.Event{Transport: "nats", Topic: "m", Outcome: metrics.OutcomeOK}))
-	assert.Equal(t, 1, rec.Count(metrics.BusPublished, metrics.Event{Transport: "nats", Outcome: metrics.OutcomeError}))
-	var bytes int64
-	for _, e := range rec.Events() {
-		if e.Kind == metrics.BusPublished {
-			bytes += e.Bytes
-			assert.Positive(t, e.Duration)
-		}
-	}
-	assert.Equal(t, int64(12), bytes)
-	// One stream creation, one read of the topic's last message (the
-	// first publication learns the top), one publication per message.
-	assert.Equal(t, 1, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Transport: "nats", Op: "stream", Outcome: metrics.OutcomeOK}))
-	assert.Equal(t, 1, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Op: "get_last"}))
-	assert.Equal(t, 4, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Op: "publish", Outcome: metrics.OutcomeOK}))
-	assert.Zero(t, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Outcome: metrics.OutcomeError}))
-
-	// Only messages 3 and 4 are kept: after message 1 has expired.
-	_, err = b.Read(ctx, "m", first.ID, 0)
-	require.ErrorIs(t, err, bus.ErrCursorExpired)
-	_, err = b.Subscribe(ctx, "m", first.ID)
-	require.ErrorIs(t, err, bus.ErrCursorExpired)
-	assert.Equal(t, 1, rec.Count(metrics.BusCursorExpired, metrics.Event{Transport: "nats", Topic: "m", Op: "read"}))
-	assert.Equal(t, 1, rec.Count(metrics.BusCursorExpired, metrics.Event{Transport: "nats", Topic: "m", Op: "subscribe"}))
-
-	// The Hub reports with the broker's name.
-	sub, err := b.Subscribe(ctx, "m", "")
-	require.NoError(t, err)
-	require.NoError(t, sub.Close())
-	assert.Equal(t, 1, rec.Count(metrics.BusSubscribed, metrics.Event{Transport: "nats", Topic: "m"}))
+	bustest.CheckMetrics(t, bustest.MetricsCheck{Broker: b, Recorder: rec, Transport: "nats", AfterPublish: func() {
+		// One stream creation, one read of the topic's last message (the
+		// first publication learns the top), one publication per message.
+		assert.Equal(t, 1, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Transport: "nats", Op: "stream", Outcome: metrics.OutcomeOK}))
+		assert.Equal(t, 1, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Op: "get_last"}))
+		assert.Equal(t, 4, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Op: "publish", Outcome: metrics.OutcomeOK}))
+		assert.Zero(t, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Outcome: metrics.OutcomeError}))
+	}})
 	assert.Zero(t, rec.Count(metrics.BrokerError, metrics.Event{}))
 }
 

@@ -2,7 +2,6 @@ package natsbus_test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/pushpull/pushpull/bus/natsbus"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,11 +25,7 @@ type privateNATS struct {
 
 func startPrivateNATS(t *testing.T) *privateNATS {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	r := &privateNATS{t: t, port: port, dir: t.TempDir()}
+	r := &privateNATS{t: t, port: testnet.FreePorts(t, 1)[0], dir: t.TempDir()}
 	r.start()
 	t.Cleanup(r.stop)
 	return r

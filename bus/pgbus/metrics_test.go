@@ -23,45 +23,21 @@ func TestMetrics(t *testing.T) {
 	pool := testPool(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-
-	var first bus.Message
-	for i := range 4 {
-		m, err := b.Publish(ctx, "m", bus.Message{Data: []byte("abc")})
-		require.NoError(t, err)
-		if i == 0 {
-			first = m
-		}
-	}
-	_, err := b.Publish(ctx, "bad topic\x00", bus.Message{})
-	require.Error(t, err)
-	assert.Equal(t, 4, rec.Count(metrics.BusPublished, metrics.Event{Transport: "postgres", Topic: "m", Outcome: metrics.OutcomeOK}))
-	assert.Equal(t, 1, rec.Count(metrics.BusPublished, metrics.Event{Transport: "postgres", Outcome: metrics.OutcomeError}))
-	var bytes int64
-	for _, e := range rec.Events() {
-		if e.Kind == metrics.BusPublished {
-			bytes += e.Bytes
-			assert.Positive(t, e.Duration)
-		}
-	}
-	assert.Equal(t, int64(12), bytes)
-	assert.Equal(t, 4, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Transport: "postgres", Op: "publish", Outcome: metrics.OutcomeOK}))
-	assert.Equal(t, 4, rec.Count(metrics.BrokerRoundTrip, metrics.Event{}))
-
-	// Only messages 3 and 4 are kept: after message 1 has expired.
-	_, err = b.Read(ctx, "m", first.ID, 0)
-	require.ErrorIs(t, err, bus.ErrCursorExpired)
-	_, err = b.Subscribe(ctx, "m", first.ID)
-	require.ErrorIs(t, err, bus.ErrCursorExpired)
-	assert.Equal(t, 1, rec.Count(metrics.BusCursorExpired, metrics.Event{Transport: "postgres", Topic: "m", Op: "read"}))
-	assert.Equal(t, 1, rec.Count(metrics.BusCursorExpired, metrics.Event{Transport: "postgres", Topic: "m", Op: "subscribe"}))
-	assert.Equal(t, 2, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Op: "read", Outcome: metrics.OutcomeOK}))
-	assert.Zero(t, rec.Count(metrics.BrokerError, metrics.Event{}))
+	bustest.CheckMetrics(t, bustest.MetricsCheck{Broker: b, Recorder: rec, Transport: "postgres",
+		AfterPublish: func() {
+			assert.Equal(t, 4, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Transport: "postgres", Op: "publish", Outcome: metrics.OutcomeOK}))
+			assert.Equal(t, 4, rec.Count(metrics.BrokerRoundTrip, metrics.Event{}))
+		},
+		AfterExpired: func() {
+			assert.Equal(t, 2, rec.Count(metrics.BrokerRoundTrip, metrics.Event{Op: "read", Outcome: metrics.OutcomeOK}))
+			assert.Zero(t, rec.Count(metrics.BrokerError, metrics.Event{}))
+		},
+	})
 
 	// The feed drops: one BrokerError, and the subscriber goes on.
 	sub, err := b.Subscribe(ctx, "m", "")
 	require.NoError(t, err)
 	defer sub.Close()
-	assert.Equal(t, 1, rec.Count(metrics.BusSubscribed, metrics.Event{Transport: "postgres", Topic: "m"}))
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 WHERE query = $1`, `LISTEN "`+prefix+`bus"`).Scan(&n))

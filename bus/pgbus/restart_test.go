@@ -3,7 +3,6 @@ package pgbus_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -17,6 +16,7 @@ import (
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/pushpull/pushpull/bus/pgbus"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/stretchr/testify/require"
 )
 
@@ -36,7 +36,7 @@ func startPrivatePG(t *testing.T) *privatePG {
 	t.Helper()
 	skip := func(format string, args ...any) {
 		t.Helper()
-		if os.Getenv("PUSHPULL_REQUIRE_SERVICES") == "1" {
+		if os.Getenv(testnet.RequireServicesEnv) == "1" {
 			t.Fatalf(format, args...)
 		}
 		t.Skipf(format, args...)
@@ -68,10 +68,7 @@ func startPrivatePG(t *testing.T) *privatePG {
 	}
 	out, err := r.cmd("initdb", "-D", r.data(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8").CombinedOutput()
 	require.NoError(t, err, "initdb: %s", out)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	r.port = l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
+	r.port = testnet.FreePorts(t, 1)[0]
 	r.start()
 	t.Cleanup(r.stop)
 	return r

@@ -9,6 +9,7 @@ import (
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/pushpull/pushpull/bus/redisbus"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
@@ -37,9 +38,9 @@ func TestPromotedReplicaStartsNewEpoch(t *testing.T) {
 	// The promotion of a replica that missed "c": a new replication ID
 	// (a replica pointed at a closed port keeps its data), and the data
 	// one message behind.
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(r.port)})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer c.Close()
-	closed := freePorts(t, 1)[0]
+	closed := testnet.FreePorts(t, 1)[0]
 	require.NoError(t, c.Do(ctx, "REPLICAOF", "127.0.0.1", strconv.Itoa(closed)).Err())
 	require.NoError(t, c.Do(ctx, "REPLICAOF", "NO", "ONE").Err())
 	require.NoError(t, c.HIncrBy(ctx, redisbus.DefaultPrefix+"{fence}:meta", "s", -1).Err())

@@ -13,6 +13,7 @@ import (
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/pushpull/pushpull/bus/redisbus"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
@@ -28,18 +29,18 @@ type redisSentinel struct {
 	t         *testing.T
 	server    string
 	dir       string
-	nodes     []*proc // the primary and the replica, in either role
-	sentinels []*proc
+	nodes     []*testnet.Proc // the primary and the replica, in either role
+	sentinels []*testnet.Proc
 }
 
 func startRedisSentinel(t *testing.T) *redisSentinel {
 	t.Helper()
-	rs := &redisSentinel{t: t, server: binary(t, "redis-server"), dir: t.TempDir()}
-	ports := freePorts(t, 5)
+	rs := &redisSentinel{t: t, server: testnet.Binary(t, "redis-server"), dir: t.TempDir()}
+	ports := testnet.FreePorts(t, 5)
 	primary := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	rs.nodes = append(rs.nodes,
-		startProc(t, ports[0], rs.server, rs.nodeArgs(ports[0], "")...),
-		startProc(t, ports[1], rs.server, rs.nodeArgs(ports[1], primary)...))
+		startRedisProc(t, ports[0], rs.server, rs.nodeArgs(ports[0], "")...),
+		startRedisProc(t, ports[1], rs.server, rs.nodeArgs(ports[1], primary)...))
 	for i, port := range ports[2:] {
 		dir := filepath.Join(rs.dir, "sentinel"+strconv.Itoa(i))
 		require.NoError(t, os.Mkdir(dir, 0o755))
@@ -48,7 +49,7 @@ func startRedisSentinel(t *testing.T) *redisSentinel {
 			"port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 2\n"+
 				"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\n",
 			port, dir, sentinelMaster, ports[0], sentinelMaster, sentinelMaster), 0o644))
-		rs.sentinels = append(rs.sentinels, startProc(t, port, rs.server, conf, "--sentinel", "--loglevel", "warning"))
+		rs.sentinels = append(rs.sentinels, startRedisProc(t, port, rs.server, conf, "--sentinel", "--loglevel", "warning"))
 	}
 	rs.waitHealthy()
 	return rs
@@ -70,7 +71,7 @@ func (rs *redisSentinel) nodeArgs(port int, primary string) []string {
 func (rs *redisSentinel) sentinelAddrs() []string {
 	var out []string
 	for _, s := range rs.sentinels {
-		out = append(out, s.addr())
+		out = append(out, s.Addr())
 	}
 	return out
 }
@@ -84,10 +85,10 @@ func (rs *redisSentinel) client(tb testing.TB) *redis.Client {
 
 // primary returns the node every sentinel names as the primary, once they
 // agree.
-func (rs *redisSentinel) primary() (*proc, error) {
+func (rs *redisSentinel) primary() (*testnet.Proc, error) {
 	var addr string
 	for _, s := range rs.sentinels {
-		c := redis.NewSentinelClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		hp, err := c.GetMasterAddrByName(ctx, sentinelMaster).Result()
 		cancel()
@@ -102,7 +103,7 @@ func (rs *redisSentinel) primary() (*proc, error) {
 		addr = a
 	}
 	for _, n := range rs.nodes {
-		if n.addr() == addr {
+		if n.Addr() == addr {
 			return n, nil
 		}
 	}
@@ -113,30 +114,30 @@ func (rs *redisSentinel) primary() (*proc, error) {
 // primary, and the other node replicates it.
 func (rs *redisSentinel) waitHealthy() {
 	rs.t.Helper()
-	waitFor(rs.t, time.Minute, func() error {
+	testnet.WaitFor(rs.t, time.Minute, func() error {
 		p, err := rs.primary()
 		if err != nil {
 			return err
 		}
 		for _, n := range rs.nodes {
-			if !n.alive() {
-				return fmt.Errorf("%s is down", n.addr())
+			if !n.Alive() {
+				return fmt.Errorf("%s is down", n.Addr())
 			}
-			err := nodeInfo(n.addr(), func(ctx context.Context, c *redis.Client) error {
+			err := nodeInfo(n.Addr(), func(ctx context.Context, c *redis.Client) error {
 				role, err := infoField(ctx, c, "replication", "role")
 				if err != nil {
 					return err
 				}
 				if n == p {
 					if role != "master" {
-						return fmt.Errorf("primary %s is a %s", n.addr(), role)
+						return fmt.Errorf("primary %s is a %s", n.Addr(), role)
 					}
 					return nil
 				}
 				port, _ := infoField(ctx, c, "replication", "master_port")
 				link, _ := infoField(ctx, c, "replication", "master_link_status")
-				if role != "slave" || port != strconv.Itoa(p.port) || link != "up" {
-					return fmt.Errorf("%s: %s of %s, link %s", n.addr(), role, port, link)
+				if role != "slave" || port != strconv.Itoa(p.Port) || link != "up" {
+					return fmt.Errorf("%s: %s of %s, link %s", n.Addr(), role, port, link)
 				}
 				return nil
 			})
@@ -161,41 +162,22 @@ func TestSentinelConformance(t *testing.T) {
 // delivered, or covered by a reset; publications that fail return errors.
 func TestSentinelFailover(t *testing.T) {
 	rs := startRedisSentinel(t)
-	mk := func() *redisbus.Broker {
-		return &redisbus.Broker{Client: rs.client(t), HistorySize: 20000, CheckInterval: time.Second}
-	}
-	pub, sub := mk(), mk()
-	defer pub.Close()
-	defer sub.Close()
-	clock := &recovery{Pub: pub, Broker: sub}
-	var killed *proc
-	bustest.CheckDisruption(t, bustest.Disruption{
-		Publisher:  clock,
-		Subscriber: clock,
-		Topic:      "failover",
-		Messages:   6000,
-		Disrupt: func(int) {
-			if killed != nil {
-				var p *proc
-				waitFor(t, time.Minute, func() (err error) {
-					p, err = rs.primary()
-					if err == nil && p == killed {
-						err = fmt.Errorf("no failover yet")
-					}
-					return err
-				}, "waiting for the failover")
-				killed.args = rs.nodeArgs(killed.port, p.addr())
-				killed.start()
-				rs.waitHealthy()
-			}
-			var err error
-			killed, err = rs.primary()
-			require.NoError(t, err)
-			killed.kill()
-			clock.failed()
-		},
-		Lossy:   true,
-		Timeout: 3 * time.Minute,
+	checkFailover(t, "Sentinel, primary killed", func(tb testing.TB) redis.UniversalClient { return rs.client(tb) }, func(killed *testnet.Proc) *testnet.Proc {
+		if killed != nil { // it comes back as the replica of its successor
+			var p *testnet.Proc
+			testnet.WaitFor(t, time.Minute, func() (err error) {
+				p, err = rs.primary()
+				if err == nil && p == killed {
+					err = fmt.Errorf("no failover yet")
+				}
+				return err
+			}, "waiting for the failover")
+			killed.Args = rs.nodeArgs(killed.Port, p.Addr())
+			killed.Start()
+			rs.waitHealthy()
+		}
+		p, err := rs.primary()
+		require.NoError(t, err)
+		return p
 	})
-	clock.report(t, "Sentinel, primary killed")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/pushpull/pushpull/bus/redisbus"
+	"github.com/pushpull/pushpull/testnet"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
@@ -21,10 +22,10 @@ import (
 func (rc *redisCluster) subscribers(channel string) (sharded, plain int64) {
 	rc.t.Helper()
 	for _, n := range rc.nodes {
-		if !n.alive() {
+		if !n.Alive() {
 			continue
 		}
-		require.NoError(rc.t, nodeInfo(n.addr(), func(ctx context.Context, c *redis.Client) error {
+		require.NoError(rc.t, nodeInfo(n.Addr(), func(ctx context.Context, c *redis.Client) error {
 			s, err := c.PubSubShardNumSub(ctx, channel).Result()
 			if err != nil {
 				return err
@@ -63,9 +64,9 @@ func TestClusterSharded(t *testing.T) {
 				require.Equal(t, [2]int64{0, 1}, [2]int64{sharded, plainSubs}, "shard and plain subscribers")
 			} else {
 				require.Equal(t, [2]int64{1, 0}, [2]int64{sharded, plainSubs}, "shard and plain subscribers")
-				require.NoError(t, nodeInfo(owner.addr(), func(ctx context.Context, c *redis.Client) error {
+				require.NoError(t, nodeInfo(owner.Addr(), func(ctx context.Context, c *redis.Client) error {
 					n, err := c.PubSubShardNumSub(ctx, channel).Result()
-					require.Equal(t, int64(1), n[channel], "shard subscribers on the owning primary %s", owner.addr())
+					require.Equal(t, int64(1), n[channel], "shard subscribers on the owning primary %s", owner.Addr())
 					return err
 				}))
 			}
@@ -79,7 +80,7 @@ func TestClusterSharded(t *testing.T) {
 				t.Fatal("the publication did not arrive")
 			}
 			sub.Close()
-			waitFor(t, 30*time.Second, func() error {
+			testnet.WaitFor(t, 30*time.Second, func() error {
 				if s, p := rc.subscribers(channel); s+p != 0 {
 					return fmt.Errorf("%d shard and %d plain subscribers left", s, p)
 				}
@@ -93,7 +94,7 @@ func TestClusterSharded(t *testing.T) {
 func TestClusterSlot(t *testing.T) {
 	rc := startRedisCluster(t)
 	keys := []string{"", "a", "pushpull:{news}", "p:{a}b}", "p:{}x", "p:{", "}{x}", "{{y}}", "héllo{é}"}
-	require.NoError(t, nodeInfo(rc.nodes[0].addr(), func(ctx context.Context, c *redis.Client) error {
+	require.NoError(t, nodeInfo(rc.nodes[0].Addr(), func(ctx context.Context, c *redis.Client) error {
 		for _, k := range keys {
 			want, err := c.ClusterKeySlot(ctx, k).Result()
 			if err != nil {
@@ -106,9 +107,9 @@ func TestClusterSlot(t *testing.T) {
 }
 
 // nodeID returns the cluster node ID of n.
-func nodeID(t testing.TB, n *proc) string {
+func nodeID(t testing.TB, n *testnet.Proc) string {
 	var id string
-	require.NoError(t, nodeInfo(n.addr(), func(ctx context.Context, c *redis.Client) error {
+	require.NoError(t, nodeInfo(n.Addr(), func(ctx context.Context, c *redis.Client) error {
 		var err error
 		id, err = c.Do(ctx, "CLUSTER", "MYID").Text()
 		return err
@@ -118,26 +119,26 @@ func nodeID(t testing.TB, n *proc) string {
 
 // migrate moves slot, with its keys, from the primary src to the primary
 // dst, as redis-cli --cluster reshard does.
-func (rc *redisCluster) migrate(slot int, src, dst *proc) {
+func (rc *redisCluster) migrate(slot int, src, dst *testnet.Proc) {
 	t := rc.t
 	t.Helper()
 	srcID, dstID := nodeID(t, src), nodeID(t, dst)
 	s := strconv.Itoa(slot)
-	do := func(n *proc, args ...any) {
-		require.NoError(t, nodeInfo(n.addr(), func(ctx context.Context, c *redis.Client) error {
+	do := func(n *testnet.Proc, args ...any) {
+		require.NoError(t, nodeInfo(n.Addr(), func(ctx context.Context, c *redis.Client) error {
 			return c.Do(ctx, args...).Err()
-		}), "%s: %v", n.addr(), args)
+		}), "%s: %v", n.Addr(), args)
 	}
 	do(dst, "CLUSTER", "SETSLOT", s, "IMPORTING", srcID)
 	do(src, "CLUSTER", "SETSLOT", s, "MIGRATING", dstID)
 	var keys []string
-	require.NoError(t, nodeInfo(src.addr(), func(ctx context.Context, c *redis.Client) error {
+	require.NoError(t, nodeInfo(src.Addr(), func(ctx context.Context, c *redis.Client) error {
 		var err error
 		keys, err = c.ClusterGetKeysInSlot(ctx, slot, 1000).Result()
 		return err
 	}))
 	if len(keys) > 0 {
-		args := []any{"MIGRATE", "127.0.0.1", strconv.Itoa(dst.port), "", 0, 5000, "KEYS"}
+		args := []any{"MIGRATE", "127.0.0.1", strconv.Itoa(dst.Port), "", 0, 5000, "KEYS"}
 		for _, k := range keys {
 			args = append(args, k)
 		}
@@ -146,8 +147,8 @@ func (rc *redisCluster) migrate(slot int, src, dst *proc) {
 	do(dst, "CLUSTER", "SETSLOT", s, "NODE", dstID)
 	do(src, "CLUSTER", "SETSLOT", s, "NODE", dstID)
 	for _, n := range rc.nodes {
-		if n != src && n != dst && n.alive() {
-			_ = nodeInfo(n.addr(), func(ctx context.Context, c *redis.Client) error {
+		if n != src && n != dst && n.Alive() {
+			_ = nodeInfo(n.Addr(), func(ctx context.Context, c *redis.Client) error {
 				return c.Do(ctx, "CLUSTER", "SETSLOT", s, "NODE", dstID).Err()
 			})
 		}
@@ -177,7 +178,7 @@ func TestClusterSlotMigration(t *testing.T) {
 		Messages:   3000,
 		Disrupt: func(int) {
 			src := rc.primaryOf(channel)
-			var dst *proc
+			var dst *testnet.Proc
 			for _, n := range rc.nodes {
 				if n != src && nodeRole(t, n) == "master" {
 					dst = n
@@ -187,15 +188,15 @@ func TestClusterSlotMigration(t *testing.T) {
 			require.NotNil(t, dst, "no other primary")
 			rc.migrate(slot, src, dst)
 			// The subscriber's link moves with the slot.
-			waitFor(t, 30*time.Second, func() error {
+			testnet.WaitFor(t, 30*time.Second, func() error {
 				var n int64
-				err := nodeInfo(dst.addr(), func(ctx context.Context, c *redis.Client) error {
+				err := nodeInfo(dst.Addr(), func(ctx context.Context, c *redis.Client) error {
 					m, err := c.PubSubShardNumSub(ctx, channel).Result()
 					n = m[channel]
 					return err
 				})
 				if err == nil && n != 1 {
-					err = fmt.Errorf("%d shard subscribers on %s", n, dst.addr())
+					err = fmt.Errorf("%d shard subscribers on %s", n, dst.Addr())
 				}
 				return err
 			}, "the subscription did not follow slot %d", slot)
@@ -206,9 +207,9 @@ func TestClusterSlotMigration(t *testing.T) {
 }
 
 // nodeRole is "master" or "slave".
-func nodeRole(t testing.TB, n *proc) string {
+func nodeRole(t testing.TB, n *testnet.Proc) string {
 	var role string
-	require.NoError(t, nodeInfo(n.addr(), func(ctx context.Context, c *redis.Client) error {
+	require.NoError(t, nodeInfo(n.Addr(), func(ctx context.Context, c *redis.Client) error {
 		var err error
 		role, err = infoField(ctx, c, "replication", "role")
 		role = strings.TrimSpace(role)
@@ -274,7 +275,7 @@ func BenchmarkClusterPublish(b *testing.B) {
 // the cluster bus, and the CPU time the node processes used, so far.
 func (rc *redisCluster) load(tb testing.TB) (msgs int64, cpu time.Duration) {
 	for _, n := range rc.nodes {
-		require.NoError(tb, nodeInfo(n.addr(), func(ctx context.Context, c *redis.Client) error {
+		require.NoError(tb, nodeInfo(n.Addr(), func(ctx context.Context, c *redis.Client) error {
 			info, err := c.ClusterInfo(ctx).Result()
 			for line := range strings.Lines(info) {
 				k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
@@ -285,7 +286,7 @@ func (rc *redisCluster) load(tb testing.TB) (msgs int64, cpu time.Duration) {
 			}
 			return err
 		}))
-		cpu += n.cpu(tb)
+		cpu += procCPU(tb, n)
 	}
 	return msgs, cpu
 }

@@ -15,24 +15,33 @@ import (
 	"github.com/pushpull/pushpull/examples/internal/browsertest"
 )
 
-// TestChatInTwoTabs: ann (WebSocket) and bob (forced to long polling) chat
-// in #lobby; bob's message in #random does not show in ann's #lobby, and
-// is there when she joins #random.
+// TestChatInTwoTabs: ann (WebSocket) and bob (forced to SSE) chat in
+// #lobby, both listed as here; bob's message in #random does not show in
+// ann's #lobby, and is there when she joins #random; bob closes his tab
+// and is gone from her list.
 func TestChatInTwoTabs(t *testing.T) {
 	ann := browsertest.New(t, 60*time.Second)
-	srv := newServer(t)
+	_, srv := newServer(t)
 	require.NoError(t, chromedp.Do(ann, chromedp.EmulateViewport(760, 620), chromedp.Navigate(srv.URL+"/?name=ann")))
 	bob, cancel := chromedp.NewContext(ann)
 	defer cancel()
-	require.NoError(t, chromedp.Do(bob, chromedp.Navigate(srv.URL+"/?name=bob&transports=longpoll")))
+	require.NoError(t, chromedp.Do(bob, chromedp.Navigate(srv.URL+"/?name=bob&transports=sse")))
 	browsertest.WaitFor(t, ann, `window.chat && window.chat.ready === true && document.getElementById("transport").textContent === "websocket"`)
-	browsertest.WaitFor(t, bob, `window.chat && window.chat.ready === true && document.getElementById("transport").textContent === "longpoll"`)
+	browsertest.WaitFor(t, bob, `window.chat && window.chat.ready === true && document.getElementById("transport").textContent === "sse"`)
+	for _, tab := range []context.Context{ann, bob} {
+		browsertest.WaitFor(t, tab, `JSON.stringify(window.chat.people) === '["ann","bob"]' && document.getElementById("people").textContent === "annbob"`)
+	}
 
 	say(t, ann, "hello from ann")
 	browsertest.WaitFor(t, bob, `window.chat.texts.includes("hello from ann")`)
 	browsertest.WaitFor(t, ann, `window.chat.texts.includes("hello from ann") && document.querySelector("#log li.mine") !== null`)
 	say(t, bob, "hi ann")
 	browsertest.WaitFor(t, ann, `window.chat.texts.includes("hi ann")`)
+	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
+		png, err := chromedp.Run(ann, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "chat.png"), png, 0o644))
+	}
 
 	click(t, bob, `button[data-room="random"]`)
 	browsertest.WaitFor(t, bob, `window.chat.room === "random" && window.chat.transports.length >= 2`)
@@ -44,13 +53,13 @@ func TestChatInTwoTabs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"hello from ann", "hi ann"}, texts)
 
-	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
-		png, err := chromedp.Run(ann, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "chat.png"), png, 0o644))
-	}
 	click(t, ann, `button[data-room="random"]`)
-	browsertest.WaitFor(t, ann, `window.chat.room === "random" && window.chat.texts.join("|") === "anyone in random?"`)
+	browsertest.WaitFor(t, ann, `window.chat.room === "random" && window.chat.texts.join("|") === "anyone in random?" &&
+		JSON.stringify(window.chat.people) === '["ann","bob"]'`)
+	// bob closes his tab (one navigated away from may stay in the
+	// browser's back-forward cache with its connections open).
+	cancel()
+	browsertest.WaitFor(t, ann, `JSON.stringify(window.chat.people) === '["ann"]'`)
 }
 
 // say sends text from the page in tab, as typing it and pressing Send

@@ -1,9 +1,11 @@
-// Command chat is a chat with two rooms over the fallback client: one
-// auto.Handler serves the rooms' topics (chat/lobby and chat/random) over
-// WebSocket, SSE, long polling and polling under /rt, and the page uses
-// the library's browser module, /rt/client.js, which picks the best
-// transport that works and shows it. Open it in two tabs (add
-// ?transports=longpoll to one to force a fallback) and talk.
+// Command chat is a chat with two rooms and presence over the fallback
+// client: one auto.Handler serves the rooms' topics (chat/lobby and
+// chat/random) over WebSocket, SSE, long polling and polling under /rt,
+// and the page uses the library's browser module, /rt/client.js, which
+// picks the best transport that works and shows it. The handler's Auth is
+// a presence.Memory, so the page lists who is in the room, live. Open it
+// in two tabs (add ?transports=sse to one to force a fallback, ?name=… to
+// pick a name) and talk.
 //
 //	go run ./examples/chat                         # http://127.0.0.1:8095/
 //	go run ./examples/chat -addr :9000
@@ -31,9 +33,9 @@ func main() {
 
 	b := &bus.Memory{HistorySize: 200}
 	defer b.Close()
-	h := newHandler(b)
-	srv := &http.Server{Addr: *addr, Handler: newApp(h), ReadHeaderTimeout: 5 * time.Second}
-	srv.RegisterOnShutdown(func() { _ = h.Shutdown(context.Background()) })
+	c := newChat(b)
+	srv := &http.Server{Addr: *addr, Handler: c.handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv.RegisterOnShutdown(func() { _ = c.rt.Shutdown(context.Background()) })
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/examples/internal/measure"
 	"github.com/pushpull/pushpull/longpoll"
 	"github.com/pushpull/pushpull/poll"
 	"github.com/pushpull/pushpull/sse"
@@ -256,25 +257,11 @@ func (s *server) close() {
 // publish publishes n messages of the given size at rate per second, each
 // carrying its sequence number and the time it was published.
 func publish(ctx context.Context, b bus.Publisher, n int, rate float64, size int) error {
-	start := time.Now()
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for i := 1; i <= n; i++ {
-		at := start.Add(time.Duration(float64(i-1) / rate * float64(time.Second)))
-		if d := time.Until(at); d > 0 {
-			t.Reset(d)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
+	return measure.Pace(ctx, n, rate, func(i int, _ time.Time) error {
 		data := encodeTick(tick{Seq: i, T: time.Now().UnixNano()}, size)
-		if _, err := b.Publish(ctx, topic, bus.Message{Type: "compare.tick", Data: data}); err != nil {
-			return err
-		}
-	}
-	return nil
+		_, err := b.Publish(ctx, topic, bus.Message{Type: "compare.tick", Data: data})
+		return err
+	})
 }
 
 // tick is the payload of every message: its sequence number from 1 and the

@@ -38,7 +38,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -46,12 +45,12 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pushpull/pushpull/examples/internal/measure"
 )
 
 func main() {
-	if os.Getenv(childEnv) != "" {
-		os.Exit(serveChild(os.Stdin, os.Stdout))
-	}
+	measure.ServeIfChild(childEnv, serveChild)
 	os.Exit(cli(os.Args[1:]))
 }
 
@@ -71,15 +70,8 @@ func cli(args []string) int {
 	jsonPath := fs.String("json", "", "write the report as JSON to this file")
 	svgPath := fs.String("svg", "", "write a bar chart as SVG to this file")
 	md := fs.Bool("markdown", false, "print the table as Markdown")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "compare: unexpected arguments %q\n", fs.Args())
-		return 2
+	if status, ok := measure.ParseFlags(fs, args); !ok {
+		return status
 	}
 	cfg.Patterns = strings.Split(*pats, ",")
 	exe, err := os.Executable()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushpull/pushpull/examples/internal/measure"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -19,9 +20,7 @@ import (
 func TestMain(m *testing.M) {
 	// compare starts the running program again as the server: here, the
 	// test binary.
-	if os.Getenv(childEnv) != "" {
-		os.Exit(serveChild(os.Stdin, os.Stdout))
-	}
+	measure.ServeIfChild(childEnv, serveChild)
 	goleak.VerifyTestMain(m)
 }
 

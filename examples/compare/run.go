@@ -9,11 +9,12 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/pushpull/pushpull/examples/internal/measure"
 )
 
 // patterns lists the five patterns in the order they are measured.
@@ -128,33 +129,21 @@ const note = "Server in a child process (its CPU from getrusage, without the GCs
 
 // child is a server process.
 type child struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
+	*measure.Proc
 	out *bufio.Reader
 }
 
 func startChild(exe string) (*child, error) {
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	p, err := measure.Start([]string{exe}, childEnv+"=1")
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return &child{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
+	return &child{Proc: p, out: bufio.NewReader(p.Stdout)}, nil
 }
 
-// call sends a command and returns its answer.
 func (c *child) call(format string, args ...any) (string, error) {
 	cmd := fmt.Sprintf(format, args...)
-	if _, err := fmt.Fprintln(c.in, cmd); err != nil {
+	if _, err := fmt.Fprintln(c.Stdin, cmd); err != nil {
 		return "", fmt.Errorf("server: %s: %w", cmd, err)
 	}
 	line, err := c.out.ReadString('\n')
@@ -182,22 +171,6 @@ func (c *child) stats(gc bool) (stats, error) {
 	return st, err
 }
 
-// stop ends the server: it closes its input and waits, killing it after 10 s.
-func (c *child) stop() {
-	c.in.Close()
-	done := make(chan struct{})
-	go func() {
-		_ = c.cmd.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-	}
-}
-
 // memSamples is how many times the server's memory is sampled in a run.
 const memSamples = 3
 
@@ -209,7 +182,7 @@ func runPattern(ctx context.Context, exe string, cfg Config, pattern string, pro
 	if err != nil {
 		return res, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	ready, err := srv.call("serve %s %d %d %d", pattern, int64(cfg.PollInterval), int64(cfg.SSERetry), n+1000)
 	if err != nil {
 		return res, err

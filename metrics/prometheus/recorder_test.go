@@ -1,13 +1,11 @@
 package prometheus_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
@@ -19,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/bus/bustest"
 	"github.com/pushpull/pushpull/metrics"
 	"github.com/pushpull/pushpull/metrics/metricstest"
 	"github.com/pushpull/pushpull/metrics/prometheus"
@@ -128,59 +126,9 @@ func TestRecorderMemory(t *testing.T) {
 	rec := &prometheus.Recorder{}
 	reg := prom.NewRegistry()
 	reg.MustRegister(rec)
-	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
-		b := &bus.Memory{Buffer: 2, MaxLag: 2, StallTimeout: time.Second, Metrics: rec}
-		defer b.Close()
-		var readers []bus.Subscription
-		for range 2 {
-			sub, err := b.Subscribe(ctx, "orders.1", "")
-			require.NoError(t, err)
-			readers = append(readers, sub)
-			go func() {
-				for range sub.C() {
-				}
-			}()
-		}
-		stalled, err := b.Subscribe(ctx, "orders.2", "")
-		require.NoError(t, err)
-		defer stalled.Close()
-		for i := range 6 {
-			if i == 5 {
-				time.Sleep(2 * time.Second) // the stalled subscriber took nothing
-			}
-			_, err := b.Publish(ctx, "orders.1", bus.Message{Data: []byte("0123456789")})
-			require.NoError(t, err)
-			_, err = b.Publish(ctx, "orders.2", bus.Message{Data: []byte("01234")})
-			require.NoError(t, err)
-			synctest.Wait()
-		}
-		require.ErrorIs(t, stalled.Err(), bus.ErrSlowConsumer)
-		_, err = b.Subscribe(ctx, "orders.1", "elsewhere-1")
-		require.ErrorIs(t, err, bus.ErrCursorExpired)
-		for _, sub := range readers {
-			require.NoError(t, sub.Close())
-		}
-	})
-	lbl := func(kv ...string) map[string]string {
-		m := map[string]string{"broker": "memory"}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i]] = kv[i+1]
-		}
-		return m
-	}
+	want := bustest.MemoryMetrics(t, rec)
 	fams, _ := scrape(t, reg)
-	check(t, fams, []metricstest.Want{
-		{Name: "bus_publishes_total", Labels: lbl("topic_class", "all", "outcome", "ok"), Value: 12},
-		{Name: "bus_publish_seconds", Labels: lbl(), Count: 12}, // no time passes in the bubble
-		{Name: "bus_subscribers", Labels: lbl("topic_class", "all"), Value: 0},
-		{Name: "bus_subscriptions_ended_total", Labels: lbl("topic_class", "all", "reason", "closed"), Value: 2},
-		{Name: "bus_subscriptions_ended_total", Labels: lbl("topic_class", "all", "reason", "slow"), Value: 1},
-		{Name: "bus_deliveries_total", Labels: lbl("topic_class", "all", "path", "live"), Value: 2*6 + 2},
-		{Name: "bus_catchups_total", Labels: lbl("topic_class", "all", "reason", "full"), Value: 1},
-		{Name: "bus_lag_messages", Labels: lbl(), Value: 1, Count: 1},
-		{Name: "bus_cursor_expired_total", Labels: lbl("topic_class", "all", "op", "subscribe"), Value: 1},
-	})
+	check(t, fams, want)
 }
 
 func TestRecorderNamespaceAndConstLabels(t *testing.T) {

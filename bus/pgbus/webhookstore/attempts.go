@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pushpull/pushpull/webhook"
 )
@@ -37,9 +36,10 @@ func (s *Attempts) Add(ctx context.Context, a webhook.Attempt) error {
 	if resp == nil {
 		resp = []byte{}
 	}
-	_, err = s.Pool.Exec(ctx, "INSERT INTO "+t+` (endpoint, delivery, n, at, status, latency_ns, error, response, next_ns)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		a.Endpoint, a.Delivery, a.N, a.At, a.Status, int64(a.Latency), a.Error, resp, int64(a.Next))
+	at, nanos := splitTime(a.At)
+	_, err = s.Pool.Exec(ctx, "INSERT INTO "+t+" ("+attemptColumns+`)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		a.Endpoint, a.Delivery, a.Message, a.Type, a.N, at, nanos, a.Status, int64(a.Latency), a.Error, resp, int64(a.Next))
 	if err != nil {
 		return fmt.Errorf("webhookstore: add attempt: %w", err)
 	}
@@ -68,22 +68,8 @@ func (s *Attempts) List(ctx context.Context, endpoint string, limit int) ([]webh
 	if limit > 0 {
 		lim = int64(limit)
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT endpoint, delivery, n, at, status, latency_ns, error, response, next_ns FROM (
+	return query(ctx, s.Pool, "list attempts", scanAttempt, "SELECT "+attemptColumns+` FROM (
 SELECT * FROM `+t+` WHERE endpoint = $1 ORDER BY id DESC LIMIT $2) a ORDER BY id`, endpoint, lim)
-	if err != nil {
-		return nil, fmt.Errorf("webhookstore: list attempts: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhook.Attempt, error) {
-		var a webhook.Attempt
-		var latency, next int64
-		err := row.Scan(&a.Endpoint, &a.Delivery, &a.N, &a.At, &a.Status, &latency, &a.Error, &a.Response, &next)
-		a.Latency, a.Next = time.Duration(latency), time.Duration(next)
-		return a, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("webhookstore: list attempts: %w", err)
-	}
-	return out, nil
 }
 
 // Prune removes up to a thousand attempts older than age (by the time they

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/webhook"
@@ -50,11 +49,12 @@ func (s *DeadLetters) Add(ctx context.Context, dl webhook.DeadLetter) error {
 		attempts = []byte("[]")
 	}
 	rec := bus.AppendRecord(nil, &dl.Message)
-	_, err = s.Pool.Exec(ctx, "INSERT INTO "+t+` (endpoint, delivery, topic, message_id, record, attempts, error, at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	at, nanos := splitTime(dl.At)
+	_, err = s.Pool.Exec(ctx, "INSERT INTO "+t+" ("+deadLetterColumns+`)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (endpoint, delivery) DO UPDATE SET topic = EXCLUDED.topic, message_id = EXCLUDED.message_id,
-record = EXCLUDED.record, attempts = EXCLUDED.attempts, error = EXCLUDED.error, at = EXCLUDED.at`,
-		dl.Endpoint, dl.Delivery, dl.Message.Topic, dl.Message.ID, rec, attempts, dl.Error, dl.At)
+record = EXCLUDED.record, attempts = EXCLUDED.attempts, error = EXCLUDED.error, at = EXCLUDED.at, at_nanos = EXCLUDED.at_nanos`,
+		dl.Endpoint, dl.Delivery, dl.Message.Topic, dl.Message.ID, rec, attempts, dl.Error, at, nanos)
 	if err != nil {
 		return fmt.Errorf("webhookstore: add dead letter: %w", err)
 	}
@@ -82,29 +82,8 @@ func (s *DeadLetters) List(ctx context.Context, endpoint string, limit int) ([]w
 	if limit > 0 {
 		lim = int64(limit)
 	}
-	rows, err := s.Pool.Query(ctx, `SELECT endpoint, delivery, topic, message_id, record, attempts, error, at FROM `+t+`
-WHERE $1 = '' OR endpoint = $1 ORDER BY at, endpoint, delivery LIMIT $2`, endpoint, lim)
-	if err != nil {
-		return nil, fmt.Errorf("webhookstore: list dead letters: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhook.DeadLetter, error) {
-		var (
-			dl       webhook.DeadLetter
-			rec      []byte
-			attempts []byte
-		)
-		if err := row.Scan(&dl.Endpoint, &dl.Delivery, &dl.Message.Topic, &dl.Message.ID, &rec, &attempts, &dl.Error, &dl.At); err != nil {
-			return dl, err
-		}
-		if err := bus.DecodeRecord(rec, &dl.Message); err != nil {
-			return dl, err
-		}
-		return dl, json.Unmarshal(attempts, &dl.Attempts)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("webhookstore: list dead letters: %w", err)
-	}
-	return out, nil
+	return query(ctx, s.Pool, "list dead letters", scanDeadLetter, "SELECT "+deadLetterColumns+" FROM "+t+`
+WHERE $1 = '' OR endpoint = $1 ORDER BY at, at_nanos, endpoint, delivery LIMIT $2`, endpoint, lim)
 }
 
 // ErrNotFound is returned by Remove for a dead letter that is not stored.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pushpull/pushpull/bus/pgbus/webhookstore"
@@ -19,13 +20,8 @@ func Example() {
 	}
 	defer pool.Close()
 	// Run webhookstore.Migrate(ctx, pool, "") once, or apply Schema("").
-	dls := &webhookstore.DeadLetters{Pool: pool}
-	attempts := &webhookstore.Attempts{Pool: pool}
-	d := &webhook.Dispatcher{
-		Cursors:      &webhookstore.Cursors{Pool: pool},
-		OnDeadLetter: dls.OnDeadLetter,
-		OnAttempt:    attempts.OnAttempt,
-	}
+	store := &webhookstore.Store{Pool: pool} // cursors, endpoints, leases, attempts, dead letters
+	d := &webhook.Dispatcher{Store: store, Retention: 30 * 24 * time.Hour}
 	r := &webhook.Receiver{Idempotency: &webhookstore.Idempotency{Pool: pool}}
 	_, _ = d, r
 
@@ -43,4 +39,7 @@ func Example() {
 	// CREATE TABLE IF NOT EXISTS shop_webhook_claims
 	// CREATE TABLE IF NOT EXISTS shop_webhook_dead_letters
 	// CREATE TABLE IF NOT EXISTS shop_webhook_attempts
+	// CREATE TABLE IF NOT EXISTS shop_webhook_endpoints
+	// CREATE TABLE IF NOT EXISTS shop_webhook_revision
+	// CREATE TABLE IF NOT EXISTS shop_webhook_leases
 }

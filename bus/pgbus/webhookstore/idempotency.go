@@ -30,18 +30,31 @@ type Idempotency struct {
 
 var _ webhook.IdempotencyStore = (*Idempotency)(nil)
 
+// ClaimTimeout bounds a claim, which the end of its context does not
+// interrupt (see Idempotency.Claim).
+const ClaimTimeout = 30 * time.Second
+
 // Sweep bounds.
 const (
 	sweepEvery = 1024 // claims between automatic sweeps
 	sweepRows  = 1000 // rows removed by one sweep
 )
 
-// Claim implements webhook.IdempotencyStore.
+// Claim implements webhook.IdempotencyStore. Once started, a claim is not
+// interrupted by the end of ctx (it is bounded by ClaimTimeout instead):
+// an INSERT cut off mid-way may have taken the key without the caller
+// learning it, which would leave the event "in progress" for the claim's
+// whole ttl and refuse every redelivery meanwhile.
 func (s *Idempotency) Claim(ctx context.Context, key string, ttl time.Duration) (webhook.ClaimState, error) {
 	t, err := table(s.Prefix, "webhook_claims")
 	if err != nil {
 		return 0, err
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("webhookstore: claim: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ClaimTimeout)
+	defer cancel()
 	if s.claims.Add(1)%sweepEvery == 0 {
 		_, _ = s.Sweep(ctx) // best effort; expired rows never count as claims
 	}

@@ -2,8 +2,10 @@ package webhookstore_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/pushpull/pushpull/bus/pgbus/internal/pgtest"
 	"github.com/pushpull/pushpull/bus/pgbus/webhookstore"
 	"github.com/pushpull/pushpull/webhook"
+	"github.com/pushpull/pushpull/webhook/webhooktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -22,7 +25,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // setup returns two pools (as two instances would have) and a prefix with
 // the tables in place.
-func setup(t *testing.T) (*pgxpool.Pool, *pgxpool.Pool, string) {
+func setup(t testing.TB) (*pgxpool.Pool, *pgxpool.Pool, string) {
 	t.Helper()
 	url := pgtest.URL(t)
 	prefix := pgtest.Prefix(t, url, webhookstore.Migrate)
@@ -226,4 +229,103 @@ func TestInvalidPrefix(t *testing.T) {
 	require.ErrorContains(t, err, "prefix")
 	_, err = webhookstore.Schema("1x")
 	require.ErrorContains(t, err, "prefix")
+}
+
+// A database migrated by the version before Store, holding its rows, is
+// upgraded by Migrate, and Store reads those rows.
+func TestUpgradeFromEarlierSchema(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := context.Background()
+	prefix := pgtest.Prefix(t, url, func(ctx context.Context, pool *pgxpool.Pool, prefix string) error {
+		sql, err := webhookstore.Schema(prefix)
+		if err != nil {
+			return err
+		}
+		earlier, _, ok := strings.Cut(sql, "-- Attempt fields added with the Store type")
+		if !ok {
+			return errors.New("schema.sql lost its marker")
+		}
+		_, err = pool.Exec(ctx, earlier)
+		return err
+	})
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	_, err = pool.Exec(ctx, "INSERT INTO "+prefix+`webhook_attempts (endpoint, delivery, n, at, status, latency_ns, error, response, next_ns)
+VALUES ('shop', 'msg_1', 1, $1, 503, 1500000, 'down', 'oops', 5000000000)`, at)
+	require.NoError(t, err)
+	// The attempts of a dead letter, as json.Marshal wrote them before
+	// webhook.Attempt had a JSON form.
+	legacy := `[{"Delivery":"msg_1","Endpoint":"shop","N":1,"At":"2026-11-01T12:00:00Z","Status":503,"Latency":1500000,"Error":"down","Response":"b29wcw==","Next":5000000000}]`
+	m := bus.Message{Type: "order.paid", Data: []byte(`{"id":1}`), Time: at}
+	_, err = pool.Exec(ctx, "INSERT INTO "+prefix+`webhook_dead_letters (endpoint, delivery, topic, message_id, record, attempts, error, at)
+VALUES ('shop', 'msg_1', 'orders', '1-0', $1, $2, 'down', $3)`, bus.AppendRecord(nil, &m), legacy, at)
+	require.NoError(t, err)
+
+	require.NoError(t, webhookstore.Migrate(ctx, pool, prefix))
+	require.NoError(t, webhookstore.Migrate(ctx, pool, prefix), "Migrate is idempotent")
+	s := &webhookstore.Store{Pool: pool, Prefix: prefix}
+	want := webhook.Attempt{Delivery: "msg_1", Endpoint: "shop", N: 1, At: at, Status: 503,
+		Latency: 1500 * time.Microsecond, Error: "down", Response: []byte("oops"), Next: 5 * time.Second}
+	attempts, err := s.ListAttempts(ctx, webhook.AttemptQuery{Endpoint: "shop", FailedOnly: true})
+	require.NoError(t, err)
+	require.Len(t, attempts, 1)
+	assert.Equal(t, want, attempts[0])
+	dls, err := s.ListDeadLetters(ctx, webhook.DeadLetterQuery{})
+	require.NoError(t, err)
+	require.Len(t, dls, 1)
+	assert.Equal(t, []webhook.Attempt{want}, dls[0].Attempts)
+	assert.Equal(t, m.Data, dls[0].Message.Data)
+	assert.Equal(t, "1-0", dls[0].Message.ID)
+	// The registry tables came with the upgrade.
+	_, err = s.PutEndpoint(ctx, webhooktest.Config("shop"))
+	require.NoError(t, err)
+	rev, err := s.Revision(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), rev)
+}
+
+// Bad input and a Store without its pool answer with errors, never a
+// panic.
+func TestStoreErrors(t *testing.T) {
+	ctx := context.Background()
+	var zero webhookstore.Store
+	_, err := zero.Load(ctx, "k")
+	require.ErrorContains(t, err, "Pool")
+	_, err = zero.PutEndpoint(ctx, webhooktest.Config("shop"))
+	require.ErrorContains(t, err, "Pool")
+	_, err = zero.AcquireLease(ctx, "k", "me", time.Second)
+	require.ErrorContains(t, err, "Pool")
+	require.ErrorContains(t, zero.RemoveDeadLetter(ctx, "a", "b"), "Pool")
+	_, err = (&webhookstore.Store{Pool: &pgxpool.Pool{}, Prefix: "Bad"}).ListEndpoints(ctx)
+	require.ErrorContains(t, err, "prefix")
+
+	a, _, prefix := setup(t)
+	s := &webhookstore.Store{Pool: a, Prefix: prefix}
+	_, err = s.ListAttempts(ctx, webhook.AttemptQuery{})
+	require.ErrorContains(t, err, "Endpoint")
+	_, err = s.AcquireLease(ctx, "k", "", time.Second)
+	require.ErrorContains(t, err, "holder")
+	bad := webhooktest.Config("shop")
+	bad.URL = "ftp://example.com"
+	_, err = s.PutEndpoint(ctx, bad)
+	require.ErrorIs(t, err, webhook.ErrInvalidEndpoint)
+	rev, err := s.Revision(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rev, "a refused endpoint changes nothing")
+}
+
+// A claim whose context already ended takes nothing; one that started
+// runs to its end, so its answer is never lost.
+func TestClaimContext(t *testing.T) {
+	a, _, prefix := setup(t)
+	s := &webhookstore.Idempotency{Pool: a, Prefix: prefix}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Claim(ctx, "msg_1", time.Minute)
+	require.ErrorIs(t, err, context.Canceled)
+	st, err := s.Claim(context.Background(), "msg_1", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, webhook.Claimed, st, "the cancelled claim took nothing")
 }

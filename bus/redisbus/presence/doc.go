@@ -23,7 +23,9 @@
 // # Keys
 //
 // Under Prefix ("pushpull:presence:" by default): one hash per topic
-// ("t:"+topic, a field per instance and subject), one hash per topic
+// ("t:"+topic, a field per instance and subject whose value is when the
+// subject's first subscription there started and how many it has, updated
+// as they come and go, one round trip per burst), one hash per topic
 // counting the instances each subject is on ("c:"+topic), a key per
 // instance ("i:"+id) that lives TTL and that the instance refreshes every
 // TTL/3, the set of topics each instance has entries on ("i:"+id+":topics")

@@ -104,8 +104,8 @@ func TestTwoInstances(t *testing.T) {
 	leaveA2 := c.Join(ctx, id("alice"), "room")
 	leaveA3 := c.Join(ctx, id("alice"), "room") // a second subscription on b
 	synced(t, ctx, a, c)
-	assert.Equal(t, "alice:2 bob:1 ", names(t, ctx, a, "room"))
-	assert.Equal(t, "alice:2 bob:1 ", names(t, ctx, c, "room"))
+	assert.Equal(t, "alice:3 bob:1 ", names(t, ctx, a, "room"), "alice's subscriptions on both instances")
+	assert.Equal(t, "alice:3 bob:1 ", names(t, ctx, c, "room"))
 	evs, cur := events(t, ctx, b, "presence/room", bus.Oldest)
 	assert.ElementsMatch(t, []string{"presence.join alice", "presence.join bob"}, evs) // two instances: either order
 
@@ -266,4 +266,23 @@ func TestServeHTTP(t *testing.T) {
 	assert.Equal(t, "bob", l.Members[1].Subject)
 	status, _ = get("")
 	assert.Equal(t, http.StatusUnauthorized, status)
+}
+
+// Entries written before connections were counted (a time alone) count
+// one connection each; values that are not entries are ignored.
+func TestEarlierEntries(t *testing.T) {
+	ctx := testCtx(t)
+	prefix := keyPrefix(t)
+	p := newInstance(t, prefix, "a", nil, time.Minute)
+	c := client(t)
+	ns := fmt.Sprint(time.Now().UnixNano())
+	require.NoError(t, c.HSet(ctx, prefix+"t:room", "a\nold", ns, "a\nbroken", "x y", "a\nzero", ns+" 0").Err())
+	leave := p.Join(ctx, id("new"), "room")
+	leave2 := p.Join(ctx, id("new"), "room")
+	synced(t, ctx, p)
+	assert.Equal(t, "new:2 old:1 ", names(t, ctx, p, "room"))
+	leave()
+	synced(t, ctx, p)
+	assert.Equal(t, "new:1 old:1 ", names(t, ctx, p, "room"), "a leave that is not the last updates the count")
+	leave2()
 }

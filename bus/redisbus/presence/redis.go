@@ -94,6 +94,29 @@ type entry struct {
 	conns  int
 	since  time.Time
 	listed bool // recorded in Redis (not over MaxPerTopic)
+	dirty  bool // conns changed; an update of its Redis entry is queued
+}
+
+// entryValue is the value of an instance's entry in a topic's hash: when
+// the subject's first subscription there started, and how many it has.
+func entryValue(since time.Time, conns int) string {
+	return strconv.FormatInt(since.UnixNano(), 10) + " " + strconv.Itoa(conns)
+}
+
+// parseEntry reads an entryValue. A value without a count counts one.
+func parseEntry(v string) (since time.Time, conns int, ok bool) {
+	ns, n, found := strings.Cut(v, " ")
+	t, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		return time.Time{}, 0, false
+	}
+	conns = 1
+	if found {
+		if conns, err = strconv.Atoi(n); err != nil || conns < 1 {
+			return time.Time{}, 0, false
+		}
+	}
+	return time.Unix(0, t), conns, true
 }
 
 var (
@@ -196,20 +219,20 @@ func (p *Redis) refresh(ctx context.Context, again bool) error {
 	p.enqueue(func(ctx context.Context) {
 		type rec struct {
 			topic, sub string
-			since      time.Time
+			e          *entry
 		}
 		var recs []rec
 		p.mu.Lock()
 		for topic, subs := range p.local {
 			for sub, e := range subs {
 				if e.listed {
-					recs = append(recs, rec{topic, sub, e.since})
+					recs = append(recs, rec{topic, sub, e})
 				}
 			}
 		}
 		p.mu.Unlock()
 		for _, r := range recs {
-			if _, err := p.add(ctx, r.topic, r.sub, r.since); err != nil {
+			if _, err := p.add(ctx, r.topic, r.sub, r.e); err != nil {
 				p.warn("presence: entry not recorded again", "topic", r.topic, "err", err)
 			}
 		}
@@ -345,19 +368,55 @@ if n <= 0 then redis.call('HDEL', KEYS[2], ARGV[2]) end
 return n
 `)
 
-// add records sub on topic for this instance and announces a join when it
-// is the subject's first instance. It reports whether the entry is listed.
-func (p *Redis) add(ctx context.Context, topic, sub string, since time.Time) (bool, error) {
+// add records sub on topic for this instance, with e's connections, and
+// announces a join when it is the subject's first instance. It reports
+// whether the entry is listed.
+func (p *Redis) add(ctx context.Context, topic, sub string, e *entry) (bool, error) {
+	p.mu.Lock()
+	conns := max(e.conns, 1)
+	e.dirty = false
+	p.mu.Unlock()
 	n, err := joinScript.Run(ctx, p.Client,
 		[]string{p.key("t:" + topic), p.key("c:" + topic), p.key("i:" + p.id + ":topics")},
-		p.id+"\n"+sub, strconv.FormatInt(since.UnixNano(), 10), sub, p.maxPerTopic(), topic).Int()
+		p.id+"\n"+sub, entryValue(e.since, conns), sub, p.maxPerTopic(), topic).Int()
 	if err != nil {
 		return false, err
 	}
 	if n == 1 {
-		p.announce(ctx, TypeJoin, Member{Subject: sub, Topic: topic, Since: since, Conns: 1})
+		p.announce(ctx, TypeJoin, Member{Subject: sub, Topic: topic, Since: e.since, Conns: conns})
 	}
 	return n >= 0, nil
+}
+
+// recountScript updates the value of an existing entry.
+// KEYS: topic hash; ARGV: field, value.
+var recountScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 0
+`)
+
+// recount queues an update of the connection count of sub's entry on
+// topic, unless one is queued already: the update writes the count of
+// when it runs, so a burst of joins and leaves costs one round trip.
+// p.mu is held.
+func (p *Redis) recountLocked(topic, sub string, e *entry) {
+	if e.dirty {
+		return
+	}
+	e.dirty = true
+	p.enqueue(func(ctx context.Context) {
+		p.mu.Lock()
+		listed, conns := e.listed, e.conns
+		e.dirty = false
+		p.mu.Unlock()
+		if !listed || conns < 1 {
+			return // not recorded, or its leave is queued
+		}
+		err := recountScript.Run(ctx, p.Client, []string{p.key("t:" + topic)}, p.id+"\n"+sub, entryValue(e.since, conns)).Err()
+		if err != nil {
+			p.warn("presence: connection count not recorded", "topic", topic, "err", err)
+		}
+	})
 }
 
 // remove removes the entry of instance id and announces a leave when it
@@ -396,6 +455,7 @@ func (p *Redis) Join(ctx context.Context, id *auth.Identity, topic string) func(
 	e := subs[sub]
 	if e != nil {
 		e.conns++
+		p.recountLocked(topic, sub, e)
 		p.mu.Unlock()
 		return func() { p.leave(topic, sub) }
 	}
@@ -403,7 +463,7 @@ func (p *Redis) Join(ctx context.Context, id *auth.Identity, topic string) func(
 	subs[sub] = e
 	p.mu.Unlock()
 	p.enqueue(func(ctx context.Context) {
-		listed, err := p.add(ctx, topic, sub, e.since)
+		listed, err := p.add(ctx, topic, sub, e)
 		if err != nil {
 			p.warn("presence: join not recorded", "topic", topic, "err", err)
 		}
@@ -425,6 +485,7 @@ func (p *Redis) leave(topic, sub string) {
 	}
 	e.conns--
 	if e.conns > 0 {
+		p.recountLocked(topic, sub, e)
 		p.mu.Unlock()
 		return
 	}
@@ -447,8 +508,9 @@ func (p *Redis) leave(topic, sub string) {
 }
 
 // Members returns the subjects present on topic on the live instances,
-// sorted by subject. Conns is the number of instances a subject is
-// connected to, Since its earliest entry.
+// sorted by subject. Conns is the number of a subject's subscriptions to
+// the topic over all live instances (as auth/presence's Memory counts
+// them in one process), Since its earliest.
 func (p *Redis) Members(ctx context.Context, topic string) ([]Member, error) {
 	all, err := p.Client.HGetAll(ctx, p.key("t:"+topic)).Result()
 	if err != nil {
@@ -472,14 +534,16 @@ func (p *Redis) Members(ctx context.Context, topic string) ([]Member, error) {
 		if !ok || alive[inst].Val() == 0 {
 			continue
 		}
-		ns, _ := strconv.ParseInt(v, 10, 64)
-		since := time.Unix(0, ns)
-		m := bySub[sub]
-		if m == nil {
-			bySub[sub] = &Member{Subject: sub, Topic: topic, Since: since, Conns: 1}
+		since, conns, ok := parseEntry(v)
+		if !ok {
 			continue
 		}
-		m.Conns++
+		m := bySub[sub]
+		if m == nil {
+			bySub[sub] = &Member{Subject: sub, Topic: topic, Since: since, Conns: conns}
+			continue
+		}
+		m.Conns += conns
 		if since.Before(m.Since) {
 			m.Since = since
 		}

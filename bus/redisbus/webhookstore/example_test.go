@@ -3,6 +3,7 @@ package webhookstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -112,4 +113,51 @@ func ExampleNewCursors() {
 	// Output:
 	// delivered {"order":1}
 	// delivered {"order":2}
+}
+
+// sharedBus stands for the bus the instances share.
+var sharedBus bus.Broker
+
+// A Store holds the endpoints of every instance: an update carries the
+// version it read, so of two concurrent edits one wins and the other
+// learns of it; and a lease gives an endpoint to one instance at a time.
+func ExampleNewStore() {
+	opt, err := redis.ParseURL(redisURL) // "redis://127.0.0.1:6379", or REDIS_URL
+	if err != nil {
+		log.Fatal(err)
+	}
+	client := redis.NewClient(opt)
+	defer client.Close()
+	ctx := context.Background()
+	store := webhookstore.NewStore(client)
+	store.Prefix = "example:webhook:store:"
+	deleteKeys(client, store.Prefix) // start afresh
+
+	secret, _ := webhook.GenerateSecret()
+	ep, err := store.PutEndpoint(ctx, webhook.EndpointConfig{
+		ID: "shop", URL: "https://shop.example/hooks", Topic: "orders",
+		Secrets: []webhook.SecretConfig{{Secret: secret.Encode()}},
+	})
+	fmt.Println("created version", ep.Version, err)
+
+	edit := ep
+	edit.Types = []string{"order.*"}
+	edit, err = store.PutEndpoint(ctx, edit)
+	fmt.Println("updated to version", edit.Version, err)
+	ep.Disabled = true // an edit of the version read before
+	_, err = store.PutEndpoint(ctx, ep)
+	fmt.Println("stale edit:", errors.Is(err, webhook.ErrConflict))
+
+	a, _ := store.AcquireLease(ctx, "shop", "instance-a", time.Minute)
+	b, _ := store.AcquireLease(ctx, "shop", "instance-b", time.Minute)
+	fmt.Println("lease to a:", a, "to b:", b)
+
+	// A Dispatcher on each instance, with Store set, delivers the
+	// endpoints of the registry between them.
+	_ = &webhook.Dispatcher{Broker: sharedBus, Store: store}
+	// Output:
+	// created version 1 <nil>
+	// updated to version 2 <nil>
+	// stale edit: true
+	// lease to a: true to b: false
 }

@@ -52,11 +52,24 @@ return 0
 
 func (s *Idempotency) key(k string) string { return prefix(s.Prefix) + "event:" + k }
 
-// Claim implements webhook.IdempotencyStore.
+// ClaimTimeout bounds a claim, which the end of its context does not
+// interrupt (see Idempotency.Claim).
+const ClaimTimeout = 30 * time.Second
+
+// Claim implements webhook.IdempotencyStore. Once sent, a claim is not
+// interrupted by the end of ctx (it is bounded by ClaimTimeout instead):
+// a claim cut off after Redis ran it would have taken the key without the
+// caller learning it, leaving the event "in progress" for the claim's
+// whole ttl and refusing every redelivery meanwhile.
 func (s *Idempotency) Claim(ctx context.Context, key string, ttl time.Duration) (webhook.ClaimState, error) {
 	if s.client == nil {
 		return 0, errNoClient
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("webhookstore: claim event: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ClaimTimeout)
+	defer cancel()
 	ms := max(ttl.Milliseconds(), 1)
 	n, err := claimScript.Run(ctx, s.client, []string{s.key(key)}, claimPending, ms, claimDone).Int()
 	if err != nil {

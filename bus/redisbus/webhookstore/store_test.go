@@ -14,6 +14,7 @@ import (
 
 	"github.com/pushpull/pushpull/bus/redisbus/webhookstore"
 	"github.com/pushpull/pushpull/webhook"
+	"github.com/pushpull/pushpull/webhook/webhooktest"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -204,4 +205,56 @@ func TestCursorsStoreError(t *testing.T) {
 	assert.ErrorIs(t, webhookstore.NewCursors(c).Save(context.Background(), "k", "c"), redis.ErrClosed)
 	_, err = webhookstore.NewIdempotency(c).Claim(context.Background(), "k", time.Minute)
 	assert.ErrorIs(t, err, redis.ErrClosed)
+}
+
+// TestStoreErrors: a Store made without NewStore, and bad input, answer
+// with errors, never a panic.
+func TestStoreErrors(t *testing.T) {
+	ctx := context.Background()
+	var zero webhookstore.Store
+	_, err := zero.Load(ctx, "k")
+	assert.ErrorContains(t, err, "NewStore")
+	_, err = zero.PutEndpoint(ctx, webhooktest.Config("shop"))
+	assert.ErrorContains(t, err, "NewStore")
+	_, err = zero.ListDeadLetters(ctx, webhook.DeadLetterQuery{})
+	assert.ErrorContains(t, err, "NewStore")
+	_, err = zero.PruneAttempts(ctx, time.Now())
+	assert.ErrorContains(t, err, "NewStore")
+
+	s := webhookstore.NewStore(newClient(t))
+	s.Prefix = freshPrefix(t)
+	_, err = s.ListAttempts(ctx, webhook.AttemptQuery{})
+	assert.ErrorContains(t, err, "Endpoint")
+	_, err = s.AcquireLease(ctx, "k", "", time.Second)
+	assert.ErrorContains(t, err, "holder")
+	bad := webhooktest.Config("shop")
+	bad.Secrets = nil
+	_, err = s.PutEndpoint(ctx, bad)
+	assert.ErrorIs(t, err, webhook.ErrInvalidEndpoint)
+	rev, err := s.Revision(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rev, "a refused endpoint changes nothing")
+
+	// A corrupt value under the store's keys is an error, not a panic.
+	c := newClient(t)
+	require.NoError(t, c.HSet(ctx, s.Prefix+"endpoint:shop", "config", "{", "version", "1", "created", "x", "updated", "y").Err())
+	_, err = s.GetEndpoint(ctx, "shop")
+	assert.ErrorContains(t, err, "stored endpoint")
+	require.NoError(t, c.ZAdd(ctx, s.Prefix+"attempts:shop", redis.Z{Score: 1, Member: "short"}).Err())
+	_, err = s.ListAttempts(ctx, webhook.AttemptQuery{Endpoint: "shop"})
+	assert.ErrorContains(t, err, "too short")
+}
+
+// TestClaimContext: a claim whose context already ended takes nothing; one
+// that started runs to its end, so its answer is never lost.
+func TestClaimContext(t *testing.T) {
+	s := webhookstore.NewIdempotency(newClient(t))
+	s.Prefix = freshPrefix(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Claim(ctx, "msg_1", time.Minute)
+	require.ErrorIs(t, err, context.Canceled)
+	st, err := s.Claim(context.Background(), "msg_1", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, webhook.Claimed, st, "the cancelled claim took nothing")
 }

@@ -1,0 +1,159 @@
+// Package admin is the operator's and the consumer's side of webhooks: a
+// JSON API ([Handler]) over a webhook Store (endpoints, attempts, dead
+// letters) and Dispatcher (status, recovery, replay, retries), protected by
+// package auth, and a consumer portal page ([Portal]) that lists one
+// endpoint's deliveries with a retry button.
+//
+//	store := webhook.NewMemoryStore()
+//	d := &webhook.Dispatcher{Broker: b, Store: store} // follows the store
+//	h := &admin.Handler{Dispatcher: d, Store: store, Auth: bearer}
+//	mux.Handle("/admin/", http.StripPrefix("/admin", h))
+//
+// # Authorization
+//
+// Every request but the portal page is authenticated by Handler.Auth
+// (401 with WWW-Authenticate when it fails, 503 when it cannot tell) and
+// authorized on the topic "webhooks/<endpoint ID>": reading an endpoint,
+// its attempts, dead letters, deliveries and status needs Subscribe on it;
+// creating, changing, deleting, rotating, disabling, enabling, recovering,
+// replaying and retrying need Publish on it. Listing every endpoint needs
+// Subscribe on "webhooks/*", creating one without an ID Publish on
+// "webhooks/*" (a create is authorized once its body is read, on the ID
+// it names). So a token whose identity has Subscribe and Publish
+// ["webhooks/ep_42"] can use the portal of ep_42 and nothing else, and an
+// operator's ["webhooks/*"] everything. Rights are checked before the
+// endpoint is looked up: a token without them gets 403 whether the
+// endpoint exists or not.
+//
+// With Auth nil the API is open. Set Auth, or put the Handler behind
+// authentication of your own.
+//
+// # Errors
+//
+// Every error is JSON, {"error":{"code":…,"message":…}}, with the status
+// that says what went wrong ([ErrorBody]):
+//
+//	400 invalid                 bad JSON, unknown field, bad value or query parameter
+//	401 unauthenticated         no or bad credentials (WWW-Authenticate: Bearer)
+//	403 forbidden               the identity lacks the right on webhooks/<id>
+//	404 not_found               no such route, endpoint or dead letter
+//	405 method_not_allowed      with Allow
+//	409 conflict                "version" is not the stored one; create of an existing ID
+//	412 precondition_failed     If-Match is not the stored version
+//	413 too_large               body over Handler.MaxBody (64 KiB)
+//	415 unsupported_media_type  a body that is not application/json
+//	502 delivery_failed         a retried dead letter failed again
+//	503 unavailable             no Dispatcher; Auth cannot tell
+//	500 internal                the store failed (logged, not sent)
+//
+// # Endpoints
+//
+// An endpoint is a webhook.EndpointConfig in its JSON form, except that
+// its secrets never appear: "secrets" lists their fingerprints and expiry
+// instead, and the secret itself is in "secret" once, in the answer of
+// the create or rotate that made it. Every answer with one endpoint
+// carries its version as ETag ("3").
+//
+//	GET /endpoints                        → 200 {"endpoints":[…]}
+//
+//	POST /endpoints                       Content-Type: application/json
+//	{"id":"ep_42","url":"https://shop.example/hooks","topic":"orders","types":["order.*"]}
+//	→ 201 Location: endpoints/ep_42  ETag: "1"
+//	{"id":"ep_42","url":"https://shop.example/hooks","topic":"orders","types":["order.*"],
+//	 "secrets":[{"fingerprint":"5b2c0e9a41d3f870"}],"version":1,
+//	 "created":"2026-12-03T08:00:00Z","updated":"2026-12-03T08:00:00Z",
+//	 "secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+//
+// Without "id" the API generates one ("ep_…"); without "secrets" it
+// generates a secret. The other fields are those of EndpointConfig:
+// "from", "headers", "disabled", "rate_limit", "burst", "max_concurrent",
+// "description".
+//
+//	GET /endpoints/ep_42                  → 200 the endpoint (If-None-Match: "1" → 304)
+//
+//	PUT /endpoints/ep_42                  If-Match: "1"  (or "version":1 in the body)
+//	{"url":"https://shop.example/v2/hooks","topic":"orders"}
+//	→ 200 the endpoint at version 2
+//
+//	PATCH /endpoints/ep_42                If-Match: "2"
+//	{"rate_limit":10,"description":"shop, paced"}
+//	→ 200 the endpoint at version 3
+//
+//	DELETE /endpoints/ep_42               If-Match: "3"  → 204
+//
+// PUT replaces the configuration but its secrets (change them by rotate);
+// PATCH replaces the fields present and not null (send [] or {} to empty
+// "types" or "headers"). Both, and the routes below that
+// change an endpoint, are optimistic: a request whose If-Match names
+// another version fails with 412, one whose "version" names another
+// version with 409, and so does one that loses a race with another
+// change; read the endpoint again and retry. A request with neither
+// changes whatever version is stored.
+//
+//	POST /endpoints/ep_42/rotate          {"not_after":"2026-12-04T08:00:00Z"} (both fields optional)
+//	→ 200 the endpoint with "secret":"whsec_…" (the new one)
+//
+// Rotate puts a new secret first (given as "secret", or generated); the
+// older ones keep signing until "not_after", by default 24 hours
+// (Handler.RotateGrace) from now, so receivers can switch over; secrets
+// expired already are dropped.
+//
+//	POST /endpoints/ep_42/disable         → 200 the endpoint, "disabled":true
+//	POST /endpoints/ep_42/enable          → 200 the endpoint, "disabled":false
+//
+// Enable also lifts a stop by a 410 Gone answer. Both take an empty body
+// or {"version":n}.
+//
+// # Deliveries
+//
+//	GET /endpoints/ep_42/attempts?since=2026-12-03T07:00:00Z&until=…&failed=true&limit=100
+//	→ 200 {"attempts":[{"delivery":"msg_…","endpoint":"ep_42","message":"…","type":"order.paid",
+//	        "n":1,"at":"…","ok":false,"status":503,"latency":"12ms","latency_ms":12,
+//	        "error":"webhook: server answered 503 …","response":"down","next":"5s","next_ms":5000}]}
+//
+// Attempts come oldest first in webhook.Attempt's JSON form; limit is
+// 1 to 1000 (default 100).
+//
+//	GET /endpoints/ep_42/deadletters?since=…&until=…&limit=…
+//	→ 200 {"dead_letters":[{"endpoint":"ep_42","delivery":"msg_…","message":{…},"attempts":[…],
+//	        "error":"webhook: retries exhausted …","at":"…"}]}
+//
+//	GET /endpoints/ep_42/deliveries?since=…&limit=50
+//	→ 200 {"deliveries":[{"id":"msg_…","message":"…","type":"order.paid","state":"dead",
+//	        "attempts":4,"first":"…","last":{…the latest attempt…}}]}
+//
+// Deliveries groups the attempts since "since" (default 24 hours ago) by
+// delivery, newest first: "delivered" when the latest attempt succeeded,
+// "dead" when the delivery is a dead letter, "failing" while retries go on.
+// It is what the portal shows.
+//
+//	POST /endpoints/ep_42/deadletters/msg_…/retry      → 200 {"delivered":true}
+//
+// Retry redelivers one dead letter now, with its original webhook-id, on
+// the Sender's schedule, within the request (at most Handler.RetryTimeout,
+// 30 s): 200 once delivered and removed from the dead letters, 502 when it
+// failed again (it stays a dead letter).
+//
+//	POST /endpoints/ep_42/recover         {"since":"2026-12-03T07:00:00Z"}
+//	→ 200 {"recovered":12}
+//	POST /endpoints/ep_42/replay          {"from":"<message ID>","to":"<message ID>"}
+//	→ 200 {"replayed":40}
+//
+// Recover redelivers every dead letter of the endpoint since the time, in
+// order; replay sends the bus history between two message IDs again
+// (Dispatcher.Recover and Dispatcher.Replay). Both run within the request
+// and answer how many messages were delivered.
+//
+//	GET /endpoints/ep_42/status
+//	→ 200 {"endpoint":{…},"running":true,"cursor":"…","error":"…","since":"…","dead_letters":2}
+//
+// # The portal
+//
+// GET /portal (or [Portal] mounted on its own) serves one static page,
+// plain HTML, CSS and JavaScript embedded in the binary. It takes an
+// endpoint ID and a token, from its form or from the URL's fragment
+// (#endpoint=ep_42&token=…, which never reaches a server), and shows the
+// endpoint's latest deliveries with their state, last status, response and
+// a retry button for dead letters, refreshed every few seconds. It uses the
+// API above with the token, so it can do no more than the token may.
+package admin
