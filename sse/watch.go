@@ -1,6 +1,9 @@
 package sse
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
 // A connWatch notices that the client of a hijacked stream closed its
 // connection: gone is closed then. On Linux the Handler's poller watches
@@ -9,18 +12,18 @@ import "net"
 // reads the connection.
 type connWatch struct {
 	gone chan struct{}
-	p    *poller // nil: watch reads the connection
-	id   uint64  // the connection's key in p
-	fd   int
+	p    *poller         // nil: watch reads the connection
+	id   uint64          // the connection's key in p
+	raw  syscall.RawConn // the connection's file descriptor, for p
 }
 
 // watchConn starts watching conn. The caller calls stop before it closes
 // conn, then wait after.
 func (h *Handler) watchConn(conn net.Conn) *connWatch {
 	w := &connWatch{gone: make(chan struct{})}
-	if fd, ok := connFD(conn); ok {
+	if raw, ok := connRaw(conn); ok {
 		p := h.pollerRef()
-		if p != nil && p.add(w, fd) {
+		if p != nil && p.add(w, raw) {
 			return w
 		}
 		if p != nil {

@@ -3,7 +3,6 @@
 package sse
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -51,54 +50,60 @@ func (p *poller) closeFDs() {
 	syscall.Close(p.wake[1])
 }
 
-// connFD returns the file descriptor of a hijacked connection (of the TCP
-// connection under TLS), if it has one.
-func connFD(conn net.Conn) (int, bool) {
-	if tc, ok := conn.(*tls.Conn); ok {
-		conn = tc.NetConn()
+// connRaw returns access to the file descriptor of a hijacked
+// connection: of the TCP connection under TLS, or under a wrapper that,
+// like tls.Conn, returns it from a NetConn method.
+func connRaw(conn net.Conn) (syscall.RawConn, bool) {
+	for range 8 { // bounds a chain of wrappers that loops
+		u, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		conn = u.NetConn()
 	}
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return 0, false
+		return nil, false
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return 0, false
-	}
-	fd := -1
-	if rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
-		return 0, false
-	}
-	return fd, true
+	raw, err := sc.SyscallConn()
+	return raw, err == nil
 }
 
 // hangUp are the events of a connection whose client closed it or reset
 // it; one-shot, so a closed connection is reported once.
 const hangUp = syscall.EPOLLRDHUP | syscall.EPOLLHUP | syscall.EPOLLERR | syscall.EPOLLONESHOT
 
-// add starts watching fd for w. Keys are never reused, so an event that
-// arrives after w was removed cannot reach the watch of a connection
+// add starts watching w's connection. Keys are never reused, so an event
+// that arrives after w was removed cannot reach the watch of a connection
 // that got the same file descriptor later.
-func (p *poller) add(w *connWatch, fd int) bool {
+func (p *poller) add(w *connWatch, raw syscall.RawConn) bool {
 	p.mu.Lock()
 	p.next++
 	id := p.next
 	p.conns[id] = w
 	p.mu.Unlock()
 	ev := syscall.EpollEvent{Events: hangUp, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	var err error
+	if cerr := raw.Control(func(fd uintptr) {
+		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+	}); cerr != nil || err != nil {
 		p.mu.Lock()
 		delete(p.conns, id)
 		p.mu.Unlock()
 		return false
 	}
-	w.p, w.id, w.fd = p, id, fd
+	w.p, w.id, w.raw = p, id, raw
 	return true
 }
 
-// remove stops watching w's connection, before it is closed.
+// remove stops watching w's connection. Control holds the file
+// descriptor while it runs, so it cannot be closed and reused meanwhile;
+// once the connection is closed (by a wrapper, or Shutdown) Control
+// fails, and the kernel dropped the descriptor from the set already.
 func (p *poller) remove(w *connWatch) {
-	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, w.fd, nil)
+	_ = w.raw.Control(func(fd uintptr) {
+		_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, int(fd), nil)
+	})
 	p.mu.Lock()
 	delete(p.conns, w.id)
 	p.mu.Unlock()

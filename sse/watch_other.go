@@ -5,6 +5,7 @@ package sse
 import (
 	"errors"
 	"net"
+	"syscall"
 )
 
 // A poller is Linux's; elsewhere every stream has a goroutine reading its
@@ -13,8 +14,8 @@ type poller struct{ refs int }
 
 func newPoller() (*poller, error) { return nil, errors.ErrUnsupported }
 
-func connFD(net.Conn) (int, bool)          { return 0, false }
-func (p *poller) add(*connWatch, int) bool { return false }
-func (p *poller) remove(*connWatch)        {}
-func (p *poller) run()                     {}
-func (p *poller) close()                   {}
+func connRaw(net.Conn) (syscall.RawConn, bool)         { return nil, false }
+func (p *poller) add(*connWatch, syscall.RawConn) bool { return false }
+func (p *poller) remove(*connWatch)                    {}
+func (p *poller) run()                                 {}
+func (p *poller) close()                               {}
