@@ -113,7 +113,7 @@
 //     client resumes from its cursor.
 //   - A client that reads slowly but steadily is not cut: when its stream
 //     falls behind, the subscription reads on from the topic's history
-//     and the stream writes whatever is queued at once, up to 64 KiB, in
+//     and the stream writes whatever is queued at once, up to 16 KiB, in
 //     one write and one flush, so the further behind a stream is, the more
 //     each write carries. On a hijacked connection (the default for
 //     HTTP/1.x) a write waits in slices of a quarter second and reports
