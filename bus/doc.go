@@ -45,7 +45,8 @@
 // # Slow consumers
 //
 // Publish never waits for subscribers. A subscriber that falls behind a burst
-// catches up from the history while its position is still retained; one that
+// catches up from the history while its position is still retained, for as
+// long as it keeps taking messages or reporting [Progress]; one that
 // stops reading is cut with [ErrSlowConsumer] while its position is still
 // retained, so it resumes after its last ID; one whose position left the
 // history ends with [ErrCursorExpired]. Every ending is reported by

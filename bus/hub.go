@@ -33,9 +33,10 @@ import (
 //     a goroutine of its own: from the Hub's buffer of the topic's newest
 //     messages, then from the broker's history through Read, until it
 //     reaches the known top and goes back to live delivery.
-//   - A subscriber that stops reading (its channel stays full and its
-//     position does not move for StallTimeout while it is more than MaxLag
-//     behind) is cut with ErrSlowConsumer; with MaxLag well below the
+//   - A subscriber that stops reading (its channel stays full, its
+//     position does not move and its consumer reports no Progress for
+//     StallTimeout while it is more than MaxLag behind) is cut with
+//     ErrSlowConsumer; with MaxLag well below the
 //     history size its position is still retained then, so it can resume
 //     from the last ID it read.
 //   - The Hub never skips a message: when continuity cannot be proved (the
@@ -366,12 +367,13 @@ func (h *Hub) Resync(t *HubTopic, top Position) {
 }
 
 // stalledLocked reports whether the lagging subscriber s stopped reading:
-// its channel stayed full and its position did not move for the stall
-// timeout while it is more than maxLag behind. t.mu is held.
+// its channel stayed full, its position did not move and its consumer
+// reported no progress (Progress) for the stall timeout while it is more
+// than maxLag behind. t.mu is held.
 func (h *Hub) stalledLocked(t *HubTopic, s *hubSub, now time.Time) bool {
-	sent := s.sent.Load()
-	if sent != s.seenSent || len(s.ch) < cap(s.ch) {
-		s.seenSent, s.seenAt = sent, now
+	sent, prog := s.sent.Load(), s.progress.Load()
+	if sent != s.seenSent || prog != s.seenProg || len(s.ch) < cap(s.ch) {
+		s.seenSent, s.seenProg, s.seenAt = sent, prog, now
 		return false
 	}
 	// A catch-up read may have gone past the top the feed announced.
@@ -402,7 +404,7 @@ func (h *Hub) startCatchUp(t *HubTopic, s *hubSub, reason string) {
 		h.Metrics.Record(metrics.Event{Kind: metrics.BusCatchUp, Transport: h.name(), Topic: t.name, Outcome: reason, N: int64(lag)})
 	}
 	s.state = stateLagging
-	s.seenSent, s.seenAt = s.sent.Load(), time.Now()
+	s.seenSent, s.seenProg, s.seenAt = s.sent.Load(), s.progress.Load(), time.Now()
 	s.wg.Add(1)
 	h.wg.Add(1)
 	go s.catchUp()

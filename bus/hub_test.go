@@ -132,6 +132,48 @@ func TestHubCutsStalledSubscriber(t *testing.T) {
 	})
 }
 
+// A consumer that takes no message for longer than the stall timeout but
+// reports progress (it is writing what it took to a slow peer) is not cut;
+// once it reports nothing more it is.
+func TestHubProgressKeepsSubscriber(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &history{epoch: "e1"}
+		hb := newTestHub(h)
+		defer hb.Close()
+		s := subscribe(t, hb, h, h.top())
+		feed(hb, h.add(10)...) // far beyond the buffer and maxLag
+		synctest.Wait()
+		for range 10 { // 5s, five times the stall timeout
+			time.Sleep(500 * time.Millisecond)
+			Progress(s)
+			feed(hb, h.add(1)...)
+			synctest.Wait()
+		}
+		require.NoError(t, s.Err(), "a consumer reporting progress is not cut")
+		time.Sleep(1100 * time.Millisecond)
+		feed(hb, h.add(1)...)
+		synctest.Wait()
+		require.ErrorIs(t, s.Err(), ErrSlowConsumer, "cut once the reports stop")
+		got := 0
+		for range s.C() {
+			got++
+		}
+		assert.Equal(t, 1, got)
+	})
+}
+
+// Progress ignores subscriptions that cannot take the report.
+func TestProgressOtherSubscription(t *testing.T) {
+	Progress(nil)
+	Progress(otherSub{})
+}
+
+type otherSub struct{}
+
+func (otherSub) C() <-chan Message { return nil }
+func (otherSub) Err() error        { return nil }
+func (otherSub) Close() error      { return nil }
+
 func TestHubReaderKeepsUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &history{epoch: "e1"}
@@ -208,6 +250,7 @@ func TestHubStalled(t *testing.T) {
 		{"far behind, stopped", 3, long, true, true},
 		{"far behind, just stopped", 3, now, true, false},
 		{"far behind, channel not full", 3, long, false, false},
+		{"far behind, progress reported", 3, long, true, false},
 		{"within the lag", 8, long, true, false},
 		{"at the top", 10, long, true, false},
 		{"past the announced top", 12, long, true, false},
@@ -221,6 +264,9 @@ func TestHubStalled(t *testing.T) {
 			}
 			s.sent.Store(tc.sent)
 			s.seenSent, s.seenAt = tc.sent, tc.seenAt
+			if tc.name == "far behind, progress reported" {
+				s.Progress()
+			}
 			assert.Equal(t, tc.want, hb.stalledLocked(tp, s, now))
 		})
 	}

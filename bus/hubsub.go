@@ -38,7 +38,9 @@ type hubSub struct {
 
 	state    int
 	sent     atomic.Uint64 // offset of the last message put on ch
+	progress atomic.Uint64 // reports of the consumer's progress (Progress)
 	seenSent uint64        // progress seen by Deliver while lagging
+	seenProg uint64        // progress reports seen by Deliver while lagging
 	seenAt   time.Time     // when Deliver last saw progress
 	errMu    sync.Mutex
 	err      error          // set by closeCh, just before ch closes
@@ -54,6 +56,27 @@ func (s *hubSub) Err() error {
 	s.errMu.Lock()
 	defer s.errMu.Unlock()
 	return s.err
+}
+
+// Progress records that the consumer is still making progress; see the
+// package function Progress.
+func (s *hubSub) Progress() { s.progress.Add(1) }
+
+// Progress tells the broker behind sub that its consumer is making
+// progress although it takes no message from C for now, because it is
+// handing the messages it took on to a peer that accepts them slowly (a
+// network connection that takes a few bytes at a time, say). A
+// subscription of a Hub counts as stopped, and may be cut with
+// ErrSlowConsumer, only when its consumer neither takes messages nor
+// reports progress for the stall timeout; so a transport that reports
+// each write its client accepted, even in part, keeps a slow but steady
+// client subscribed while it catches up from the history. Progress does
+// nothing for a subscription that cannot take the report. It is cheap (an
+// atomic add) and safe to call from any goroutine.
+func Progress(sub Subscription) {
+	if p, ok := sub.(interface{ Progress() }); ok {
+		p.Progress()
+	}
 }
 
 func (s *hubSub) Close() error {

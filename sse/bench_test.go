@@ -11,10 +11,12 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/metrics"
 	"github.com/pushpull/pushpull/testnet"
 )
 
@@ -123,13 +125,17 @@ func BenchmarkFanout(b *testing.B) {
 	}
 }
 
-// BenchmarkIdleStreams opens 5,000 idle streams from a separate process and
+// BenchmarkIdleStreams opens 5,000 idle streams (PUSHPULL_SSE_IDLE_CONNS
+// sets another number) from a separate process and
 // reports the server's heap+stack and RSS growth per stream, and goroutines
 // per stream. Run it with -benchtime=1x.
 func BenchmarkIdleStreams(b *testing.B) {
 	for _, kind := range []string{"minimal", "pushpull", "pushpull-buffer4", "pushpull-nohijack", "pushpull-hijack", "pushpull-plain"} {
 		b.Run("server="+kind, func(b *testing.B) {
-			const conns = 5000
+			conns := 5000
+			if v, err := strconv.Atoi(os.Getenv("PUSHPULL_SSE_IDLE_CONNS")); err == nil && v > 0 {
+				conns = v
+			}
 			s := newBenchServer(kind)
 			defer s.close()
 			addr, stop := serveBench(b, s.handler)
@@ -147,10 +153,11 @@ func BenchmarkIdleStreams(b *testing.B) {
 				}
 			}
 			lg.Stop()
-			b.ReportMetric(float64(heap1-heap0)/conns/1024, "heap+stack-KiB/stream")
-			b.ReportMetric(float64(rss1-rss0)/conns/1024, "rss-KiB/stream")
-			b.ReportMetric(float64(stack1-stack0)/conns/1024, "stack-KiB/stream")
-			b.ReportMetric(float64(g1-g0)/conns, "goroutines/stream")
+			n := float64(conns)
+			b.ReportMetric(float64(heap1-heap0)/n/1024, "heap+stack-KiB/stream")
+			b.ReportMetric(float64(rss1-rss0)/n/1024, "rss-KiB/stream")
+			b.ReportMetric(float64(stack1-stack0)/n/1024, "stack-KiB/stream")
+			b.ReportMetric(float64(g1-g0)/n, "goroutines/stream")
 		})
 	}
 }
@@ -246,4 +253,85 @@ func openIdle(b *testing.B, addr string) net.Conn {
 		}
 	}
 	return c
+}
+
+// BenchmarkOverload publishes at a fixed rate for a few seconds to 2,000
+// subscribers held by a separate process, and reports what fraction of the
+// messages arrived, how many streams the server cut (slow) or reset
+// (expired), and the server's CPU time per delivered message. The server
+// runs with GOMAXPROCS=1. Run it with -benchtime=1x; PUSHPULL_SSE_OVERLOAD
+// ("subs×rate×seconds", e.g. "2000x500x5") replaces the default rounds,
+// and PUSHPULL_SSE_OVERLOAD_HISTORY sets the broker's HistorySize.
+func BenchmarkOverload(b *testing.B) {
+	rounds := [][3]int{{2000, 250, 5}, {2000, 500, 5}}
+	if v := os.Getenv("PUSHPULL_SSE_OVERLOAD"); v != "" {
+		var r [3]int
+		if _, err := fmt.Sscanf(v, "%dx%dx%d", &r[0], &r[1], &r[2]); err != nil {
+			b.Fatal("PUSHPULL_SSE_OVERLOAD:", err)
+		}
+		rounds = [][3]int{r}
+	}
+	for _, r := range rounds {
+		subs, rate, secs := r[0], r[1], r[2]
+		b.Run(fmt.Sprintf("subs=%d/rate=%d", subs, rate), func(b *testing.B) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			msgs := rate * secs
+			br := &bus.Memory{}
+			if v, err := strconv.Atoi(os.Getenv("PUSHPULL_SSE_OVERLOAD_HISTORY")); err == nil {
+				br.HistorySize = v
+			}
+			var slow, expired, writes, written atomic.Int64
+			h := &Handler{Broker: br, Metrics: metrics.RecorderFunc(func(e metrics.Event) {
+				if e.Kind == metrics.Delivered {
+					writes.Add(1)
+					written.Add(e.N)
+				}
+				if e.Kind != metrics.ConnClosed {
+					return
+				}
+				switch e.Outcome {
+				case metrics.ReasonSlow:
+					slow.Add(1)
+				case metrics.ReasonExpired:
+					expired.Add(1)
+				}
+			})}
+			defer br.Close()
+			defer func() { _ = h.Shutdown(context.Background()) }()
+			addr, stop := serveBench(b, h)
+			defer stop()
+			lg := loadgen(b, addr, subs, msgs)
+			defer lg.Stop()
+			time.Sleep(200 * time.Millisecond)
+			pad := strings.Repeat("x", 200)
+			b.ResetTimer()
+			cpu0 := testnet.CPUTime()
+			start := time.Now()
+			every := time.Second / time.Duration(rate)
+			late := 0
+			for i := range msgs {
+				// On schedule: message i goes out at start + i×every.
+				if d := time.Until(start.Add(time.Duration(i) * every)); d > 0 {
+					time.Sleep(d)
+				} else if d < -every {
+					late++
+				}
+				_, _ = br.Publish(context.Background(), "bench", bus.Message{Data: fmt.Appendf(nil, "%d %s", time.Now().UnixNano(), pad)})
+			}
+			res := strings.Fields(lg.Expect(b, "done"))
+			cpu := testnet.CPUTime() - cpu0
+			b.StopTimer()
+			p50, _ := strconv.ParseFloat(res[1], 64)
+			p99, _ := strconv.ParseFloat(res[2], 64)
+			got, _ := strconv.ParseFloat(res[3], 64)
+			b.ReportMetric(got/float64(subs*msgs), "delivered-fraction")
+			b.ReportMetric(float64(slow.Load()), "cut")
+			b.ReportMetric(float64(expired.Load()), "reset")
+			b.ReportMetric(float64(cpu.Nanoseconds())/max(got, 1), "cpu-ns/delivery")
+			b.ReportMetric(p50/1e6, "p50-ms")
+			b.ReportMetric(p99/1e6, "p99-ms")
+			b.ReportMetric(float64(late)/float64(msgs), "late-fraction")
+			b.ReportMetric(float64(written.Load())/float64(max(writes.Load(), 1)), "msgs/write")
+		})
+	}
 }

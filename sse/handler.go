@@ -3,6 +3,7 @@ package sse
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,10 +64,12 @@ type Handler struct {
 	// when a stream opens, rounded down to milliseconds. Zero means
 	// DefaultRetry; a negative value sends none.
 	Retry time.Duration
-	// WriteTimeout bounds each write to a client, so a client that stops
-	// reading is cut. It replaces the http.Server's WriteTimeout, which is
-	// cleared for the stream. Zero means DefaultWriteTimeout; a negative
-	// value sets no deadline.
+	// WriteTimeout is how long a client may accept no byte of a write
+	// before its stream is cut (on the ResponseWriter and on TLS: how long
+	// a write may take), so a client that stops reading is cut while one
+	// that reads slowly is not. It replaces the http.Server's
+	// WriteTimeout, which is cleared for the stream. Zero means
+	// DefaultWriteTimeout; a negative value sets no limit.
 	WriteTimeout time.Duration
 	// MaxStreams caps the streams open at once; past it a request is
 	// answered 503 with Retry-After. Zero means no limit.
@@ -101,6 +104,8 @@ type Handler struct {
 	Metrics metrics.Recorder
 
 	initOnce sync.Once
+	pollMu   sync.Mutex
+	poll     *poller       // watches hijacked streams' connections; nil while none
 	stop     chan struct{} // closed by Shutdown
 	mu       sync.Mutex
 	streams  int
@@ -380,29 +385,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return // the head is written: no other way is left
 		}
 		s.conn = conn
+		_, isTLS := conn.(*tls.Conn)
+		s.sliced = !isTLS
 		if !h.track(s) {
 			conn.Close()
 			return
 		}
 		// The connection and net/http's buffers for it are ours now.
-		// Writes go straight to the connection and watch reads it with a
-		// small buffer of its own, so net/http's buffers are released at
+		// Writes go straight to the connection, and nothing reads it but
+		// the watch for its end, so net/http's buffers are released at
 		// once.
 		*rw.Reader = bufio.Reader{}
 		*rw.Writer = bufio.Writer{}
 		// Hijack cleared the server's ReadTimeout and WriteTimeout
 		// deadlines, which would end a healthy stream; each write gets
 		// its own deadline instead.
-		gone := make(chan struct{})
-		go watch(conn, gone)
-		// Closing the connection ends watch's read: it has returned when
-		// ServeHTTP does.
+		w := h.watchConn(conn)
+		// The watch has ended when ServeHTTP returns.
 		defer func() {
 			h.untrack(s)
+			w.stop()
 			_ = conn.Close()
-			<-gone
+			h.waitWatch(w)
 		}()
-		s.gone = gone
+		s.gone = w.gone
 	}
 	if s.conn == nil {
 		if r.ProtoMajor == 1 {

@@ -66,6 +66,9 @@ func TestLoadgen(t *testing.T) {
 				}
 				if rest, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
 					sp := bytes.IndexByte(rest, ' ')
+					if sp < 0 {
+						continue // not a message: a reset event's data
+					}
 					ns, _ := strconv.ParseInt(string(rest[:sp]), 10, 64)
 					lat[i] = append(lat[i], time.Duration(time.Now().UnixNano()-ns))
 				}

@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
@@ -23,15 +26,35 @@ type stream struct {
 	last  time.Time       // of the last write
 	conn  net.Conn        // the hijacked connection, or nil
 	gone  <-chan struct{} // closed when watch has seen conn end; nil if not hijacked
+	// sliced is set for a hijacked connection whose writes can resume
+	// after a deadline (not TLS): see writeConn. dl is its write deadline.
+	sliced bool
+	dl     time.Time
 	// expires is when the stream's identity expires; zero means never.
 	expires time.Time
 	why     string // why the stream ended, for Metrics
 }
 
-// maxBatch bounds the messages written between two flushes (on a hijacked
-// connection: in one writev, whose iovec array the runtime keeps per
-// connection).
-const maxBatch = 16
+// maxBatchBytes bounds the bytes of the events a stream gathers for one
+// write; a batch holds at least one event, whatever its size. A stream
+// holds its batch while its client takes it, so this bounds the memory of
+// a stream that is behind (64 KiB cost up to 180 KiB RSS per lagging
+// stream under load, for little fewer writes than 16 KiB).
+const maxBatchBytes = 16 << 10
+
+// batchPool holds the buffers batches are gathered in, so that a stream
+// holds none while it is idle.
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// maxYields bounds how often a stream that is behind lets its
+// subscription refill its queue before it writes.
+const maxYields = 8
+
+// progressSlice is how long a write on a hijacked connection waits at
+// most before it reports to the subscription the bytes the client
+// accepted meanwhile: well under any broker's stall timeout, so a slow
+// client that keeps reading is never taken for a stalled one.
+const progressSlice = 250 * time.Millisecond
 
 var heartbeatLine = []byte(":\n")
 
@@ -108,54 +131,57 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 	}
 }
 
-// messages writes m and whatever else is queued already, then flushes once.
+// messages writes m and whatever else is queued already, up to
+// maxBatchBytes, in one write and one flush. The more a stream lags, the
+// more each write carries.
 func (s *stream) messages(m *bus.Message) error {
-	s.deadline()
-	var arr [maxBatch + 1][]byte
-	bufs := arr[:0]     // for a hijacked connection: one writev per batch
-	var count, size int // messages and bytes written, for Metrics
-	for n := 0; ; n++ {
-		b, err := s.h.cache.get(m)
-		if err == nil {
-			count, size = count+1, size+len(b)
-		}
-		if err != nil {
+	bp := batchPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	count := 0 // messages written, for Metrics
+	// While whole queues' worth keep coming, the stream is behind and its
+	// subscription is refilling the queue from the history: let it, a few
+	// times, so this write carries more.
+	yields, refill := 0, cap(s.sub.C())
+	for {
+		if b, err := s.h.cache.get(m); err != nil {
 			// Never written: the client sees the gap in the IDs and
 			// reports it rather than missing the message silently.
 			s.h.logger().Error("sse: message skipped", "topic", s.topic, "id", m.ID, "error", err)
-		} else if s.conn != nil {
-			bufs = append(bufs, b)
-		} else if _, err := s.w.Write(b); err != nil {
-			return err
+		} else {
+			buf = append(buf, b...)
+			count++
 		}
-		if n == maxBatch {
+		if len(buf) >= maxBatchBytes {
 			break
 		}
 		var ok bool
 		select {
 		case *m, ok = <-s.sub.C():
 		default:
+			if count > refill && yields < maxYields {
+				yields++
+				refill = count + cap(s.sub.C())
+				runtime.Gosched()
+				select {
+				case *m, ok = <-s.sub.C():
+				default:
+				}
+			}
 		}
 		if !ok {
 			break // empty, or closed: the main loop sees it
 		}
 	}
 	var err error
-	if s.conn == nil {
-		err = s.flush()
-	} else {
-		switch len(bufs) {
-		case 0:
-		case 1:
-			_, err = s.conn.Write(bufs[0])
-		default:
-			nb := net.Buffers(bufs)
-			_, err = nb.WriteTo(s.conn)
-		}
-		s.last = time.Now()
+	if len(buf) > 0 {
+		err = s.write(buf)
 	}
 	if err == nil && count > 0 && s.h.Metrics != nil {
-		s.h.Metrics.Record(metrics.Event{Kind: metrics.Delivered, Transport: transport, Topic: s.topic, N: int64(count), Bytes: int64(size)})
+		s.h.Metrics.Record(metrics.Event{Kind: metrics.Delivered, Transport: transport, Topic: s.topic, N: int64(count), Bytes: int64(len(buf))})
+	}
+	if cap(buf) <= 2*maxBatchBytes {
+		*bp = buf[:0]
+		batchPool.Put(bp)
 	}
 	return err
 }
@@ -188,6 +214,9 @@ const shutdownGrace = time.Second
 // deadline gives the next writes their deadline: WriteTimeout from now, or
 // shutdownGrace once Shutdown has begun.
 func (s *stream) deadline() {
+	if s.sliced {
+		return // writeConn keeps the deadline
+	}
 	d := s.h.writeTimeout()
 	select {
 	case <-s.h.stop:
@@ -222,36 +251,65 @@ func (s *stream) cut() {
 	s.setDeadline(time.Now())
 }
 
+// write writes b and flushes it.
 func (s *stream) write(b []byte) error {
-	s.deadline()
 	if s.conn != nil {
-		_, err := s.conn.Write(b)
-		s.last = time.Now()
-		return err
+		return s.writeConn(b)
 	}
+	s.deadline()
 	if _, err := s.w.Write(b); err != nil {
 		return err
 	}
 	return s.flush()
 }
 
+// writeConn writes b to the hijacked connection. It gives up only when
+// the client accepted no byte for WriteTimeout: it waits for the write in
+// slices of progressSlice and reports each slice in which the client took
+// bytes as progress to the subscription, so the broker does not cut a
+// stream that is slowly catching up. A TLS connection cannot resume a
+// write after a deadline: there each write waits WriteTimeout at most.
+func (s *stream) writeConn(b []byte) error {
+	if !s.sliced {
+		s.deadline()
+		_, err := s.conn.Write(b)
+		s.last = time.Now()
+		return err
+	}
+	wt := s.h.writeTimeout()
+	now := time.Now()
+	accepted := now // when the client last took bytes
+	for {
+		s.sliceDeadline(now)
+		n, err := s.conn.Write(b)
+		now = time.Now()
+		s.last = now
+		if err == nil {
+			return nil
+		}
+		if n > 0 {
+			b, accepted = b[n:], now
+			bus.Progress(s.sub)
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) || (wt > 0 && now.Sub(accepted) >= wt) {
+			return err
+		}
+	}
+}
+
+// sliceDeadline gives a write on a hijacked connection a deadline between
+// half a progressSlice and a progressSlice from now, moving it only when
+// less than half a slice is left, so that a stream that writes often sets
+// it seldom.
+func (s *stream) sliceDeadline(now time.Time) {
+	if s.dl.Sub(now) >= progressSlice/2 {
+		return
+	}
+	s.dl = now.Add(progressSlice)
+	_ = s.conn.SetWriteDeadline(s.dl)
+}
+
 func (s *stream) flush() error {
 	s.last = time.Now()
 	return s.rc.Flush()
-}
-
-// watch reads a hijacked connection until it ends and then closes gone,
-// so a client that closes its connection ends its stream at once, as
-// net/http's own background read does for a stream on a ResponseWriter.
-// A client sends nothing after its request: whatever comes is dropped.
-// The read ends with the connection, which the stream closes when it
-// ends.
-func watch(c net.Conn, gone chan<- struct{}) {
-	defer close(gone)
-	var b [64]byte
-	for {
-		if _, err := c.Read(b[:]); err != nil {
-			return
-		}
-	}
 }

@@ -133,6 +133,10 @@ func (c *killConn) kill() {
 	}
 }
 
+// NetConn returns the wrapped connection, as tls.Conn's NetConn does, so
+// that a server can watch its file descriptor.
+func (c *killConn) NetConn() net.Conn { return c.Conn }
+
 // Close closes the connection; it is then no longer open to KillRandom.
 func (c *killConn) Close() error {
 	c.l.forget(c, false)
