@@ -174,3 +174,54 @@ func TestQueuedMessagesShareAWrite(t *testing.T) {
 		require.NoError(t, h.Shutdown(context.Background()))
 	})
 }
+
+// With WriteDelay, messages that arrive within it of the last write wait
+// and share the next one; without, each goes out in its own write.
+func TestWriteDelayCoalesces(t *testing.T) {
+	for _, tc := range []struct {
+		delay     time.Duration
+		minWrites int
+		maxWrites int
+	}{
+		{0, 20, 20},                   // one write per message, 5 ms apart
+		{50 * time.Millisecond, 2, 4}, // about one write per 50 ms
+	} {
+		t.Run(fmt.Sprint(tc.delay), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rec := &metricstest.Recorder{}
+				b := &bus.Memory{Buffer: 64}
+				defer b.Close()
+				h := &Handler{Broker: b, Heartbeat: -1, Metrics: rec, WriteDelay: tc.delay}
+				hc := serveSlow(t, h, 0, 0)
+				r := openStream(t, hc, "http://pipe/?topic=t")
+				rec.Reset()
+				const n = 20
+				events := make(chan string, n)
+				go func() { // a client that reads as fast as it can
+					defer close(events)
+					for range n {
+						got, err := readEvent(r)
+						if err != nil {
+							return
+						}
+						events <- got
+					}
+				}()
+				for i := range n {
+					publish(t, b, "t", bus.Message{Data: fmt.Appendf(nil, "%02d", i)})
+					time.Sleep(5 * time.Millisecond)
+				}
+				for i := range n {
+					got, ok := <-events
+					require.True(t, ok, "event %d", i)
+					require.Contains(t, got, fmt.Sprintf("data: %02d\n", i))
+				}
+				assert.Equal(t, int64(n), rec.Sum(metrics.Delivered, metrics.Event{}))
+				writes := rec.Count(metrics.Delivered, metrics.Event{})
+				assert.GreaterOrEqual(t, writes, tc.minWrites)
+				assert.LessOrEqual(t, writes, tc.maxWrites)
+				require.NoError(t, h.Shutdown(context.Background()))
+			})
+		})
+	}
+}

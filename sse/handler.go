@@ -71,6 +71,16 @@ type Handler struct {
 	// WriteTimeout, which is cleared for the stream. Zero means
 	// DefaultWriteTimeout; a negative value sets no limit.
 	WriteTimeout time.Duration
+	// WriteDelay, when positive, is the least time between two writes of
+	// a stream: the messages that arrive meanwhile wait and go out
+	// together in the next write, with one flush. It trades latency (up to
+	// WriteDelay more per message) for CPU when many streams receive
+	// steady traffic: at 100 messages a second, 20 ms halves a stream's
+	// writes and wake-ups. Keep it short (tens of milliseconds): a stream
+	// waiting out its delay notices a departed client or Shutdown only
+	// afterwards. Zero writes each message as soon as it arrives, together
+	// with whatever is queued already.
+	WriteDelay time.Duration
 	// MaxStreams caps the streams open at once; past it a request is
 	// answered 503 with Retry-After. Zero means no limit.
 	MaxStreams int

@@ -32,7 +32,8 @@ type stream struct {
 	dl     time.Time
 	// expires is when the stream's identity expires; zero means never.
 	expires time.Time
-	why     string // why the stream ended, for Metrics
+	delay   *time.Timer // for Handler.WriteDelay, made on first use
+	why     string      // why the stream ended, for Metrics
 }
 
 // maxBatchBytes bounds the bytes of the events a stream gathers for one
@@ -98,6 +99,9 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 				s.ended(ctx)
 				return
 			}
+			if !s.linger(ctx) {
+				return
+			}
 			if err := s.messages(&m); err != nil {
 				s.why = s.writeFailed(err)
 				return
@@ -129,6 +133,38 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 			return
 		}
 	}
+}
+
+// linger waits, with a message in hand, until Handler.WriteDelay has
+// passed since the stream's last write, so that the messages arriving
+// meanwhile share the next write. It reports false, with s.why set, when
+// the stream must end instead.
+func (s *stream) linger(ctx context.Context) bool {
+	d := s.h.WriteDelay
+	if d <= 0 {
+		return true
+	}
+	wait := time.Until(s.last.Add(d))
+	if wait <= 0 {
+		return true
+	}
+	if s.delay == nil {
+		s.delay = time.NewTimer(wait)
+	} else {
+		s.delay.Reset(wait)
+	}
+	select {
+	case <-s.delay.C:
+		return true
+	case <-s.gone:
+		s.why = metrics.ReasonClosed
+	case <-s.h.stop:
+		s.why = metrics.ReasonShutdown
+	case <-ctx.Done():
+		s.why = metrics.ReasonClosed
+	}
+	s.delay.Stop()
+	return false
 }
 
 // messages writes m and whatever else is queued already, up to

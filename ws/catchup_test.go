@@ -160,3 +160,54 @@ func epochOf(t *testing.T, id string) string {
 }
 
 var _ = websocket.MessageText
+
+// With WriteDelay, messages queued within it of the last write wait and
+// share the next one; without, each goes out when it arrives.
+func TestWriteDelayCoalesces(t *testing.T) {
+	for _, tc := range []struct {
+		delay     time.Duration
+		minWrites int
+		maxWrites int
+	}{
+		{0, 20, 20},                   // one write per message, 5 ms apart
+		{50 * time.Millisecond, 2, 4}, // about one write per 50 ms
+	} {
+		t.Run(fmt.Sprint(tc.delay), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := &bus.Memory{}
+				defer b.Close()
+				srvRec := &metricstest.Recorder{}
+				h := &Handler{Broker: b, PingInterval: -1, WriteDelay: tc.delay, Metrics: srvRec}
+				hc := testnet.Serve(t, &http.Server{Handler: h})
+				ctx := context.Background()
+				c := &Client{URL: "ws://pipe.test/", HTTPClient: hc}
+				require.NoError(t, c.Connect(ctx))
+				sub, err := c.Subscribe(ctx, "t", "")
+				require.NoError(t, err)
+				const n = 20
+				published := make(chan struct{})
+				go func() {
+					defer close(published)
+					for i := range n {
+						if _, err := b.Publish(ctx, "t", bus.Message{Data: fmt.Appendf(nil, "m%d", i)}); err != nil {
+							panic(err)
+						}
+						time.Sleep(5 * time.Millisecond)
+					}
+				}()
+				for i := range n {
+					m := <-sub.C()
+					assert.Equal(t, fmt.Sprintf("m%d", i), string(m.Data))
+				}
+				<-published
+				synctest.Wait() // the server reports a write once it ended
+				assert.Equal(t, int64(n), srvRec.Sum(metrics.Delivered, metrics.Event{Topic: "t"}))
+				writes := srvRec.Count(metrics.Delivered, metrics.Event{Topic: "t"})
+				assert.GreaterOrEqual(t, writes, tc.minWrites)
+				assert.LessOrEqual(t, writes, tc.maxWrites)
+				require.NoError(t, c.Close())
+				require.NoError(t, h.Shutdown(ctx))
+			})
+		})
+	}
+}

@@ -63,6 +63,7 @@ type Conn struct {
 	pinged      uint64        // written at the last ping; the pinger\'s only
 	lagging     []*connSub    // subscriptions fed from history by the writer
 	takes       uint64        // how many times the writer took the queue
+	lastWrite   time.Time     // when the writer last wrote, with Handler.WriteDelay; the writer's own
 	next        int           // the lagging subscription the writer feeds next; the writer's only
 	owing       []*connSub    // subscriptions owed messages c published; the reader's only
 	wtimer      *time.Timer   // write watchdog
@@ -680,6 +681,15 @@ func (c *Conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
+		if d := c.h.WriteDelay; d > 0 {
+			// Let what arrives within WriteDelay of the last write share
+			// the next one.
+			if wait := time.Until(c.lastWrite.Add(d)); wait > 0 {
+				c.mu.Unlock()
+				time.Sleep(wait)
+				continue
+			}
+		}
 		w.frames = w.frames[:0]
 		for c.n > 0 {
 			w.frames = append(w.frames, c.queue[c.head])
@@ -696,6 +706,9 @@ func (c *Conn) writeLoop() {
 		if err := w.frames2wire(ctx); err != nil {
 			c.abort()
 			return
+		}
+		if c.h.WriteDelay > 0 {
+			c.lastWrite = time.Now()
 		}
 		if s != nil {
 			if err := c.catchUp(ctx, &w, s); err != nil {

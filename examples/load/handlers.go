@@ -20,7 +20,7 @@ import (
 // serve starts the transport's server on a loopback port. pushpull's
 // handlers keep their defaults; the topic's history is sized so that no
 // resume outlives it.
-func (s *server) serve(transport string, history int, interval time.Duration) (string, error) {
+func (s *server) serve(transport string, history int, interval, writeDelay time.Duration) (string, error) {
 	if s.feed != nil {
 		return "", errors.New("serving already")
 	}
@@ -43,9 +43,9 @@ func (s *server) serve(transport string, history int, interval time.Duration) (s
 	wrap := func(l net.Listener) net.Listener { return l }
 	switch transport {
 	case "sse":
-		h = &sse.Handler{Broker: s.broker(history), Metrics: count}
+		h = &sse.Handler{Broker: s.broker(history), Metrics: count, WriteDelay: writeDelay}
 	case "ws":
-		h = &ws.Handler{Broker: s.broker(history), Metrics: count}
+		h = &ws.Handler{Broker: s.broker(history), Metrics: count, WriteDelay: writeDelay}
 	case "longpoll", "longpoll-listener":
 		lh := &longpoll.Handler{Broker: s.broker(history), Metrics: count}
 		if transport == "longpoll-listener" {

@@ -96,6 +96,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "publishing before the measurement starts")
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "longest wait without a delivery for the last ones (six times this in all)")
 	fs.DurationVar(&cfg.PollInterval, "poll", cfg.PollInterval, "short polling's interval")
+	fs.DurationVar(&cfg.WriteDelay, "write-delay", 0, "the sse and ws Handlers' WriteDelay (least time between two writes of a connection)")
 	fs.StringVar(&cfg.CPUs, "cpus", cfg.CPUs, `the server's CPUs ("0", "0,1"); the generator gets the others; "" pins nothing`)
 	fs.BoolVar(&cfg.Idle, "idle", false, "connect the subscribers, publish nothing and report memory per connection")
 	fs.IntVar(&cfg.Kills, "kill", 0, "connections the server cuts, one at a time at random, spread over the measurement")

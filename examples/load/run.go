@@ -34,6 +34,7 @@ type Config struct {
 	Warmup       time.Duration `json:"warmup"`        // publishing before the measurement
 	Drain        time.Duration `json:"drain"`         // longest wait without progress for the last deliveries
 	PollInterval time.Duration `json:"poll_interval"` // short polling's interval
+	WriteDelay   time.Duration `json:"write_delay"`   // sse and ws Handlers' WriteDelay
 	CPUs         string        `json:"cpus"`          // the server's CPUs, as taskset -c takes them; "" pins nothing
 	Idle         bool          `json:"idle"`          // open the connections, publish nothing, measure memory
 	Kills        int           `json:"kills"`         // connections the server cuts at random during the measurement
@@ -44,7 +45,7 @@ func (c Config) check() error {
 	if !slices.Contains(transports, c.Transport) {
 		errs = append(errs, fmt.Errorf("unknown transport %q (want one of %s)", c.Transport, strings.Join(transports, ", ")))
 	}
-	if c.Subs < 1 || c.Rate <= 0 || c.Size < 0 || c.Duration <= 0 || c.Warmup < 0 || c.Drain <= 0 || c.PollInterval <= 0 || c.Kills < 0 {
+	if c.Subs < 1 || c.Rate <= 0 || c.Size < 0 || c.Duration <= 0 || c.Warmup < 0 || c.Drain <= 0 || c.PollInterval <= 0 || c.Kills < 0 || c.WriteDelay < 0 {
 		errs = append(errs, errors.New("subs, rate, duration, drain and poll interval must be positive; size, warm-up and kills not negative"))
 	}
 	cpus, err := parseCPUs(c.CPUs)
@@ -210,7 +211,7 @@ func run(ctx context.Context, exe string, cfg Config, progress io.Writer, profil
 	res.Pinning = strings.TrimSuffix(pinning+"; "+pinSelf(cpus), "; ")
 	// The server's figures before the subscribers come are the base of
 	// the per-connection ones.
-	req := request{Op: "serve", Transport: cfg.Transport, History: n + 1000, Interval: cfg.PollInterval}
+	req := request{Op: "serve", Transport: cfg.Transport, History: n + 1000, Interval: cfg.PollInterval, WriteDelay: cfg.WriteDelay}
 	if profiles != "" {
 		req.Profile = profiles + "-server.pprof"
 		stop, err := startProfile(profiles + "-generator.pprof")

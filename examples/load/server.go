@@ -31,15 +31,16 @@ const topic = "load"
 // request is one line the parent writes to the server, a JSON object; the
 // server answers each with one line, a JSON answer.
 type request struct {
-	Op        string        `json:"op"`                  // serve, stats, publish, published, kill
-	Transport string        `json:"transport,omitempty"` // serve
-	History   int           `json:"history,omitempty"`   // serve: messages the topic keeps
-	Interval  time.Duration `json:"interval,omitempty"`  // serve: short polling's interval
-	Profile   string        `json:"profile,omitempty"`   // serve: write a CPU profile of the server here
-	GC        bool          `json:"gc,omitempty"`        // stats: collect garbage first
-	N         int           `json:"n,omitempty"`         // publish: messages
-	Rate      float64       `json:"rate,omitempty"`      // publish: per second
-	Size      int           `json:"size,omitempty"`      // publish: bytes of payload
+	Op         string        `json:"op"`                    // serve, stats, publish, published, kill
+	Transport  string        `json:"transport,omitempty"`   // serve
+	History    int           `json:"history,omitempty"`     // serve: messages the topic keeps
+	Interval   time.Duration `json:"interval,omitempty"`    // serve: short polling's interval
+	WriteDelay time.Duration `json:"write_delay,omitempty"` // serve: the sse and ws Handlers' WriteDelay
+	Profile    string        `json:"profile,omitempty"`     // serve: write a CPU profile of the server here
+	GC         bool          `json:"gc,omitempty"`          // stats: collect garbage first
+	N          int           `json:"n,omitempty"`           // publish: messages
+	Rate       float64       `json:"rate,omitempty"`        // publish: per second
+	Size       int           `json:"size,omitempty"`        // publish: bytes of payload
 }
 
 type answer struct {
@@ -143,7 +144,7 @@ func (s *server) handle(req request) (answer, error) {
 			}
 			s.stopProfile = stop
 		}
-		addr, err := s.serve(req.Transport, req.History, req.Interval)
+		addr, err := s.serve(req.Transport, req.History, req.Interval, req.WriteDelay)
 		return answer{Addr: addr}, err
 	case "stats":
 		st := s.stats(req.GC)
