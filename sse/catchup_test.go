@@ -216,6 +216,7 @@ func TestWriteDelayCoalesces(t *testing.T) {
 					require.True(t, ok, "event %d", i)
 					require.Contains(t, got, fmt.Sprintf("data: %02d\n", i))
 				}
+				synctest.Wait() // the handler reports a write once it ended
 				assert.Equal(t, int64(n), rec.Sum(metrics.Delivered, metrics.Event{}))
 				writes := rec.Count(metrics.Delivered, metrics.Event{})
 				assert.GreaterOrEqual(t, writes, tc.minWrites)
