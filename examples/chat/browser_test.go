@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -37,11 +35,7 @@ func TestChatInTwoTabs(t *testing.T) {
 	browsertest.WaitFor(t, ann, `window.chat.texts.includes("hello from ann") && document.querySelector("#log li.mine") !== null`)
 	say(t, bob, "hi ann")
 	browsertest.WaitFor(t, ann, `window.chat.texts.includes("hi ann")`)
-	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
-		png, err := chromedp.Run(ann, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "chat.png"), png, 0o644))
-	}
+	browsertest.Screenshot(t, ann, "chat.png")
 
 	click(t, bob, `button[data-room="random"]`)
 	browsertest.WaitFor(t, bob, `window.chat.room === "random" && window.chat.transports.length >= 2`)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,11 +31,7 @@ func TestJobInBrowser(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, reqs, 2)
 	browsertest.WaitFor(t, ctx, `document.querySelector("#job-r1 a.report").getAttribute("href") === "/reports/r1"`)
-	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "jobs.png"), png, 0o644))
-	}
+	browsertest.Screenshot(t, ctx, "jobs.png")
 	// The link serves the CSV (a click would download it).
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`fetch(document.querySelector("#job-r1 a.report").href).then((r) => r.text()).then((t) => (window.csv = t)) && true`))
 	require.NoError(t, err)

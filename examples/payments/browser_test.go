@@ -1,9 +1,6 @@
 package payments_test
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -55,11 +52,6 @@ func TestPaymentsInBrowser(t *testing.T) {
 	assert.Contains(t, rows[1], "12.50 EUR")
 
 	// PUSHPULL_SCREENSHOTS=dir saves both pages, for the README.
-	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
-		for name, tab := range map[string]context.Context{"payments-consumer.png": ctx, "payments-provider.png": provider} {
-			png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o644))
-		}
-	}
+	browsertest.Screenshot(t, ctx, "payments-consumer.png")
+	browsertest.Screenshot(t, provider, "payments-provider.png")
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -64,9 +62,5 @@ func TestTickerResumesInBrowser(t *testing.T) {
 	assert.Zero(t, gaps)
 	assert.GreaterOrEqual(t, a.resumed.Load(), int64(1), "the reconnection carried Last-Event-ID")
 	browsertest.WaitFor(t, ctx, `document.getElementById("reconnects").textContent === "1" && document.getElementById("gaps").textContent === "0"`)
-	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "ticker.png"), png, 0o644))
-	}
+	browsertest.Screenshot(t, ctx, "ticker.png")
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -34,15 +32,5 @@ func TestDashboardInBrowser(t *testing.T) {
 	require.NoError(t, st.publish(context.Background(), b))
 	browsertest.WaitFor(t, ctx, `window.report.seq === 3 && document.getElementById("seq").textContent === "#3"`)
 	browsertest.WaitFor(t, ctx, `window.stats.updates === 2 && window.stats.bytes > 0`)
-	screenshot(t, ctx, "weather.png")
-}
-
-// screenshot saves the page as name in $PUSHPULL_SCREENSHOTS, when set.
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o644))
-	}
+	browsertest.Screenshot(t, ctx, "weather.png")
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -39,7 +36,7 @@ func TestPortalInBrowser(t *testing.T) {
 	browsertest.WaitFor(t, ctx, `document.querySelector('`+fmt.Sprintf(row, "dead")+` button.retry') !== null`)
 	browsertest.WaitFor(t, ctx, `document.querySelector('`+fmt.Sprintf(row, "dead")+` .status').textContent.startsWith("500")`)
 	browsertest.WaitFor(t, ctx, `document.querySelector('`+fmt.Sprintf(row, "dead")+` .response').textContent.includes("handling failed")`)
-	screenshot(t, ctx, "webhookops.png")
+	browsertest.Screenshot(t, ctx, "webhookops.png")
 
 	a.down.Store(false)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(fmt.Sprintf(row, "dead")+` button.retry`)))
@@ -47,14 +44,4 @@ func TestPortalInBrowser(t *testing.T) {
 	browsertest.WaitFor(t, ctx, `document.querySelector('`+fmt.Sprintf(row, "delivered")+`') !== null`)
 	browsertest.WaitFor(t, ctx, `document.querySelectorAll('#rows tr[data-state="delivered"]').length === 4 && document.querySelectorAll("#rows button.retry").length === 0`)
 	browsertest.WaitFor(t, ctx, `window.portal.error === ""`)
-}
-
-// screenshot saves the page as name in $PUSHPULL_SCREENSHOTS, when set.
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	if dir := os.Getenv("PUSHPULL_SCREENSHOTS"); dir != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o644))
-	}
 }

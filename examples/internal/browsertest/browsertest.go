@@ -9,6 +9,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -87,5 +88,26 @@ func WaitFor(t testing.TB, ctx context.Context, expr string) {
 			t.Fatalf("timed out waiting for %s", expr)
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// ScreenshotsEnv names the directory Screenshot saves pages in; the
+// README's pictures come from there (PUSHPULL_SCREENSHOTS=docs/screenshots).
+const ScreenshotsEnv = "PUSHPULL_SCREENSHOTS"
+
+// Screenshot saves the whole page of ctx as name in the directory
+// $PUSHPULL_SCREENSHOTS when it is set, and does nothing otherwise.
+func Screenshot(t testing.TB, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv(ScreenshotsEnv)
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
 	}
 }
