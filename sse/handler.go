@@ -196,6 +196,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		// A stream blocked writing to a stalled client ends now rather
 		// than after WriteTimeout.
 		for s := range h.open {
+			s.end(endShutdown)
 			s.cut()
 		}
 	}
@@ -368,7 +369,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.release()
 
-	sub, prelude, err := h.subscribe(ctx, topic, cursor)
+	// Whatever ends the stream cancels sctx, which ends the subscription.
+	sctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	sub, prelude, err := h.subscribe(sctx, topic, cursor)
 	if err != nil {
 		h.failOn(w, topic, err)
 		return
@@ -378,7 +382,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	setStreamHeader(hdr)
 	rc := http.NewResponseController(w)
-	s := &stream{h: h, w: w, rc: rc, sub: sub, topic: topic}
+	s := &stream{h: h, w: w, rc: rc, sub: sub, topic: topic, ctx: sctx, stop: stop}
 	if id != nil {
 		s.expires = id.Expires
 	}
@@ -410,7 +414,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Hijack cleared the server's ReadTimeout and WriteTimeout
 		// deadlines, which would end a healthy stream; each write gets
 		// its own deadline instead.
-		w := h.watchConn(conn)
+		w := h.watchConn(conn, func() { s.end(endGone) })
 		// The watch has ended when ServeHTTP returns.
 		defer func() {
 			h.untrack(s)
@@ -418,7 +422,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = conn.Close()
 			h.waitWatch(w)
 		}()
-		s.gone = w.gone
 	}
 	if s.conn == nil {
 		if r.ProtoMajor == 1 {

@@ -9,31 +9,66 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/metrics"
 )
 
-// A stream is one open event stream, run on the ServeHTTP goroutine; a
-// hijacked one also has watch reading its connection.
+// A stream is one open event stream, run on the ServeHTTP goroutine. It
+// waits for messages in a plain receive from its subscription: whatever
+// else ends a stream (the client hanging up, Shutdown, MaxLifetime, the
+// identity expiring, a failed heartbeat) cancels ctx with an endCause,
+// which ends the subscription and so wakes the stream. Heartbeats are
+// written from a timer, under wmu.
 type stream struct {
 	h     *Handler
 	w     http.ResponseWriter
 	rc    *http.ResponseController
 	sub   bus.Subscription
 	topic string
-	last  time.Time       // of the last write
-	conn  net.Conn        // the hijacked connection, or nil
-	gone  <-chan struct{} // closed when watch has seen conn end; nil if not hijacked
+	ctx   context.Context // the subscription's; cancelled by stop
+	stop  context.CancelCauseFunc
+	// stopped is set by stop, so that messages still queued when the
+	// subscription ends are not written.
+	stopped atomic.Bool
+	conn    net.Conn // the hijacked connection, or nil
 	// sliced is set for a hijacked connection whose writes can resume
-	// after a deadline (not TLS): see writeConn. dl is its write deadline.
+	// after a deadline (not TLS): see writeConn.
 	sliced bool
-	dl     time.Time
 	// expires is when the stream's identity expires; zero means never.
 	expires time.Time
 	delay   *time.Timer // for Handler.WriteDelay, made on first use
+	hb      *time.Timer // the heartbeat's, while the stream runs
 	why     string      // why the stream ended, for Metrics
+
+	// wmu serializes the writes of the stream and its heartbeat; it
+	// guards the fields below.
+	wmu    sync.Mutex
+	last   time.Time // of the last write
+	dl     time.Time // the write deadline of a sliced connection
+	fenced bool      // the stream has ended: no heartbeat writes any more
+}
+
+// An endCause is the cause with which a stream's context is cancelled
+// when something other than its subscription ends it: why is its reason
+// for Metrics.
+type endCause struct{ why string }
+
+func (e *endCause) Error() string { return "sse: stream ended: " + e.why }
+
+var (
+	endGone     = &endCause{metrics.ReasonClosed}   // the client hung up
+	endShutdown = &endCause{metrics.ReasonShutdown} // Handler.Shutdown
+	endDone     = &endCause{metrics.ReasonDone}     // MaxLifetime, or the identity expired
+)
+
+// end stops the stream for cause. It does not block, and may be called
+// from any goroutine, more than once, and after the stream has ended.
+func (s *stream) end(cause *endCause) {
+	s.stop(cause) // first: a stream that sees stopped finds the cause
+	s.stopped.Store(true)
 }
 
 // maxBatchBytes bounds the bytes of the events a stream gathers for one
@@ -66,85 +101,95 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 	// The server ends the response after ServeHTTP returns: give that
 	// write a fresh deadline too.
 	defer s.deadline()
+	// Before that, no heartbeat may write any more.
+	defer s.fence()
 	if err := s.write(prelude); err != nil {
 		s.why = s.writeFailed(err)
 		return
 	}
-	hb := s.h.heartbeat()
-	var tickC <-chan time.Time
-	var timer *time.Timer
-	if hb > 0 {
-		timer = time.NewTimer(hb)
-		defer timer.Stop()
-		tickC = timer.C
+	if hb := s.h.heartbeat(); hb > 0 {
+		s.wmu.Lock()
+		s.hb = time.AfterFunc(hb, s.heartbeat)
+		s.wmu.Unlock()
 	}
-	var lifeC <-chan time.Time
 	if l := s.h.MaxLifetime; l > 0 {
-		life := time.NewTimer(l - rand.N(l/5+1))
+		life := time.AfterFunc(l-rand.N(l/5+1), func() { s.end(endDone) })
 		defer life.Stop()
-		lifeC = life.C
 	}
-	var expC <-chan time.Time
 	if !s.expires.IsZero() {
 		// The client reconnects with its cursor, and has to present fresh
 		// credentials to be let in again.
-		exp := time.NewTimer(time.Until(s.expires))
+		exp := time.AfterFunc(time.Until(s.expires), func() { s.end(endDone) })
 		defer exp.Stop()
-		expC = exp.C
 	}
 	for {
-		select {
-		case m, ok := <-s.sub.C():
-			if !ok {
-				s.ended(ctx)
-				return
-			}
-			if !s.linger(ctx) {
-				return
-			}
-			if err := s.messages(&m); err != nil {
-				s.why = s.writeFailed(err)
-				return
-			}
-		case <-tickC:
-			// The timer is not reset on every message; it checks when the
-			// stream last wrote instead.
-			if time.Since(s.last) >= hb {
-				if err := s.write(heartbeatLine); err != nil {
-					s.why = s.writeFailed(err)
-					return
-				}
-			}
-			timer.Reset(hb - time.Since(s.last))
-		case <-s.gone:
-			s.why = metrics.ReasonClosed
-			return // the client closed its connection
-		case <-lifeC:
-			s.why = metrics.ReasonDone
+		m, ok := <-s.sub.C()
+		if !ok || s.stopped.Load() {
+			s.ended(ctx)
 			return
-		case <-expC:
-			s.why = metrics.ReasonDone // the client comes back with fresh credentials
+		}
+		if !s.linger() {
+			s.ended(ctx)
 			return
-		case <-s.h.stop:
-			s.why = metrics.ReasonShutdown
-			return
-		case <-ctx.Done():
-			s.why = metrics.ReasonClosed
+		}
+		if err := s.messages(&m); err != nil {
+			s.why = s.writeFailed(err)
 			return
 		}
 	}
 }
 
+// heartbeat runs on the heartbeat timer: it writes a comment line when
+// the stream has written nothing for the heartbeat interval, and sets the
+// timer for the next check.
+func (s *stream) heartbeat() {
+	hb := s.h.heartbeat()
+	if !s.wmu.TryLock() {
+		// The stream is writing: no heartbeat is due.
+		if !s.stopped.Load() {
+			s.hb.Reset(hb)
+		}
+		return
+	}
+	defer s.wmu.Unlock()
+	if s.fenced {
+		return
+	}
+	idle := time.Since(s.last)
+	if idle >= hb {
+		if err := s.writeLocked(heartbeatLine); err != nil {
+			s.end(&endCause{s.writeFailed(err)})
+			return
+		}
+		idle = 0
+	}
+	s.hb.Reset(hb - idle)
+}
+
+// fence stops the heartbeat and waits for one under way, before the
+// stream returns.
+func (s *stream) fence() {
+	s.stopped.Store(true)
+	s.wmu.Lock()
+	s.fenced = true
+	if s.hb != nil {
+		s.hb.Stop()
+	}
+	s.wmu.Unlock()
+}
+
 // linger waits, with a message in hand, until Handler.WriteDelay has
 // passed since the stream's last write, so that the messages arriving
-// meanwhile share the next write. It reports false, with s.why set, when
-// the stream must end instead.
-func (s *stream) linger(ctx context.Context) bool {
+// meanwhile share the next write. It reports false when the stream ends
+// meanwhile.
+func (s *stream) linger() bool {
 	d := s.h.WriteDelay
 	if d <= 0 {
 		return true
 	}
+	s.wmu.Lock()
 	wait := time.Until(s.last.Add(d))
+	s.wmu.Unlock()
 	if wait <= 0 {
 		return true
 	}
@@ -155,16 +200,11 @@ func (s *stream) linger(ctx context.Context) bool {
 	}
 	select {
 	case <-s.delay.C:
-		return true
-	case <-s.gone:
-		s.why = metrics.ReasonClosed
-	case <-s.h.stop:
-		s.why = metrics.ReasonShutdown
-	case <-ctx.Done():
-		s.why = metrics.ReasonClosed
+		return !s.stopped.Load()
+	case <-s.ctx.Done():
+		s.delay.Stop()
+		return false
 	}
-	s.delay.Stop()
-	return false
 }
 
 // messages writes m and whatever else is queued already, up to
@@ -222,10 +262,19 @@ func (s *stream) messages(m *bus.Message) error {
 	return err
 }
 
-// ended handles the end of the subscription. A subscriber whose position
-// left the history gets a reset event with the top; a slow one is simply
-// disconnected and resumes from its cursor.
+// ended handles the end of the stream: its reason, and for a
+// subscription whose position left the history a reset event with the
+// top. A slow one is simply disconnected and resumes from its cursor.
 func (s *stream) ended(ctx context.Context) {
+	var cause *endCause
+	if errors.As(context.Cause(s.ctx), &cause) {
+		s.why = cause.why
+		return
+	}
+	if ctx.Err() != nil {
+		s.why = metrics.ReasonClosed // the client went away
+		return
+	}
 	err := s.sub.Err()
 	s.why = subEnded(err)
 	if !errors.Is(err, bus.ErrCursorExpired) {
@@ -289,6 +338,13 @@ func (s *stream) cut() {
 
 // write writes b and flushes it.
 func (s *stream) write(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.writeLocked(b)
+}
+
+// writeLocked is write with wmu held.
+func (s *stream) writeLocked(b []byte) error {
 	if s.conn != nil {
 		return s.writeConn(b)
 	}

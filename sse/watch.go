@@ -6,21 +6,22 @@ import (
 )
 
 // A connWatch notices that the client of a hijacked stream closed its
-// connection: gone is closed then. On Linux the Handler's poller watches
-// the connections of all its streams at once; elsewhere, and for
-// connections without a file descriptor, a goroutine per stream (watch)
-// reads the connection.
+// connection: gone is closed and onGone called then. On Linux the
+// Handler's poller watches the connections of all its streams at once;
+// elsewhere, and for connections without a file descriptor, a goroutine
+// per stream (watch) reads the connection.
 type connWatch struct {
-	gone chan struct{}
-	p    *poller         // nil: watch reads the connection
-	id   uint64          // the connection's key in p
-	raw  syscall.RawConn // the connection's file descriptor, for p
+	gone   chan struct{}
+	onGone func()          // called once gone is closed; it must not block
+	p      *poller         // nil: watch reads the connection
+	id     uint64          // the connection's key in p
+	raw    syscall.RawConn // the connection's file descriptor, for p
 }
 
-// watchConn starts watching conn. The caller calls stop before it closes
-// conn, then wait after.
-func (h *Handler) watchConn(conn net.Conn) *connWatch {
-	w := &connWatch{gone: make(chan struct{})}
+// watchConn starts watching conn; onGone is called when its client hangs
+// up. The caller calls stop before it closes conn, then wait after.
+func (h *Handler) watchConn(conn net.Conn, onGone func()) *connWatch {
+	w := &connWatch{gone: make(chan struct{}), onGone: onGone}
 	if raw, ok := connRaw(conn); ok {
 		p := h.pollerRef()
 		if p != nil && p.add(w, raw) {
@@ -30,7 +31,7 @@ func (h *Handler) watchConn(conn net.Conn) *connWatch {
 			h.pollerUnref(p)
 		}
 	}
-	go watch(conn, w.gone)
+	go watch(conn, w)
 	return w
 }
 
@@ -83,14 +84,20 @@ func (h *Handler) pollerUnref(p *poller) {
 	}
 }
 
-// watch reads a hijacked connection until it ends and then closes gone,
+// hungUp closes gone and tells the stream.
+func (w *connWatch) hungUp() {
+	close(w.gone)
+	w.onGone()
+}
+
+// watch reads a hijacked connection until it ends and then reports it,
 // so a client that closes its connection ends its stream at once, as
 // net/http's own background read does for a stream on a ResponseWriter.
 // A client sends nothing after its request: whatever comes is dropped.
 // The read ends with the connection, which the stream closes when it
 // ends.
-func watch(c net.Conn, gone chan<- struct{}) {
-	defer close(gone)
+func watch(c net.Conn, w *connWatch) {
+	defer w.hungUp()
 	var b [64]byte
 	for {
 		if _, err := c.Read(b[:]); err != nil {

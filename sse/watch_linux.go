@@ -109,7 +109,7 @@ func (p *poller) remove(w *connWatch) {
 	p.mu.Unlock()
 }
 
-// run closes the gone channel of each connection whose client hung up,
+// run reports each connection whose client hung up,
 // until close wakes it.
 func (p *poller) run() {
 	defer close(p.done)
@@ -130,7 +130,7 @@ func (p *poller) run() {
 			p.mu.Lock()
 			if w := p.conns[id]; w != nil {
 				delete(p.conns, id)
-				close(w.gone)
+				w.hungUp()
 			}
 			p.mu.Unlock()
 		}
