@@ -54,6 +54,8 @@ type Conn struct {
 	queue       []frame // ring buffer, grown while frames wait
 	head, n     int
 	writing     bool // a writer goroutine runs
+	idle        bool // it waits for frames on kick (waitFrames)
+	kick        chan struct{}
 	closing     bool // no more frames are queued
 	done        bool // serve is tearing down: no more goroutines
 	closeCode   websocket.StatusCode
@@ -66,8 +68,11 @@ type Conn struct {
 	lastWrite   time.Time     // when the writer last wrote, with Handler.WriteDelay; the writer's own
 	next        int           // the lagging subscription the writer feeds next; the writer's only
 	owing       []*connSub    // subscriptions owed messages c published; the reader's only
-	wtimer      *time.Timer   // write watchdog
-	wsent       uint64        // netConn.sent when the watchdog was armed or last saw progress
+	wtimer      *time.Timer   // write watchdog, while armed; c.mu guards it
+	warmed      atomic.Bool   // the watchdog's timer is set
+	wbusy       atomic.Bool   // a write is under way
+	wstart      atomic.Int64  // when it began, in Unix nanoseconds
+	wsent       atomic.Uint64 // netConn.sent when it began or the watchdog last saw progress
 	ptimer      *time.Timer   // next ping
 	etimer      *time.Timer   // the identity's expiry
 	space       chan struct{}
@@ -630,16 +635,59 @@ func (c *Conn) roomLocked() bool {
 	return c.n < max(c.h.queueSize()/2, 1)
 }
 
-// kickLocked starts the writer unless it runs. The writer goroutine exists
-// only while there is something to write, so an idle connection costs one
-// goroutine (its reader).
+// kickLocked starts the writer unless it runs, and wakes it when it waits
+// for frames. The writer goroutine exists only while there is something to
+// write, or was a moment ago (writerLinger), so an idle connection costs
+// one goroutine (its reader) and a busy one does not start a goroutine per
+// message. c.mu is held.
 func (c *Conn) kickLocked() {
-	if c.writing || c.done {
+	if c.writing {
+		if c.idle {
+			c.idle = false
+			c.kick <- struct{}{} // never blocks: one token per wait
+		}
+		return
+	}
+	if c.done {
 		return
 	}
 	c.writing = true
 	c.wg.Add(1)
 	go c.writeLoop()
+}
+
+// writerLinger is how long the writer waits for more frames before its
+// goroutine ends.
+const writerLinger = time.Second
+
+// waitFrames parks the writer until kickLocked wakes it, reporting true,
+// or writerLinger passes without, reporting false. c.mu is held on entry
+// and on return; t is the writer's timer, made on first use.
+func (c *Conn) waitFrames(t **time.Timer) bool {
+	if c.kick == nil {
+		c.kick = make(chan struct{}, 1)
+	}
+	c.idle = true
+	c.mu.Unlock()
+	if *t == nil {
+		*t = time.NewTimer(writerLinger)
+	} else {
+		(*t).Reset(writerLinger)
+	}
+	select {
+	case <-c.kick:
+		(*t).Stop()
+		c.mu.Lock()
+		return true
+	case <-(*t).C:
+		c.mu.Lock()
+		if c.idle {
+			c.idle = false
+			return false
+		}
+		<-c.kick // a kick came as the timer fired: it is sent already
+		return true
+	}
 }
 
 // wake tells a reader waiting for room (waitRoom, sendWait) to look again.
@@ -658,8 +706,9 @@ func (c *Conn) writeLoop() {
 	defer c.wg.Done()
 	ctx := context.WithoutCancel(c.req.Context()) // never cancelled: the watchdog bounds writes
 	w := writer{c: c}
+	var idle *time.Timer
+	c.mu.Lock()
 	for {
-		c.mu.Lock()
 		if c.closing {
 			code, reason := c.closeCode, c.closeReason
 			c.mu.Unlock()
@@ -674,10 +723,13 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		if c.n == 0 && len(c.lagging) == 0 {
-			c.writing = false
 			if len(c.queue) > minQueue {
 				c.queue, c.head = nil, 0 // a burst is over: give its memory back
 			}
+			if !c.done && c.waitFrames(&idle) {
+				continue
+			}
+			c.writing = false
 			c.mu.Unlock()
 			return
 		}
@@ -687,6 +739,7 @@ func (c *Conn) writeLoop() {
 			if wait := time.Until(c.lastWrite.Add(d)); wait > 0 {
 				c.mu.Unlock()
 				time.Sleep(wait)
+				c.mu.Lock()
 				continue
 			}
 		}
@@ -716,6 +769,7 @@ func (c *Conn) writeLoop() {
 				return
 			}
 		}
+		c.mu.Lock()
 	}
 }
 
@@ -848,37 +902,67 @@ func (w *writer) frames2wire(ctx context.Context) error {
 	return nil
 }
 
-// watch arms or disarms the write watchdog, which aborts a connection
-// whose write takes longer than WriteTimeout: a peer that stopped reading.
+// watch marks the start (on) or end of a write for the write watchdog,
+// which aborts a connection whose write moved no byte for WriteTimeout: a
+// peer that stopped reading. A write costs the watchdog a few atomic
+// operations; its timer, set by the first write, runs on while writes keep
+// coming and lapses once it finds none under way.
 func (c *Conn) watch(on bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !on {
-		if c.wtimer != nil {
-			c.wtimer.Stop()
-		}
+		c.wbusy.Store(false)
 		return
 	}
-	c.wsent = c.netConn.sent.Load()
-	if c.wtimer == nil {
-		c.wtimer = time.AfterFunc(c.h.writeTimeout(), c.writeStuck)
-		return
+	c.wsent.Store(c.netConn.sent.Load())
+	c.wstart.Store(time.Now().UnixNano())
+	c.wbusy.Store(true)
+	if !c.warmed.Load() {
+		c.armWatchdog(c.h.writeTimeout())
 	}
-	c.wtimer.Reset(c.h.writeTimeout())
 }
 
-// writeStuck cuts the connection when the write under watch has not
-// moved a byte for WriteTimeout: the peer accepts nothing. A write that
-// moves slowly is watched on.
+// armWatchdog sets the watchdog's timer to fire in d unless it is set.
+func (c *Conn) armWatchdog(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done || c.warmed.Load() {
+		return
+	}
+	c.warmed.Store(true)
+	if c.wtimer == nil {
+		c.wtimer = time.AfterFunc(d, c.writeStuck)
+		return
+	}
+	c.wtimer.Reset(d)
+}
+
+// writeStuck runs on the watchdog's timer. It cuts the connection when
+// the write under way has moved no byte for WriteTimeout; otherwise it
+// looks again later, or lets the timer lapse when no write is under way.
 func (c *Conn) writeStuck() {
+	wt := c.h.writeTimeout()
 	c.mu.Lock()
 	if c.done {
 		c.mu.Unlock()
 		return
 	}
-	if sent := c.netConn.sent.Load(); sent != c.wsent {
-		c.wsent = sent
-		c.wtimer.Reset(c.h.writeTimeout())
+	if !c.wbusy.Load() {
+		c.warmed.Store(false)
+		c.mu.Unlock()
+		// A write that began meanwhile may have seen the timer still set.
+		if c.wbusy.Load() {
+			c.armWatchdog(wt)
+		}
+		return
+	}
+	if since := time.Duration(time.Now().UnixNano() - c.wstart.Load()); since < wt {
+		c.wtimer.Reset(wt - since) // a write that began lately
+		c.mu.Unlock()
+		return
+	}
+	if sent := c.netConn.sent.Load(); sent != c.wsent.Load() {
+		c.wsent.Store(sent)
+		c.wstart.Store(time.Now().UnixNano())
+		c.wtimer.Reset(wt)
 		c.mu.Unlock()
 		return
 	}
@@ -988,6 +1072,7 @@ func (c *Conn) teardown() {
 	c.mu.Lock()
 	c.done = true
 	c.closing = true
+	c.kickLocked() // a writer waiting for frames ends now
 	subs := c.subs
 	c.subs = nil
 	if c.ptimer != nil {
