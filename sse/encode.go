@@ -3,7 +3,6 @@ package sse
 import (
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"github.com/pushpull/pushpull/bus"
 )
@@ -81,77 +80,7 @@ func appendReset(dst []byte, top string) []byte {
 	return append(dst, "\"}\n\n"...)
 }
 
-// An encoding is the wire form of one message, shared by every stream.
-// Its encoder fills b and err, sets done and closes ready; streams that
-// find it before then wait on ready.
-type encoding struct {
-	topic, id string
-	done      atomic.Bool
-	ready     chan struct{}
-	b         []byte
-	err       error
-}
-
-func (e *encoding) wait() ([]byte, error) {
-	if !e.done.Load() {
-		<-e.ready
-	}
-	return e.b, e.err
-}
-
-// cacheSlots is the number of encodings kept; a power of two.
-const cacheSlots = 1024
-
-// An encCache encodes each message once for all the streams of a Handler.
-// It is a direct-mapped cache keyed by topic and ID: streams reading the
-// same message look it up in the same slot; the first one installs a
-// pending encoding and fills it, the others wait for it (a channel close
-// wakes them all at once, with no lock convoy) and share its bytes. A
-// message evicted by a later one that maps to the same slot (a stream far
-// behind) is encoded again. Consecutive messages of a topic go to
-// consecutive slots, so they never evict each other within cacheSlots
-// messages.
-type encCache struct {
-	slots   [cacheSlots]atomic.Pointer[encoding]
-	encodes atomic.Int64 // for tests: how many messages were encoded
-}
-
-func (c *encCache) get(m *bus.Message) ([]byte, error) {
-	s := &c.slots[slot(m.Topic, m.ID)]
-	for {
-		e := s.Load()
-		if e != nil && e.id == m.ID && e.topic == m.Topic {
-			return e.wait()
-		}
-		ne := &encoding{topic: m.Topic, id: m.ID, ready: make(chan struct{})}
-		if !s.CompareAndSwap(e, ne) {
-			continue // another stream got there first: look again
-		}
-		c.encodes.Add(1)
-		ne.b, ne.err = appendMessage(make([]byte, 0, 24+len(m.ID)+len(m.Type)+len(m.Data)), m)
-		ne.done.Store(true)
-		close(ne.ready)
-		return ne.b, ne.err
-	}
-}
-
-// slot returns the cache slot of a message: a hash of the topic and the ID's
-// epoch, plus the ID's offset.
-func slot(topic, id string) int {
-	h := uint32(2166136261) // FNV-1a
-	for i := 0; i < len(topic); i++ {
-		h = (h ^ uint32(topic[i])) * 16777619
-	}
-	var off uint32
-	end := len(id)
-	for end > 0 && id[end-1] >= '0' && id[end-1] <= '9' {
-		end--
-	}
-	for i := end; i < len(id); i++ {
-		off = off*10 + uint32(id[i]-'0')
-	}
-	for i := 0; i < end; i++ {
-		h = (h ^ uint32(id[i])) * 16777619
-	}
-	return int((h + off) & (cacheSlots - 1))
+// encodeEvent is the cache's encoder of events.
+func encodeEvent(m *bus.Message) ([]byte, error) {
+	return appendMessage(make([]byte, 0, 24+len(m.ID)+len(m.Type)+len(m.Data)), m)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/enccache"
 	"github.com/pushpull/pushpull/internal/httptopic"
 	"github.com/pushpull/pushpull/metrics"
 )
@@ -122,7 +123,7 @@ type Handler struct {
 	shut     bool
 	drained  chan struct{}        // closed when the last stream ends after Shutdown
 	open     map[*stream]struct{} // streams, whose writes Shutdown cuts
-	cache    encCache
+	cache    enccache.Cache
 
 	warnMu   sync.Mutex
 	warned   map[string]struct{} // topics warned about by warnExpired

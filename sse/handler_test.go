@@ -328,5 +328,5 @@ func encodesOnce(t *testing.T, disableHijack bool) {
 	for err := range errs {
 		t.Error(err)
 	}
-	assert.EqualValues(t, msgs, h.cache.encodes.Load())
+	assert.EqualValues(t, msgs, h.cache.Encodes())
 }

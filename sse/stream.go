@@ -219,7 +219,7 @@ func (s *stream) messages(m *bus.Message) error {
 	// times, so this write carries more.
 	yields, refill := 0, cap(s.sub.C())
 	for {
-		if b, err := s.h.cache.get(m); err != nil {
+		if b, err := s.h.cache.Get(m, encodeEvent); err != nil {
 			// Never written: the client sees the gap in the IDs and
 			// reports it rather than missing the message silently.
 			s.h.logger().Error("sse: message skipped", "topic", s.topic, "id", m.ID, "error", err)

@@ -377,8 +377,9 @@ func (c *Conn) attach(ctx context.Context, s *connSub, e *envelope) error {
 		if len(msgs) == 0 {
 			return fmt.Errorf("ws: topic %q: the broker has nothing after %q but the fan-out is at %q", e.Topic, cursor, hb.lastID())
 		}
-		for _, m := range msgs {
-			if !c.sendWait(ctx, e.Topic, encodeMessage(m)) {
+		for i := range msgs {
+			p, _ := c.h.cache.Get(&msgs[i], encodeCached)
+			if !c.sendWait(ctx, e.Topic, p) {
 				return errConnClosing
 			}
 		}
@@ -811,8 +812,9 @@ func (c *Conn) catchUp(ctx context.Context, w *writer, s *connSub) error {
 			return nil
 		}
 		w.frames = w.frames[:0]
-		for _, m := range msgs {
-			w.frames = append(w.frames, frame{p: encodeMessage(m), topic: s.topic})
+		for i := range msgs {
+			p, _ := c.h.cache.Get(&msgs[i], encodeCached)
+			w.frames = append(w.frames, frame{p: p, topic: s.topic})
 		}
 		if err := w.frames2wire(ctx); err != nil {
 			return err

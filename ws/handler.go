@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/auth"
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/internal/enccache"
 	"github.com/pushpull/pushpull/internal/refmap"
 	"github.com/pushpull/pushpull/metrics"
 )
@@ -174,6 +175,7 @@ type Handler struct {
 	mu       sync.Mutex
 	conns    map[*Conn]struct{}
 	hubs     refmap.Map[hub] // by topic; a connection subscribed or subscribing holds a reference
+	cache    enccache.Cache  // the envelopes of recent messages, shared by the fan-out and catch-ups
 	active   int             // connections admitted and not yet released
 	shutdown bool
 	connWG   sync.WaitGroup

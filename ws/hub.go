@@ -110,7 +110,8 @@ func (hb *hub) run(ctx context.Context) {
 	}
 }
 
-// fanOut encodes m once and queues it on every subscribed connection that
+// fanOut encodes m once (through the Handler's cache, where connections
+// catching up from history find it) and queues it on every subscribed connection that
 // has not seen it yet. It never waits for a connection: a subscription whose
 // connection's queue is full leaves the fan-out and catches up from
 // history (see Conn.catchUp).
@@ -120,7 +121,7 @@ func (hb *hub) fanOut(m bus.Message) {
 		hb.h.logger().Warn("ws: broker delivered a message without a valid ID", "topic", hb.topic, "id", m.ID)
 		return
 	}
-	p := encodeMessage(m)
+	p, _ := hb.h.cache.Get(&m, encodeCached)
 	hb.mu.Lock()
 	hb.last = pos
 	for i := 0; i < len(hb.subs); {
@@ -309,3 +310,6 @@ func (hb *hub) lastID() string {
 	defer hb.mu.Unlock()
 	return hb.last.ID()
 }
+
+// encodeCached is the Handler cache's encoder of message envelopes.
+func encodeCached(m *bus.Message) ([]byte, error) { return encodeMessage(*m), nil }

@@ -318,3 +318,33 @@ func TestResubscribeIgnoresEarlierSubscription(t *testing.T) {
 		require.NoError(t, again.Close())
 	}
 }
+
+// TestReplaysShareEncodings: connections replaying the same history and
+// receiving the same live messages share one encoding of each.
+func TestReplaysShareEncodings(t *testing.T) {
+	b := &bus.Memory{}
+	h := &Handler{Broker: b}
+	_, url := newServer(t, h)
+	ctx := testCtx(t)
+	for i := range 100 {
+		_, err := b.Publish(ctx, "h", bus.Message{Data: fmt.Appendf(nil, "%d", i)})
+		require.NoError(t, err)
+	}
+	subs := make([]bus.Subscription, 3)
+	for i := range subs {
+		c := connect(t, NewClient(url))
+		s, err := c.Subscribe(ctx, "h", bus.Oldest)
+		require.NoError(t, err)
+		subs[i] = s
+	}
+	for i := 100; i < 110; i++ {
+		_, err := b.Publish(ctx, "h", bus.Message{Data: fmt.Appendf(nil, "%d", i)})
+		require.NoError(t, err)
+	}
+	for _, s := range subs {
+		for i := range 110 {
+			require.Equal(t, fmt.Sprint(i), string(recv(t, ctx, s).Data))
+		}
+	}
+	assert.EqualValues(t, 110, h.cache.Encodes(), "each message encoded once for three connections")
+}
