@@ -659,7 +659,7 @@ func (c *Conn) kickLocked() {
 
 // writerLinger is how long the writer waits for more frames before its
 // goroutine ends.
-const writerLinger = time.Second
+const writerLinger = 250 * time.Millisecond
 
 // waitFrames parks the writer until kickLocked wakes it, reporting true,
 // or writerLinger passes without, reporting false. c.mu is held on entry
