@@ -144,7 +144,10 @@
 //     id in last_event_id when the old one fails with 401. The Go Client
 //     can take a fresh token per request from an http.RoundTripper in its
 //     HTTPClient.
-//   - Each stream runs on its ServeHTTP call. On Linux one goroutine per
+//   - Each stream runs on its ServeHTTP call, waiting for messages in a
+//     plain channel receive; heartbeats, MaxLifetime and the identity's
+//     expiry run on timers, which start a goroutine only when they fire.
+//     On Linux one goroutine per
 //     Handler waits (epoll) for the clients of all its hijacked streams
 //     to close their connections; it starts with the first such stream
 //     and has ended when the ServeHTTP of the last returns. Elsewhere,
