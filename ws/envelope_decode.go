@@ -17,10 +17,10 @@ import (
 // values are strings, except "meta", an object of strings. It reports
 // false for anything else, valid JSON or not (a null, a number, an unknown
 // key, a duplicate key, bad base64 in data64, trailing data…), and the
-// caller then decodes with encoding/json. When it reports true, e is
-// exactly what json.Unmarshal makes of p: strings are unescaped and
-// invalid UTF-8 replaced by U+FFFD as encoding/json does, data64 is
-// decoded with base64.StdEncoding, and "meta":{} is an empty, non-nil map.
+// caller then decodes with encoding/json. When it reports true, the
+// envelope is exactly what json.Unmarshal makes of p: strings unescaped
+// and invalid UTF-8 replaced by U+FFFD as encoding/json does, data64
+// decoded with base64.StdEncoding, "meta":{} an empty, non-nil map.
 //
 // The result never refers to p: the caller may reuse p.
 func decodeEnvelopeFast(p []byte) (envelope, bool) {
