@@ -13,7 +13,93 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/testnet"
+	"github.com/stretchr/testify/require"
 )
+
+// frameServer serves one subscription: it acks the first subscribe at
+// its cursor, writes the frames send gives it, then waits for the Client to
+// leave.
+func frameServer(send func(write func(frame []byte) error) error) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx := r.Context()
+		_, p, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		sub, _ := decodeEnvelope(p)
+		write := func(frame []byte) error { return c.Write(ctx, websocket.MessageText, frame) }
+		if write(encode(&envelope{Op: opAck, Ref: sub.Ref, Topic: sub.Topic, ID: sub.After})) != nil || send(write) != nil {
+			return
+		}
+		_, _, _ = c.Read(ctx) // until the Client leaves
+	}))
+}
+
+// dialFrameServer connects a Client to srv.
+func dialFrameServer(tb testing.TB, ctx context.Context, srv *httptest.Server) *Client {
+	tb.Helper()
+	c := NewClient("ws" + strings.TrimPrefix(srv.URL, "http"))
+	if err := c.Connect(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// TestClientReceivesFramesOfEverySize: messages keep their content while
+// the Client reuses its read buffer for later frames, small and large
+// (over maxReadBuffer), batched or not.
+func TestClientReceivesFramesOfEverySize(t *testing.T) {
+	var want []bus.Message
+	for n := 1; n <= 60; n++ {
+		m := bus.Message{Topic: "t", ID: "e-" + strconv.Itoa(n), Type: "x", Data: []byte(strings.Repeat(strconv.Itoa(n), n))}
+		switch {
+		case n%13 == 0:
+			m.Data = []byte(strings.Repeat("y", maxReadBuffer+n)) // a frame that outgrows the buffer
+		case n%5 == 0:
+			m.Data = []byte{0xff, byte(n), '\n'} // travels as data64
+			m.Meta = map[string]string{"k\u2028": strconv.Itoa(n) + "\n", "k": strconv.Itoa(n)}
+		case n%2 == 0:
+			m.Data = []byte(strings.Repeat(strconv.Itoa(n)+`"\`, n)) // escaped in JSON
+		}
+		want = append(want, m)
+	}
+	srv := frameServer(func(write func([]byte) error) error {
+		var f []byte
+		for i, m := range want {
+			f = appendBatch(f, encodeMessage(m))
+			if i%4 != 1 || i%13 == 0 { // frames of 1 to 4 envelopes
+				if err := write(f); err != nil {
+					return err
+				}
+				f = f[:0]
+			}
+		}
+		if len(f) > 0 {
+			return write(f)
+		}
+		return nil
+	})
+	defer srv.Close()
+	ctx := testCtx(t)
+	c := dialFrameServer(t, ctx, srv)
+	defer c.Close()
+	s, err := c.Subscribe(ctx, "t", "e-0")
+	require.NoError(t, err)
+	var got []bus.Message
+	for range want {
+		got = append(got, recv(t, ctx, s))
+	}
+	for i, m := range got {
+		require.Equal(t, want[i].ID, m.ID)
+		require.Equal(t, want[i].Data, m.Data, "message %s", m.ID)
+		require.Equal(t, want[i].Meta, m.Meta, "message %s", m.ID)
+	}
+}
 
 // BenchmarkClientReceive measures a Client receiving 256-byte messages
 // (JSON payloads, as the load tool sends) in batch frames of 32, from a
@@ -27,42 +113,25 @@ func BenchmarkClientReceive(b *testing.B) {
 	tmpl := encodeMessage(bus.Message{Topic: "load", ID: "e-@", Type: "load.tick", Data: []byte(data), Time: at})
 	pre, post, _ := bytes.Cut(tmpl, []byte("@"))
 	total := b.N
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{Subprotocol}})
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		ctx := r.Context()
-		_, p, err := c.Read(ctx)
-		if err != nil {
-			return
-		}
-		sub, _ := decodeEnvelope(p)
-		if c.Write(ctx, websocket.MessageText, encode(&envelope{Op: opAck, Ref: sub.Ref, Topic: sub.Topic, ID: sub.After})) != nil {
-			return
-		}
+	srv := frameServer(func(write func([]byte) error) error {
 		var f, m []byte
 		for n := 1; n <= total; n++ {
 			m = append(strconv.AppendInt(append(m[:0], pre...), int64(n), 10), post...)
 			f = appendBatch(f, m)
 			if n%batch == 0 || n == total {
-				if c.Write(ctx, websocket.MessageText, f) != nil {
-					return
+				if err := write(f); err != nil {
+					return err
 				}
 				f = f[:0]
 			}
 		}
-		_, _, _ = c.Read(ctx) // until the Client leaves
-	}))
+		return nil
+	})
 	defer srv.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c := NewClient("ws" + strings.TrimPrefix(srv.URL, "http"))
-	if err := c.Connect(ctx); err != nil {
-		b.Fatal(err)
-	}
+	c := dialFrameServer(b, ctx, srv)
 	defer c.Close()
 	b.SetBytes(int64(len(tmpl)))
 	b.ReportAllocs()
