@@ -164,8 +164,15 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
 			return err
 		}
 	}
+	// Reads get a context that is never done: on one that can be,
+	// coder/websocket sets up and tears down a cancellation hook for every
+	// frame. Close ends a read by closing the connection instead.
+	stop := context.AfterFunc(ctx, func() { conn.CloseNow() })
+	defer stop()
+	rctx := context.WithoutCancel(ctx)
+	buf := make([]byte, 0, 512)
 	for {
-		_, p, err := conn.Read(ctx)
+		p, err := readMessage(rctx, conn, buf[:0])
 		if err != nil {
 			return err
 		}
@@ -176,6 +183,38 @@ func (c *Client) serve(ctx context.Context, conn *websocket.Conn) error {
 			return err
 		}
 		c.progress.Store(true)
+		// Frames are decoded into envelopes of their own, so the next
+		// one may reuse the storage, unless a rare large frame grew it.
+		if cap(p) <= maxReadBuffer {
+			buf = p
+		}
+	}
+}
+
+// maxReadBuffer is the largest read buffer a connection keeps between
+// frames.
+const maxReadBuffer = 64 << 10
+
+// readMessage appends the next message of conn to buf, as conn.Read reads
+// it: at most the read limit, or an error wrapping
+// websocket.ErrMessageTooBig.
+func readMessage(ctx context.Context, conn *websocket.Conn, buf []byte) ([]byte, error) {
+	_, r, err := conn.Reader(ctx)
+	if err != nil {
+		return buf, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // room to read into
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
 	}
 }
 

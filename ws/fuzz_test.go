@@ -2,6 +2,8 @@ package ws
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
@@ -48,6 +50,30 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			if !bytes.Equal(e2.data(), m.Data) || e2.Type != m.Type || e2.ID != m.ID {
 				t.Fatalf("round trip changed the message: %+v vs %+v", m, e2.message())
 			}
+		}
+	})
+}
+
+// FuzzDecodeEnvelopeFast: for any input the fast decoder either declines
+// or yields exactly what encoding/json makes of it.
+func FuzzDecodeEnvelopeFast(f *testing.F) {
+	for _, s := range fastFrames {
+		f.Add([]byte(s))
+	}
+	for _, s := range declinedFrames {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		e, ok := decodeEnvelopeFast(p)
+		if !ok {
+			return
+		}
+		var want envelope
+		if err := json.Unmarshal(p, &want); err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json: %v", p, err)
+		}
+		if !reflect.DeepEqual(e, want) {
+			t.Fatalf("%q: fast path %#v, encoding/json %#v", p, e, want)
 		}
 	})
 }

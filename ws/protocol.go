@@ -75,10 +75,16 @@ func (e *envelope) data() []byte {
 // decodeEnvelope parses one frame and checks the fields its op needs. The
 // errors wrap errEnvelope, bus.ErrInvalidTopic, bus.ErrInvalidCursor or
 // bus.ErrInvalidMessage.
+//
+// The envelope never refers to p: the caller may reuse p.
 func decodeEnvelope(p []byte) (envelope, error) {
-	var e envelope
-	if err := json.Unmarshal(p, &e); err != nil {
-		return envelope{}, fmt.Errorf("%w: %v", errEnvelope, err)
+	e, ok := decodeEnvelopeFast(p)
+	if !ok {
+		var je envelope // a variable of its own: Unmarshal moves it to the heap
+		if err := json.Unmarshal(p, &je); err != nil {
+			return envelope{}, fmt.Errorf("%w: %v", errEnvelope, err)
+		}
+		e = je
 	}
 	if e.Data != "" && e.Data64 != nil {
 		return e, fmt.Errorf("%w: both data and data64", errEnvelope)
