@@ -39,9 +39,9 @@ type stream struct {
 	sliced bool
 	// expires is when the stream's identity expires; zero means never.
 	expires time.Time
-	delay   *time.Timer // for Handler.WriteDelay, made on first use
-	hb      *time.Timer // the heartbeat's, while the stream runs
-	why     string      // why the stream ended, for Metrics
+	delay   *time.Timer                // for Handler.WriteDelay, made on first use
+	hb      atomic.Pointer[time.Timer] // the heartbeat's, while the stream runs
+	why     string                     // why the stream ended, for Metrics
 
 	// wmu serializes the writes of the stream and its heartbeat; it
 	// guards the fields below.
@@ -108,9 +108,7 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 		return
 	}
 	if hb := s.h.heartbeat(); hb > 0 {
-		s.wmu.Lock()
-		s.hb = time.AfterFunc(hb, s.heartbeat)
-		s.wmu.Unlock()
+		s.hb.Store(time.AfterFunc(hb, s.heartbeat))
 	}
 	if l := s.h.MaxLifetime; l > 0 {
 		life := time.AfterFunc(l-rand.N(l/5+1), func() { s.end(endDone) })
@@ -144,10 +142,15 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 // timer for the next check.
 func (s *stream) heartbeat() {
 	hb := s.h.heartbeat()
+	t := s.hb.Load()
+	for t == nil { // the timer fired before run stored it
+		runtime.Gosched()
+		t = s.hb.Load()
+	}
 	if !s.wmu.TryLock() {
 		// The stream is writing: no heartbeat is due.
 		if !s.stopped.Load() {
-			s.hb.Reset(hb)
+			t.Reset(hb)
 		}
 		return
 	}
@@ -163,7 +166,7 @@ func (s *stream) heartbeat() {
 		}
 		idle = 0
 	}
-	s.hb.Reset(hb - idle)
+	t.Reset(hb - idle)
 }
 
 // fence stops the heartbeat and waits for one under way, before the
@@ -172,8 +175,8 @@ func (s *stream) fence() {
 	s.stopped.Store(true)
 	s.wmu.Lock()
 	s.fenced = true
-	if s.hb != nil {
-		s.hb.Stop()
+	if t := s.hb.Load(); t != nil {
+		t.Stop()
 	}
 	s.wmu.Unlock()
 }

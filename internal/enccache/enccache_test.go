@@ -15,7 +15,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func wire(m *bus.Message) ([]byte, error) { return fmt.Appendf(nil, "%s/%s:%s", m.Topic, m.ID, m.Data), nil }
+func wire(m *bus.Message) ([]byte, error) {
+	return fmt.Appendf(nil, "%s/%s:%s", m.Topic, m.ID, m.Data), nil
+}
 
 func TestConcurrentGettersShareOneEncoding(t *testing.T) {
 	var c Cache
