@@ -3,7 +3,6 @@ package sse_test
 import (
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -68,32 +67,16 @@ func TestMetricsScript(t *testing.T) {
 		require.NoError(t, s.Close())
 	}
 
-	sv := metrics.Event{Transport: "sse"}
-	assert.Equal(t, 4, srvRec.Count(metrics.ConnOpened, sv), "2 live, the reset one, the slow one")
-	assert.Equal(t, 2, srvRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse", Outcome: metrics.ReasonShutdown}))
-	assert.Equal(t, 1, srvRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse", Outcome: metrics.ReasonClosed}))
-	assert.Equal(t, 1, srvRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse", Outcome: metrics.ReasonSlow}))
-	assert.Equal(t, 4, srvRec.Count(metrics.ConnClosed, sv))
+	metricstest.CheckConns(t, srvRec, "sse", map[string]int{
+		metrics.ReasonShutdown: 2, // the live streams
+		metrics.ReasonClosed:   1, // the reset one
+		metrics.ReasonSlow:     1,
+	})
 	metricstest.CheckDelivered(t, srvRec, "sse", 16)
 	metricstest.CheckRefused(t, srvRec, "sse", 1)
 	metricstest.CheckReset(t, srvRec, "sse")
-	for _, e := range srvRec.Events() {
-		if e.Kind == metrics.Refused {
-			assert.Equal(t, http.StatusForbidden, e.Status)
-		}
-		if e.Kind == metrics.Delivered {
-			assert.Positive(t, e.Bytes)
-		}
-		if e.Kind == metrics.ConnClosed {
-			assert.Positive(t, e.Duration)
-		}
-	}
 
-	cl := metrics.Event{Transport: "sse-client"}
-	assert.Equal(t, 3, cliRec.Count(metrics.ConnOpened, cl))
-	assert.Equal(t, 2, cliRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse-client", Outcome: metrics.ReasonClosed}))
-	assert.Equal(t, 1, cliRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse-client", Outcome: metrics.ReasonExpired}))
-	assert.Equal(t, 3, cliRec.Count(metrics.ConnClosed, cl))
+	metricstest.CheckConns(t, cliRec, "sse-client", map[string]int{metrics.ReasonClosed: 2, metrics.ReasonExpired: 1})
 	metricstest.CheckClientDelivered(t, cliRec, "sse-client", 16)
 	metricstest.CheckReset(t, cliRec, "sse-client")
 	assert.Len(t, cliRec.Events(), 3+3+16+1)

@@ -146,13 +146,39 @@ func CutSlow[M any](t TB, ctx context.Context, p Publisher[M], topic string, msg
 	})
 }
 
+// CheckConns asserts that rec holds, for transport, as many
+// metrics.ConnClosed events with each Outcome as closed maps it to, and as
+// many metrics.ConnOpened events, and ConnClosed events in all, as closed
+// counts: every connection opened was closed, for those reasons, and each
+// ConnClosed event has the connection's Duration. A nil closed asserts
+// that no connection was opened.
+func CheckConns(t TB, rec *Recorder, transport string, closed map[string]int) {
+	t.Helper()
+	n := 0
+	for why, k := range closed {
+		n += k
+		assert.Equal(t, k, rec.Count(metrics.ConnClosed, metrics.Event{Transport: transport, Outcome: why}),
+			"%s: connections closed %s", transport, why)
+	}
+	assert.Equal(t, n, rec.Count(metrics.ConnOpened, metrics.Event{Transport: transport}), "%s: connections opened", transport)
+	assert.Equal(t, n, rec.Count(metrics.ConnClosed, metrics.Event{Transport: transport}), "%s: connections closed", transport)
+	for _, e := range events(rec, metrics.ConnClosed, transport) {
+		assert.Positive(t, e.Duration, "%s: the duration of a connection closed %s", transport, e.Outcome)
+	}
+}
+
 // CheckRefused asserts that rec holds, for transport, exactly one
 // metrics.Refused event of [DenySecret]'s (topic Secret, Outcome
-// "forbidden") and n Refused events in all.
+// "forbidden", Status 403) and n Refused events in all.
 func CheckRefused(t TB, rec *Recorder, transport string, n int) {
 	t.Helper()
-	assert.Equal(t, 1, rec.Count(metrics.Refused, metrics.Event{Transport: transport, Topic: Secret, Outcome: "forbidden"}),
-		"%s: the refusal of %q", transport, Secret)
+	forbidden := 0
+	for _, e := range events(rec, metrics.Refused, transport) {
+		if e.Topic == Secret && e.Outcome == "forbidden" && e.Status == http.StatusForbidden {
+			forbidden++
+		}
+	}
+	assert.Equal(t, 1, forbidden, "%s: the refusal of %q, with status 403", transport, Secret)
 	assert.Equal(t, n, rec.Count(metrics.Refused, metrics.Event{Transport: transport}), "%s: refusals", transport)
 }
 
@@ -165,20 +191,37 @@ func CheckReset(t TB, rec *Recorder, transport string) {
 }
 
 // CheckDelivered asserts that rec holds, for transport, metrics.Delivered
-// events of Topic whose N add up to n.
+// events of Topic whose N add up to n, and that each Delivered event of
+// transport has the Bytes written.
 func CheckDelivered(t TB, rec *Recorder, transport string, n int) {
 	t.Helper()
 	assert.Equal(t, int64(n), rec.Sum(metrics.Delivered, metrics.Event{Transport: transport, Topic: Topic}),
 		"%s: messages delivered", transport)
+	checkBytes(t, rec, transport)
+}
+
+func checkBytes(t TB, rec *Recorder, transport string) {
+	t.Helper()
+	for _, e := range events(rec, metrics.Delivered, transport) {
+		assert.Positive(t, e.Bytes, "%s: the bytes of a delivery of %q", transport, e.Topic)
+	}
+}
+
+// events returns the events of Kind k and transport that rec holds.
+func events(rec *Recorder, k metrics.Kind, transport string) []metrics.Event {
+	var es []metrics.Event
+	rec.each(k, metrics.Event{Transport: transport}, func(e metrics.Event) { es = append(es, e) })
+	return es
 }
 
 // CheckClientDelivered asserts that rec holds, for transport, what a
 // Client reports of the messages it receives: n metrics.Delivered events
-// of Topic, one a message (N 1), and no other.
+// of Topic, one a message (N 1) with the Bytes of its Data, and no other.
 func CheckClientDelivered(t TB, rec *Recorder, transport string, n int) {
 	t.Helper()
 	all := metrics.Event{Transport: transport}
 	assert.Equal(t, n, rec.Count(metrics.Delivered, all), "%s: delivery events", transport)
 	assert.Equal(t, int64(n), rec.Sum(metrics.Delivered, all), "%s: messages delivered", transport)
 	assert.Equal(t, n, rec.Count(metrics.Delivered, metrics.Event{Transport: transport, Topic: Topic}), "%s: delivery events of %q", transport, Topic)
+	checkBytes(t, rec, transport)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/metrics"
@@ -215,15 +216,22 @@ func TestCutSlow(t *testing.T) {
 // The checks pass on the events of a script and fail on each way to miss
 // one of them.
 func TestChecks(t *testing.T) {
+	forbidden := metrics.Event{Kind: metrics.Refused, Transport: "x", Topic: metricstest.Secret, Status: 403, Outcome: "forbidden"}
+	delivered := metrics.Event{Kind: metrics.Delivered, Transport: "x", Topic: metricstest.Topic, N: 1, Bytes: 10}
+	closed := metrics.Event{Kind: metrics.ConnClosed, Transport: "x", Outcome: metrics.ReasonSlow, Duration: time.Second}
 	script := func() *metricstest.Recorder {
 		rec := &metricstest.Recorder{}
 		for _, e := range []metrics.Event{
-			{Kind: metrics.Delivered, Transport: "x", Topic: metricstest.Topic, N: 1},
-			{Kind: metrics.Delivered, Transport: "x", Topic: metricstest.Topic, N: 1},
-			{Kind: metrics.Refused, Transport: "x", Topic: metricstest.Secret, Outcome: "forbidden"},
-			{Kind: metrics.Refused, Transport: "x", Topic: metricstest.Topic, Outcome: "capacity"},
+			{Kind: metrics.ConnOpened, Transport: "x"},
+			{Kind: metrics.ConnOpened, Transport: "x"},
+			delivered,
+			delivered,
+			forbidden,
+			{Kind: metrics.Refused, Transport: "x", Topic: metricstest.Topic, Status: 503, Outcome: "capacity"},
 			{Kind: metrics.Reset, Transport: "x", Topic: metricstest.Topic},
 			{Kind: metrics.Reset, Transport: "y", Topic: "other"}, // another transport's
+			{Kind: metrics.ConnClosed, Transport: "x", Outcome: metrics.ReasonDone, Duration: time.Second},
+			closed,
 		} {
 			rec.Record(e)
 		}
@@ -231,6 +239,7 @@ func TestChecks(t *testing.T) {
 	}
 	check := func(rec *metricstest.Recorder) string {
 		return run(func(t metricstest.TB) {
+			metricstest.CheckConns(t, rec, "x", map[string]int{metrics.ReasonDone: 1, metrics.ReasonSlow: 1})
 			metricstest.CheckDelivered(t, rec, "x", 2)
 			metricstest.CheckClientDelivered(t, rec, "x", 2)
 			metricstest.CheckRefused(t, rec, "x", 2)
@@ -239,18 +248,38 @@ func TestChecks(t *testing.T) {
 	}
 	assert.Empty(t, check(script()))
 
+	with := func(e metrics.Event, change func(*metrics.Event)) metrics.Event {
+		change(&e)
+		return e
+	}
 	for name, extra := range map[string]metrics.Event{
-		"a delivery":                 {Kind: metrics.Delivered, Transport: "x", Topic: metricstest.Topic, N: 1},
-		"a batch of none":            {Kind: metrics.Delivered, Transport: "x", Topic: metricstest.Topic},
-		"a delivery of other topics": {Kind: metrics.Delivered, Transport: "x", Topic: "other", N: 1},
-		"a forbidden topic":          {Kind: metrics.Refused, Transport: "x", Topic: metricstest.Secret, Outcome: "forbidden"},
-		"a refusal":                  {Kind: metrics.Refused, Transport: "x", Topic: metricstest.Topic, Outcome: "capacity"},
+		"a connection":               {Kind: metrics.ConnOpened, Transport: "x"},
+		"a closed connection":        closed,
+		"a delivery":                 delivered,
+		"a batch of none":            with(delivered, func(e *metrics.Event) { e.N = 0 }),
+		"a delivery of other topics": with(delivered, func(e *metrics.Event) { e.Topic = "other" }),
+		"a forbidden topic":          forbidden,
+		"a refusal":                  with(forbidden, func(e *metrics.Event) { e.Topic, e.Outcome = metricstest.Topic, "capacity" }),
 		"a reset":                    {Kind: metrics.Reset, Transport: "x", Topic: metricstest.Topic},
 		"a reset of another topic":   {Kind: metrics.Reset, Transport: "x", Topic: "other"},
 	} {
 		rec := script()
 		rec.Record(extra)
 		assert.NotEmpty(t, check(rec), "with %s more", name)
+	}
+	for name, tc := range map[string]struct{ was, is metrics.Event }{
+		"no bytes":    {delivered, with(delivered, func(e *metrics.Event) { e.Bytes = 0 })},
+		"no duration": {closed, with(closed, func(e *metrics.Event) { e.Duration = 0 })},
+		"no status":   {forbidden, with(forbidden, func(e *metrics.Event) { e.Status = 0 })},
+	} {
+		rec := &metricstest.Recorder{}
+		for _, e := range script().Events() {
+			if e == tc.was {
+				e = tc.is
+			}
+			rec.Record(e)
+		}
+		assert.NotEmpty(t, check(rec), name)
 	}
 	assert.NotEmpty(t, check(&metricstest.Recorder{}), "no event")
 }
