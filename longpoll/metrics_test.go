@@ -1,16 +1,12 @@
 package longpoll_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/longpoll"
@@ -25,24 +21,12 @@ import (
 // held request answered by Shutdown. The handler reports exactly that.
 func TestMetricsScript(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // no hang
-	defer cancel()
+	ctx := metricstest.Context(t)
 	b := &bus.Memory{HistorySize: 4}
 	defer b.Close()
 	rec := &metricstest.Recorder{}
-	h := &longpoll.Handler{
-		Broker:  b,
-		MaxHeld: 2,
-		Authorize: func(_ *http.Request, topic string) error {
-			if topic == "secret" {
-				return errors.New("no")
-			}
-			return nil
-		},
-		Metrics: rec,
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	h := &longpoll.Handler{Broker: b, MaxHeld: 2, Authorize: metricstest.DenySecret, Metrics: rec}
+	srv := metricstest.Serve(t, h)
 	get := func(topic, after string) int {
 		q := url.Values{"topic": {topic}, "after": {after}}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/?"+q.Encode(), nil)
@@ -53,52 +37,44 @@ func TestMetricsScript(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return resp.StatusCode
 	}
-	first, err := b.Publish(ctx, "orders", bus.Message{Data: []byte("m0")})
+	first, err := b.Publish(ctx, metricstest.Topic, bus.Message{Data: []byte("m0")})
 	require.NoError(t, err)
 
 	// Two held requests, answered by one message.
 	var wg sync.WaitGroup
 	for range 2 {
-		wg.Go(func() { assert.Equal(t, http.StatusOK, get("orders", first.ID)) })
+		wg.Go(func() { assert.Equal(t, http.StatusOK, get(metricstest.Topic, first.ID)) })
 	}
-	for h.Held() < 2 {
-		time.Sleep(5 * time.Millisecond)
-	}
-	assert.Equal(t, http.StatusServiceUnavailable, get("orders", first.ID), "over MaxHeld")
-	_, err = b.Publish(ctx, "orders", bus.Message{Data: []byte("m1")})
+	metricstest.Await(t, ctx, func() bool { return h.Held() >= 2 })
+	assert.Equal(t, http.StatusServiceUnavailable, get(metricstest.Topic, first.ID), "over MaxHeld")
+	_, err = b.Publish(ctx, metricstest.Topic, bus.Message{Data: []byte("m1")})
 	require.NoError(t, err)
 	wg.Wait()
 
-	assert.Equal(t, http.StatusForbidden, get("secret", ""))
-	for i := range 4 {
-		_, err := b.Publish(ctx, "orders", bus.Message{Data: []byte(fmt.Sprint("n", i))})
+	assert.Equal(t, http.StatusForbidden, get(metricstest.Secret, ""))
+	for range 4 {
+		_, err := b.Publish(ctx, metricstest.Topic, bus.Message{Data: []byte("n")})
 		require.NoError(t, err)
 	}
-	assert.Equal(t, http.StatusGone, get("orders", first.ID))
+	assert.Equal(t, http.StatusGone, get(metricstest.Topic, first.ID))
 
 	// One held request, answered by Shutdown.
-	top, err := b.Top(ctx, "orders")
+	top, err := b.Top(ctx, metricstest.Topic)
 	require.NoError(t, err)
-	wg.Go(func() { assert.Equal(t, http.StatusOK, get("orders", top)) })
-	for h.Held() < 1 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	wg.Go(func() { assert.Equal(t, http.StatusOK, get(metricstest.Topic, top)) })
+	metricstest.Await(t, ctx, func() bool { return h.Held() >= 1 })
 	require.NoError(t, h.Shutdown(ctx))
 	wg.Wait()
 
 	lp := metrics.Event{Transport: "longpoll"}
-	assert.Equal(t, 3, rec.Count(metrics.ConnOpened, lp))
-	assert.Equal(t, 2, rec.Count(metrics.ConnClosed, metrics.Event{Transport: "longpoll", Outcome: metrics.ReasonDone}))
-	assert.Equal(t, 1, rec.Count(metrics.ConnClosed, metrics.Event{Transport: "longpoll", Outcome: metrics.ReasonShutdown}))
-	assert.Equal(t, 3, rec.Count(metrics.ConnClosed, lp))
+	metricstest.CheckConns(t, rec, "longpoll", map[string]int{metrics.ReasonDone: 2, metrics.ReasonShutdown: 1})
 	assert.Equal(t, 6, rec.Count(metrics.QueueDepth, lp))
 	assert.Zero(t, rec.Sum(metrics.QueueDepth, lp))
 	assert.Equal(t, 2, rec.Count(metrics.Delivered, lp))
-	assert.Equal(t, int64(2), rec.Sum(metrics.Delivered, metrics.Event{Transport: "longpoll", Topic: "orders"}))
-	assert.Equal(t, 1, rec.Count(metrics.Refused, metrics.Event{Transport: "longpoll", Topic: "orders", Outcome: "capacity"}))
-	assert.Equal(t, 1, rec.Count(metrics.Refused, metrics.Event{Transport: "longpoll", Topic: "secret", Outcome: "forbidden"}))
-	assert.Equal(t, 2, rec.Count(metrics.Refused, lp))
-	assert.Equal(t, 1, rec.Count(metrics.Reset, metrics.Event{Transport: "longpoll", Topic: "orders"}))
+	metricstest.CheckDelivered(t, rec, "longpoll", 2)
+	assert.Equal(t, 1, rec.Count(metrics.Refused, metrics.Event{Transport: "longpoll", Topic: metricstest.Topic, Outcome: "capacity"}))
+	metricstest.CheckRefused(t, rec, "longpoll", 2)
+	metricstest.CheckReset(t, rec, "longpoll")
 	assert.Len(t, rec.Events(), 3+3+6+2+2+1)
 }
 
@@ -106,30 +82,16 @@ func TestMetricsScript(t *testing.T) {
 // is refused; the handler's connections balance out.
 func TestMetricsClient(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // no hang
-	defer cancel()
+	ctx := metricstest.Context(t)
 	b := &bus.Memory{HistorySize: 8}
 	defer b.Close()
 	srvRec, cliRec := &metricstest.Recorder{}, &metricstest.Recorder{}
 	h := &longpoll.Handler{Broker: b, Metrics: srvRec}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	srv := metricstest.Serve(t, h)
 	c := &longpoll.Client{URL: srv.URL, Metrics: cliRec}
 
-	var live []bus.Subscription
-	for range 2 {
-		s, err := c.Subscribe(ctx, "orders", "")
-		require.NoError(t, err)
-		live = append(live, s)
-	}
-	for i := range 8 {
-		_, err := b.Publish(ctx, "orders", bus.Message{Data: []byte(fmt.Sprint("m", i))})
-		require.NoError(t, err)
-	}
+	live, _ := metricstest.Live(t, ctx, b, c.Subscribe, bus.Message{Data: []byte("m")}, 2, 8)
 	for _, s := range live {
-		for range 8 {
-			<-s.C()
-		}
 		require.NoError(t, s.Close())
 	}
 	var first string
@@ -145,8 +107,7 @@ func TestMetricsClient(t *testing.T) {
 	require.NoError(t, h.Shutdown(ctx))
 
 	cl := metrics.Event{Transport: "longpoll-client"}
-	assert.Equal(t, int64(16), cliRec.Sum(metrics.Delivered, cl))
-	assert.Equal(t, 16, cliRec.Count(metrics.Delivered, cl))
+	metricstest.CheckClientDelivered(t, cliRec, "longpoll-client", 16)
 	assert.Equal(t, 1, cliRec.Count(metrics.Reset, cl))
 	assert.Len(t, cliRec.Events(), 16+1)
 

@@ -2,8 +2,6 @@ package poll_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,69 +21,36 @@ import (
 // 410. Polls open no connection; both sides report exactly that.
 func TestMetricsScript(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // no hang
-	defer cancel()
+	ctx := metricstest.Context(t)
 	b := &bus.Memory{HistorySize: 8}
 	defer b.Close()
 	srvRec, cliRec := &metricstest.Recorder{}, &metricstest.Recorder{}
-	h := &poll.Handler{
-		Broker:   b,
-		Interval: time.Millisecond,
-		Authorize: func(_ *http.Request, topic string) error {
-			if topic == "secret" {
-				return errors.New("no")
-			}
-			return nil
-		},
-		Metrics: srvRec,
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	h := &poll.Handler{Broker: b, Interval: time.Millisecond, Authorize: metricstest.DenySecret, Metrics: srvRec}
+	srv := metricstest.Serve(t, h)
 	c := &poll.Client{URL: srv.URL, Interval: time.Millisecond, Metrics: cliRec}
 
-	var live []bus.Subscription
-	for range 2 {
-		s, err := c.Subscribe(ctx, "orders", "")
-		require.NoError(t, err)
-		defer s.Close()
-		live = append(live, s)
-	}
-	var first string
-	for i := range 8 {
-		m, err := b.Publish(ctx, "orders", bus.Message{Data: []byte(fmt.Sprint("m", i))})
-		require.NoError(t, err)
-		if i == 0 {
-			first = m.ID
-		}
-	}
+	live, first := metricstest.Live(t, ctx, b, c.Subscribe, bus.Message{Data: []byte("m")}, 2, 8)
 	for _, s := range live {
-		for range 8 {
-			<-s.C()
-		}
 		require.NoError(t, s.Close())
 	}
 
-	_, err := c.Subscribe(ctx, "secret", "")
+	_, err := c.Subscribe(ctx, metricstest.Secret, "")
 	require.Error(t, err)
 
-	for i := range 8 { // the first message leaves the history
-		_, err := b.Publish(ctx, "orders", bus.Message{Data: []byte(fmt.Sprint("n", i))})
+	for range 8 { // the first message leaves the history
+		_, err := b.Publish(ctx, metricstest.Topic, bus.Message{Data: []byte("n")})
 		require.NoError(t, err)
 	}
-	_, err = c.Subscribe(ctx, "orders", first)
+	_, err = c.Subscribe(ctx, metricstest.Topic, first.ID)
 	require.ErrorIs(t, err, bus.ErrCursorExpired)
 
-	sv := metrics.Event{Transport: "poll"}
-	assert.Zero(t, srvRec.Count(metrics.ConnOpened, sv), "a poll opens no connection")
-	assert.Equal(t, int64(16), srvRec.Sum(metrics.Delivered, metrics.Event{Transport: "poll", Topic: "orders"}))
-	assert.Equal(t, 1, srvRec.Count(metrics.Refused, metrics.Event{Transport: "poll", Topic: "secret", Outcome: "forbidden"}))
-	assert.Equal(t, 1, srvRec.Count(metrics.Refused, sv))
-	assert.Equal(t, 1, srvRec.Count(metrics.Reset, metrics.Event{Transport: "poll", Topic: "orders"}))
+	metricstest.CheckConns(t, srvRec, "poll", nil) // a poll opens no connection
+	metricstest.CheckDelivered(t, srvRec, "poll", 16)
+	metricstest.CheckRefused(t, srvRec, "poll", 1)
+	metricstest.CheckReset(t, srvRec, "poll")
 
-	cl := metrics.Event{Transport: "poll-client"}
-	assert.Equal(t, 16, cliRec.Count(metrics.Delivered, cl))
-	assert.Equal(t, int64(16), cliRec.Sum(metrics.Delivered, cl))
-	assert.Equal(t, 1, cliRec.Count(metrics.Reset, metrics.Event{Transport: "poll-client", Topic: "orders"}))
+	metricstest.CheckClientDelivered(t, cliRec, "poll-client", 16)
+	metricstest.CheckReset(t, cliRec, "poll-client")
 	assert.Len(t, cliRec.Events(), 16+1)
 }
 

@@ -1,13 +1,8 @@
 package sse_test
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +21,7 @@ import (
 // streams. Both sides report exactly that.
 func TestMetricsScript(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // no hang
-	defer cancel()
+	ctx := metricstest.Context(t)
 	b := &bus.Memory{HistorySize: 4}
 	defer b.Close()
 	srvRec, cliRec := &metricstest.Recorder{}, &metricstest.Recorder{}
@@ -35,54 +29,27 @@ func TestMetricsScript(t *testing.T) {
 		Broker:       b,
 		Retry:        time.Hour, // the clients do not come back after Shutdown
 		WriteTimeout: 300 * time.Millisecond,
-		Authorize: func(_ *http.Request, topic string) error {
-			if topic == "secret" {
-				return errors.New("no")
-			}
-			return nil
-		},
-		Metrics: srvRec,
+		Authorize:    metricstest.DenySecret,
+		Metrics:      srvRec,
 	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	srv := metricstest.Serve(t, h)
 	c := &sse.Client{URL: srv.URL, Metrics: cliRec}
 
 	// Two live streams, 8 messages each.
-	var live []bus.Subscription
-	for range 2 {
-		s, err := c.Subscribe(ctx, "orders", "")
-		require.NoError(t, err)
-		defer s.Close()
-		live = append(live, s)
-	}
-	var first string
-	for i := range 8 {
-		m, err := b.Publish(ctx, "orders", bus.Message{Data: []byte(fmt.Sprint("m", i))})
-		require.NoError(t, err)
-		if i == 0 {
-			first = m.ID
-		}
-	}
-	for _, s := range live {
-		for range 8 {
-			<-s.C()
-		}
-	}
+	live, first := metricstest.Live(t, ctx, b, c.Subscribe, bus.Message{Data: []byte("m")}, 2, 8)
 
 	// A refusal.
-	_, err := c.Subscribe(ctx, "secret", "")
+	_, err := c.Subscribe(ctx, metricstest.Secret, "")
 	require.Error(t, err)
 
 	// A reset: the first message has left the history of 4.
-	s, err := c.Subscribe(ctx, "orders", first)
+	s, err := c.Subscribe(ctx, metricstest.Topic, first.ID)
 	require.NoError(t, err)
 	for range s.C() {
 		t.Fatal("a message after a reset")
 	}
 	require.ErrorIs(t, s.Err(), bus.ErrCursorExpired)
-	for h.Streams() > 2 { // the server sees the client leave
-		time.Sleep(5 * time.Millisecond)
-	}
+	metricstest.Await(t, ctx, func() bool { return h.Streams() <= 2 }) // the server sees the client leave
 
 	// A slow consumer: a connection that never reads, cut by WriteTimeout.
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
@@ -90,15 +57,8 @@ func TestMetricsScript(t *testing.T) {
 	defer conn.Close()
 	_, err = io.WriteString(conn, "GET /?topic=slow HTTP/1.1\r\nHost: test\r\n\r\n")
 	require.NoError(t, err)
-	for srvRec.Count(metrics.ConnOpened, metrics.Event{Topic: "slow"}) == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
-	big := []byte(strings.Repeat("x", 1<<20))
-	for srvRec.Count(metrics.ConnClosed, metrics.Event{Outcome: metrics.ReasonSlow}) == 0 {
-		_, err := b.Publish(ctx, "slow", bus.Message{Data: big})
-		require.NoError(t, err)
-		time.Sleep(time.Millisecond)
-	}
+	metricstest.Await(t, ctx, func() bool { return srvRec.Count(metrics.ConnOpened, metrics.Event{Topic: "slow"}) > 0 })
+	metricstest.CutSlow(t, ctx, b, "slow", bus.Message{Data: []byte(strings.Repeat("x", 1<<20))}, srvRec)
 
 	// Shutdown ends the live streams; closing the clients' subscriptions
 	// (waiting an hour to reconnect) waits for their goroutines.
@@ -107,35 +67,17 @@ func TestMetricsScript(t *testing.T) {
 		require.NoError(t, s.Close())
 	}
 
-	sv := metrics.Event{Transport: "sse"}
-	assert.Equal(t, 4, srvRec.Count(metrics.ConnOpened, sv), "2 live, the reset one, the slow one")
-	assert.Equal(t, 2, srvRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse", Outcome: metrics.ReasonShutdown}))
-	assert.Equal(t, 1, srvRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse", Outcome: metrics.ReasonClosed}))
-	assert.Equal(t, 1, srvRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse", Outcome: metrics.ReasonSlow}))
-	assert.Equal(t, 4, srvRec.Count(metrics.ConnClosed, sv))
-	assert.Equal(t, int64(16), srvRec.Sum(metrics.Delivered, metrics.Event{Transport: "sse", Topic: "orders"}))
-	assert.Equal(t, 1, srvRec.Count(metrics.Refused, metrics.Event{Transport: "sse", Topic: "secret", Outcome: "forbidden"}))
-	assert.Equal(t, 1, srvRec.Count(metrics.Refused, sv))
-	assert.Equal(t, 1, srvRec.Count(metrics.Reset, metrics.Event{Transport: "sse", Topic: "orders"}))
-	for _, e := range srvRec.Events() {
-		if e.Kind == metrics.Refused {
-			assert.Equal(t, http.StatusForbidden, e.Status)
-		}
-		if e.Kind == metrics.Delivered {
-			assert.Positive(t, e.Bytes)
-		}
-		if e.Kind == metrics.ConnClosed {
-			assert.Positive(t, e.Duration)
-		}
-	}
+	metricstest.CheckConns(t, srvRec, "sse", map[string]int{
+		metrics.ReasonShutdown: 2, // the live streams
+		metrics.ReasonClosed:   1, // the reset one
+		metrics.ReasonSlow:     1,
+	})
+	metricstest.CheckDelivered(t, srvRec, "sse", 16)
+	metricstest.CheckRefused(t, srvRec, "sse", 1)
+	metricstest.CheckReset(t, srvRec, "sse")
 
-	cl := metrics.Event{Transport: "sse-client"}
-	assert.Equal(t, 3, cliRec.Count(metrics.ConnOpened, cl))
-	assert.Equal(t, 2, cliRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse-client", Outcome: metrics.ReasonClosed}))
-	assert.Equal(t, 1, cliRec.Count(metrics.ConnClosed, metrics.Event{Transport: "sse-client", Outcome: metrics.ReasonExpired}))
-	assert.Equal(t, 3, cliRec.Count(metrics.ConnClosed, cl))
-	assert.Equal(t, 16, cliRec.Count(metrics.Delivered, cl))
-	assert.Equal(t, int64(16), cliRec.Sum(metrics.Delivered, cl))
-	assert.Equal(t, 1, cliRec.Count(metrics.Reset, cl))
+	metricstest.CheckConns(t, cliRec, "sse-client", map[string]int{metrics.ReasonClosed: 2, metrics.ReasonExpired: 1})
+	metricstest.CheckClientDelivered(t, cliRec, "sse-client", 16)
+	metricstest.CheckReset(t, cliRec, "sse-client")
 	assert.Len(t, cliRec.Events(), 3+3+16+1)
 }

@@ -1,5 +1,15 @@
 // Package metricstest provides a Recorder for tests that keeps every event
 // it is given, so a test can assert exactly what a component reported.
+//
+// It also holds what the transports' scripted metrics tests share: a
+// Handler's Authorize that refuses one topic ([DenySecret]), live
+// subscriptions through a transport's Client that have received every
+// message published ([Live]), waits bounded by the test's context
+// ([Context], [Await], [CutSlow]), and the checks of the connection,
+// delivery, refusal and reset events both sides report ([CheckConns],
+// [CheckDelivered], [CheckClientDelivered], [CheckRefused],
+// [CheckReset]). Script is the scenario the metrics adapters are tested
+// with.
 package metricstest
 
 import (
