@@ -120,8 +120,10 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 		exp := time.AfterFunc(time.Until(s.expires), func() { s.end(endDone) })
 		defer exp.Stop()
 	}
+	var m bus.Message // one for the stream's life: messages keeps its address
 	for {
-		m, ok := <-s.sub.C()
+		var ok bool
+		m, ok = <-s.sub.C()
 		if !ok || s.stopped.Load() {
 			s.ended(ctx)
 			return
