@@ -54,10 +54,14 @@ type Conn struct {
 	queue       []frame // ring buffer, grown while frames wait
 	head, n     int
 	writing     bool // a writer goroutine runs
-	idle        bool // it waits for frames on kick (waitFrames)
+	idle        bool // it waits for frames on kick (waitFramesLocked)
 	kick        chan struct{}
-	closing     bool // no more frames are queued
-	done        bool // serve is tearing down: no more goroutines
+	quit        bool        // the linger timer found the writer idle: it ends
+	lingering   bool        // the linger timer is set
+	lingerTakes uint64      // takes when the linger timer last looked
+	ltimer      *time.Timer // the linger timer
+	closing     bool        // no more frames are queued
+	done        bool        // serve is tearing down: no more goroutines
 	closeCode   websocket.StatusCode
 	closeReason string
 	subs        map[string]*connSub
@@ -657,37 +661,49 @@ func (c *Conn) kickLocked() {
 	go c.writeLoop()
 }
 
-// writerLinger is how long the writer waits for more frames before its
-// goroutine ends.
+// writerLinger is how long, at least, the writer waits for more frames
+// before its goroutine ends (at most twice as long).
 const writerLinger = 250 * time.Millisecond
 
-// waitFrames parks the writer until kickLocked wakes it, reporting true,
-// or writerLinger passes without, reporting false. c.mu is held on entry
-// and on return; t is the writer's timer, made on first use.
-func (c *Conn) waitFrames(t **time.Timer) bool {
+// waitFramesLocked parks the writer until kickLocked wakes it: for more
+// frames, for the connection's end, or because the linger timer found it
+// idle since its last look (then quit is set). A wait is a plain channel
+// receive; the timer runs once per writerLinger while the writer lives,
+// not once per wait. c.mu is held on entry and on return.
+func (c *Conn) waitFramesLocked() {
 	if c.kick == nil {
 		c.kick = make(chan struct{}, 1)
 	}
+	if !c.lingering {
+		c.lingering, c.lingerTakes = true, c.takes
+		if c.ltimer == nil {
+			c.ltimer = time.AfterFunc(writerLinger, c.lingerCheck)
+		} else {
+			c.ltimer.Reset(writerLinger)
+		}
+	}
 	c.idle = true
 	c.mu.Unlock()
-	if *t == nil {
-		*t = time.NewTimer(writerLinger)
-	} else {
-		(*t).Reset(writerLinger)
-	}
-	select {
-	case <-c.kick:
-		(*t).Stop()
-		c.mu.Lock()
-		return true
-	case <-(*t).C:
-		c.mu.Lock()
-		if c.idle {
-			c.idle = false
-			return false
-		}
-		<-c.kick // a kick came as the timer fired: it is sent already
-		return true
+	<-c.kick
+	c.mu.Lock()
+}
+
+// lingerCheck runs on the linger timer: it tells a writer that has waited
+// with nothing to write since the timer's last run to end, and otherwise
+// looks again later while the writer lives.
+func (c *Conn) lingerCheck() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.done || !c.writing:
+		c.lingering = false
+	case c.idle && c.takes == c.lingerTakes:
+		c.lingering = false
+		c.quit = true
+		c.kickLocked()
+	default:
+		c.lingerTakes = c.takes
+		c.ltimer.Reset(writerLinger)
 	}
 }
 
@@ -707,7 +723,6 @@ func (c *Conn) writeLoop() {
 	defer c.wg.Done()
 	ctx := context.WithoutCancel(c.req.Context()) // never cancelled: the watchdog bounds writes
 	w := writer{c: c}
-	var idle *time.Timer
 	c.mu.Lock()
 	for {
 		if c.closing {
@@ -727,12 +742,14 @@ func (c *Conn) writeLoop() {
 			if len(c.queue) > minQueue {
 				c.queue, c.head = nil, 0 // a burst is over: give its memory back
 			}
-			if !c.done && c.waitFrames(&idle) {
-				continue
+			if c.done || c.quit {
+				c.quit = false
+				c.writing = false
+				c.mu.Unlock()
+				return
 			}
-			c.writing = false
-			c.mu.Unlock()
-			return
+			c.waitFramesLocked()
+			continue
 		}
 		if d := c.h.WriteDelay; d > 0 {
 			// Let what arrives within WriteDelay of the last write share
@@ -752,6 +769,7 @@ func (c *Conn) writeLoop() {
 			c.n--
 		}
 		c.takes++
+		c.quit = false
 		// A subscription that fell behind before this take has all its
 		// queued messages in it: its history may follow them.
 		s := c.nextLaggingLocked()
@@ -1085,6 +1103,9 @@ func (c *Conn) teardown() {
 	}
 	if c.wtimer != nil {
 		c.wtimer.Stop()
+	}
+	if c.ltimer != nil {
+		c.ltimer.Stop()
 	}
 	c.lagging = nil
 	c.mu.Unlock()
