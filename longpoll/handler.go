@@ -299,6 +299,7 @@ func (x *exchange) step(step int) {
 			x.commit()
 			return
 		}
+		x.buf = nil // unused: not kept while held
 		if x.st.hold && h.handOver(x.w, r, x.st) {
 			return // held by a goroutine of its own, which calls exit
 		}
