@@ -43,8 +43,9 @@ const Latest = "latest"
 // carries a cursor. See the package documentation for the schema, the
 // parameters and the statuses.
 //
-// A held request costs the goroutine net/http already runs for it and a
-// small waiter, released as soon as it is answered or its client goes away.
+// A held request costs the goroutine net/http already runs for it, at its
+// smallest stack on HTTP/1 (see ServeHTTP), and a small waiter, released
+// as soon as it is answered or its client goes away.
 // The requests held on a topic share one broker subscription and one timer,
 // run by a goroutine that ends with the last of them; each message is
 // encoded once for all of them. Served through Listener, a held HTTP/1.1
@@ -52,8 +53,9 @@ const Latest = "latest"
 //
 // The zero value is not usable: Broker must be set. Other fields have useful
 // zero values. Fields must not be changed after the first ServeHTTP. A
-// Handler is safe for concurrent use. It starts no goroutine, except for
-// the requests it holds outside net/http (see Listener).
+// Handler is safe for concurrent use. It starts no goroutine that outlives
+// a ServeHTTP call, except for the requests it holds outside net/http (see
+// Listener).
 type Handler struct {
 	// Broker holds the topics. Required.
 	Broker bus.Broker
