@@ -93,7 +93,12 @@
 // # Resources
 //
 // A held request costs the goroutine net/http already runs for it and a
-// waiter of a few hundred bytes: no goroutine or timer of its own. The
+// waiter of about a kilobyte: no goroutine or timer of its own. On HTTP/1
+// that goroutine, which serves the connection's requests one after the
+// other, keeps its smallest stack (4 KiB) while a request is held: the
+// Handler parses requests, reads the broker and writes answers on
+// short-lived goroutines, so that no answer leaves the 8 KiB that writing
+// it takes in the goroutine where the next request is held. The
 // requests held on one topic share a broker subscription and a timer for
 // their deadlines, run by one goroutine that ends with the last of them.
 // Each message is encoded once for all of them, and when several messages
@@ -156,8 +161,9 @@
 //
 // A Handler needs Broker; its other fields have working zero values. A
 // Client needs URL. Both are safe for concurrent use and must not be changed
-// once in use. The Handler starts no goroutine of its own, except for
-// requests held outside net/http (Handler.Listener): one each, which ends
+// once in use. The Handler starts no goroutine that outlives a call of its
+// ServeHTTP, except for requests held outside net/http
+// (Handler.Listener): one each, which ends
 // when its request is answered or its client leaves, and one per Listener
 // that accepts connections, which ends with Close; Shutdown waits for the
 // former. Each subscription of a Client runs one, which ends before Close

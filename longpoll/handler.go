@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,8 +43,9 @@ const Latest = "latest"
 // carries a cursor. See the package documentation for the schema, the
 // parameters and the statuses.
 //
-// A held request costs the goroutine net/http already runs for it and a
-// small waiter, released as soon as it is answered or its client goes away.
+// A held request costs the goroutine net/http already runs for it, at its
+// smallest stack on HTTP/1 (see ServeHTTP), and a small waiter, released
+// as soon as it is answered or its client goes away.
 // The requests held on a topic share one broker subscription and one timer,
 // run by a goroutine that ends with the last of them; each message is
 // encoded once for all of them. Served through Listener, a held HTTP/1.1
@@ -51,8 +53,9 @@ const Latest = "latest"
 //
 // The zero value is not usable: Broker must be set. Other fields have useful
 // zero values. Fields must not be changed after the first ServeHTTP. A
-// Handler is safe for concurrent use. It starts no goroutine, except for
-// the requests it holds outside net/http (see Listener).
+// Handler is safe for concurrent use. It starts no goroutine that outlives
+// a ServeHTTP call, except for the requests it holds outside net/http (see
+// Listener).
 type Handler struct {
 	// Broker holds the topics. Required.
 	Broker bus.Broker
@@ -215,35 +218,159 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 // Listener on HTTP/1.1 is taken out of net/http, and ServeHTTP returns at
 // once; see Listener.
 //
-// A held request waits in ServeHTTP's own small frame, receiving from one
-// channel: with that little stack in use, the runtime keeps the goroutine's
-// stack at its smallest size while it waits. The work is done in helpers
-// that have returned by then.
+// On HTTP/1, net/http runs one goroutine per connection, which serves its
+// requests one after the other and waits in ServeHTTP while a request is
+// held. A goroutine keeps the stack it grew to while it waits (the runtime
+// only halves a stack less than a quarter used), and parsing a request,
+// reading the broker and above all writing an answer (net/http's header
+// writer alone takes 2.8 KiB) need more than the 4 KiB that the
+// connection's goroutine otherwise keeps. So ServeHTTP does that work on
+// short-lived goroutines, one at a time, each ending before the next
+// starts, and waits in its own small frame on one channel: the
+// connection's goroutine keeps its smallest stack while the request is
+// held, and after every answer, whose bytes are on their way when
+// ServeHTTP returns (it flushes). A panic of that work is raised again by
+// ServeHTTP. On HTTP/2, where each request has a goroutine of its own, the
+// work is done in ServeHTTP.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.Broker == nil {
 		panic("longpoll: Handler.Broker is nil")
 	}
-	st := h.begin(w, r)
-	if st == nil {
+	x := &exchange{h: h, w: w, r: r, aside: r.ProtoMajor == 1}
+	defer x.exit()
+	x.do(stepStart)
+	for x.wait {
+		<-x.st.w.ch
+		x.do(stepNext)
+	}
+}
+
+// An exchange is a request served by ServeHTTP.
+type exchange struct {
+	h     *Handler
+	w     http.ResponseWriter
+	r     *http.Request
+	aside bool // do the steps on goroutines of their own
+	done  chan struct{}
+	buf   *connResponse // an error answer, on HTTP/1
+
+	// Set by the steps.
+	st      *state
+	entered bool // Handler.enter let it in: exit is ServeHTTP's to call
+	held    bool // startHold made it a waiter
+	wait    bool // wait for st.w.ch, then take stepNext
+	p       any  // a step's panic
+}
+
+// The steps of an exchange.
+const (
+	stepStart = iota // parse, read, hold or answer
+	stepNext         // after a notification: answer, or wait again
+)
+
+// do takes step: on a goroutine of its own when x.aside, waiting for it.
+func (x *exchange) do(step int) {
+	if !x.aside {
+		x.step(step)
 		return
 	}
-	if st.hold && h.handOver(w, r, st) {
-		return // held by a goroutine of its own, which calls exit
+	if x.done == nil {
+		x.done = make(chan struct{})
 	}
-	defer h.exit()
-	if st.hold && st.err == nil && h.startHold(r.Context(), st, nil) {
-		for h.next(r.Context(), st) {
-			<-st.w.ch
+	go x.stepAside(step)
+	<-x.done
+	if p := x.p; p != nil {
+		x.p = nil
+		panic(p)
+	}
+}
+
+func (x *exchange) stepAside(step int) {
+	defer func() {
+		x.p = recover()
+		x.done <- struct{}{}
+	}()
+	x.step(step)
+}
+
+func (x *exchange) step(step int) {
+	h, r := x.h, x.r
+	if step == stepStart {
+		x.st = h.begin(x.out(), r)
+		if x.st == nil {
+			x.commit()
+			return
 		}
-		h.endHold(st)
+		x.buf = nil // unused: not kept while held
+		if x.st.hold && h.handOver(x.w, r, x.st) {
+			return // held by a goroutine of its own, which calls exit
+		}
+		x.entered = true
+		if !x.st.hold || x.st.err != nil || !h.startHold(r.Context(), x.st, nil) {
+			x.end()
+			return
+		}
+		x.held = true
 	}
-	h.finish(w, r, st)
+	if x.wait = h.next(r.Context(), x.st); !x.wait {
+		x.end()
+	}
+}
+
+// end releases the hold and writes the answer.
+func (x *exchange) end() {
+	if x.held {
+		x.h.endHold(x.st)
+	}
+	if x.st.err == nil {
+		x.h.finish(x.w, x.r, x.st) // a batch, with its Content-Length
+		x.flush()
+		return
+	}
+	x.h.finish(x.out(), x.r, x.st)
+	x.commit()
+}
+
+// out is where an error answer is written: on HTTP/1, a buffer that commit
+// writes and flushes with its Content-Length, as net/http would have.
+func (x *exchange) out() http.ResponseWriter {
+	if !x.aside {
+		return x.w
+	}
+	x.buf = &connResponse{hdr: x.w.Header()}
+	return x.buf
+}
+
+// commit writes the answer buffered by out, if any.
+func (x *exchange) commit() {
+	c := x.buf
+	if c == nil || c.status == 0 {
+		return
+	}
+	if _, ok := c.hdr["Content-Length"]; !ok && x.r.Method != http.MethodHead {
+		c.hdr.Set("Content-Length", strconv.Itoa(len(c.body)))
+	}
+	x.w.WriteHeader(c.status)
+	if len(c.body) > 0 {
+		_, _ = x.w.Write(c.body)
+	}
+	x.flush()
+}
+
+func (x *exchange) exit() {
+	if x.entered {
+		x.h.exit()
+	}
+}
+
+func (x *exchange) flush() {
+	if x.aside {
+		_ = http.NewResponseController(x.w).Flush()
+	}
 }
 
 // begin parses and checks r and reads what follows its cursor. It answers
 // errors itself and then returns nil.
-//
-//go:noinline
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
 	req, ok := pollwire.Parse(w, r, pollwire.Config{Topic: h.Topic, Authorize: h.Authorize, Auth: h.Auth, Limit: h.limit(),
 		Timeout: h.timeout(), Metrics: h.Metrics, Transport: transport})
@@ -275,8 +402,6 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *state {
 }
 
 // finish writes the answer of st.
-//
-//go:noinline
 func (h *Handler) finish(w http.ResponseWriter, r *http.Request, st *state) {
 	w.Header().Set("Cache-Control", "no-store")
 	if h.stopped(st) {

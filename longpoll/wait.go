@@ -91,8 +91,6 @@ func (h *Handler) read(ctx context.Context, st *state, cursor string, limit int)
 
 // startHold makes st a waiter, unless MaxHeld requests are held already.
 // conn is the connection of a request held outside net/http, or nil.
-//
-//go:noinline
 func (h *Handler) startHold(ctx context.Context, st *state, conn net.Conn) bool {
 	if h.held.Add(1) > h.maxHeld() {
 		h.held.Add(-1)
@@ -136,8 +134,6 @@ func (h *Handler) holdEnded(st *state) {
 }
 
 // endHold releases what startHold and next took.
-//
-//go:noinline
 func (h *Handler) endHold(st *state) {
 	if st.hub != nil {
 		st.hub.remove(st.w)
@@ -154,8 +150,6 @@ func (h *Handler) endHold(st *state) {
 
 // next registers the waiter with the hub of its topic when needed and
 // looks for the answer; it reports whether to wait (again).
-//
-//go:noinline
 func (h *Handler) next(ctx context.Context, st *state) bool {
 	if ctx.Err() != nil {
 		st.err = errGone
