@@ -745,6 +745,10 @@ func (c *Conn) writeLoop() {
 			if c.done || c.quit {
 				c.quit = false
 				c.writing = false
+				if !c.done {
+					// Idle now: keep no timer or channel for the next writer.
+					c.kick, c.ltimer = nil, nil
+				}
 				c.mu.Unlock()
 				return
 			}

@@ -136,12 +136,13 @@
 // own stack stays small while it waits (an idle connection costs one
 // goroutine with a 4 KiB stack), and a writer goroutine that exists only
 // while the connection has frames queued or a subscription behind, and
-// for a quarter of a second after, so a busy connection does not start
-// one per message. Each message is encoded once per Handler and the same
-// bytes are queued on every subscribed connection; replays and catch-ups
-// from history share the encodings of recent messages too. A subscription replays history at its own
-// pace (never filling more than half the queue) before it joins the live
-// fan-out, with no gap and no duplicate at the seam.
+// for a quarter to half a second after, so a busy connection does not
+// start one per message. Each message is encoded once per Handler and the
+// same bytes are queued on every subscribed connection; replays and
+// catch-ups from history share the encodings of recent messages too. A
+// subscription replays history at its own pace (never filling more than
+// half the queue) before it joins the live fan-out, with no gap and no
+// duplicate at the seam.
 //
 // The writer takes every frame waiting in the queue at once and writes
 // them coalesced into batch frames, each with one write: the busier a
