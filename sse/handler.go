@@ -39,7 +39,10 @@ const CursorParam = "last_event_id"
 // must not be changed after the first ServeHTTP. A Handler is safe for
 // concurrent use and must not be copied after first use.
 type Handler struct {
-	// Broker supplies the messages. Required.
+	// Broker supplies the messages. Required. A stream ends by cancelling
+	// its subscription's context, so the broker's subscriptions must end
+	// when their context does, as bus.Broker requires (every broker of
+	// this module's does).
 	Broker bus.Broker
 	// Topic returns the topic of a request. Nil means the {topic} path
 	// value, then the "topic" query parameter. An error wrapping

@@ -124,7 +124,9 @@ func (s *stream) run(ctx context.Context, prelude []byte) {
 	for {
 		var ok bool
 		m, ok = <-s.sub.C()
-		if !ok || s.stopped.Load() {
+		// A cancelled context (the stream's end, or the request's) ends
+		// the stream now, not after the messages still queued.
+		if !ok || s.ctx.Err() != nil {
 			s.ended(ctx)
 			return
 		}
@@ -151,8 +153,9 @@ func (s *stream) heartbeat() {
 	}
 	if !s.wmu.TryLock() {
 		// The stream is writing: no heartbeat is due.
-		if !s.stopped.Load() {
-			t.Reset(hb)
+		t.Reset(hb)
+		if s.stopped.Load() {
+			t.Stop() // fence may have stopped it before the Reset
 		}
 		return
 	}

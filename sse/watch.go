@@ -84,10 +84,11 @@ func (h *Handler) pollerUnref(p *poller) {
 	}
 }
 
-// hungUp closes gone and tells the stream.
+// hungUp tells the stream, then closes gone (which the stream's end may
+// wait for, so nothing of the watch runs after it).
 func (w *connWatch) hungUp() {
-	close(w.gone)
 	w.onGone()
+	close(w.gone)
 }
 
 // watch reads a hijacked connection until it ends and then reports it,

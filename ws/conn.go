@@ -936,8 +936,9 @@ func (c *Conn) watch(on bool) {
 		c.wbusy.Store(false)
 		return
 	}
-	c.wsent.Store(c.netConn.sent.Load())
+	// wstart before wsent: writeStuck, seeing this wsent, sees this wstart.
 	c.wstart.Store(time.Now().UnixNano())
+	c.wsent.Store(c.netConn.sent.Load())
 	c.wbusy.Store(true)
 	if !c.warmed.Load() {
 		c.armWatchdog(c.h.writeTimeout())
@@ -978,12 +979,20 @@ func (c *Conn) writeStuck() {
 		}
 		return
 	}
-	if since := time.Duration(time.Now().UnixNano() - c.wstart.Load()); since < wt {
+	start := c.wstart.Load()
+	if since := time.Duration(time.Now().UnixNano() - start); since < wt {
 		c.wtimer.Reset(wt - since) // a write that began lately
 		c.mu.Unlock()
 		return
 	}
-	if sent := c.netConn.sent.Load(); sent != c.wsent.Load() {
+	sent, wsent := c.netConn.sent.Load(), c.wsent.Load()
+	if c.wstart.Load() != start {
+		// Another write began meanwhile: it has a window of its own.
+		c.wtimer.Reset(wt)
+		c.mu.Unlock()
+		return
+	}
+	if sent != wsent {
 		c.wsent.Store(sent)
 		c.wstart.Store(time.Now().UnixNano())
 		c.wtimer.Reset(wt)

@@ -1,6 +1,8 @@
 package enccache
 
 import (
+	"errors"
+	"fmt"
 	"sync/atomic"
 
 	"github.com/pushpull/pushpull/bus"
@@ -35,6 +37,27 @@ type entry struct {
 	err       error
 }
 
+// fill encodes m into e, installed in slot, and wakes its waiters, even
+// when encode panics: they get errEncodePanic, the slot is freed for a
+// later try, and the panic goes on.
+func (e *entry) fill(slot *atomic.Pointer[entry], m *bus.Message, encode func(*bus.Message) ([]byte, error)) {
+	defer func() {
+		if p := recover(); p != nil {
+			slot.CompareAndSwap(e, nil)
+			e.b, e.err = nil, fmt.Errorf("%w: %v", errEncodePanic, p)
+			e.done.Store(true)
+			close(e.ready)
+			panic(p)
+		}
+	}()
+	e.b, e.err = encode(m)
+	e.done.Store(true)
+	close(e.ready)
+}
+
+// errEncodePanic is the error of the waiters of an encoding that panicked.
+var errEncodePanic = errors.New("enccache: the encoder panicked")
+
 func (e *entry) wait() ([]byte, error) {
 	if !e.done.Load() {
 		<-e.ready
@@ -57,9 +80,7 @@ func (c *Cache) Get(m *bus.Message, encode func(*bus.Message) ([]byte, error)) (
 			continue // another connection got there first: look again
 		}
 		c.encodes.Add(1)
-		ne.b, ne.err = encode(m)
-		ne.done.Store(true)
-		close(ne.ready)
+		ne.fill(s, m, encode)
 		return ne.b, ne.err
 	}
 }

@@ -84,3 +84,29 @@ func TestErrorsAreShared(t *testing.T) {
 	assert.ErrorIs(t, err, boom, "the cached outcome is returned")
 	assert.EqualValues(t, 1, c.Encodes())
 }
+
+func TestPanickingEncoderReleasesWaiters(t *testing.T) {
+	var c Cache
+	m := bus.Message{Topic: "t", ID: "e-1"}
+	started := make(chan struct{})
+	waited := make(chan error, 1)
+	go func() {
+		<-started
+		_, err := c.Get(&m, wire) // finds the pending entry and waits
+		waited <- err
+	}()
+	assert.Panics(t, func() {
+		_, _ = c.Get(&m, func(*bus.Message) ([]byte, error) {
+			close(started)
+			panic("boom")
+		})
+	}, "the panic goes on")
+	// The waiter found the pending encoding and got the panic's error, or
+	// came after it and encoded the message itself: it never hangs.
+	if err := <-waited; err != nil {
+		assert.ErrorIs(t, err, errEncodePanic)
+	}
+	b, err := c.Get(&m, wire)
+	require.NoError(t, err, "the slot is free for a new try")
+	assert.Equal(t, "t/e-1:", string(b))
+}
