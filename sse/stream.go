@@ -28,10 +28,10 @@ type stream struct {
 	rc    *http.ResponseController
 	sub   bus.Subscription
 	topic string
-	ctx   context.Context // the subscription's; cancelled by stop
+	ctx   context.Context // the subscription's; cancelled by end, or with the request's
 	stop  context.CancelCauseFunc
-	// stopped is set by stop, so that messages still queued when the
-	// subscription ends are not written.
+	// stopped is set by end and by fence: a heartbeat that finds it set
+	// does not set its timer again.
 	stopped atomic.Bool
 	conn    net.Conn // the hijacked connection, or nil
 	// sliced is set for a hijacked connection whose writes can resume
