@@ -154,14 +154,15 @@ func TestServeHTTP2Client(t *testing.T) {
 	sub, err := c.Subscribe(t.Context(), "news", bus.Oldest)
 	require.NoError(t, err)
 	t.Cleanup(func() { sub.Close() })
-	var want []string
+	// Each message is read before the next is published: a Client whose
+	// buffer is full waits for its reader and holds no request.
+	var want, got []string
 	for i := range 20 {
 		waitUntil(t, func() bool { return h.Held() == 1 })
 		want = append(want, pollwiretest.Publish(t, b, "news", strconv.Itoa(i))[0].ID)
-	}
-	var got []string
-	for _, m := range pollwiretest.Receive(t, sub, len(want), 10*time.Second) {
-		got = append(got, m.ID)
+		for _, m := range pollwiretest.Receive(t, sub, 1, 10*time.Second) {
+			got = append(got, m.ID)
+		}
 	}
 	assert.Equal(t, want, got)
 	assert.Zero(t, h1.Load(), "every request came over HTTP/2")

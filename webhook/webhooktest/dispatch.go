@@ -300,7 +300,11 @@ func testFailover(t *testing.T, storage Storage, idem webhook.IdempotencyStore) 
 	require.Equal(t, want, got, "each event handled exactly once, in order")
 	assert.Equal(t, wantIDs, ids, "webhook-ids are the messages' own")
 	assert.Less(t, len(atKill), events, "A was killed before the end of the stream")
-	assert.Equal(t, sk.posts.Load(), postsA.Load()+postsB.Load())
+	// Every POST the Receiver saw came from A or B; A's POST in flight
+	// when it died may have been cut off before it arrived.
+	sent, arrived := postsA.Load()+postsB.Load(), sk.posts.Load()
+	assert.LessOrEqual(t, arrived, sent, "the Receiver saw no POST that A or B did not send")
+	assert.GreaterOrEqual(t, arrived, sent-1, "only A's POST in flight may be lost")
 	t.Logf("A handled %d events before it died; POSTs: %d by A, %d by B, for %d events", len(atKill), postsA.Load(), postsB.Load(), events)
 	cur, err := admin.Load(ctx, "shop|orders")
 	require.NoError(t, err)
