@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -57,6 +58,69 @@ func BenchmarkMemoryPublishFanOut(b *testing.B) {
 					_ = sub.Close()
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkMemoryPublishStream publishes back to back to 1,000 and 10,000
+// subscribers that read on as fast as they can, as under load: a
+// subscriber is often still busy with earlier messages when the next
+// arrives, so the publisher hands it over without waking it, and one that
+// falls behind its channel catches up from the topic's history. It
+// reports the wall time per delivery until every subscriber has every
+// message, the publisher's CPU time per subscriber, and allocations per
+// publication. BenchmarkMemoryPublishFanOut is the other extreme, every
+// subscriber parked before every publication.
+func BenchmarkMemoryPublishStream(b *testing.B) {
+	for _, n := range []int{1000, 10_000} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			br := &bus.Memory{HistorySize: max(b.N, 1), StallTimeout: time.Minute}
+			defer br.Close()
+			ctx := context.Background()
+			var done sync.WaitGroup
+			var bad atomic.Int64
+			subs := make([]bus.Subscription, n)
+			for i := range subs {
+				sub, err := br.Subscribe(ctx, "stream", "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				subs[i] = sub
+				done.Add(1)
+				go func() {
+					defer done.Done()
+					for got := 0; got < b.N; got++ {
+						if _, ok := <-sub.C(); !ok {
+							bad.Add(1)
+							return
+						}
+					}
+				}()
+			}
+			defer func() {
+				for _, sub := range subs {
+					_ = sub.Close()
+				}
+			}()
+			data := make([]byte, 64)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			b.ResetTimer()
+			c0 := threadCPU()
+			for range b.N {
+				if _, err := br.Publish(ctx, "stream", bus.Message{Data: data}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu := threadCPU() - c0
+			done.Wait()
+			b.StopTimer()
+			if bad.Load() > 0 {
+				b.Fatalf("%d subscriptions ended early", bad.Load())
+			}
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "publisher-cpu-ns/sub")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/sub")
 		})
 	}
 }
