@@ -739,12 +739,15 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		if c.n == 0 && len(c.lagging) == 0 {
-			if len(c.queue) > minQueue {
-				c.queue, c.head = nil, 0 // a burst is over: give its memory back
-			}
 			if c.done || c.quit {
 				c.quit = false
 				c.writing = false
+				if len(c.queue) > minQueue {
+					// Idle now: give a burst's ring back. A connection that
+					// is written all the time keeps its ring instead of
+					// growing a new one after every take.
+					c.queue, c.head = nil, 0
+				}
 				if !c.done {
 					// Idle now: keep no timer or channel for the next writer.
 					c.kick, c.ltimer = nil, nil
@@ -878,8 +881,13 @@ func (c *Conn) endLagging(s *connSub, last bus.Position, err error) {
 type writer struct {
 	c      *Conn
 	frames []frame // to write
-	buf    []byte  // the batch being built
 }
+
+// batchBufs holds the buffers batch frames are built in, shared by the
+// connections: one is taken for each batch frame and given back once the
+// frame is written, so that a busy connection allocates none and an idle
+// one holds none.
+var batchBufs sync.Pool
 
 // frames2wire writes w.frames in order and empties it. Consecutive
 // envelopes share one batch frame of at most c.batch bytes.
@@ -889,14 +897,10 @@ func (w *writer) frames2wire(ctx context.Context) error {
 	defer func() {
 		clear(fs)
 		w.frames = fs[:0]
-		if cap(w.buf) > 2*c.batch {
-			w.buf = nil
-		}
 	}()
 	for i := 0; i < len(fs); {
-		j := i + 1
+		j, size := i+1, len(fs[i].p)
 		if !fs[i].raw {
-			size := len(fs[i].p)
 			for j < len(fs) && !fs[j].raw && size+1+len(fs[j].p) <= c.batch {
 				size += 1 + len(fs[j].p)
 				j++
@@ -906,16 +910,25 @@ func (w *writer) frames2wire(ctx context.Context) error {
 		if fs[i].bin {
 			typ = websocket.MessageBinary
 		}
+		var bp *[]byte
 		if j > i+1 {
-			w.buf = w.buf[:0]
-			for _, f := range fs[i:j] {
-				w.buf = appendBatch(w.buf, f.p)
+			bp, _ = batchBufs.Get().(*[]byte)
+			if bp == nil || cap(*bp) < size {
+				b := make([]byte, 0, max(size, c.batch))
+				bp = &b
 			}
-			p = w.buf
+			b := (*bp)[:0]
+			for _, f := range fs[i:j] {
+				b = appendBatch(b, f.p)
+			}
+			p = b
 		}
 		c.watch(true)
 		err := c.ws.Write(ctx, typ, p)
 		c.watch(false)
+		if bp != nil {
+			batchBufs.Put(bp) // Write copied p into the connection's buffer
+		}
 		if err != nil {
 			return err
 		}

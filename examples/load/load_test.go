@@ -221,7 +221,7 @@ func TestSeveralTransports(t *testing.T) {
 		assert.Equal(t, int64(20), r.Delivered, want)
 		assert.Zero(t, r.Lost+r.Duplicated, want)
 	}
-	for _, name := range []string{"1-bare-sse-server.pprof", "1-bare-sse-generator.pprof", "4-sse-server.pprof", "4-sse-generator.pprof"} {
+	for _, name := range []string{"1-bare-sse-server.pprof", "1-bare-sse-generator.pprof", "4-sse-server.pprof", "4-sse-generator.pprof", "4-sse-server-allocs.pprof"} {
 		fi, err := os.Stat(filepath.Join(profiles, name))
 		if assert.NoError(t, err) {
 			assert.Positive(t, fi.Size(), name)

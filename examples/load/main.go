@@ -102,7 +102,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Kills, "kill", 0, "connections the server cuts, one at a time at random, spread over the measurement")
 	jsonPath := fs.String("json", "", `write the report as JSON to this file ("-": standard output)`)
 	md := fs.Bool("markdown", false, "print the results as rows of a Markdown table")
-	profiles := fs.String("profile", "", "write CPU profiles of each run's server and generator to this directory")
+	profiles := fs.String("profile", "", "write CPU profiles of each run's server and generator, and the server's allocations, to this directory")
 	if status, ok := measure.ParseFlags(fs, args); !ok {
 		return status
 	}

@@ -194,7 +194,8 @@ func (c *child) stats(gc bool) (serverStats, error) {
 // not in the error.
 //
 // With profiles set, the server and this process write CPU profiles of the
-// run to profiles+"-server.pprof" and profiles+"-generator.pprof".
+// run to profiles+"-server.pprof" and profiles+"-generator.pprof", and the
+// server what it allocated to profiles+"-server-allocs.pprof".
 func run(ctx context.Context, exe string, cfg Config, progress io.Writer, profiles string) (*Result, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err

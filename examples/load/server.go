@@ -142,7 +142,14 @@ func (s *server) handle(req request) (answer, error) {
 			if err != nil {
 				return answer{}, err
 			}
-			s.stopProfile = stop
+			// What the server allocated during the run, beside its CPU.
+			allocs := strings.TrimSuffix(req.Profile, ".pprof") + "-allocs.pprof"
+			s.stopProfile = func() {
+				stop()
+				if err := writeAllocs(allocs); err != nil {
+					fmt.Fprintln(os.Stderr, "load server:", err)
+				}
+			}
 		}
 		addr, err := s.serve(req.Transport, req.History, req.Interval, req.WriteDelay)
 		return answer{Addr: addr}, err
@@ -253,6 +260,20 @@ func rss() uint64 {
 		}
 	}
 	return 0
+}
+
+// writeAllocs writes the profile of what this process allocated so far
+// (`go tool pprof -sample_index=alloc_space`) to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // startProfile writes a CPU profile of this process to path until the
