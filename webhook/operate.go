@@ -376,13 +376,34 @@ func (d *Dispatcher) target(ctx context.Context, id string) (*endpoint, error) {
 	return e, nil
 }
 
+// progressKey is the context key of WithProgress.
+type progressKey struct{}
+
+// WithProgress returns a copy of ctx that makes Recover and Replay, run
+// with it, call delivered after each message they delivered, with how
+// many they have delivered so far. delivered runs on their goroutine and
+// must be quick; it lets a caller show the progress of a long recovery or
+// replay (package admin's operations do).
+func WithProgress(ctx context.Context, delivered func(n int)) context.Context {
+	return context.WithValue(ctx, progressKey{}, delivered)
+}
+
+// reportProgress tells ctx's WithProgress function, if any, that n
+// messages are delivered.
+func reportProgress(ctx context.Context, n int) {
+	if f, ok := ctx.Value(progressKey{}).(func(int)); ok && f != nil {
+		f(n)
+	}
+}
+
 // Recover redelivers every dead letter of an endpoint dead-lettered at or
 // after since, oldest first, each with its original webhook-id so that a
 // deduplicating receiver handles it once, and removes each once it is
 // delivered. Each goes through the endpoint's rate limit and the Sender's
 // full schedule; one that fails again is dead-lettered anew (with a later
 // time) and ends Recover with its error, so the order holds. Recover
-// blocks until it is done or ctx is; it returns how many it delivered.
+// blocks until it is done or ctx is; it returns how many it delivered
+// (WithProgress reports them as they go).
 //
 // It reads DeadLetterStore when set, else the dead letters in memory. It
 // works on an endpoint of Add or of the Registry, running or not, on any
@@ -412,6 +433,7 @@ func (d *Dispatcher) Recover(ctx context.Context, endpointID string, since time.
 			}
 			done[dl.Delivery] = true
 			n++
+			reportProgress(ctx, n)
 			if err := d.forget(ctx, endpointID, dl.Delivery); err != nil {
 				return n, err
 			}
@@ -466,7 +488,8 @@ func (d *Dispatcher) forget(ctx context.Context, endpointID, deliveryID string) 
 // must still be in it (bus.Oldest for all of it). It does not move the
 // endpoint's cursor. A message that cannot be delivered is dead-lettered
 // and ends Replay with its error. Replay blocks until it is done or ctx
-// is; it returns how many it delivered.
+// is; it returns how many it delivered (WithProgress reports them as they
+// go).
 func (d *Dispatcher) Replay(ctx context.Context, endpointID, from, to string) (int, error) {
 	d.init()
 	if d.Broker == nil {
@@ -510,6 +533,7 @@ func (d *Dispatcher) Replay(ctx context.Context, endpointID, from, to string) (i
 				return n, fmt.Errorf("webhook: replay %s: %w", m.ID, err)
 			}
 			n++
+			reportProgress(ctx, n)
 		}
 	}
 }

@@ -203,9 +203,12 @@ func TestReplaySendsOriginalIDs(t *testing.T) {
 	mu.Lock()
 	assert.Equal(t, []string{MessageID(msgs[2]), MessageID(msgs[4]), MessageID(msgs[6])}, ids)
 	mu.Unlock()
-	n, err = d.Replay(context.Background(), "evens", bus.Oldest, "")
+	var progress []int
+	ctx := WithProgress(context.Background(), func(n int) { progress = append(progress, n) })
+	n, err = d.Replay(ctx, "evens", bus.Oldest, "")
 	require.NoError(t, err)
 	assert.Equal(t, 5, n, "the whole history")
+	assert.Equal(t, []int{1, 2, 3, 4, 5}, progress, "WithProgress sees each delivery")
 	_, err = d.Replay(context.Background(), "evens", bus.Oldest, "nonsense")
 	assert.Error(t, err)
 	_, err = d.Replay(context.Background(), "nobody", bus.Oldest, "")

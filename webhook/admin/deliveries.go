@@ -270,25 +270,15 @@ func (h *Handler) recover(w http.ResponseWriter, r *http.Request, p params) erro
 	if body.Since.IsZero() {
 		return errorf(http.StatusBadRequest, codeInvalid, "since is required: an RFC 3339 time")
 	}
-	d, err := h.dispatcher()
-	if err != nil {
-		return err
-	}
-	n, err := d.Recover(r.Context(), p.endpoint, body.Since)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, Recovered{Recovered: n})
-	return nil
+	op := Operation{Endpoint: p.endpoint, Kind: KindRecover, Since: body.Since}
+	return h.operate(w, r, op, func(ctx context.Context, d *webhook.Dispatcher) (int, error) {
+		return d.Recover(ctx, p.endpoint, body.Since)
+	}, func(n int) any { return Recovered{Recovered: n} })
 }
 
 func (h *Handler) replay(w http.ResponseWriter, r *http.Request, p params) error {
 	var body replay
 	if err := h.decode(w, r, &body, false); err != nil {
-		return err
-	}
-	d, err := h.dispatcher()
-	if err != nil {
 		return err
 	}
 	for _, c := range []string{body.From, body.To} {
@@ -298,15 +288,10 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, p params) error
 			}
 		}
 	}
-	n, err := d.Replay(r.Context(), p.endpoint, body.From, body.To)
-	if errors.Is(err, bus.ErrCursorExpired) {
-		return &Error{Status: http.StatusGone, Code: codeCursorExpired, Message: "from is no longer in the bus history", err: err}
-	}
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, Replayed{Replayed: n})
-	return nil
+	op := Operation{Endpoint: p.endpoint, Kind: KindReplay, From: body.From, To: body.To}
+	return h.operate(w, r, op, func(ctx context.Context, d *webhook.Dispatcher) (int, error) {
+		return d.Replay(ctx, p.endpoint, body.From, body.To)
+	}, func(n int) any { return Replayed{Replayed: n} })
 }
 
 // Retried is the answer of POST /endpoints/{id}/deadletters/{delivery}/retry.

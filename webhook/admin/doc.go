@@ -36,14 +36,16 @@
 //	400 invalid                 bad JSON, unknown field, bad value or query parameter
 //	401 unauthenticated         no or bad credentials (WWW-Authenticate: Bearer)
 //	403 forbidden               the identity lacks the right on webhooks/<id>
-//	404 not_found               no such route, endpoint or dead letter
+//	404 not_found               no such route, endpoint, dead letter or operation
 //	405 method_not_allowed      with Allow
 //	409 conflict                "version" is not the stored one; create of an existing ID
+//	410 cursor_expired          replay from a position the bus no longer has
 //	412 precondition_failed     If-Match is not the stored version
 //	413 too_large               body over Handler.MaxBody (64 KiB)
 //	415 unsupported_media_type  a body that is not application/json
-//	502 delivery_failed         a retried dead letter failed again
-//	503 unavailable             no Dispatcher; Auth cannot tell
+//	429 too_many_operations     Handler.MaxOperations operations are running
+//	502 delivery_failed         a retried dead letter failed again; recover or replay could not deliver
+//	503 unavailable             no Dispatcher; Auth cannot tell; an operation after Close
 //	500 internal                the store failed (logged, not sent)
 //
 // # Endpoints
@@ -142,7 +144,40 @@
 // Recover redelivers every dead letter of the endpoint since the time, in
 // order; replay sends the bus history between two message IDs again
 // (Dispatcher.Recover and Dispatcher.Replay). Both run within the request
-// and answer how many messages were delivered.
+// and answer how many messages were delivered; a client that goes away
+// stops them. A message that cannot be delivered ends them with 502
+// delivery_failed (it is dead-lettered), a replay from a position the bus
+// no longer has with 410 cursor_expired.
+//
+// # Operations
+//
+// A recovery or replay of thousands of messages, paced by the endpoint's
+// rate limit, outlasts any proxy's patience. Asked with
+// "Prefer: respond-async" (RFC 7240), either is answered 202 at once and
+// runs on, apart from the request, as an operation:
+//
+//	POST /endpoints/ep_42/replay          Prefer: respond-async
+//	{"from":"<message ID>"}
+//	→ 202 Location: operations/op_9f3c…  Preference-Applied: respond-async
+//	{"id":"op_9f3c…","endpoint":"ep_42","kind":"replay","state":"running","delivered":0,…}
+//
+//	GET /endpoints/ep_42/operations/op_9f3c…
+//	→ 200 {…,"state":"running","delivered":1200,"started":"…"}
+//	→ 200 {…,"state":"failed","delivered":1733,"ended":"…",
+//	       "error":{"code":"delivery_failed","message":"webhook: replay …"}}
+//
+//	GET /endpoints/ep_42/operations       → 200 {"operations":[…]}, newest first
+//	DELETE /endpoints/ep_42/operations/op_9f3c…  → 200 the operation, "canceled"
+//
+// "state" is "running", "succeeded", "failed" (with "error", the answer
+// the request would have had) or "canceled"; "delivered" counts as it
+// goes. Reading an operation needs Subscribe on its endpoint, cancelling
+// it Publish. At most Handler.MaxOperations (8) run at once, more are
+// answered 429 too_many_operations with Retry-After; a finished one can be
+// read for Handler.OperationTTL (an hour). Operations live in the process
+// that runs them: behind a load balancer, read them through the instance
+// that answered 202 (or start them within the request). Call
+// Handler.Close at shutdown: it cancels those still running.
 //
 //	GET /endpoints/ep_42/status
 //	→ 200 {"endpoint":{…},"running":true,"cursor":"…","error":"…","since":"…","dead_letters":2}

@@ -22,6 +22,7 @@ const (
 	codeTooLarge        = "too_large"              // 413
 	codeMediaType       = "unsupported_media_type" // 415
 	codeDeliveryFailed  = "delivery_failed"        // 502: a retry failed again
+	codeTooMany         = "too_many_operations"    // 429: MaxOperations are running
 	codeUnavailable     = "unavailable"            // 503
 	codeInternal        = "internal"               // 500
 )

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/pushpull/pushpull/auth"
+	"github.com/pushpull/pushpull/bus"
 	"github.com/pushpull/pushpull/webhook"
 	"github.com/pushpull/pushpull/webhook/admin"
 )
@@ -67,4 +69,52 @@ func ExampleHandler() {
 	// 201 Created "1" true
 	// 200 OK https://shop.example/hooks true
 	// 403 Forbidden forbidden
+}
+
+// A replay of the history asked with Prefer: respond-async is answered
+// 202 at once; its operation tells how it goes until it has ended.
+func ExampleHandler_operation() {
+	consumer := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer consumer.Close()
+	b := &bus.Memory{}
+	defer b.Close()
+	store := webhook.NewMemoryStore()
+	d := &webhook.Dispatcher{Broker: b, Store: store, Sender: &webhook.Sender{AllowPrivateNetworks: true}}
+	h := &admin.Handler{Dispatcher: d, Store: store} // open: put it behind your authentication
+	defer h.Close()
+	srv := httptest.NewServer(http.StripPrefix("/admin", h))
+	defer srv.Close()
+
+	ctx := context.Background()
+	_, _ = store.PutEndpoint(ctx, webhook.EndpointConfig{ID: "shop", URL: consumer.URL, Topic: "orders",
+		Secrets: []webhook.SecretConfig{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}})
+	for range 3 {
+		_, _ = b.Publish(ctx, "orders", bus.Message{Type: "order.paid", Data: []byte(`{}`)})
+	}
+
+	req, _ := http.NewRequest("POST", srv.URL+"/admin/endpoints/shop/replay", strings.NewReader(`{"from":"0"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Prefer", "respond-async")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		panic(err)
+	}
+	var op admin.Operation
+	_ = json.NewDecoder(res.Body).Decode(&op)
+	res.Body.Close()
+	fmt.Println(res.Status, res.Header.Get("Location") == "operations/"+op.ID, op.Kind)
+
+	for op.State == admin.OpRunning {
+		time.Sleep(10 * time.Millisecond)
+		res, err := http.Get(srv.URL + "/admin/endpoints/shop/operations/" + op.ID)
+		if err != nil {
+			panic(err)
+		}
+		_ = json.NewDecoder(res.Body).Decode(&op)
+		res.Body.Close()
+	}
+	fmt.Println(op.State, op.Delivered)
+	// Output:
+	// 202 Accepted true replay
+	// succeeded 3
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pushpull/pushpull/auth"
@@ -69,8 +70,19 @@ type Handler struct {
 	// RetryTimeout bounds a retry of a dead letter, whose delivery runs
 	// within the request. Zero means DefaultRetryTimeout.
 	RetryTimeout time.Duration
+	// MaxOperations caps the recoveries and replays running apart from
+	// their requests (Prefer: respond-async) at once; more are answered
+	// 429. Zero means DefaultMaxOperations.
+	MaxOperations int
+	// OperationTTL is how long a finished operation can still be read.
+	// Zero means DefaultOperationTTL. The Handler keeps at most the
+	// latest 1,000 finished operations.
+	OperationTTL time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
+
+	opsOnce  sync.Once
+	opsState *operations
 }
 
 func (h *Handler) maxBody() int64 {
@@ -110,8 +122,9 @@ type route struct {
 
 // params are the path's variables.
 type params struct {
-	endpoint string // "" on /endpoints
-	delivery string
+	endpoint  string // "" on /endpoints
+	delivery  string
+	operation string
 }
 
 // routes maps a path shape (the path with its variables replaced by "{}")
@@ -137,6 +150,11 @@ var routes = map[string][]route{
 	"/endpoints/{}/deadletters/{}/retry": {{http.MethodPost, auth.Publish, (*Handler).retry}},
 	"/endpoints/{}/recover":              {{http.MethodPost, auth.Publish, (*Handler).recover}},
 	"/endpoints/{}/replay":               {{http.MethodPost, auth.Publish, (*Handler).replay}},
+	"/endpoints/{}/operations":           {{http.MethodGet, auth.Subscribe, (*Handler).listOperations}},
+	"/endpoints/{}/operations/{}": {
+		{http.MethodGet, auth.Subscribe, (*Handler).getOperation},
+		{http.MethodDelete, auth.Publish, (*Handler).cancelOperation},
+	},
 }
 
 // match finds the shape of path and its variables.
@@ -154,13 +172,17 @@ func match(path string) (string, params, bool) {
 	switch {
 	case len(parts) == 3:
 		shape += "/" + parts[2]
+	case len(parts) == 4 && parts[2] == "operations":
+		p.operation = parts[3]
+		shape += "/operations/{}"
 	case len(parts) == 5 && parts[2] == "deadletters":
 		p.delivery = parts[3]
 		shape += "/deadletters/{}/" + parts[4]
 	case len(parts) > 3:
 		return "", p, false
 	}
-	if _, ok := routes[shape]; !ok || p.endpoint == "" && len(parts) > 1 || p.delivery == "" && len(parts) == 5 {
+	if _, ok := routes[shape]; !ok || p.endpoint == "" && len(parts) > 1 || p.delivery == "" && len(parts) == 5 ||
+		p.operation == "" && len(parts) == 4 {
 		return "", p, false
 	}
 	return shape, p, true
@@ -200,6 +222,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := validID("delivery", p.delivery); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if err := validID("operation", p.operation); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -1,0 +1,357 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/webhook"
+)
+
+// Defaults of the Handler's operation fields.
+const (
+	DefaultMaxOperations = 8
+	DefaultOperationTTL  = time.Hour
+)
+
+// maxFinished bounds the finished operations a Handler keeps to read.
+const maxFinished = 1000
+
+// The kinds of an Operation.
+const (
+	KindRecover = "recover" // POST /endpoints/{id}/recover
+	KindReplay  = "replay"  // POST /endpoints/{id}/replay
+)
+
+// The states of an Operation.
+const (
+	OpRunning   = "running"   // delivering
+	OpSucceeded = "succeeded" // every message delivered
+	OpFailed    = "failed"    // stopped at Error; Delivered were delivered before it
+	OpCanceled  = "canceled"  // stopped by DELETE or Handler.Close
+)
+
+// An Operation is a recovery or a replay running apart from the request
+// that started it (Prefer: respond-async), as GET
+// /endpoints/{id}/operations/{op} shows it.
+type Operation struct {
+	ID       string `json:"id"`       // "op_…"
+	Endpoint string `json:"endpoint"` // the endpoint's ID
+	Kind     string `json:"kind"`     // KindRecover or KindReplay
+	State    string `json:"state"`    // OpRunning, OpSucceeded, OpFailed or OpCanceled
+	// Delivered counts the messages delivered so far.
+	Delivered int `json:"delivered"`
+	// Since is a recovery's "since"; From and To are a replay's.
+	Since time.Time `json:"since,omitzero"`
+	From  string    `json:"from,omitempty"`
+	To    string    `json:"to,omitempty"`
+	// Started and Ended are when it started and ended.
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended,omitzero"`
+	// Error is, for a failed operation, the error answer the request
+	// would have had without Prefer: respond-async.
+	Error *Error `json:"error,omitempty"`
+}
+
+// OperationList is the answer of GET /endpoints/{id}/operations.
+type OperationList struct {
+	Operations []Operation `json:"operations"`
+}
+
+// operation is a running or finished Operation of a Handler.
+type operation struct {
+	mu     sync.Mutex
+	op     Operation
+	cancel context.CancelFunc
+	done   chan struct{} // closed once it ended
+}
+
+func (o *operation) snapshot() Operation {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.op
+}
+
+// operations are a Handler's operations.
+type operations struct {
+	mu     sync.Mutex
+	ctx    context.Context // ended by Close
+	stop   context.CancelFunc
+	closed bool
+	byID   map[string]*operation
+	order  []*operation // oldest first
+	wg     sync.WaitGroup
+}
+
+// ops returns the Handler's operations, made on first use.
+func (h *Handler) ops() *operations {
+	h.opsOnce.Do(func() {
+		ctx, stop := context.WithCancel(context.Background())
+		h.opsState = &operations{ctx: ctx, stop: stop, byID: make(map[string]*operation)}
+	})
+	return h.opsState
+}
+
+func (h *Handler) maxOperations() int {
+	if h.MaxOperations > 0 {
+		return h.MaxOperations
+	}
+	return DefaultMaxOperations
+}
+
+func (h *Handler) operationTTL() time.Duration {
+	if h.OperationTTL > 0 {
+		return h.OperationTTL
+	}
+	return DefaultOperationTTL
+}
+
+// Close cancels the operations still running and waits until they have
+// stopped; a later Prefer: respond-async request is answered 503. The
+// requests served meanwhile are not affected. Call it when the server
+// shuts down (after http.Server.Shutdown) if the API may start
+// operations.
+func (h *Handler) Close() error {
+	ops := h.ops()
+	ops.mu.Lock()
+	ops.closed = true
+	ops.mu.Unlock()
+	ops.stop()
+	ops.wg.Wait()
+	return nil
+}
+
+// respondAsync reports whether r asks for an answer before the work is
+// done (RFC 7240's Prefer: respond-async).
+func respondAsync(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(p, ";")
+			if strings.EqualFold(strings.TrimSpace(name), "respond-async") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// runFunc is the work of an operation: a Recover or Replay of d.
+type runFunc func(ctx context.Context, d *webhook.Dispatcher) (int, error)
+
+// operate serves a recover or replay: within the request, or, with
+// Prefer: respond-async, as an operation answered 202 at once.
+func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op Operation, run runFunc, answer func(n int) any) error {
+	d, err := h.dispatcher()
+	if err != nil {
+		return err
+	}
+	if !respondAsync(r) {
+		n, err := run(r.Context(), d)
+		if err != nil {
+			return operationError(err)
+		}
+		writeJSON(w, http.StatusOK, answer(n))
+		return nil
+	}
+	// The endpoint must exist now: an operation that could only fail
+	// at once is not started.
+	if _, err := d.Status(op.Endpoint); errors.Is(err, webhook.ErrUnknownEndpoint) {
+		if _, err := h.Store.GetEndpoint(r.Context(), op.Endpoint); err != nil {
+			return err
+		}
+	}
+	o, err := h.start(op, d, run)
+	if err != nil {
+		return err
+	}
+	snap := o.snapshot()
+	w.Header().Set("Location", "operations/"+snap.ID)
+	w.Header().Set("Preference-Applied", "respond-async")
+	writeJSON(w, http.StatusAccepted, snap)
+	return nil
+}
+
+// start registers op and runs it on a goroutine of its own.
+func (h *Handler) start(op Operation, d *webhook.Dispatcher, run runFunc) (*operation, error) {
+	ops := h.ops()
+	ops.mu.Lock()
+	defer ops.mu.Unlock()
+	if ops.closed {
+		return nil, errorf(http.StatusServiceUnavailable, codeUnavailable, "the API is shutting down")
+	}
+	h.pruneLocked(ops)
+	running := 0
+	for _, o := range ops.order {
+		if o.running() {
+			running++
+		}
+	}
+	if running >= h.maxOperations() {
+		return nil, &Error{Status: http.StatusTooManyRequests, Code: codeTooMany,
+			Message: "too many operations running: wait for one to end", header: http.Header{"Retry-After": {"10"}}}
+	}
+	op.ID = newOperationID()
+	op.State = OpRunning
+	op.Started = h.now()
+	ctx, cancel := context.WithCancel(ops.ctx)
+	o := &operation{op: op, cancel: cancel, done: make(chan struct{})}
+	ops.byID[op.ID] = o
+	ops.order = append(ops.order, o)
+	ops.wg.Add(1)
+	go func() {
+		defer ops.wg.Done()
+		defer close(o.done)
+		defer cancel()
+		ctx := webhook.WithProgress(ctx, func(n int) {
+			o.mu.Lock()
+			o.op.Delivered = n
+			o.mu.Unlock()
+		})
+		n, err := run(ctx, d)
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.op.Delivered = n
+		o.op.Ended = h.now()
+		switch {
+		case err == nil:
+			o.op.State = OpSucceeded
+		case ctx.Err() != nil && errors.Is(err, context.Canceled):
+			o.op.State = OpCanceled
+		default:
+			o.op.State = OpFailed
+			e := operationError(err)
+			if e.Status >= 500 && e.Code == codeInternal && h.Logger != nil {
+				h.Logger.Error("webhook admin: operation failed", "operation", o.op.ID, "endpoint", o.op.Endpoint, "error", err)
+			}
+			o.op.Error = e
+		}
+	}()
+	return o, nil
+}
+
+func (o *operation) running() bool {
+	select {
+	case <-o.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// pruneLocked forgets finished operations older than OperationTTL, and
+// the oldest finished ones beyond maxFinished. ops.mu is held.
+func (h *Handler) pruneLocked(ops *operations) {
+	cutoff := h.now().Add(-h.operationTTL())
+	finished := 0
+	for _, o := range ops.order {
+		if !o.running() {
+			finished++
+		}
+	}
+	ops.order = slices.DeleteFunc(ops.order, func(o *operation) bool {
+		if o.running() {
+			return false
+		}
+		o.mu.Lock()
+		ended := o.op.Ended
+		o.mu.Unlock()
+		if ended.Before(cutoff) || finished > maxFinished {
+			finished--
+			delete(ops.byID, o.op.ID)
+			return true
+		}
+		return false
+	})
+}
+
+// lookup returns the operation id of endpoint, or a 404.
+func (h *Handler) lookup(endpoint, id string) (*operation, error) {
+	ops := h.ops()
+	ops.mu.Lock()
+	defer ops.mu.Unlock()
+	h.pruneLocked(ops)
+	if o, ok := ops.byID[id]; ok && o.op.Endpoint == endpoint {
+		return o, nil
+	}
+	return nil, errorf(http.StatusNotFound, codeNotFound, "no such operation")
+}
+
+func (h *Handler) listOperations(w http.ResponseWriter, r *http.Request, p params) error {
+	if _, err := parseQuery(r); err != nil {
+		return err
+	}
+	ops := h.ops()
+	ops.mu.Lock()
+	h.pruneLocked(ops)
+	var list []*operation
+	for _, o := range ops.order {
+		if o.op.Endpoint == p.endpoint {
+			list = append(list, o)
+		}
+	}
+	ops.mu.Unlock()
+	out := OperationList{Operations: make([]Operation, 0, len(list))}
+	for i := len(list) - 1; i >= 0; i-- { // newest first
+		out.Operations = append(out.Operations, list[i].snapshot())
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) getOperation(w http.ResponseWriter, r *http.Request, p params) error {
+	if _, err := parseQuery(r); err != nil {
+		return err
+	}
+	o, err := h.lookup(p.endpoint, p.operation)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o.snapshot())
+	return nil
+}
+
+// cancelOperation stops a running operation and answers it once it has
+// stopped (or the request's context ends: 202 with it still running). A
+// finished operation is answered as it is.
+func (h *Handler) cancelOperation(w http.ResponseWriter, r *http.Request, p params) error {
+	o, err := h.lookup(p.endpoint, p.operation)
+	if err != nil {
+		return err
+	}
+	o.cancel()
+	select {
+	case <-o.done:
+		writeJSON(w, http.StatusOK, o.snapshot())
+	case <-r.Context().Done():
+		writeJSON(w, http.StatusAccepted, o.snapshot())
+	}
+	return nil
+}
+
+// operationError maps an error of Recover or Replay to the API's answer:
+// a delivery that failed is 502 delivery_failed, a replay from a position
+// the bus no longer has 410 cursor_expired; the rest as toError.
+func operationError(err error) *Error {
+	var status *webhook.StatusError
+	switch {
+	case errors.Is(err, bus.ErrCursorExpired):
+		return &Error{Status: http.StatusGone, Code: codeCursorExpired, Message: "from is no longer in the bus history", err: err}
+	case errors.Is(err, webhook.ErrExhausted), errors.Is(err, webhook.ErrGone), errors.Is(err, webhook.ErrDisabled),
+		errors.Is(err, webhook.ErrForbiddenAddress), errors.As(err, &status):
+		return &Error{Status: http.StatusBadGateway, Code: codeDeliveryFailed, Message: err.Error(), err: err}
+	}
+	return toError(err)
+}
+
+func newOperationID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "op_" + hex.EncodeToString(b[:])
+}
