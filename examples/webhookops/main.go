@@ -240,5 +240,6 @@ func main() {
 		log.Fatal(err)
 	}
 	wg.Wait()
+	_ = a.admin.Close() // cancels the recoveries and replays still running
 	_ = a.bus.Close()
 }

@@ -37,6 +37,7 @@ func start(t *testing.T) (*app, *httptest.Server) {
 		cancel()
 		assert.NoError(t, <-done)
 		srv.Close()
+		assert.NoError(t, a.admin.Close())
 		_ = a.bus.Close()
 	})
 	return a, srv
@@ -127,4 +128,37 @@ func TestTokens(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	assert.True(t, strings.Contains(string(body), "portal/#endpoint=shop&amp;token="+a.shopToken), "%s", body)
+}
+
+// TestReplayOperation replays the history as the README shows: with
+// Prefer: respond-async the answer is 202 with the operation's Location,
+// which tells its progress until it has succeeded.
+func TestReplayOperation(t *testing.T) {
+	a, srv := start(t)
+	for range 3 {
+		_, err := a.publish(t.Context())
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		return deliveries(t, srv, a.shopToken)[admin.StateDelivered] == 3
+	}, 10*time.Second, 10*time.Millisecond)
+
+	req, err := http.NewRequest("POST", srv.URL+"/admin/endpoints/shop/replay", strings.NewReader(`{"from":"0"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+a.opsToken)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Prefer", "respond-async")
+	res, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	var op admin.Operation
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&op))
+	res.Body.Close()
+	require.Equal(t, http.StatusAccepted, res.StatusCode)
+	require.Equal(t, "operations/"+op.ID, res.Header.Get("Location"))
+	require.Eventually(t, func() bool {
+		require.Equal(t, http.StatusOK, get(t, srv, "/endpoints/shop/"+res.Header.Get("Location"), a.opsToken, &op))
+		return op.State != admin.OpRunning
+	}, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, admin.OpSucceeded, op.State, "%+v", op.Error)
+	assert.Equal(t, 3, op.Delivered)
 }
