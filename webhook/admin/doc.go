@@ -56,7 +56,11 @@
 // the create or rotate that made it. Every answer with one endpoint
 // carries its version as ETag ("3").
 //
-//	GET /endpoints                        → 200 {"endpoints":[…]}
+//	GET /endpoints?limit=100&after=ep_41  → 200 {"endpoints":[…],"next":"ep_99"}
+//
+// The list comes by ID, a page at a time: limit is 1 to 1000 (default
+// 100), after the ID of the last endpoint of the previous page; "next" is
+// there while more follow, the "after" of the next page.
 //
 //	POST /endpoints                       Content-Type: application/json
 //	{"id":"ep_42","url":"https://shop.example/hooks","topic":"orders","types":["order.*"]}

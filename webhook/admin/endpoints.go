@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,8 @@ type SecretInfo struct {
 // EndpointList is the answer of GET /endpoints.
 type EndpointList struct {
 	Endpoints []Endpoint `json:"endpoints"`
+	// Next, when more endpoints follow, is the "after" of the next page.
+	Next string `json:"next,omitempty"`
 }
 
 // view returns c as the API shows it.
@@ -59,14 +62,39 @@ func answer(w http.ResponseWriter, status int, c webhook.EndpointConfig, secret 
 	writeJSON(w, status, v)
 }
 
+// listEndpoints answers a page of the endpoints, by ID: the first limit
+// (default webhook.DefaultQueryLimit) after the ID "after".
 func (h *Handler) listEndpoints(w http.ResponseWriter, r *http.Request, _ params) error {
+	q, err := parseQuery(r, "limit", "after")
+	if err != nil {
+		return err
+	}
+	after := r.URL.Query().Get("after")
+	if err := validID("after", after); err != nil {
+		return err
+	}
+	limit := q.limit
+	if limit == 0 {
+		limit = webhook.DefaultQueryLimit
+	}
 	cs, err := h.Store.ListEndpoints(r.Context())
 	if err != nil {
 		return err
 	}
-	out := EndpointList{Endpoints: make([]Endpoint, len(cs))}
-	for i, c := range cs {
+	// The Registry lists by ID; the page starts after "after".
+	start, _ := slices.BinarySearchFunc(cs, after, func(c webhook.EndpointConfig, id string) int {
+		return strings.Compare(c.ID, id)
+	})
+	if start < len(cs) && cs[start].ID == after {
+		start++
+	}
+	page := cs[start:min(start+limit, len(cs))]
+	out := EndpointList{Endpoints: make([]Endpoint, len(page))}
+	for i, c := range page {
 		out.Endpoints[i] = view(c)
+	}
+	if start+limit < len(cs) {
+		out.Next = page[len(page)-1].ID
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -203,4 +204,61 @@ func TestDeliveriesPaging(t *testing.T) {
 	r = a.do("GET", "/endpoints/ep1/deliveries?since="+start.Add(1490*time.Millisecond).UTC().Format(time.RFC3339Nano), tokEP1, nil)
 	r.decode(t, &l)
 	assert.Len(t, l.Deliveries, 10)
+}
+
+// GET /endpoints pages by ID: limit endpoints after "after", with "next"
+// while more follow; walking the pages sees each endpoint once, in order;
+// a bad limit or after, or an unknown parameter, is 400.
+func TestEndpointsPaging(t *testing.T) {
+	a := newAPI(t, nil)
+	var want []string
+	for i := range 7 {
+		id := fmt.Sprintf("ep%02d", i)
+		a.create(id, "https://a.example/hooks")
+		want = append(want, id)
+	}
+	var got []string
+	after, pages := "", 0
+	for {
+		r := a.do("GET", "/endpoints?limit=3&after="+after, tokReader, nil)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		var list admin.EndpointList
+		r.decode(t, &list)
+		pages++
+		for _, ep := range list.Endpoints {
+			got = append(got, ep.ID)
+		}
+		if list.Next == "" {
+			break
+		}
+		assert.Len(t, list.Endpoints, 3)
+		assert.Equal(t, list.Endpoints[2].ID, list.Next)
+		after = list.Next
+	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, 3, pages, "3 + 3 + 1")
+
+	// A page that ends exactly at the last endpoint has no next.
+	r := a.do("GET", "/endpoints?limit=7", tokReader, nil)
+	var list admin.EndpointList
+	r.decode(t, &list)
+	assert.Len(t, list.Endpoints, 7)
+	assert.Empty(t, list.Next)
+	// after need not be an existing ID; after the last one, nothing.
+	r = a.do("GET", "/endpoints?after=ep03x", tokReader, nil)
+	list = admin.EndpointList{}
+	r.decode(t, &list)
+	require.Len(t, list.Endpoints, 3)
+	assert.Equal(t, "ep04", list.Endpoints[0].ID)
+	r = a.do("GET", "/endpoints?after=ep06", tokReader, nil)
+	list = admin.EndpointList{}
+	r.decode(t, &list)
+	assert.Empty(t, list.Endpoints)
+	assert.Contains(t, string(r.body), `"endpoints":[]`)
+
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=a%2Fb", "page=2"} {
+		r := a.do("GET", "/endpoints?"+q, tokReader, nil)
+		assert.Equal(t, http.StatusBadRequest, r.status, "%s: %s", q, r.body)
+		assert.Equal(t, "invalid", r.errCode(t), q)
+	}
 }
