@@ -211,7 +211,10 @@
 // and [Dispatcher.EnableEndpoint]. A restarted endpoint resumes after its
 // stored cursor, so an update loses and repeats nothing. An endpoint
 // answering 410 Gone is disabled in the Registry, for every instance.
-// Endpoints given to [Dispatcher.Add] in code work beside them.
+// Endpoints given to [Dispatcher.Add] in code work beside them. A
+// [SecretCipher] seals the secrets a store keeps (the Redis and
+// PostgreSQL stores' Secrets field), so that no copy of the database
+// holds one in the clear.
 //
 // Several instances. Dispatchers of several processes share one store:
 // each endpoint is delivered by the instance holding its lease

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -117,6 +118,61 @@ func FuzzPayload(f *testing.F) {
 		got, err := back.Bytes()
 		if err != nil || string(got) != string(data) {
 			t.Fatalf("data %q came back as %q (%v)", data, got, err)
+		}
+	})
+}
+
+// FuzzOpenSealed feeds arbitrary stored secrets to SecretCipher.Open: it
+// never panics, opens only what the cipher sealed for that endpoint, and
+// what it seals opens to the original.
+func FuzzOpenSealed(f *testing.F) {
+	c, err := NewSecretCipher([]byte(strings.Repeat("k", SecretCipherKeySize)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	sealed, err := c.Seal(EndpointConfig{ID: "ep", Secrets: []SecretConfig{{Secret: "whsec_AAAA"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("ep", sealed.Secrets[0].Secret)
+	f.Add("other", sealed.Secrets[0].Secret)
+	f.Add("ep", SealedPrefix)
+	f.Add("ep", SealedPrefix+"00000000_")
+	f.Add("ep", "whsec_AAAA")
+	f.Fuzz(func(t *testing.T, id, stored string) {
+		cfg := EndpointConfig{ID: id, Secrets: []SecretConfig{{Secret: stored}}}
+		opened, err := c.Open(cfg)
+		switch {
+		case !strings.HasPrefix(stored, SealedPrefix):
+			if err != nil || opened.Secrets[0].Secret != stored {
+				t.Fatalf("a secret in the clear was not left as it is: %q, %v", opened.Secrets, err)
+			}
+		case err == nil:
+			// Only a seal of this cipher for this endpoint opens, and
+			// the fuzzer has no seal but those of the corpus.
+			if id != "ep" || opened.Secrets[0].Secret != "whsec_AAAA" {
+				t.Fatalf("%q for %q opened to %q", stored, id, opened.Secrets[0].Secret)
+			}
+		case !errors.Is(err, ErrSealed):
+			t.Fatalf("error without ErrSealed: %v", err)
+		}
+		again, err := c.Seal(EndpointConfig{ID: id, Secrets: []SecretConfig{{Secret: stored}}})
+		if err != nil {
+			if !errors.Is(err, ErrSealed) {
+				t.Fatalf("Seal: %v", err)
+			}
+			return
+		}
+		back, err := c.Open(again)
+		if err != nil {
+			t.Fatalf("a fresh seal does not open: %v", err)
+		}
+		want := stored
+		if strings.HasPrefix(stored, SealedPrefix) {
+			want = opened.Secrets[0].Secret
+		}
+		if back.Secrets[0].Secret != want {
+			t.Fatalf("round trip: %q, want %q", back.Secrets[0].Secret, want)
 		}
 	})
 }

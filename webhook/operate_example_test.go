@@ -1,10 +1,12 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
@@ -89,4 +91,24 @@ func ExampleAttempt_MarshalJSON() {
 	//   "next": "5s",
 	//   "next_ms": 5000
 	// }
+}
+
+// A SecretCipher seals the endpoints' secrets for a store (the Redis and
+// PostgreSQL stores take one in their Secrets field): what is at rest
+// holds no secret, and reading opens it again.
+func ExampleSecretCipher() {
+	key := bytes.Repeat([]byte{7}, webhook.SecretCipherKeySize) // from a secret manager, not like this
+	c, err := webhook.NewSecretCipher(key)
+	if err != nil {
+		panic(err)
+	}
+	cfg := webhook.EndpointConfig{ID: "shop", URL: "https://shop.example/hooks", Topic: "orders",
+		Secrets: []webhook.SecretConfig{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}
+	sealed, _ := c.Seal(cfg)
+	fmt.Println(strings.HasPrefix(sealed.Secrets[0].Secret, webhook.SealedPrefix))
+	opened, _ := c.Open(sealed)
+	fmt.Println(opened.Secrets[0].Secret)
+	// Output:
+	// true
+	// whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 }

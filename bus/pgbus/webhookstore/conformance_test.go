@@ -9,6 +9,7 @@ import (
 	"github.com/pushpull/pushpull/bus/pgbus/webhookstore"
 	"github.com/pushpull/pushpull/webhook"
 	"github.com/pushpull/pushpull/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // newStore returns a Store on tables of its own.
@@ -48,5 +49,23 @@ func TestInstances(t *testing.T) {
 	}, func(tb testing.TB) webhook.IdempotencyStore {
 		a, _, prefix := setup(tb)
 		return &webhookstore.Idempotency{Pool: a, Prefix: prefix}
+	})
+}
+
+// TestSealed checks Store.Secrets: the secrets in the table are sealed.
+func TestSealed(t *testing.T) {
+	webhooktest.RunSealed(t, func(tb testing.TB) webhooktest.SealedStorage {
+		pool, _, prefix := setup(tb)
+		return webhooktest.SealedStorage{
+			Open: func(c *webhook.SecretCipher) webhook.Store {
+				return &webhookstore.Store{Pool: pool, Prefix: prefix, Secrets: c}
+			},
+			AtRest: func(id string) []byte {
+				var config []byte
+				err := pool.QueryRow(context.Background(), "SELECT config FROM "+prefix+"webhook_endpoints WHERE id = $1", id).Scan(&config)
+				require.NoError(tb, err)
+				return config
+			},
+		}
 	})
 }

@@ -25,7 +25,11 @@ func (s *Store) PutEndpoint(ctx context.Context, c webhook.EndpointConfig) (webh
 	rev, _ := table(s.Prefix, "webhook_revision")
 	version := c.Version
 	c.Version, c.Created, c.Updated = 0, c.Created.UTC(), c.Updated.UTC() // kept in their columns
-	config, err := json.Marshal(c)
+	sealed, err := s.Secrets.Seal(c)
+	if err != nil {
+		return webhook.EndpointConfig{}, fmt.Errorf("webhookstore: put endpoint %q: %w", c.ID, err)
+	}
+	config, err := json.Marshal(sealed)
 	if err != nil {
 		return webhook.EndpointConfig{}, fmt.Errorf("webhookstore: put endpoint: %w", err)
 	}
@@ -80,6 +84,9 @@ func (s *Store) GetEndpoint(ctx context.Context, id string) (webhook.EndpointCon
 			err = webhook.ErrEndpointNotFound
 		}
 		if err == nil {
+			c, err = s.Secrets.Open(c)
+		}
+		if err == nil {
 			return c, nil
 		}
 	}
@@ -118,7 +125,16 @@ func (s *Store) ListEndpoints(ctx context.Context) ([]webhook.EndpointConfig, er
 	if err != nil {
 		return nil, err
 	}
-	return query(ctx, s.Pool, "list endpoints", scanEndpoint, "SELECT config, version, created, updated FROM "+t+` ORDER BY id COLLATE "C"`)
+	cs, err := query(ctx, s.Pool, "list endpoints", scanEndpoint, "SELECT config, version, created, updated FROM "+t+` ORDER BY id COLLATE "C"`)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cs {
+		if cs[i], err = s.Secrets.Open(cs[i]); err != nil {
+			return nil, fmt.Errorf("webhookstore: list endpoints: %w", err)
+		}
+	}
+	return cs, nil
 }
 
 // Revision implements webhook.Registry: a counter incremented in the

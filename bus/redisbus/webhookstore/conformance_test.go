@@ -1,11 +1,13 @@
 package webhookstore_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/pushpull/pushpull/bus/redisbus/webhookstore"
 	"github.com/pushpull/pushpull/webhook"
 	"github.com/pushpull/pushpull/webhook/webhooktest"
+	"github.com/stretchr/testify/require"
 )
 
 // newStore returns a Store on a connection of its own, under a key prefix
@@ -43,5 +45,24 @@ func TestInstances(t *testing.T) {
 		s := webhookstore.NewIdempotency(newClient(tb))
 		s.Prefix = freshPrefix(tb)
 		return s
+	})
+}
+
+// TestSealed checks Store.Secrets: the secrets in Redis are sealed.
+func TestSealed(t *testing.T) {
+	webhooktest.RunSealed(t, func(tb testing.TB) webhooktest.SealedStorage {
+		client, prefix := newClient(tb), freshPrefix(tb)
+		return webhooktest.SealedStorage{
+			Open: func(c *webhook.SecretCipher) webhook.Store {
+				s := webhookstore.NewStore(client)
+				s.Prefix, s.Secrets = prefix, c
+				return s
+			},
+			AtRest: func(id string) []byte {
+				config, err := client.HGet(context.Background(), prefix+"endpoint:"+id, "config").Bytes()
+				require.NoError(tb, err)
+				return config
+			},
+		}
 	})
 }

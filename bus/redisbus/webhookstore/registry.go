@@ -55,7 +55,11 @@ func (s *Store) PutEndpoint(ctx context.Context, c webhook.EndpointConfig) (webh
 	}
 	version := c.Version
 	c.Version, c.Created, c.Updated = 0, time.Time{}, time.Time{} // kept in their own fields
-	config, err := json.Marshal(c)
+	sealed, err := s.Secrets.Seal(c)
+	if err != nil {
+		return webhook.EndpointConfig{}, fmt.Errorf("webhookstore: put endpoint %q: %w", c.ID, err)
+	}
+	config, err := json.Marshal(sealed)
 	if err != nil {
 		return webhook.EndpointConfig{}, fmt.Errorf("webhookstore: put endpoint %q: %w", c.ID, err)
 	}
@@ -130,6 +134,9 @@ func (s *Store) GetEndpoint(ctx context.Context, id string) (webhook.EndpointCon
 	if err == nil {
 		c, err = decodeEndpoint(fields)
 	}
+	if err == nil {
+		c, err = s.Secrets.Open(c)
+	}
 	if err != nil {
 		return webhook.EndpointConfig{}, fmt.Errorf("webhookstore: get endpoint %q: %w", id, err)
 	}
@@ -178,6 +185,9 @@ func (s *Store) ListEndpoints(ctx context.Context) ([]webhook.EndpointConfig, er
 		c, err := decodeEndpoint(cmd.Val())
 		if errors.Is(err, webhook.ErrEndpointNotFound) {
 			continue
+		}
+		if err == nil {
+			c, err = s.Secrets.Open(c)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("webhookstore: list endpoints: %w", err)

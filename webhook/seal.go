@@ -1,0 +1,162 @@
+package webhook
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// SealedPrefix starts a secret sealed by a SecretCipher, as a store keeps
+// it: "whenc_<key ID>_<base64url of nonce and ciphertext>".
+const SealedPrefix = "whenc_"
+
+// SecretCipherKeySize is the size of a SecretCipher key: AES-256.
+const SecretCipherKeySize = 32
+
+// ErrSealed means a sealed secret cannot be opened: no key of the
+// SecretCipher sealed it, it was changed, it belongs to another endpoint,
+// or the store has no SecretCipher.
+var ErrSealed = errors.New("webhook: cannot open sealed secret")
+
+// A SecretCipher seals endpoint secrets for storage, so that a copy of
+// the database (a backup, a replica, a leaked dump) holds no secret in
+// the clear: AES-256-GCM under its first key, with the endpoint's ID as
+// additional data, so a sealed secret moved to another endpoint does not
+// open. It opens what any of its keys sealed: to rotate, put a new key
+// first and keep the old ones until every endpoint has been written again
+// (every change of an endpoint, a rotation of its secret included, seals
+// it anew under the first key). Secrets stored before a cipher was set
+// are read as they are and sealed at their next write.
+//
+// The Redis and PostgreSQL stores take one in their Secrets field. The
+// keys belong in a secret manager, not beside the database. A
+// SecretCipher is safe for concurrent use.
+type SecretCipher struct {
+	keys []sealKey
+}
+
+type sealKey struct {
+	id   string // hex of the first 4 bytes of the key's SHA-256
+	aead cipher.AEAD
+}
+
+// NewSecretCipher returns a SecretCipher with keys, each
+// SecretCipherKeySize random bytes; the first seals. It fails without a
+// key, with a key of another size, or with the same key twice.
+func NewSecretCipher(keys ...[]byte) (*SecretCipher, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("webhook: NewSecretCipher needs a key")
+	}
+	c := &SecretCipher{}
+	for i, k := range keys {
+		if len(k) != SecretCipherKeySize {
+			return nil, fmt.Errorf("webhook: secret cipher key %d is %d bytes, not %d", i, len(k), SecretCipherKeySize)
+		}
+		sum := sha256.Sum256(k)
+		id := hex.EncodeToString(sum[:4])
+		for _, o := range c.keys {
+			if o.id == id {
+				return nil, fmt.Errorf("webhook: secret cipher key %d is given twice", i)
+			}
+		}
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, err
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		c.keys = append(c.keys, sealKey{id: id, aead: aead})
+	}
+	return c, nil
+}
+
+// Seal returns a copy of cfg whose secrets are sealed under c's first
+// key; secrets sealed already are sealed anew (under the first key). A
+// nil c returns cfg unchanged.
+func (c *SecretCipher) Seal(cfg EndpointConfig) (EndpointConfig, error) {
+	if c == nil || len(cfg.Secrets) == 0 {
+		return cfg, nil
+	}
+	out := cfg.Clone()
+	k := c.keys[0]
+	for i, s := range out.Secrets {
+		plain := s.Secret
+		if strings.HasPrefix(plain, SealedPrefix) {
+			var err error
+			if plain, err = c.open(cfg.ID, plain); err != nil {
+				return EndpointConfig{}, err
+			}
+		}
+		nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(plain)+k.aead.Overhead())
+		if _, err := rand.Read(nonce); err != nil {
+			return EndpointConfig{}, err
+		}
+		sealed := k.aead.Seal(nonce, nonce, []byte(plain), []byte(cfg.ID))
+		out.Secrets[i].Secret = SealedPrefix + k.id + "_" + base64.RawURLEncoding.EncodeToString(sealed)
+	}
+	return out, nil
+}
+
+// Open returns a copy of cfg whose sealed secrets are opened; secrets in
+// the clear are left as they are. A sealed secret that does not open
+// (see ErrSealed), or any sealed secret when c is nil, is an error that
+// wraps ErrSealed.
+func (c *SecretCipher) Open(cfg EndpointConfig) (EndpointConfig, error) {
+	sealed := false
+	for _, s := range cfg.Secrets {
+		sealed = sealed || strings.HasPrefix(s.Secret, SealedPrefix)
+	}
+	if !sealed {
+		return cfg, nil
+	}
+	if c == nil {
+		return EndpointConfig{}, fmt.Errorf("%w: endpoint %q has sealed secrets and the store no SecretCipher", ErrSealed, trunc(cfg.ID))
+	}
+	out := cfg.Clone()
+	for i, s := range out.Secrets {
+		if !strings.HasPrefix(s.Secret, SealedPrefix) {
+			continue
+		}
+		plain, err := c.open(cfg.ID, s.Secret)
+		if err != nil {
+			return EndpointConfig{}, err
+		}
+		out.Secrets[i].Secret = plain
+	}
+	return out, nil
+}
+
+// open opens one sealed secret of the endpoint id.
+func (c *SecretCipher) open(id, sealed string) (string, error) {
+	keyID, body, ok := strings.Cut(strings.TrimPrefix(sealed, SealedPrefix), "_")
+	if !ok {
+		return "", fmt.Errorf("%w: endpoint %q: malformed", ErrSealed, trunc(id))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(body)
+	if err != nil {
+		return "", fmt.Errorf("%w: endpoint %q: malformed", ErrSealed, trunc(id))
+	}
+	for _, k := range c.keys {
+		if k.id != keyID {
+			continue
+		}
+		n := k.aead.NonceSize()
+		if len(raw) < n+k.aead.Overhead() {
+			return "", fmt.Errorf("%w: endpoint %q: malformed", ErrSealed, trunc(id))
+		}
+		plain, err := k.aead.Open(nil, raw[:n], raw[n:], []byte(id))
+		if err != nil {
+			return "", fmt.Errorf("%w: endpoint %q: changed, or sealed for another endpoint", ErrSealed, trunc(id))
+		}
+		return string(plain), nil
+	}
+	return "", fmt.Errorf("%w: endpoint %q: sealed under key %s, which the cipher does not have", ErrSealed, trunc(id), trunc(keyID))
+}
