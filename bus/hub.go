@@ -98,6 +98,12 @@ type Hub struct {
 	// return soon after ctx is done. Errors other than cursor errors are
 	// retried a few times. Required.
 	Read func(ctx context.Context, dst []Message, topic string, after Position, limit int) ([]Message, error)
+	// ReadBatch is the limit of the Reads of a lagging subscriber: how
+	// many messages it reads at once, and holds while its consumer takes
+	// them. Zero means DefaultReadBatch, which suits a Read as cheap as
+	// Memory's; a broker whose Read is a round trip to a server reads more
+	// at once (the Redis, NATS and PostgreSQL brokers: 256).
+	ReadBatch int
 	// Idle, when set, is called with no lock held once the last
 	// subscriber of a topic (or the last pending Acquire) is gone, with
 	// the upstream handle that Acquire's setup returned for the topic.
@@ -118,13 +124,23 @@ type Hub struct {
 // DefaultRecent is the default of Hub.Recent.
 const DefaultRecent = 256
 
-// catchUpBatch is how many messages a lagging subscriber reads at once.
-// Its batch is held while it waits for its consumer, so under overload,
-// when thousands of subscribers lag together, the batch is most of what a
-// lagging subscriber costs in memory: 32 messages are 3.3 KiB (256 were
-// 27 KiB), while a read of the history still brings enough to keep a
-// consumer busy for a while.
+// DefaultReadBatch is the default of Hub.ReadBatch.
+const DefaultReadBatch = catchUpBatch
+
+// catchUpBatch is how many messages a lagging subscriber copies at once
+// from the messages the Hub keeps (Recent). Its batch is held while it
+// waits for its consumer, so under overload, when thousands of
+// subscribers lag together, the batch is most of what a lagging
+// subscriber costs in memory: 32 messages are 3.3 KiB (256 were 27 KiB),
+// while a batch still keeps a consumer busy for a while.
 const catchUpBatch = 32
+
+func (h *Hub) readBatch() int {
+	if h.ReadBatch > 0 {
+		return h.ReadBatch
+	}
+	return DefaultReadBatch
+}
 
 func (h *Hub) buffer() int {
 	if h.Buffer > 0 {

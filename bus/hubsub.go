@@ -288,7 +288,7 @@ func (s *hubSub) readRetry(dst []Message, sent uint64) ([]Message, error) {
 	var err error
 	for range readAttempts {
 		var batch []Message
-		batch, err = s.h.Read(s.ctx, dst, s.t.name, Position{Epoch: s.epoch, Offset: sent}, catchUpBatch)
+		batch, err = s.h.Read(s.ctx, dst, s.t.name, Position{Epoch: s.epoch, Offset: sent}, s.h.readBatch())
 		if err == nil {
 			return batch, nil
 		}

@@ -434,7 +434,9 @@ func (d *Dispatcher) Recover(ctx context.Context, endpointID string, since time.
 			done[dl.Delivery] = true
 			n++
 			reportProgress(ctx, n)
-			if err := d.forget(ctx, endpointID, dl.Delivery); err != nil {
+			// Delivered: its dead letter goes even if ctx ends now, or the
+			// next recovery would send it again.
+			if err := d.forget(context.WithoutCancel(ctx), endpointID, dl.Delivery); err != nil {
 				return n, err
 			}
 		}

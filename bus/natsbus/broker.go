@@ -130,6 +130,10 @@ type pubState struct {
 	seq   uint64 // stream sequence of the topic's last message
 }
 
+// readBatch is how many messages a lagging subscriber reads from the
+// server at once (bus.Hub.ReadBatch): each read is a round trip.
+const readBatch = 256
+
 func (b *Broker) init() {
 	b.initOnce.Do(func() {
 		if b.Conn == nil {
@@ -144,6 +148,7 @@ func (b *Broker) init() {
 		b.hub.MaxLag = int(b.maxLag())
 		b.hub.StallTimeout = b.StallTimeout
 		b.hub.Read = b.readAfter
+		b.hub.ReadBatch = readBatch
 		b.hub.Idle = b.up.release
 		b.hub.Metrics, b.hub.Name = b.Metrics, name
 		b.up.b = b

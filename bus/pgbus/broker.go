@@ -119,6 +119,10 @@ func New(connString string) (*Broker, error) {
 	return &Broker{Pool: pool, owned: true}, nil
 }
 
+// readBatch is how many messages a lagging subscriber reads from the
+// server at once (bus.Hub.ReadBatch): each read is a round trip.
+const readBatch = 256
+
 func (b *Broker) init() {
 	b.initOnce.Do(func() {
 		if b.Pool == nil {
@@ -129,6 +133,7 @@ func (b *Broker) init() {
 		b.hub.MaxLag = int(b.maxLag())
 		b.hub.StallTimeout = b.StallTimeout
 		b.hub.Read = b.readAfter
+		b.hub.ReadBatch = readBatch
 		b.hub.Metrics, b.hub.Name = b.Metrics, name
 		b.ln.b = b
 	})

@@ -97,6 +97,10 @@ func New(url string) (*Broker, error) {
 	return &Broker{Client: redis.NewClient(opt), owned: true}, nil
 }
 
+// readBatch is how many messages a lagging subscriber reads from the
+// server at once (bus.Hub.ReadBatch): each read is a round trip.
+const readBatch = 256
+
 func (b *Broker) init() {
 	b.initOnce.Do(func() {
 		if b.Client == nil {
@@ -106,6 +110,7 @@ func (b *Broker) init() {
 		b.hub.MaxLag = int(b.maxLag())
 		b.hub.StallTimeout = b.StallTimeout
 		b.hub.Read = b.readAfter
+		b.hub.ReadBatch = readBatch
 		b.hub.Idle = b.up.release
 		b.hub.Metrics = b.Metrics
 		b.hub.Name = name

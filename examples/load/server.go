@@ -142,7 +142,7 @@ func (s *server) handle(req request) (answer, error) {
 			if err != nil {
 				return answer{}, err
 			}
-			// What the server allocated during the run, beside its CPU.
+			// What the server allocated, beside its CPU.
 			allocs := strings.TrimSuffix(req.Profile, ".pprof") + "-allocs.pprof"
 			s.stopProfile = func() {
 				stop()
@@ -262,9 +262,11 @@ func rss() uint64 {
 	return 0
 }
 
-// writeAllocs writes the profile of what this process allocated so far
-// (`go tool pprof -sample_index=alloc_space`) to path.
+// writeAllocs writes the profile of what this process allocated since it
+// started, a fresh server per run (`go tool pprof
+// -sample_index=alloc_space`), to path.
 func writeAllocs(path string) error {
+	runtime.GC() // the profile shows allocations as of the last GC
 	f, err := os.Create(path)
 	if err != nil {
 		return err

@@ -273,7 +273,7 @@ func (h *Handler) recover(w http.ResponseWriter, r *http.Request, p params) erro
 	op := Operation{Endpoint: p.endpoint, Kind: KindRecover, Since: body.Since}
 	return h.operate(w, r, op, func(ctx context.Context, d *webhook.Dispatcher) (int, error) {
 		return d.Recover(ctx, p.endpoint, body.Since)
-	}, func(n int) any { return Recovered{Recovered: n} })
+	}, nil, func(n int) any { return Recovered{Recovered: n} })
 }
 
 func (h *Handler) replay(w http.ResponseWriter, r *http.Request, p params) error {
@@ -291,6 +291,14 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, p params) error
 	op := Operation{Endpoint: p.endpoint, Kind: KindReplay, From: body.From, To: body.To}
 	return h.operate(w, r, op, func(ctx context.Context, d *webhook.Dispatcher) (int, error) {
 		return d.Replay(ctx, p.endpoint, body.From, body.To)
+	}, func(ctx context.Context, d *webhook.Dispatcher, topic string) error {
+		if d.Broker == nil || body.From == "" || body.From == bus.Oldest {
+			return nil
+		}
+		if _, err := d.Broker.Read(ctx, topic, body.From, 1); errors.Is(err, bus.ErrCursorExpired) {
+			return err // 410 at once: from left the history
+		}
+		return nil // anything else shows in the operation
 	}, func(n int) any { return Replayed{Replayed: n} })
 }
 

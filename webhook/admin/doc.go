@@ -38,7 +38,7 @@
 //	403 forbidden               the identity lacks the right on webhooks/<id>
 //	404 not_found               no such route, endpoint, dead letter or operation
 //	405 method_not_allowed      with Allow
-//	409 conflict                "version" is not the stored one; create of an existing ID
+//	409 conflict                "version" is not the stored one; create of an existing ID; an operation of the endpoint runs
 //	410 cursor_expired          replay from a position the bus no longer has
 //	412 precondition_failed     If-Match is not the stored version
 //	413 too_large               body over Handler.MaxBody (64 KiB)
@@ -153,6 +153,9 @@
 // delivery_failed (it is dead-lettered), a replay from a position the bus
 // no longer has with 410 cursor_expired.
 //
+//	GET /endpoints/ep_42/status
+//	→ 200 {"endpoint":{…},"running":true,"cursor":"…","error":"…","since":"…","dead_letters":2}
+//
 // # Operations
 //
 // A recovery or replay of thousands of messages, paced by the endpoint's
@@ -167,24 +170,31 @@
 //
 //	GET /endpoints/ep_42/operations/op_9f3c…
 //	→ 200 {…,"state":"running","delivered":1200,"started":"…"}
-//	→ 200 {…,"state":"failed","delivered":1733,"ended":"…",
+//	→ 200 {…,"state":"failed","delivered":1733,"ended":"…","status":502,
 //	       "error":{"code":"delivery_failed","message":"webhook: replay …"}}
 //
 //	GET /endpoints/ep_42/operations       → 200 {"operations":[…]}, newest first
 //	DELETE /endpoints/ep_42/operations/op_9f3c…  → 200 the operation, "canceled"
 //
-// "state" is "running", "succeeded", "failed" (with "error", the answer
-// the request would have had) or "canceled"; "delivered" counts as it
-// goes. Reading an operation needs Subscribe on its endpoint, cancelling
-// it Publish. At most Handler.MaxOperations (8) run at once, more are
-// answered 429 too_many_operations with Retry-After; a finished one can be
-// read for Handler.OperationTTL (an hour). Operations live in the process
-// that runs them: behind a load balancer, read them through the instance
-// that answered 202 (or start them within the request). Call
-// Handler.Close at shutdown: it cancels those still running.
+// "state" is "running", "succeeded", "failed" (with the "status" and
+// "error" the request would have had) or "canceled"; "delivered" counts
+// as it goes. DELETE answers once the operation has stopped (202 with it
+// still running if the request ends first); an operation that ended
+// already is answered as it is. What would fail at once is answered at
+// once instead of starting: an unknown endpoint 404, a replay from a
+// position no longer in the history 410. Reading an operation needs
+// Subscribe on its endpoint, cancelling it Publish.
 //
-//	GET /endpoints/ep_42/status
-//	→ 200 {"endpoint":{…},"running":true,"cursor":"…","error":"…","since":"…","dead_letters":2}
+// An endpoint runs one operation at a time, since two would send its
+// messages twice and out of order: another is answered 409 conflict with
+// the running one's Location. At most Handler.MaxOperations (8) run at
+// once in all, more are answered 429 too_many_operations with
+// Retry-After. A finished operation can be read for Handler.OperationTTL
+// (an hour); each endpoint keeps its latest MaxFinishedOperations (100).
+// Operations live in the process that runs them: behind a load balancer,
+// read them through the instance that answered 202 (or run them within
+// the request). Call Handler.Close at shutdown: it cancels those still
+// running.
 //
 // # The portal
 //

@@ -21,7 +21,7 @@ const (
 	codeCursorExpired   = "cursor_expired"         // 410: replay from a position the bus no longer has
 	codeTooLarge        = "too_large"              // 413
 	codeMediaType       = "unsupported_media_type" // 415
-	codeDeliveryFailed  = "delivery_failed"        // 502: a retry failed again
+	codeDeliveryFailed  = "delivery_failed"        // 502: a retry, recover or replay could not deliver
 	codeTooMany         = "too_many_operations"    // 429: MaxOperations are running
 	codeUnavailable     = "unavailable"            // 503
 	codeInternal        = "internal"               // 500
@@ -84,10 +84,12 @@ func toError(err error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Code: codeInternal, Message: "internal error", err: err}
 }
 
-// fail writes the answer of err, logging the cause of server errors.
+// fail writes the answer of err, logging the cause of server errors
+// (not those of a request whose client went away or whose context ended:
+// the server did not fail).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := toError(err)
-	if e.Status >= 500 && h.Logger != nil {
+	if e.Status >= 500 && h.Logger != nil && r.Context().Err() == nil {
 		h.Logger.ErrorContext(r.Context(), "webhook admin: "+e.Message, "method", r.Method, "path", r.URL.Path, "error", e.err)
 	}
 	for k, v := range e.header {

@@ -71,12 +71,12 @@ type Handler struct {
 	// within the request. Zero means DefaultRetryTimeout.
 	RetryTimeout time.Duration
 	// MaxOperations caps the recoveries and replays running apart from
-	// their requests (Prefer: respond-async) at once; more are answered
-	// 429. Zero means DefaultMaxOperations.
+	// their requests (Prefer: respond-async) at once, one per endpoint at
+	// most; more are answered 429. Zero means DefaultMaxOperations.
 	MaxOperations int
 	// OperationTTL is how long a finished operation can still be read.
 	// Zero means DefaultOperationTTL. The Handler keeps at most the
-	// latest 1,000 finished operations.
+	// latest MaxFinishedOperations finished operations of each endpoint.
 	OperationTTL time.Duration
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time

@@ -21,8 +21,9 @@ const (
 	DefaultOperationTTL  = time.Hour
 )
 
-// maxFinished bounds the finished operations a Handler keeps to read.
-const maxFinished = 1000
+// MaxFinishedOperations bounds the finished operations a Handler keeps
+// to read per endpoint (the oldest go first).
+const MaxFinishedOperations = 100
 
 // The kinds of an Operation.
 const (
@@ -55,9 +56,11 @@ type Operation struct {
 	// Started and Ended are when it started and ended.
 	Started time.Time `json:"started"`
 	Ended   time.Time `json:"ended,omitzero"`
-	// Error is, for a failed operation, the error answer the request
-	// would have had without Prefer: respond-async.
-	Error *Error `json:"error,omitempty"`
+	// Status and Error are, for a failed operation, the status and the
+	// error answer the request would have had without Prefer:
+	// respond-async (502 delivery_failed, 410 cursor_expired, …).
+	Status int    `json:"status,omitempty"`
+	Error  *Error `json:"error,omitempty"`
 }
 
 // OperationList is the answer of GET /endpoints/{id}/operations.
@@ -145,9 +148,13 @@ func respondAsync(r *http.Request) bool {
 // runFunc is the work of an operation: a Recover or Replay of d.
 type runFunc func(ctx context.Context, d *webhook.Dispatcher) (int, error)
 
+// checkFunc checks, before an operation starts, what would make it fail
+// at once, given the endpoint's topic.
+type checkFunc func(ctx context.Context, d *webhook.Dispatcher, topic string) error
+
 // operate serves a recover or replay: within the request, or, with
 // Prefer: respond-async, as an operation answered 202 at once.
-func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op Operation, run runFunc, answer func(n int) any) error {
+func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op Operation, run runFunc, check checkFunc, answer func(n int) any) error {
 	d, err := h.dispatcher()
 	if err != nil {
 		return err
@@ -160,11 +167,21 @@ func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op Operation, 
 		writeJSON(w, http.StatusOK, answer(n))
 		return nil
 	}
-	// The endpoint must exist now: an operation that could only fail
-	// at once is not started.
-	if _, err := d.Status(op.Endpoint); errors.Is(err, webhook.ErrUnknownEndpoint) {
-		if _, err := h.Store.GetEndpoint(r.Context(), op.Endpoint); err != nil {
-			return err
+	// What would fail at once is answered now, not as an operation.
+	st, err := d.Status(op.Endpoint)
+	if errors.Is(err, webhook.ErrUnknownEndpoint) {
+		c, gerr := h.Store.GetEndpoint(r.Context(), op.Endpoint)
+		if gerr != nil {
+			return gerr
+		}
+		st.Topic, err = c.Topic, nil
+	}
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(r.Context(), d, st.Topic); err != nil {
+			return operationError(err)
 		}
 	}
 	o, err := h.start(op, d, run)
@@ -189,9 +206,17 @@ func (h *Handler) start(op Operation, d *webhook.Dispatcher, run runFunc) (*oper
 	h.pruneLocked(ops)
 	running := 0
 	for _, o := range ops.order {
-		if o.running() {
-			running++
+		if !o.running() {
+			continue
 		}
+		if o.op.Endpoint == op.Endpoint {
+			// Two at once would deliver the endpoint's messages twice,
+			// out of order.
+			return nil, &Error{Status: http.StatusConflict, Code: codeConflict,
+				Message: "operation " + o.op.ID + " of this endpoint is running: wait for it to end, or cancel it",
+				header:  http.Header{"Location": {"operations/" + o.op.ID}}}
+		}
+		running++
 	}
 	if running >= h.maxOperations() {
 		return nil, &Error{Status: http.StatusTooManyRequests, Code: codeTooMany,
@@ -215,22 +240,26 @@ func (h *Handler) start(op Operation, d *webhook.Dispatcher, run runFunc) (*oper
 			o.mu.Unlock()
 		})
 		n, err := run(ctx, d)
+		var e *Error
+		if err != nil {
+			e = operationError(err)
+		}
 		o.mu.Lock()
-		defer o.mu.Unlock()
 		o.op.Delivered = n
 		o.op.Ended = h.now()
 		switch {
 		case err == nil:
 			o.op.State = OpSucceeded
-		case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		case e.Code == codeInternal && ctx.Err() != nil:
+			// Not a failure of a delivery or of the history: stopped.
 			o.op.State = OpCanceled
 		default:
-			o.op.State = OpFailed
-			e := operationError(err)
-			if e.Status >= 500 && e.Code == codeInternal && h.Logger != nil {
-				h.Logger.Error("webhook admin: operation failed", "operation", o.op.ID, "endpoint", o.op.Endpoint, "error", err)
-			}
-			o.op.Error = e
+			o.op.State, o.op.Status, o.op.Error = OpFailed, e.Status, e
+		}
+		failed := o.op.State == OpFailed && e.Code == codeInternal
+		o.mu.Unlock()
+		if failed && h.Logger != nil {
+			h.Logger.Error("webhook admin: operation failed", "operation", op.ID, "endpoint", op.Endpoint, "error", err)
 		}
 	}()
 	return o, nil
@@ -246,13 +275,14 @@ func (o *operation) running() bool {
 }
 
 // pruneLocked forgets finished operations older than OperationTTL, and
-// the oldest finished ones beyond maxFinished. ops.mu is held.
+// each endpoint's oldest finished ones beyond MaxFinishedOperations.
+// ops.mu is held.
 func (h *Handler) pruneLocked(ops *operations) {
 	cutoff := h.now().Add(-h.operationTTL())
-	finished := 0
+	finished := make(map[string]int) // per endpoint
 	for _, o := range ops.order {
 		if !o.running() {
-			finished++
+			finished[o.op.Endpoint]++
 		}
 	}
 	ops.order = slices.DeleteFunc(ops.order, func(o *operation) bool {
@@ -262,8 +292,8 @@ func (h *Handler) pruneLocked(ops *operations) {
 		o.mu.Lock()
 		ended := o.op.Ended
 		o.mu.Unlock()
-		if ended.Before(cutoff) || finished > maxFinished {
-			finished--
+		if ended.Before(cutoff) || finished[o.op.Endpoint] > MaxFinishedOperations {
+			finished[o.op.Endpoint]--
 			delete(ops.byID, o.op.ID)
 			return true
 		}
@@ -343,7 +373,7 @@ func operationError(err error) *Error {
 	switch {
 	case errors.Is(err, bus.ErrCursorExpired):
 		return &Error{Status: http.StatusGone, Code: codeCursorExpired, Message: "from is no longer in the bus history", err: err}
-	case errors.Is(err, webhook.ErrExhausted), errors.Is(err, webhook.ErrGone), errors.Is(err, webhook.ErrDisabled),
+	case errors.Is(err, webhook.ErrExhausted), errors.Is(err, webhook.ErrGone),
 		errors.Is(err, webhook.ErrForbiddenAddress), errors.As(err, &status):
 		return &Error{Status: http.StatusBadGateway, Code: codeDeliveryFailed, Message: err.Error(), err: err}
 	}

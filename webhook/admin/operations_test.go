@@ -1,6 +1,7 @@
 package admin_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -74,6 +75,28 @@ func (s *system) operation(t *testing.T, path string) admin.Operation {
 	return op
 }
 
+// until waits until the operation at path satisfies cond, reading it
+// without failing the test from the waiting goroutine.
+func (s *system) until(t *testing.T, path, what string, cond func(admin.Operation) bool) {
+	t.Helper()
+	eventually(t, func() bool {
+		res, err := s.srv.Client().Do(s.request(path))
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		var op admin.Operation
+		return res.StatusCode == http.StatusOK && json.NewDecoder(res.Body).Decode(&op) == nil && cond(op)
+	}, what)
+}
+
+// request is a GET of path with ep1's token.
+func (s *system) request(path string) *http.Request {
+	req, _ := http.NewRequest("GET", s.srv.URL+"/admin"+path, nil)
+	req.Header.Set("Authorization", "Bearer "+tokEP1)
+	return req
+}
+
 // startAsync posts a replay of everything with Prefer: respond-async and
 // returns the path of the operation it started.
 func (s *system) startAsync(t *testing.T, route string, body map[string]any) (string, admin.Operation) {
@@ -122,7 +145,7 @@ func TestOperationAsyncReplay(t *testing.T) {
 	assert.Equal(t, "ep1", op.Endpoint)
 	assert.Equal(t, msgs[4].ID, op.To)
 	assert.True(t, strings.HasPrefix(op.ID, "op_"), op.ID)
-	eventually(t, func() bool { return s.operation(t, path).Delivered == 2 }, "two replayed")
+	s.until(t, path, "two replayed", func(op admin.Operation) bool { return op.Delivered == 2 })
 	op = s.operation(t, path)
 	assert.Equal(t, admin.OpRunning, op.State, "the third waits for the consumer")
 	assert.True(t, op.Ended.IsZero())
@@ -140,7 +163,7 @@ func TestOperationAsyncReplay(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
 
 	g.let(3)
-	eventually(t, func() bool { return s.operation(t, path).State == admin.OpSucceeded }, "replay done")
+	s.until(t, path, "replay done", func(op admin.Operation) bool { return op.State == admin.OpSucceeded })
 	op = s.operation(t, path)
 	assert.Equal(t, 5, op.Delivered)
 	assert.Nil(t, op.Error)
@@ -149,7 +172,7 @@ func TestOperationAsyncReplay(t *testing.T) {
 
 	// A recovery with nothing dead-lettered succeeds at once.
 	rpath, _ := s.startAsync(t, "recover", map[string]any{"since": time.Now().Add(-time.Hour)})
-	eventually(t, func() bool { return s.operation(t, rpath).State == admin.OpSucceeded }, "recover done")
+	s.until(t, rpath, "recover done", func(op admin.Operation) bool { return op.State == admin.OpSucceeded })
 
 	r = s.do("GET", "/endpoints/ep1/operations", tokEP1, nil)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
@@ -164,16 +187,30 @@ func TestOperationAsyncReplay(t *testing.T) {
 
 // DELETE cancels a running operation and answers it stopped; an
 // operation that cannot deliver fails with the error the request would
-// have had (502 delivery_failed); MaxOperations running at once turn the
-// next away with 429; Close cancels what runs and turns new ones away
-// with 503. The request without Prefer runs within it as before.
+// have had (502 delivery_failed); one endpoint runs one operation at a
+// time (409 with the running one's Location), MaxOperations running at
+// once turn the next away with 429; a replay from a position no longer in
+// the history is 410 at once; Close cancels what runs and turns new ones
+// away with 503. The request without Prefer runs within it as before.
 func TestOperationCancelFailLimitClose(t *testing.T) {
 	s, g, msgs := operationSystem(t, func(h *admin.Handler) { h.MaxOperations = 1 })
 	path, _ := s.startAsync(t, "replay", map[string]any{"from": bus.Oldest})
 	r := s.do("POST", "/endpoints/ep1/replay", tokEP1, map[string]any{"from": bus.Oldest}, "Prefer", "respond-async")
+	assert.Equal(t, http.StatusConflict, r.status, "%s", r.body)
+	assert.Equal(t, "conflict", r.errCode(t))
+	assert.Equal(t, "/endpoints/ep1/"+r.header.Get("Location"), path, "the running one")
+	r = s.do("POST", "/endpoints", tokOperator, map[string]any{"id": "ep2", "url": g.srv.URL, "topic": "orders"})
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	r = s.do("POST", "/endpoints/ep2/replay", tokOperator, map[string]any{"from": bus.Oldest}, "Prefer", "respond-async")
 	assert.Equal(t, http.StatusTooManyRequests, r.status, "%s", r.body)
 	assert.Equal(t, "too_many_operations", r.errCode(t))
 	assert.NotEmpty(t, r.header.Get("Retry-After"))
+	for _, prefer := range []string{"respond-async", ""} {
+		r = s.do("POST", "/endpoints/ep2/replay", tokOperator, map[string]any{"from": "zzzzzzzz-1"}, "Prefer", prefer)
+		assert.Equal(t, http.StatusGone, r.status, "a position of another epoch, Prefer %q: %s", prefer, r.body)
+		assert.Equal(t, "cursor_expired", r.errCode(t))
+	}
+	eventually(t, func() bool { return g.waiting.Load() == 1 }, "the replay's POST at the consumer")
 
 	r = s.do("DELETE", path, tokReader, nil)
 	assert.Equal(t, http.StatusForbidden, r.status, "cancelling needs Publish: %s", r.body)
@@ -192,11 +229,12 @@ func TestOperationCancelFailLimitClose(t *testing.T) {
 	g.failing.Store(true)
 	g.let(2) // two attempts (the Sender's schedule), both 500
 	path, _ = s.startAsync(t, "replay", map[string]any{"from": bus.Oldest, "to": msgs[0].ID})
-	eventually(t, func() bool { return s.operation(t, path).State == admin.OpFailed }, "replay failed")
+	s.until(t, path, "replay failed", func(op admin.Operation) bool { return op.State == admin.OpFailed })
 	op = s.operation(t, path)
 	require.NotNil(t, op.Error)
 	assert.Equal(t, "delivery_failed", op.Error.Code)
 	assert.Contains(t, op.Error.Message, "500")
+	assert.Equal(t, http.StatusBadGateway, op.Status)
 	assert.Zero(t, op.Delivered)
 	g.let(2)
 	r = s.do("POST", "/endpoints/ep1/replay", tokEP1, map[string]any{"from": bus.Oldest, "to": msgs[0].ID})
