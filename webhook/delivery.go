@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -29,6 +30,7 @@ const (
 	Delivered DeliveryState = "delivered" // an attempt succeeded
 	Dead      DeliveryState = "dead"      // the schedule is exhausted, or no retry can help: a dead letter
 	Gone      DeliveryState = "gone"      // the endpoint answered 410 and is disabled
+	Stopped   DeliveryState = "stopped"   // the endpoint failed for DisableAfter and is disabled
 )
 
 // deliver delivers one message to an endpoint as delivery id, keeping its
@@ -56,6 +58,8 @@ func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, m bus.Message, id
 		dl.State = Delivered
 	case errors.Is(err, ErrGone):
 		dl.State = Gone
+	case errors.Is(err, ErrFailing):
+		dl.State = Stopped
 	case dead:
 		dl.State = Dead
 	}
@@ -92,6 +96,11 @@ func (d *Dispatcher) retry(ctx context.Context, e *endpoint, dv Delivery, dl *De
 		log = append(log, a)
 		if a.OK() || err != nil {
 			return log, err
+		}
+		if live {
+			if since, ok := d.failingTooLong(e); ok {
+				return log, fmt.Errorf("%w: endpoint %q: no delivery succeeded since %s", ErrFailing, e.ep.ID, since.Format(time.RFC3339))
+			}
 		}
 		if err := sleep(ctx, a.Next); err != nil {
 			return log, err
@@ -175,6 +184,19 @@ func (d *Dispatcher) breakerThreshold() int {
 		return d.BreakerThreshold
 	}
 	return DefaultBreakerThreshold
+}
+
+// failingTooLong reports whether the endpoint's attempts have failed
+// without a success for DisableAfter, and since when.
+func (d *Dispatcher) failingTooLong(e *endpoint) (time.Time, bool) {
+	if d.DisableAfter < 0 {
+		return time.Time{}, false
+	}
+	after := durationOr(d.DisableAfter, DefaultDisableAfter)
+	d.mu.Lock()
+	since := e.failing[stepSend].since
+	d.mu.Unlock()
+	return since, !since.IsZero() && !d.sender.now().Before(since.Add(after))
 }
 
 func (d *Dispatcher) breakerCooldown() time.Duration {

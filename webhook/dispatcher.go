@@ -25,6 +25,7 @@ const (
 	DefaultMaxDeadLetters   = 10000
 	DefaultRegistryPoll     = time.Second
 	DefaultLeaseTTL         = 15 * time.Second
+	DefaultDisableAfter     = 5 * 24 * time.Hour
 )
 
 // A Dispatcher delivers the messages of bus topics to registered endpoints.
@@ -83,6 +84,14 @@ type Dispatcher struct {
 	// BreakerCooldown is how long an open circuit stays open. Zero means
 	// DefaultBreakerCooldown.
 	BreakerCooldown time.Duration
+	// DisableAfter disables an endpoint whose deliveries have failed
+	// without a success for this long, as the instance delivering it saw
+	// them: its delivery stops at the message it was trying (which is not
+	// dead-lettered), the endpoint is disabled, in the Registry for one of
+	// the Registry, and OnError hears of it with ErrFailing. Enable it to
+	// resume from that message. Zero means DefaultDisableAfter (five
+	// days); a negative value never disables.
+	DisableAfter time.Duration
 	// MaxLog is how many recent deliveries per endpoint Deliveries keeps.
 	// Zero means DefaultMaxLog.
 	MaxLog int
@@ -325,6 +334,7 @@ func (d *Dispatcher) Enable(id string) error {
 		return d.EnableEndpoint(context.Background(), id)
 	}
 	e.disabled, e.started, e.failures, e.openUntil = false, false, 0, time.Time{}
+	e.failing[stepSend] = streak{} // DisableAfter counts from here
 	closed := d.closeBreaker(e)
 	d.wake()
 	d.mu.Unlock()
@@ -576,11 +586,17 @@ func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscriptio
 		switch {
 		case ctx.Err() != nil, errors.Is(p.err, errLeaseLost):
 			stop = true
-		case errors.Is(p.err, ErrGone):
+		case errors.Is(p.err, ErrGone), errors.Is(p.err, ErrFailing):
 			stop, final = true, true
 			d.mu.Lock()
 			e.disabled = true
 			d.mu.Unlock()
+			if errors.Is(p.err, ErrFailing) {
+				d.logError(ctx, "endpoint disabled", e.ep.ID, p.err)
+				if d.OnError != nil {
+					d.OnError(e.ep.ID, p.err)
+				}
+			}
 			d.disableInRegistry(ctx, e)
 		}
 		if stop {

@@ -210,7 +210,10 @@
 // through its own [Dispatcher.PutEndpoint], [Dispatcher.DeleteEndpoint]
 // and [Dispatcher.EnableEndpoint]. A restarted endpoint resumes after its
 // stored cursor, so an update loses and repeats nothing. An endpoint
-// answering 410 Gone is disabled in the Registry, for every instance.
+// answering 410 Gone is disabled in the Registry, for every instance, and
+// so is one whose deliveries have failed without a success for
+// [Dispatcher.DisableAfter] (five days, as Svix does; [ErrFailing]): it
+// stops at the message it was trying, which enabling it delivers first.
 // Endpoints given to [Dispatcher.Add] in code work beside them. A
 // [SecretCipher] seals the secrets a store keeps (the Redis and
 // PostgreSQL stores' Secrets field), so that no copy of the database

@@ -43,6 +43,11 @@ var (
 	ErrGone = errors.New("webhook: endpoint gone")
 	// ErrDisabled means the endpoint is disabled (after a 410 Gone).
 	ErrDisabled = errors.New("webhook: endpoint disabled")
+	// ErrFailing means an endpoint's deliveries kept failing, without a
+	// success, for Dispatcher.DisableAfter: it is disabled as after a
+	// 410 Gone, and delivery resumes from the message it stopped at once
+	// it is enabled again.
+	ErrFailing = errors.New("webhook: endpoint failing too long")
 	// ErrForbiddenAddress means the SSRF guard refused to connect to an
 	// address (loopback, private, link-local, …). Set
 	// Sender.AllowPrivateNetworks to deliver to such addresses. No retry

@@ -212,6 +212,11 @@ func (d *Dispatcher) apply(ctx context.Context, list []EndpointConfig) {
 		d.mu.Lock()
 		if ch.old != nil {
 			e.log, e.cursor = ch.old.log, ch.old.cursor
+			if !ch.old.disabled || e.disabled {
+				// A change of its configuration does not restart the
+				// count of DisableAfter; enabling it does.
+				e.failing = ch.old.failing
+			}
 		}
 		if _, taken := d.endpoints[ep.ID]; !taken {
 			d.endpoints[ep.ID] = e

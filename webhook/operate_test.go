@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -418,4 +419,66 @@ func TestRedeliverFromStoreOnAnotherInstance(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, left, "removed from the store once delivered")
 	assert.ErrorIs(t, other.Redeliver(ctx, "shop", dead[0].Delivery), ErrUnknownDelivery)
+}
+
+// An endpoint whose deliveries fail without a success for DisableAfter is
+// disabled, in the Registry too, and OnError hears ErrFailing; the message
+// it stopped at is not dead-lettered, and once enabled delivery resumes
+// from it: every message once, in order. A negative DisableAfter never
+// disables: the schedule runs out and the message is a dead letter.
+func TestFailingTooLongDisables(t *testing.T) {
+	t.Parallel()
+	b := &bus.Memory{}
+	defer b.Close()
+	keys := Secrets(Secret("k1"))
+	srv := newFlakyServer(t, keys)
+	srv.mode.Store(mode500)
+	store := NewMemoryStore()
+	ctx := context.Background()
+	var failing atomic.Int32
+	d := &Dispatcher{Broker: b, Sender: fastSender(100), Store: store, RegistryPoll: 20 * time.Millisecond,
+		BreakerThreshold: 1000, DisableAfter: 150 * time.Millisecond,
+		OnError: func(id string, err error) {
+			if id == "shop" && errors.Is(err, ErrFailing) {
+				failing.Add(1)
+			}
+		}}
+	_, err := d.PutEndpoint(ctx, opsConfig("shop", srv.URL()))
+	require.NoError(t, err)
+	publish(t, b, "nums", 0, 3, evenOdd)
+	stop := runDispatcher(d)
+	defer func() { require.NoError(t, stop()) }()
+	eventually(t, "disabled in the registry", func() bool {
+		c, err := store.GetEndpoint(ctx, "shop")
+		return err == nil && c.Disabled
+	})
+	assert.Equal(t, int32(1), failing.Load())
+	dls, err := store.ListDeadLetters(ctx, DeadLetterQuery{Endpoint: "shop"})
+	require.NoError(t, err)
+	assert.Empty(t, dls, "the message it stopped at is not a dead letter")
+	eventually(t, "stopped", func() bool {
+		st, err := d.Status("shop")
+		return err == nil && st.Disabled && !st.Running
+	})
+
+	srv.mode.Store(modeOK)
+	require.NoError(t, d.EnableEndpoint(ctx, "shop"))
+	require.True(t, srv.waitHandled(3, waitTimeout))
+	got, counts := srv.handled()
+	assert.Equal(t, []int{0, 1, 2}, got, "resumed from the message it stopped at")
+	for n, c := range counts {
+		assert.Equal(t, 1, c, "message %d", n)
+	}
+
+	// Never: the schedule runs out instead.
+	srv2 := newFlakyServer(t, keys)
+	srv2.mode.Store(mode500)
+	d2 := &Dispatcher{Broker: b, Sender: fastSender(30), BreakerThreshold: 1000, DisableAfter: -1}
+	require.NoError(t, d2.Add(Endpoint{ID: "never", URL: srv2.URL(), Keys: keys, Topic: "nums", From: bus.Oldest}))
+	stop2 := runDispatcher(d2)
+	defer func() { require.NoError(t, stop2()) }()
+	eventually(t, "a dead letter", func() bool { return len(d2.DeadLetters()) > 0 })
+	dis, err := d2.Disabled("never")
+	require.NoError(t, err)
+	assert.False(t, dis)
 }

@@ -107,7 +107,9 @@
 //	POST /endpoints/ep_42/disable         → 200 the endpoint, "disabled":true
 //	POST /endpoints/ep_42/enable          → 200 the endpoint, "disabled":false
 //
-// Enable also lifts a stop by a 410 Gone answer. Both take an empty body
+// Enable also lifts a stop by a 410 Gone answer, or by failures that
+// lasted Dispatcher.DisableAfter (delivery resumes from the message it
+// stopped at). Both take an empty body
 // or {"version":n}.
 //
 // # Deliveries
