@@ -89,3 +89,30 @@ func Example_expired() {
 	// true
 	// true 6
 }
+
+// A subscriber that shows a current value starts with the newest message:
+// LatestCursor resolves bus.Latest to the cursor that message follows.
+func ExampleLatestCursor() {
+	ctx := context.Background()
+	b := &bus.Memory{}
+	defer b.Close()
+	for _, price := range []string{"101", "102", "103"} {
+		_, _ = b.Publish(ctx, "prices", bus.Message{Data: []byte(price)})
+	}
+	cursor, err := bus.LatestCursor(ctx, b, "prices")
+	if err != nil {
+		panic(err)
+	}
+	sub, err := b.Subscribe(ctx, "prices", cursor)
+	if err != nil {
+		panic(err)
+	}
+	defer sub.Close()
+	_, _ = b.Publish(ctx, "prices", bus.Message{Data: []byte("104")})
+	for range 2 {
+		fmt.Println(string((<-sub.C()).Data))
+	}
+	// Output:
+	// 103
+	// 104
+}

@@ -20,10 +20,13 @@ type Tracker struct {
 }
 
 // NewTracker returns a Tracker for topic that starts after the cursor after,
-// which it checks as Subscribe does: "" and Oldest accept any first
-// message, Origin and a message ID only the message that follows them. An
-// invalid cursor yields a *CursorError wrapping ErrInvalidCursor.
+// which it checks as Subscribe does: "", Oldest and Latest accept any
+// first message, Origin and a message ID only the message that follows
+// them. An invalid cursor yields a *CursorError wrapping ErrInvalidCursor.
 func NewTracker(topic, after string) (*Tracker, error) {
+	if after == Latest {
+		return &Tracker{topic: topic, cursor: after}, nil
+	}
 	p, err := ParseCursor(topic, after)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,8 @@ func TestTracker(t *testing.T) {
 	}{
 		{"new: any first message", "", []step{{"accept", "e-7", true, false}, {"accept", "e-8", true, false}}, "e-8"},
 		{"oldest: any first message", bus.Oldest, []step{{"accept", "e-3", true, false}}, "e-3"},
+		{"latest: any first message", bus.Latest, []step{{"accept", "e-3", true, false}, {"accept", "e-4", true, false}}, "e-4"},
+		{"latest: its resolved cursor", bus.Latest, []step{{"reach", "e-2", false, false}, {"accept", "e-3", true, false}}, "e-3"},
 		{"after an ID", "e-3", []step{{"accept", "e-4", true, false}, {"accept", "e-5", true, false}}, "e-5"},
 		{"duplicates dropped", "e-3", []step{{"accept", "e-2", false, false}, {"accept", "e-3", false, false}, {"accept", "e-4", true, false}, {"accept", "e-4", false, false}}, "e-4"},
 		{"gap", "e-3", []step{{"accept", "e-5", false, true}}, "e-3"},

@@ -30,12 +30,12 @@ const (
 // and its ID as the cursor; while the topic retains none it is held as a
 // request without a cursor is, from the topic's top. Client.Subscribe with
 // Latest delivers that message, then everything published after it. It is
-// not a message ID: a broker's Subscribe and Read refuse it. poll.Latest is
-// the same cursor.
+// not a message ID: a broker's Subscribe and Read refuse it. It is
+// bus.Latest, as poll.Latest is.
 //
 // The empty cursor, by contrast, means what it means for every
 // bus.Subscriber: only what is published from now on.
-const Latest = "latest"
+const Latest = bus.Latest
 
 // Handler answers long-polling requests: GET returns at once the messages of
 // a topic that follow the "after" cursor when there are any, and otherwise

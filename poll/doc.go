@@ -43,7 +43,7 @@
 // next with no cursor. ("" meant the newest message on this Handler in
 // earlier versions; that is what latest now means.) Package sse starts a
 // stream without Last-Event-ID, and package ws a subscription without
-// after, from now on as well.
+// after, from now on as well, and both take latest too ([bus.Latest]).
 //
 // # Answer
 //

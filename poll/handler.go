@@ -24,11 +24,11 @@ const (
 // as the cursor, or, while the topic retains none, with no message and the
 // topic's top. Client.Subscribe with Latest delivers that message, then
 // everything published after it. It is not a message ID: a broker's
-// Subscribe and Read refuse it. longpoll.Latest is the same cursor.
+// Subscribe and Read refuse it. It is bus.Latest, as longpoll.Latest is.
 //
 // The empty cursor, by contrast, means what it means for every
 // bus.Subscriber: only what is published from now on.
-const Latest = "latest"
+const Latest = bus.Latest
 
 // Handler answers short-polling requests: GET returns at once the messages
 // of a topic that follow the "after" cursor, as JSON (see the package

@@ -52,8 +52,10 @@
 // A stream starts after the cursor in the Last-Event-ID header, or, when
 // the request has none (a browser's first connection), in the
 // last_event_id query parameter ([CursorParam]). "0" ([bus.Oldest]) replays
-// the whole retained history; no cursor starts at the top. A malformed
-// cursor is answered 400.
+// the whole retained history; no cursor starts at the top; "latest"
+// ([bus.Latest]) starts with the topic's newest message, so a page that
+// shows a current value has it at once (an id line before it holds the
+// cursor that message follows). A malformed cursor is answered 400.
 //
 // A cursor the broker can no longer serve — older than the history, from
 // another epoch, beyond the top — is not an error response but a reset

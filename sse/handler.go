@@ -347,7 +347,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if cursor == "" {
 		cursor = r.URL.Query().Get(CursorParam)
 	}
-	if _, err := bus.ParseCursor(topic, cursor); err != nil {
+	if _, err := bus.ParseCursor(topic, cursor); err != nil && cursor != bus.Latest {
 		h.failOn(w, topic, fmt.Errorf("sse: Last-Event-ID: %w", err))
 		return
 	}
@@ -518,15 +518,22 @@ func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subs
 	}
 	prelude = append(prelude, '\n')
 	var reset bool
-	fromClient := cursor != ""
-	if cursor == "" {
-		top, err := h.Broker.Top(ctx, topic)
+	fromClient := cursor != "" && cursor != bus.Latest
+	if !fromClient {
+		// No cursor: from the top. Latest: the newest message first, so
+		// the cursor before it (the top when the topic retains none). In
+		// both the client's Last-Event-ID is set from the start.
+		var err error
+		if cursor == "" {
+			cursor, err = h.Broker.Top(ctx, topic)
+		} else {
+			cursor, err = bus.LatestCursor(ctx, h.Broker, topic)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
-		cursor = top
 		prelude = append(prelude, "id: "...)
-		prelude = append(prelude, top...)
+		prelude = append(prelude, cursor...)
 		prelude = append(prelude, "\n\n"...)
 	}
 	for attempt := 0; ; attempt++ {

@@ -252,7 +252,8 @@ func (c *Client) backOff() *backoff.ExponentialBackOff {
 }
 
 // Subscribe subscribes to topic after the cursor after ("" for new
-// messages only, bus.Oldest for the whole history, or a message ID) and
+// messages only, bus.Oldest for the whole history, bus.Latest for the
+// newest message then what follows, or a message ID) and
 // waits for the server to accept. One Client holds at most one
 // subscription per topic (ErrAlreadySubscribed). The subscription ends when
 // ctx is done, when it is closed, when the Client is closed (bus.ErrClosed),
@@ -262,7 +263,11 @@ func (c *Client) backOff() *backoff.ExponentialBackOff {
 // An invalid cursor is a *bus.CursorError wrapping bus.ErrInvalidCursor,
 // checked before anything is sent.
 func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
-	if _, err := bus.CheckArgs(ctx, topic, after, nil); err != nil {
+	check := after
+	if after == bus.Latest {
+		check = "" // the server resolves it
+	}
+	if _, err := bus.CheckArgs(ctx, topic, check, nil); err != nil {
 		return nil, err
 	}
 	track, err := bus.NewTracker(topic, after)

@@ -341,12 +341,20 @@ var errConnClosing = errors.New("ws: connection closing")
 // replayed. The ack goes out before any message of the subscription.
 func (c *Conn) attach(ctx context.Context, s *connSub, e *envelope) error {
 	cursor := e.After
-	if cursor == "" {
+	switch cursor {
+	case "":
 		top, err := c.h.Broker.Top(ctx, e.Topic)
 		if err != nil {
 			return err
 		}
 		cursor = top
+	case bus.Latest:
+		// The newest message is replayed first, then what follows.
+		latest, err := bus.LatestCursor(ctx, c.h.Broker, e.Topic)
+		if err != nil {
+			return err
+		}
+		cursor = latest
 	}
 	hb, err := c.h.hub(ctx, e.Topic)
 	if err != nil {

@@ -53,8 +53,9 @@
 //
 //   - topic: 1 to 200 bytes of ASCII letters, digits and - _ . : / @ + = ~.
 //   - after: the cursor. Absent or "" means messages published from now on;
-//     "0" means the whole retained history; otherwise the id of a message
-//     of the topic: delivery starts with the message after it.
+//     "0" means the whole retained history; "latest" the topic's newest
+//     message, then what follows; otherwise the id of a message of the
+//     topic: delivery starts with the message after it.
 //   - ref: any string of at most 128 bytes chosen by the client; the ack,
 //     error or reset that answers the request carries it back.
 //   - id: a message ID, "<epoch>-<offset>" (ASCII letters and digits, a
@@ -76,7 +77,7 @@
 //
 // A subscribe is answered by an ack whose id is the cursor the subscription
 // starts after: the given after, or, for an absent after, the topic's top at
-// that moment (a client that reconnects before any message arrives resumes
+// that moment (for "latest", the cursor its newest message follows) (a client that reconnects before any message arrives resumes
 // from it, and so misses nothing). The ack precedes every message of the
 // subscription. Then come the retained messages after the cursor, then live
 // ones, each exactly once, in order. A cursor that cannot be served whole

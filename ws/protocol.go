@@ -105,6 +105,9 @@ func decodeEnvelope(p []byte) (envelope, error) {
 	}
 	switch e.Op {
 	case opSubscribe:
+		if e.After == bus.Latest {
+			break
+		}
 		if _, err := bus.ParseCursor(e.Topic, e.After); err != nil {
 			return e, err
 		}

@@ -46,6 +46,7 @@ func Run(t *testing.T, newBroker func(tb testing.TB) bus.Broker) {
 		{"Read", s.testRead},
 		{"Top", s.testTop},
 		{"Origin", s.testOrigin},
+		{"Latest", s.testLatest},
 		{"ContextCancel", s.testContext},
 		{"SubscriptionClose", s.testSubscriptionClose},
 		{"BrokerClose", s.testBrokerClose},
@@ -723,6 +724,42 @@ func (s *suite) testTop(t *testing.T) {
 // testOrigin checks the cursor of a topic that has no message: Origin is
 // served while the topic's first message is retained, and cursors of a
 // topic that does not exist are answered without creating it.
+// testLatest checks bus.LatestCursor on the broker: for a topic with no
+// message, its top; otherwise a cursor after which a subscription and a
+// Read deliver the newest message first, then what follows it, also when
+// the newest is the first of its epoch.
+func (s *suite) testLatest(t *testing.T) {
+	b := s.broker(t)
+	ctx := ctxFor(t)
+	topic := topicName("latest")
+	cur, err := bus.LatestCursor(ctx, b, topic)
+	require.NoError(t, err)
+	top, err := b.Top(ctx, topic)
+	require.NoError(t, err)
+	assert.Equal(t, top, cur, "no message: the top")
+
+	first := publish(t, b, topic, "l", 1)
+	cur, err = bus.LatestCursor(ctx, b, topic)
+	require.NoError(t, err)
+	sub, err := b.Subscribe(ctx, topic, cur)
+	require.NoError(t, err)
+	defer sub.Close()
+	sameMessages(t, first, receive(t, sub, 1))
+
+	msgs := publish(t, b, topic, "m", 3)
+	sameMessages(t, msgs, receive(t, sub, 3))
+	cur, err = bus.LatestCursor(ctx, b, topic)
+	require.NoError(t, err)
+	later, err := b.Subscribe(ctx, topic, cur)
+	require.NoError(t, err)
+	defer later.Close()
+	next := publish(t, b, topic, "n", 1)
+	sameMessages(t, append(msgs[2:], next...), receive(t, later, 2))
+	page, err := b.Read(ctx, topic, cur, 10)
+	require.NoError(t, err)
+	sameMessages(t, append(msgs[2:], next...), page)
+}
+
 func (s *suite) testOrigin(t *testing.T) {
 	b := s.broker(t)
 	ctx := ctxFor(t)
