@@ -64,3 +64,24 @@ func TestTickerResumesInBrowser(t *testing.T) {
 	browsertest.WaitFor(t, ctx, `document.getElementById("reconnects").textContent === "1" && document.getElementById("gaps").textContent === "0"`)
 	browsertest.Screenshot(t, ctx, "ticker.png")
 }
+
+// TestTickerShowsLatestInBrowser opens the page between ticks: it shows
+// the newest tick at once (last_event_id=latest), not at the next one.
+func TestTickerShowsLatestInBrowser(t *testing.T) {
+	ctx := browsertest.New(t, 60*time.Second)
+	_, b, srv := newServer(t)
+	m := newMarket(2)
+	for range 3 {
+		require.NoError(t, m.publish(context.Background(), b))
+	}
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL)))
+	browsertest.WaitFor(t, ctx, `window.seqs.length === 1 && document.querySelectorAll("#quotes tr").length === 6`)
+	seqs, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`window.seqs`))
+	require.NoError(t, err)
+	msgs, err := b.Read(context.Background(), topic, "", 1)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	assert.Contains(t, string(msgs[0].Data), `"seq":`+strconv.Itoa(seqs[0])+`,`, "the newest tick: %s", msgs[0].Data)
+	require.NoError(t, m.publish(context.Background(), b))
+	browsertest.WaitFor(t, ctx, `window.seqs.length === 2 && window.seqs[1] === window.seqs[0] + 1`)
+}
