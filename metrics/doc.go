@@ -52,7 +52,7 @@
 // WebSocket; the poll and long-poll clients open none), Delivered per
 // message received (Bytes its Data) and Reset per expired signal received,
 // with Transport "<transport>-client". The webhook Dispatcher reports WebhookAttempt per
-// POST, WebhookRetry per retry scheduled, WebhookDeadLetter, WebhookBreaker
+// POST, WebhookRetry per retry scheduled, WebhookDeadLetter, WebhookBreaker, WebhookDisabled
 // per transition, Lag per endpoint and CursorStoreError; the webhook
 // Receiver reports Refused ("signature", "replay"). Brokers report the Bus*
 // Kinds, mostly through bus.Hub, and broker adapters BrokerRoundTrip per

@@ -204,6 +204,8 @@ var instruments = []Instrument{
 		Labels: l(LabelState), Updates: u(WebhookBreaker, ValueOne)},
 	{Name: "webhook_breakers_open", Help: "Endpoints whose circuit breaker is not closed now.", Type: Gauge, Unit: "{endpoint}",
 		Updates: u(WebhookBreaker, ValueN)},
+	{Name: "webhook_endpoints_disabled_total", Help: "Endpoints the dispatcher disabled, by reason (gone: a 410; failing: no success for DisableAfter).", Type: Counter, Unit: "{endpoint}",
+		Labels: l(LabelReason), Updates: u(WebhookDisabled, ValueOne)},
 }
 
 // Instruments returns every metric the adapters make, in a fresh slice the

@@ -144,6 +144,11 @@ const (
 	// Metrics: webhook_breaker_transitions_total{state},
 	// webhook_breakers_open +N.
 	WebhookBreaker
+	// WebhookDisabled: the Dispatcher disabled an endpoint. Topic,
+	// Outcome why: OutcomeGone (it answered 410 Gone) or ReasonFailing
+	// (its deliveries failed without a success for DisableAfter).
+	// Metrics: webhook_endpoints_disabled_total{reason}.
+	WebhookDisabled
 )
 
 var kindNames = map[Kind]string{
@@ -167,6 +172,7 @@ var kindNames = map[Kind]string{
 	WebhookRetry:      "WebhookRetry",
 	WebhookDeadLetter: "WebhookDeadLetter",
 	WebhookBreaker:    "WebhookBreaker",
+	WebhookDisabled:   "WebhookDisabled",
 }
 
 // String returns the Kind's name, e.g. "ConnOpened".

@@ -115,6 +115,9 @@ const (
 	OutcomeRetry  = "retry"  // failed; another attempt is scheduled
 	OutcomeFailed = "failed" // failed; no attempt is left (the message is dead-lettered)
 	OutcomeGone   = "gone"   // the endpoint answered 410 Gone and was disabled
+
+	// Why a webhook endpoint was disabled, besides OutcomeGone.
+	ReasonFailing = "failing" // its deliveries failed without a success for too long
 )
 
 // StatusClass returns the class of an HTTP status code as a label value:

@@ -128,7 +128,7 @@ func TestInstruments(t *testing.T) {
 	for _, k := range allKinds() {
 		assert.True(t, updated[k], "%v updates no instrument", k)
 	}
-	assert.Len(t, allKinds(), 20)
+	assert.Len(t, allKinds(), 21)
 
 	// The caller's copy is its own.
 	ins[0].Labels[0] = metrics.LabelOp

@@ -591,11 +591,16 @@ func (d *Dispatcher) drain(ctx context.Context, e *endpoint, sub bus.Subscriptio
 			d.mu.Lock()
 			e.disabled = true
 			d.mu.Unlock()
+			reason := metrics.OutcomeGone
 			if errors.Is(p.err, ErrFailing) {
+				reason = metrics.ReasonFailing
 				d.logError(ctx, "endpoint disabled", e.ep.ID, p.err)
 				if d.OnError != nil {
 					d.OnError(e.ep.ID, p.err)
 				}
+			}
+			if d.Metrics != nil {
+				d.Metrics.Record(metrics.Event{Kind: metrics.WebhookDisabled, Transport: transport, Topic: e.ep.Topic, Outcome: reason})
 			}
 			d.disableInRegistry(ctx, e)
 		}

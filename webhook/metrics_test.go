@@ -78,6 +78,7 @@ func TestDispatcherMetrics(t *testing.T) {
 	assert.Equal(t, map[int]int{200: 2, 500: 5, 410: 1}, statuses)
 	assert.Equal(t, 4, rec.Count(metrics.WebhookRetry, metrics.Event{Topic: "orders"}))
 	assert.Equal(t, 1, rec.Count(metrics.WebhookDeadLetter, metrics.Event{Topic: "orders"}))
+	assert.Equal(t, 1, rec.Count(metrics.WebhookDisabled, metrics.Event{Topic: "orders", Outcome: metrics.OutcomeGone}))
 
 	// Breaker: closed→open (+1), half-open, closed (-1); open (+1),
 	// half-open, open again; half-open, closed (-1).

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/pushpull/pushpull/bus"
+	"github.com/pushpull/pushpull/metrics"
+	"github.com/pushpull/pushpull/metrics/metricstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -436,8 +438,9 @@ func TestFailingTooLongDisables(t *testing.T) {
 	store := NewMemoryStore()
 	ctx := context.Background()
 	var failing atomic.Int32
+	rec := &metricstest.Recorder{}
 	d := &Dispatcher{Broker: b, Sender: fastSender(100), Store: store, RegistryPoll: 20 * time.Millisecond,
-		BreakerThreshold: 1000, DisableAfter: 150 * time.Millisecond,
+		BreakerThreshold: 1000, DisableAfter: 150 * time.Millisecond, Metrics: rec,
 		OnError: func(id string, err error) {
 			if id == "shop" && errors.Is(err, ErrFailing) {
 				failing.Add(1)
@@ -453,6 +456,7 @@ func TestFailingTooLongDisables(t *testing.T) {
 		return err == nil && c.Disabled
 	})
 	assert.Equal(t, int32(1), failing.Load())
+	assert.Equal(t, 1, rec.Count(metrics.WebhookDisabled, metrics.Event{Topic: "nums", Outcome: metrics.ReasonFailing}))
 	dls, err := store.ListDeadLetters(ctx, DeadLetterQuery{Endpoint: "shop"})
 	require.NoError(t, err)
 	assert.Empty(t, dls, "the message it stopped at is not a dead letter")

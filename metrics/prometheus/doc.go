@@ -50,6 +50,7 @@
 //	webhook_dead_letters_total{topic_class}                  counter   WebhookDeadLetter
 //	webhook_breaker_transitions_total{state}                 counter   WebhookBreaker
 //	webhook_breakers_open                                    gauge     WebhookBreaker (+1 opened, -1 closed)
+//	webhook_endpoints_disabled_total{reason}                 counter   WebhookDisabled
 //
 // Series appear once first updated.
 package prometheus
