@@ -84,6 +84,11 @@ func (d *Dispatcher) retry(ctx context.Context, e *endpoint, dv Delivery, dl *De
 	b := s.backOff()
 	var log []Attempt
 	for n := 1; ; n++ {
+		if live && d.stopping(e) {
+			// Another delivery of the endpoint found it failing for
+			// DisableAfter: start no attempt that could still succeed.
+			return log, d.failingTooLong(e)
+		}
 		if err := d.admit(ctx, e, live); err != nil {
 			return log, err
 		}
@@ -94,13 +99,16 @@ func (d *Dispatcher) retry(ctx context.Context, e *endpoint, dv Delivery, dl *De
 		}
 		s.log(ctx, &a)
 		log = append(log, a)
+		// Failing for DisableAfter stops the endpoint, also when this
+		// attempt ended the delivery (no retry left, or none can help),
+		// but not for a 410, which disables it anyway.
+		if live && !a.OK() && !errors.Is(err, ErrGone) && ctx.Err() == nil {
+			if ferr := d.failingTooLong(e); ferr != nil {
+				return log, ferr
+			}
+		}
 		if a.OK() || err != nil {
 			return log, err
-		}
-		if live {
-			if since, ok := d.failingTooLong(e); ok {
-				return log, fmt.Errorf("%w: endpoint %q: no delivery succeeded since %s", ErrFailing, e.ep.ID, since.Format(time.RFC3339))
-			}
 		}
 		if err := sleep(ctx, a.Next); err != nil {
 			return log, err
@@ -186,17 +194,32 @@ func (d *Dispatcher) breakerThreshold() int {
 	return DefaultBreakerThreshold
 }
 
-// failingTooLong reports whether the endpoint's attempts have failed
-// without a success for DisableAfter, and since when.
-func (d *Dispatcher) failingTooLong(e *endpoint) (time.Time, bool) {
+// failingTooLong returns an error wrapping ErrFailing once the endpoint's
+// attempts have failed without a success for DisableAfter (or it was
+// found so already: e.stopping), nil before. Once it has, every delivery of
+// the endpoint stops before its next attempt, so that the one the cursor
+// waits for ends too.
+func (d *Dispatcher) failingTooLong(e *endpoint) error {
 	if d.DisableAfter < 0 {
-		return time.Time{}, false
+		return nil
 	}
 	after := durationOr(d.DisableAfter, DefaultDisableAfter)
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	since := e.failing[stepSend].since
-	d.mu.Unlock()
-	return since, !since.IsZero() && !d.sender.now().Before(since.Add(after))
+	if !e.stopping && (since.IsZero() || d.sender.now().Before(since.Add(after))) {
+		return nil
+	}
+	e.stopping = true
+	return fmt.Errorf("%w: endpoint %q: no delivery succeeded since %s", ErrFailing, e.ep.ID, since.Format(time.RFC3339))
+}
+
+// stopping reports whether a delivery of the endpoint found it failing
+// for DisableAfter.
+func (d *Dispatcher) stopping(e *endpoint) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return e.stopping
 }
 
 func (d *Dispatcher) breakerCooldown() time.Duration {

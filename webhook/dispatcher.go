@@ -89,8 +89,10 @@ type Dispatcher struct {
 	// them: its delivery stops at the message it was trying (which is not
 	// dead-lettered), the endpoint is disabled, in the Registry for one of
 	// the Registry, and OnError hears of it with ErrFailing. Enable it to
-	// resume from that message. Zero means DefaultDisableAfter (five
-	// days); a negative value never disables.
+	// resume from that message. The count lives in the instance: a restart
+	// or another instance taking the endpoint over starts it again. Zero
+	// means DefaultDisableAfter (five days); a negative value never
+	// disables.
 	DisableAfter time.Duration
 	// MaxLog is how many recent deliveries per endpoint Deliveries keeps.
 	// Zero means DefaultMaxLog.
@@ -204,6 +206,7 @@ type endpoint struct {
 	cursor    string         // the position last stored
 	breaker   string         // the circuit's state, as reported to Metrics; "" is closed
 	failing   [nSteps]streak // failures going on, per step
+	stopping  bool           // failing for DisableAfter: its deliveries stop
 	limiter   *tokenBucket   // the endpoint's rate limit; nil for none
 	// Of an endpoint of the Registry: its Version, and the configuration
 	// (nil for an endpoint of Add).
@@ -335,6 +338,7 @@ func (d *Dispatcher) Enable(id string) error {
 	}
 	e.disabled, e.started, e.failures, e.openUntil = false, false, 0, time.Time{}
 	e.failing[stepSend] = streak{} // DisableAfter counts from here
+	e.stopping = false
 	closed := d.closeBreaker(e)
 	d.wake()
 	d.mu.Unlock()

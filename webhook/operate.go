@@ -441,7 +441,10 @@ func (d *Dispatcher) Recover(ctx context.Context, endpointID string, since time.
 			reportProgress(ctx, n)
 			// Delivered: its dead letter goes even if ctx ends now, or the
 			// next recovery would send it again.
-			if err := d.forget(context.WithoutCancel(ctx), endpointID, dl.Delivery); err != nil {
+			sctx, cancel := storeContext(ctx)
+			err := d.forget(sctx, endpointID, dl.Delivery)
+			cancel()
+			if err != nil {
 				return n, err
 			}
 		}

@@ -486,3 +486,25 @@ func TestFailingTooLongDisables(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, dis)
 }
+
+// Deliveries that end at once, with an error no retry fixes (here the
+// SSRF guard refusing loopback), count toward DisableAfter too: the first
+// message is a dead letter, the one after DisableAfter stops the endpoint.
+func TestFailingTooLongCountsFatalErrors(t *testing.T) {
+	t.Parallel()
+	b := &bus.Memory{}
+	defer b.Close()
+	srv := newFlakyServer(t, Secrets(Secret("k1")))
+	d := &Dispatcher{Broker: b, Sender: &Sender{Timeout: 100 * time.Millisecond}, DisableAfter: 50 * time.Millisecond}
+	require.NoError(t, d.Add(Endpoint{ID: "guarded", URL: srv.URL(), Keys: Secrets(Secret("k1")), Topic: "nums"}))
+	stop := runDispatcher(d)
+	defer func() { require.NoError(t, stop()) }()
+	eventually(t, "running", func() bool { st, err := d.Status("guarded"); return err == nil && st.Running })
+	publish(t, b, "nums", 0, 1, evenOdd)
+	eventually(t, "a dead letter", func() bool { return len(d.DeadLetters()) == 1 })
+	time.Sleep(60 * time.Millisecond)
+	publish(t, b, "nums", 1, 2, evenOdd)
+	eventually(t, "disabled", func() bool { dis, err := d.Disabled("guarded"); return err == nil && dis })
+	assert.Len(t, d.DeadLetters(), 1, "the message it stopped at is not a dead letter")
+	assert.Contains(t, d.DeadLetters()[0].Error, "forbidden address")
+}
