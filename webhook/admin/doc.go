@@ -187,9 +187,10 @@
 // position no longer in the history 410. Reading an operation needs
 // Subscribe on its endpoint, cancelling it Publish.
 //
-// An endpoint runs one operation at a time, since two would send its
-// messages twice and out of order: another is answered 409 conflict with
-// the running one's Location. At most Handler.MaxOperations (8) run at
+// An endpoint runs one recovery or replay at a time, within a request or
+// not, since two would send its messages twice and out of order: another
+// is answered 409 conflict with the running one's Location (those run
+// within their request are listed too). At most Handler.MaxOperations (8) run at
 // once in all, more are answered 429 too_many_operations with
 // Retry-After. A finished operation can be read for Handler.OperationTTL
 // (an hour); each endpoint keeps its latest MaxFinishedOperations (100).

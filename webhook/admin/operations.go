@@ -72,7 +72,8 @@ type OperationList struct {
 type operation struct {
 	mu     sync.Mutex
 	op     Operation
-	cancel context.CancelFunc
+	async  bool // Prefer: respond-async; else it runs within its request
+	cancel func()
 	done   chan struct{} // closed once it ended
 }
 
@@ -153,19 +154,12 @@ type runFunc func(ctx context.Context, d *webhook.Dispatcher) (int, error)
 type checkFunc func(ctx context.Context, d *webhook.Dispatcher, topic string) error
 
 // operate serves a recover or replay: within the request, or, with
-// Prefer: respond-async, as an operation answered 202 at once.
+// Prefer: respond-async, as an operation answered 202 at once. Either way
+// it is an operation of the endpoint, which runs one at a time.
 func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op Operation, run runFunc, check checkFunc, answer func(n int) any) error {
 	d, err := h.dispatcher()
 	if err != nil {
 		return err
-	}
-	if !respondAsync(r) {
-		n, err := run(r.Context(), d)
-		if err != nil {
-			return operationError(err)
-		}
-		writeJSON(w, http.StatusOK, answer(n))
-		return nil
 	}
 	// What would fail at once is answered now, not as an operation.
 	st, err := d.Status(op.Endpoint)
@@ -184,10 +178,24 @@ func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op Operation, 
 			return operationError(err)
 		}
 	}
-	o, err := h.start(op, d, run)
+	async := respondAsync(r)
+	parent := context.WithoutCancel(r.Context())
+	if !async {
+		parent = r.Context() // a client that goes away stops it
+	}
+	o, ctx, err := h.register(op, async, parent)
 	if err != nil {
 		return err
 	}
+	if !async {
+		n, err := h.finish(o, ctx, run, d)
+		if err != nil {
+			return operationError(err)
+		}
+		writeJSON(w, http.StatusOK, answer(n))
+		return nil
+	}
+	go func() { _, _ = h.finish(o, ctx, run, d) }()
 	snap := o.snapshot()
 	w.Header().Set("Location", "operations/"+snap.ID)
 	w.Header().Set("Preference-Applied", "respond-async")
@@ -195,13 +203,17 @@ func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op Operation, 
 	return nil
 }
 
-// start registers op and runs it on a goroutine of its own.
-func (h *Handler) start(op Operation, d *webhook.Dispatcher, run runFunc) (*operation, error) {
+// register records op as running, unless another operation of its
+// endpoint runs (409) or, for an async one, MaxOperations async ones run
+// (429), and returns it with the context it runs in: parent's values,
+// ended by DELETE, by Close, and for a run within a request by the
+// request's end. The caller must call finish.
+func (h *Handler) register(op Operation, async bool, parent context.Context) (*operation, context.Context, error) {
 	ops := h.ops()
 	ops.mu.Lock()
 	defer ops.mu.Unlock()
 	if ops.closed {
-		return nil, errorf(http.StatusServiceUnavailable, codeUnavailable, "the API is shutting down")
+		return nil, nil, errorf(http.StatusServiceUnavailable, codeUnavailable, "the API is shutting down")
 	}
 	h.pruneLocked(ops)
 	running := 0
@@ -212,57 +224,66 @@ func (h *Handler) start(op Operation, d *webhook.Dispatcher, run runFunc) (*oper
 		if o.op.Endpoint == op.Endpoint {
 			// Two at once would deliver the endpoint's messages twice,
 			// out of order.
-			return nil, &Error{Status: http.StatusConflict, Code: codeConflict,
+			return nil, nil, &Error{Status: http.StatusConflict, Code: codeConflict,
 				Message: "operation " + o.op.ID + " of this endpoint is running: wait for it to end, or cancel it",
 				header:  http.Header{"Location": {"operations/" + o.op.ID}}}
 		}
-		running++
+		if o.async {
+			running++
+		}
 	}
-	if running >= h.maxOperations() {
-		return nil, &Error{Status: http.StatusTooManyRequests, Code: codeTooMany,
+	if async && running >= h.maxOperations() {
+		return nil, nil, &Error{Status: http.StatusTooManyRequests, Code: codeTooMany,
 			Message: "too many operations running: wait for one to end", header: http.Header{"Retry-After": {"10"}}}
 	}
 	op.ID = newOperationID()
 	op.State = OpRunning
 	op.Started = h.now()
-	ctx, cancel := context.WithCancel(ops.ctx)
-	o := &operation{op: op, cancel: cancel, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(parent)
+	stop := context.AfterFunc(ops.ctx, cancel) // Close
+	o := &operation{op: op, async: async, done: make(chan struct{}),
+		cancel: func() { stop(); cancel() }}
 	ops.byID[op.ID] = o
 	ops.order = append(ops.order, o)
 	ops.wg.Add(1)
-	go func() {
-		defer ops.wg.Done()
-		defer close(o.done)
-		defer cancel()
-		ctx := webhook.WithProgress(ctx, func(n int) {
-			o.mu.Lock()
-			o.op.Delivered = n
-			o.mu.Unlock()
-		})
-		n, err := run(ctx, d)
-		var e *Error
-		if err != nil {
-			e = operationError(err)
-		}
+	ctx = webhook.WithProgress(ctx, func(n int) {
 		o.mu.Lock()
 		o.op.Delivered = n
-		o.op.Ended = h.now()
-		switch {
-		case err == nil:
-			o.op.State = OpSucceeded
-		case e.Code == codeInternal && ctx.Err() != nil:
-			// Not a failure of a delivery or of the history: stopped.
-			o.op.State = OpCanceled
-		default:
-			o.op.State, o.op.Status, o.op.Error = OpFailed, e.Status, e
-		}
-		failed := o.op.State == OpFailed && e.Code == codeInternal
 		o.mu.Unlock()
-		if failed && h.Logger != nil {
-			h.Logger.Error("webhook admin: operation failed", "operation", op.ID, "endpoint", op.Endpoint, "error", err)
-		}
-	}()
-	return o, nil
+	})
+	return o, ctx, nil
+}
+
+// finish runs o's work in ctx and records how it ended.
+func (h *Handler) finish(o *operation, ctx context.Context, run runFunc, d *webhook.Dispatcher) (int, error) {
+	ops := h.ops()
+	defer ops.wg.Done()
+	defer close(o.done)
+	defer o.cancel()
+	n, err := run(ctx, d)
+	var e *Error
+	if err != nil {
+		e = operationError(err)
+	}
+	o.mu.Lock()
+	o.op.Delivered = n
+	o.op.Ended = h.now()
+	switch {
+	case err == nil:
+		o.op.State = OpSucceeded
+	case e.Code == codeInternal && ctx.Err() != nil:
+		// Not a failure of a delivery or of the history: stopped.
+		o.op.State = OpCanceled
+	default:
+		o.op.State, o.op.Status, o.op.Error = OpFailed, e.Status, e
+	}
+	failed := o.op.State == OpFailed && e.Code == codeInternal
+	op := o.op
+	o.mu.Unlock()
+	if failed && h.Logger != nil {
+		h.Logger.Error("webhook admin: operation failed", "operation", op.ID, "endpoint", op.Endpoint, "error", err)
+	}
+	return n, err
 }
 
 func (o *operation) running() bool {

@@ -199,6 +199,8 @@ func TestOperationCancelFailLimitClose(t *testing.T) {
 	assert.Equal(t, http.StatusConflict, r.status, "%s", r.body)
 	assert.Equal(t, "conflict", r.errCode(t))
 	assert.Equal(t, "/endpoints/ep1/"+r.header.Get("Location"), path, "the running one")
+	r = s.do("POST", "/endpoints/ep1/recover", tokEP1, map[string]any{"since": time.Now()})
+	assert.Equal(t, http.StatusConflict, r.status, "a recovery within the request waits its turn too: %s", r.body)
 	r = s.do("POST", "/endpoints", tokOperator, map[string]any{"id": "ep2", "url": g.srv.URL, "topic": "orders"})
 	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 	r = s.do("POST", "/endpoints/ep2/replay", tokOperator, map[string]any{"from": bus.Oldest}, "Prefer", "respond-async")
