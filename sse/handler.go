@@ -519,36 +519,48 @@ func (h *Handler) subscribe(ctx context.Context, topic, cursor string) (bus.Subs
 	prelude = append(prelude, '\n')
 	var reset bool
 	fromClient := cursor != "" && cursor != bus.Latest
-	if !fromClient {
-		// No cursor: from the top. Latest: the newest message first, so
-		// the cursor before it (the top when the topic retains none). In
-		// both the client's Last-Event-ID is set from the start.
-		var err error
-		if cursor == "" {
-			cursor, err = h.Broker.Top(ctx, topic)
-		} else {
-			cursor, err = bus.LatestCursor(ctx, h.Broker, topic)
+	latest := cursor == bus.Latest
+	// No cursor: from the top. Latest: the newest message first, so the
+	// cursor before it (the top when the topic retains none). In both the
+	// client's Last-Event-ID is set from the start.
+	resolve := func() (string, error) {
+		if latest {
+			return bus.LatestCursor(ctx, h.Broker, topic)
 		}
-		if err != nil {
+		return h.Broker.Top(ctx, topic)
+	}
+	if !fromClient {
+		var err error
+		if cursor, err = resolve(); err != nil {
 			return nil, nil, err
 		}
-		prelude = append(prelude, "id: "...)
-		prelude = append(prelude, cursor...)
-		prelude = append(prelude, "\n\n"...)
 	}
 	for attempt := 0; ; attempt++ {
 		sub, err := h.Broker.Subscribe(ctx, topic, cursor)
 		if err == nil {
-			if reset {
+			switch {
+			case reset:
 				prelude = appendReset(prelude, cursor)
 				if h.Metrics != nil {
 					h.Metrics.Record(metrics.Event{Kind: metrics.Reset, Transport: transport, Topic: topic})
 				}
+			case !fromClient:
+				prelude = append(prelude, "id: "...)
+				prelude = append(prelude, cursor...)
+				prelude = append(prelude, "\n\n"...)
 			}
 			return sub, prelude, nil
 		}
 		if !errors.Is(err, bus.ErrCursorExpired) || attempt == 3 {
 			return nil, nil, err
+		}
+		if latest {
+			// The newest message left the history meanwhile (trimmed by
+			// newer ones, or expired): start with the newest again.
+			if cursor, err = resolve(); err != nil {
+				return nil, nil, err
+			}
+			continue
 		}
 		top, ok := bus.TopOf(err)
 		if !ok {

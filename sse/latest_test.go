@@ -68,3 +68,40 @@ func latest(t *testing.T, disableHijack bool) {
 		t.Fatal("nothing received")
 	}
 }
+
+// trimOnce publishes one message before the first Subscribe it passes on,
+// so that with HistorySize 1 the newest message LatestCursor found is
+// gone by then.
+type trimOnce struct {
+	*bus.Memory
+	done bool
+}
+
+func (b *trimOnce) Subscribe(ctx context.Context, topic, after string) (bus.Subscription, error) {
+	if !b.done {
+		b.done = true
+		if _, err := b.Memory.Publish(ctx, topic, bus.Message{Data: []byte("newer")}); err != nil {
+			return nil, err
+		}
+	}
+	return b.Memory.Subscribe(ctx, topic, after)
+}
+
+// When the newest message leaves the history between resolving latest and
+// subscribing, the stream starts with the newest one then, not a reset.
+func TestHandlerLatestTrimmedMeanwhile(t *testing.T) {
+	m := &bus.Memory{HistorySize: 1}
+	defer m.Close()
+	b := &trimOnce{Memory: m}
+	publish(t, m, "q", bus.Message{Data: []byte("old")})
+	srv := serve(t, &Handler{Broker: b, Retry: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/events/q?last_event_id=latest", nil)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	got := readUntil(t, bufio.NewReader(resp.Body), "data: newer\n\n")
+	assert.NotContains(t, got, "reset")
+	assert.NotContains(t, got, "data: old")
+}

@@ -356,6 +356,7 @@ func (c *Conn) attach(ctx context.Context, s *connSub, e *envelope) error {
 		}
 		cursor = latest
 	}
+	resolves := 0 // of Latest again, when the newest left the history meanwhile
 	hb, err := c.h.hub(ctx, e.Topic)
 	if err != nil {
 		return err
@@ -379,6 +380,17 @@ func (c *Conn) attach(ctx context.Context, s *connSub, e *envelope) error {
 			continue
 		}
 		msgs, err := c.h.Broker.Read(ctx, e.Topic, cursor, catchUpBatch)
+		if err != nil && e.After == bus.Latest && !acked && resolves < 3 && errors.Is(err, bus.ErrCursorExpired) {
+			// Trimmed by newer messages, or expired: start with the
+			// newest again.
+			resolves++
+			if cursor, err = bus.LatestCursor(ctx, c.h.Broker, e.Topic); err != nil {
+				return err
+			}
+			ack = encode(&envelope{Op: opAck, Ref: e.Ref, Topic: e.Topic, ID: cursor})
+			aheadChecked = false
+			continue
+		}
 		if err != nil {
 			return err
 		}

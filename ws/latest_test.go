@@ -1,6 +1,8 @@
 package ws
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,4 +47,36 @@ func TestSubscribeLatest(t *testing.T) {
 		t.Fatalf("unexpected %s", extra.ID)
 	default:
 	}
+}
+
+// trimOnce publishes one message before the first Read of a cursor it
+// passes on, so that with HistorySize 1 the newest message LatestCursor
+// found is gone by then.
+type trimOnce struct {
+	*bus.Memory
+	done atomic.Bool
+}
+
+func (b *trimOnce) Read(ctx context.Context, topic, after string, limit int) ([]bus.Message, error) {
+	if after != "" && !b.done.Swap(true) {
+		if _, err := b.Memory.Publish(ctx, topic, bus.Message{Data: []byte("newer")}); err != nil {
+			return nil, err
+		}
+	}
+	return b.Memory.Read(ctx, topic, after, limit)
+}
+
+// When the newest message leaves the history between resolving latest and
+// replaying it, the subscription starts with the newest one then.
+func TestSubscribeLatestTrimmedMeanwhile(t *testing.T) {
+	m := &bus.Memory{HistorySize: 1}
+	defer m.Close()
+	ctx := testCtx(t)
+	_, err := m.Publish(ctx, "q", bus.Message{Data: []byte("old")})
+	require.NoError(t, err)
+	_, url := newServer(t, &Handler{Broker: &trimOnce{Memory: m}})
+	c := connect(t, &Client{URL: url})
+	s, err := c.Subscribe(ctx, "q", bus.Latest)
+	require.NoError(t, err)
+	assert.Equal(t, "newer", string(recv(t, ctx, s).Data))
 }
