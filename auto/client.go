@@ -206,11 +206,17 @@ type transport struct {
 type negotiation struct {
 	transports []transport // in the order to try, filtered by Client.Transports
 	top        string
+	latest     string // the cursor of bus.Latest, when asked for
 }
 
-// negotiate asks the Handler for its transports and topic's top.
-func (c *Client) negotiate(ctx context.Context, topic string) (negotiation, error) {
-	base, err := c.route("negotiate", url.Values{"topic": {topic}})
+// negotiate asks the Handler for its transports and topic's top, and with
+// after bus.Latest for the cursor it resolves to.
+func (c *Client) negotiate(ctx context.Context, topic string, after ...string) (negotiation, error) {
+	q := url.Values{"topic": {topic}}
+	if len(after) > 0 && after[0] == bus.Latest {
+		q.Set("after", bus.Latest)
+	}
+	base, err := c.route("negotiate", q)
 	if err != nil {
 		return negotiation{}, err
 	}
@@ -236,7 +242,7 @@ func (c *Client) negotiate(ctx context.Context, topic string) (negotiation, erro
 	if c.Transports != nil {
 		order = c.Transports
 	}
-	n := negotiation{top: a.Top}
+	n := negotiation{top: a.Top, latest: a.Latest}
 	for _, name := range order {
 		if u, ok := offered[name]; ok && opener(name) != nil {
 			n.transports = append(n.transports, transport{name: name, url: u})

@@ -159,14 +159,15 @@ export class Client {
     }
   }
 
-  /** @param {string} topic @param {AbortSignal} [signal] */
-  async _negotiate(topic, signal) {
-    const n = await (await this._fetch(this._url("negotiate", { topic }), { signal })).json();
+  /** @param {string} topic @param {AbortSignal} [signal] @param {string} [after] */
+  async _negotiate(topic, signal, after) {
+    const q = after === "latest" ? { topic, after } : { topic };
+    const n = await (await this._fetch(this._url("negotiate", q), { signal })).json();
     const offered = new Map(n.transports.map((t) => [t.name, new URL(t.url, this._url("negotiate"))]));
     const order = this.opts.transports || n.transports.map((t) => t.name);
     const ts = order.filter((t) => offered.has(t) && OPEN[t]).map((name) => ({ name, url: offered.get(name) }));
     if (!ts.length) throw new Error("pushpull: the server offers none of " + order);
-    return { transports: ts, top: n.top };
+    return { transports: ts, top: n.top, latest: n.latest };
   }
 
   /**
@@ -235,11 +236,15 @@ export class Subscription {
   }
 
   async _start() {
-    const n = await this.c._negotiate(this.topic);
+    const n = await this.c._negotiate(this.topic, undefined, this.cursor);
     this.transports = n.transports;
     if (this.cursor === "") {
       this.cursor = n.top;
       this.last = parseID(n.top);
+    } else if (this.cursor === "latest" && n.latest) {
+      // Every transport starts after the same newest message.
+      this.cursor = n.latest;
+      this.last = parseID(n.latest);
     }
     await this._openFrom(0, true);
   }

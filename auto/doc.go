@@ -32,7 +32,10 @@
 // adds "top", the topic's newest ID (bus.Origin when it has none): the
 // clients start "new messages only" subscriptions after it, so every
 // transport they may switch to resumes from the same position, and probe
-// with it (below). Errors are the JSON bodies of package poll.
+// with it (below). With after=latest too it adds "latest", the cursor the
+// topic's newest message follows (bus.LatestCursor): subscriptions that
+// start with bus.Latest start every transport after it, for the same
+// reason. Errors are the JSON bodies of package poll.
 //
 // The publish route takes a JSON body with the fields of a ws publish frame,
 // {"type":"…","data":"text"} or {"data64":"base64 bytes"}, optionally

@@ -269,6 +269,7 @@ type negotiateAnswer struct {
 	Transports []negotiateTransport `json:"transports"`
 	Publish    string               `json:"publish,omitempty"`
 	Top        string               `json:"top,omitempty"`
+	Latest     string               `json:"latest,omitempty"`
 }
 
 type negotiateTransport struct {
@@ -325,6 +326,15 @@ func (h *Handler) serveNegotiate(w http.ResponseWriter, r *http.Request) {
 		var a negotiateAnswer
 		_ = json.Unmarshal(h.negotiate, &a)
 		a.Top = top
+		if r.URL.Query().Get("after") == bus.Latest {
+			// Resolved once here, so every transport the client may
+			// switch to starts from the same position.
+			if a.Latest, err = bus.LatestCursor(r.Context(), h.Broker, topic); err != nil {
+				h.logError("auto: negotiate: latest", topic, err)
+				pollwire.WriteError(w, err, time.Second)
+				return
+			}
+		}
 		body, _ = json.Marshal(a)
 	}
 	w.Header().Set("Content-Type", pollwire.ContentType)

@@ -2,6 +2,7 @@ package auto_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -44,4 +45,35 @@ func TestSubscribeLatestEveryTransport(t *testing.T) {
 			}
 		})
 	}
+}
+
+// negotiate with after=latest resolves it once, for every transport the
+// client may switch to: the cursor the newest message follows, or the top
+// of a topic with none.
+func TestNegotiateLatest(t *testing.T) {
+	b := &bus.Memory{}
+	defer b.Close()
+	srv := newServer(t, &auto.Handler{Broker: b})
+	var answer struct{ Top, Latest string }
+	read := func(q string) {
+		status, body := get(t, srv.URL+"/negotiate?"+q)
+		require.Equal(t, 200, status, body)
+		answer.Top, answer.Latest = "", ""
+		require.NoError(t, json.Unmarshal([]byte(body), &answer))
+	}
+	read("topic=q&after=latest")
+	assert.Equal(t, bus.Origin, answer.Latest, "no message: the top")
+	var last bus.Message
+	for range 3 {
+		m, err := b.Publish(context.Background(), "q", bus.Message{Data: []byte("v")})
+		require.NoError(t, err)
+		last = m
+	}
+	read("topic=q&after=latest")
+	p, err := bus.ParseID(last.ID)
+	require.NoError(t, err)
+	assert.Equal(t, bus.Position{Epoch: p.Epoch, Offset: p.Offset - 1}.ID(), answer.Latest)
+	assert.Equal(t, last.ID, answer.Top)
+	read("topic=q")
+	assert.Empty(t, answer.Latest, "only when asked")
 }

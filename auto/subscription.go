@@ -108,11 +108,19 @@ func (c *Client) Subscribe(ctx context.Context, topic, after string) (bus.Subscr
 func (s *Subscription) start(ctx context.Context, after string) (*inner, error) {
 	bo := retry.NewBackOff(500*time.Millisecond, 30*time.Second)
 	for {
-		n, err := s.c.negotiate(ctx, s.topic)
+		n, err := s.c.negotiate(ctx, s.topic, after)
 		if err == nil {
 			s.transports = n.transports
-			if after == "" && s.tracker.Cursor() == "" {
-				if err := s.tracker.Reach(n.top); err != nil {
+			pin := ""
+			switch {
+			case after == "" && s.tracker.Cursor() == "":
+				pin = n.top
+			case after == bus.Latest && s.tracker.Cursor() == bus.Latest && n.latest != "":
+				// Every transport starts after the same newest message.
+				pin = n.latest
+			}
+			if pin != "" {
+				if err := s.tracker.Reach(pin); err != nil {
 					return nil, fmt.Errorf("auto: negotiate: %w", err)
 				}
 			}
