@@ -6,9 +6,10 @@ import "context"
 // message, then every message that follows it. A dashboard that shows a
 // value and keeps it up to date subscribes with it, and gets the value at
 // once instead of at the next change. It is not a message ID: a broker's
-// Subscribe and Read refuse it. The transports resolve it with
-// LatestCursor (sse's last_event_id=latest, ws's "after":"latest", poll's
-// and longpoll's after=latest, and their clients).
+// Subscribe and Read refuse it. The transports resolve it (sse's
+// last_event_id=latest, ws's "after":"latest", poll's and longpoll's
+// after=latest, auto's negotiate, and their clients), sse, ws and auto with
+// LatestCursor.
 const Latest = "latest"
 
 // LatestCursor resolves Latest on topic: it returns the cursor that the

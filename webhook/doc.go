@@ -215,7 +215,7 @@
 // [Dispatcher.DisableAfter] (five days, as Svix does; [ErrFailing]): it
 // stops at the message it was trying, which enabling it delivers first.
 // Endpoints given to [Dispatcher.Add] in code work beside them. A
-// [SecretCipher] seals the secrets a store keeps (the Redis and
+// [SecretCipher] seals the secrets (and header values) a store keeps (the Redis and
 // PostgreSQL stores' Secrets field), so that no copy of the database
 // holds one in the clear.
 //

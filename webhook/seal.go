@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -26,8 +27,11 @@ var ErrSealed = errors.New("webhook: cannot open sealed secret")
 
 // A SecretCipher seals endpoint secrets for storage, so that a copy of
 // the database (a backup, a replica, a leaked dump) holds no secret in
-// the clear: AES-256-GCM under its first key, with the endpoint's ID as
-// additional data, so a sealed secret moved to another endpoint does not
+// the clear: the signing secrets and the values of the extra headers
+// (which often carry credentials of the receiver, like Authorization).
+// It uses AES-256-GCM under its first key, with the endpoint's ID (and a
+// header's name) as additional data, so a sealed value copied into
+// another endpoint's configuration, or under another header, does not
 // open. It opens what any of its keys sealed: to rotate, put a new key
 // first and keep the old ones until every endpoint has been written again
 // (every change of an endpoint, a rotation of its secret included, seals
@@ -78,41 +82,39 @@ func NewSecretCipher(keys ...[]byte) (*SecretCipher, error) {
 	return c, nil
 }
 
-// Seal returns a copy of cfg whose secrets are sealed under c's first
-// key; secrets sealed already are sealed anew (under the first key). A
-// nil c returns cfg unchanged.
+// Seal returns a copy of cfg whose secrets and header values are sealed
+// under c's first key; values sealed already are sealed anew (under the
+// first key). A nil c returns cfg unchanged.
 func (c *SecretCipher) Seal(cfg EndpointConfig) (EndpointConfig, error) {
-	if c == nil || len(cfg.Secrets) == 0 {
+	if c == nil || len(cfg.Secrets) == 0 && len(cfg.Headers) == 0 {
 		return cfg, nil
 	}
 	out := cfg.Clone()
-	k := c.keys[0]
+	var err error
 	for i, s := range out.Secrets {
-		plain := s.Secret
-		if strings.HasPrefix(plain, SealedPrefix) {
-			var err error
-			if plain, err = c.open(cfg.ID, plain); err != nil {
-				return EndpointConfig{}, err
-			}
-		}
-		nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(plain)+k.aead.Overhead())
-		if _, err := rand.Read(nonce); err != nil {
+		if out.Secrets[i].Secret, err = c.seal(cfg.ID, s.Secret); err != nil {
 			return EndpointConfig{}, err
 		}
-		sealed := k.aead.Seal(nonce, nonce, []byte(plain), []byte(cfg.ID))
-		out.Secrets[i].Secret = SealedPrefix + k.id + "_" + base64.RawURLEncoding.EncodeToString(sealed)
+	}
+	for name, v := range out.Headers {
+		if out.Headers[name], err = c.seal(headerData(cfg.ID, name), v); err != nil {
+			return EndpointConfig{}, err
+		}
 	}
 	return out, nil
 }
 
-// Open returns a copy of cfg whose sealed secrets are opened; secrets in
-// the clear are left as they are. A sealed secret that does not open
-// (see ErrSealed), or any sealed secret when c is nil, is an error that
-// wraps ErrSealed.
+// Open returns a copy of cfg whose sealed secrets and header values are
+// opened; values in the clear are left as they are. A sealed value that
+// does not open (see ErrSealed), or any sealed value when c is nil, is an
+// error that wraps ErrSealed.
 func (c *SecretCipher) Open(cfg EndpointConfig) (EndpointConfig, error) {
 	sealed := false
 	for _, s := range cfg.Secrets {
 		sealed = sealed || strings.HasPrefix(s.Secret, SealedPrefix)
+	}
+	for _, v := range cfg.Headers {
+		sealed = sealed || strings.HasPrefix(v, SealedPrefix)
 	}
 	if !sealed {
 		return cfg, nil
@@ -121,28 +123,66 @@ func (c *SecretCipher) Open(cfg EndpointConfig) (EndpointConfig, error) {
 		return EndpointConfig{}, fmt.Errorf("%w: endpoint %q has sealed secrets and the store no SecretCipher", ErrSealed, trunc(cfg.ID))
 	}
 	out := cfg.Clone()
+	var err error
 	for i, s := range out.Secrets {
-		if !strings.HasPrefix(s.Secret, SealedPrefix) {
-			continue
+		if strings.HasPrefix(s.Secret, SealedPrefix) {
+			if out.Secrets[i].Secret, err = c.open(cfg.ID, s.Secret); err != nil {
+				return EndpointConfig{}, err
+			}
 		}
-		plain, err := c.open(cfg.ID, s.Secret)
-		if err != nil {
-			return EndpointConfig{}, err
+	}
+	for name, v := range out.Headers {
+		if strings.HasPrefix(v, SealedPrefix) {
+			if out.Headers[name], err = c.open(headerData(cfg.ID, name), v); err != nil {
+				return EndpointConfig{}, err
+			}
 		}
-		out.Secrets[i].Secret = plain
 	}
 	return out, nil
 }
 
-// open opens one sealed secret of the endpoint id.
+// headerData is the additional data of the header name of the endpoint
+// id: its ID and the name, which no endpoint ID contains a NUL of.
+func headerData(id, name string) string {
+	return id + "\x00" + http.CanonicalHeaderKey(name)
+}
+
+// sealedWhat names the value of the additional data id in errors.
+func sealedWhat(id string) string {
+	if ep, header, ok := strings.Cut(id, "\x00"); ok {
+		return fmt.Sprintf("endpoint %q, header %q", trunc(ep), trunc(header))
+	}
+	return fmt.Sprintf("endpoint %q", trunc(id))
+}
+
+// seal seals value (opening it first when it is sealed) under the first
+// key, with data as additional data.
+func (c *SecretCipher) seal(data, value string) (string, error) {
+	if strings.HasPrefix(value, SealedPrefix) {
+		var err error
+		if value, err = c.open(data, value); err != nil {
+			return "", err
+		}
+	}
+	k := c.keys[0]
+	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(value)+k.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	sealed := k.aead.Seal(nonce, nonce, []byte(value), []byte(data))
+	return SealedPrefix + k.id + "_" + base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// open opens one sealed value whose additional data is id (the endpoint's
+// ID, with a header's name for a header).
 func (c *SecretCipher) open(id, sealed string) (string, error) {
 	keyID, body, ok := strings.Cut(strings.TrimPrefix(sealed, SealedPrefix), "_")
 	if !ok {
-		return "", fmt.Errorf("%w: endpoint %q: malformed", ErrSealed, trunc(id))
+		return "", fmt.Errorf("%w: %s: malformed", ErrSealed, sealedWhat(id))
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(body)
 	if err != nil {
-		return "", fmt.Errorf("%w: endpoint %q: malformed", ErrSealed, trunc(id))
+		return "", fmt.Errorf("%w: %s: malformed", ErrSealed, sealedWhat(id))
 	}
 	for _, k := range c.keys {
 		if k.id != keyID {
@@ -150,13 +190,13 @@ func (c *SecretCipher) open(id, sealed string) (string, error) {
 		}
 		n := k.aead.NonceSize()
 		if len(raw) < n+k.aead.Overhead() {
-			return "", fmt.Errorf("%w: endpoint %q: malformed", ErrSealed, trunc(id))
+			return "", fmt.Errorf("%w: %s: malformed", ErrSealed, sealedWhat(id))
 		}
 		plain, err := k.aead.Open(nil, raw[:n], raw[n:], []byte(id))
 		if err != nil {
-			return "", fmt.Errorf("%w: endpoint %q: changed, or sealed for another endpoint", ErrSealed, trunc(id))
+			return "", fmt.Errorf("%w: %s: changed, or sealed for another endpoint", ErrSealed, sealedWhat(id))
 		}
 		return string(plain), nil
 	}
-	return "", fmt.Errorf("%w: endpoint %q: sealed under key %s, which the cipher does not have", ErrSealed, trunc(id), trunc(keyID))
+	return "", fmt.Errorf("%w: %s: sealed under key %s, which the cipher does not have", ErrSealed, sealedWhat(id), trunc(keyID))
 }

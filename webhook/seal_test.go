@@ -15,7 +15,8 @@ func sealKey(b byte) []byte { return bytes.Repeat([]byte{b}, webhook.SecretCiphe
 
 func sealConfig(id string) webhook.EndpointConfig {
 	return webhook.EndpointConfig{ID: id, URL: "https://shop.example/hooks", Topic: "orders",
-		Secrets: []webhook.SecretConfig{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, {Secret: "whsec_QUJDQUJDQUJDQUJD"}}}
+		Secrets: []webhook.SecretConfig{{Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, {Secret: "whsec_QUJDQUJDQUJDQUJD"}},
+		Headers: map[string]string{"Authorization": "Bearer tok-9d2e", "X-Tenant": "shop"}}
 }
 
 // Seal hides every secret under the first key, leaves the rest of the
@@ -32,7 +33,11 @@ func TestSecretCipherRoundTrip(t *testing.T) {
 		assert.True(t, strings.HasPrefix(s.Secret, webhook.SealedPrefix), s.Secret)
 		assert.NotContains(t, s.Secret, strings.TrimPrefix(cfg.Secrets[i].Secret, "whsec_"))
 	}
-	sealed.Secrets[0].NotAfter = cfg.Secrets[0].NotAfter
+	for name, v := range sealed.Headers {
+		assert.True(t, strings.HasPrefix(v, webhook.SealedPrefix), name)
+		assert.NotContains(t, v, cfg.Headers[name])
+	}
+	assert.Equal(t, "Bearer tok-9d2e", cfg.Headers["Authorization"], "the argument is not changed")
 	assert.Equal(t, cfg.URL, sealed.URL)
 	again, err := c.Seal(cfg)
 	require.NoError(t, err)
@@ -70,6 +75,11 @@ func TestSecretCipherRefuses(t *testing.T) {
 	moved.ID = "ep_2"
 	_, err = a.Open(moved)
 	assert.ErrorIs(t, err, webhook.ErrSealed, "moved to another endpoint")
+	swapped := sealed.Clone()
+	swapped.Headers["X-Tenant"] = sealed.Headers["Authorization"]
+	_, err = a.Open(swapped)
+	assert.ErrorIs(t, err, webhook.ErrSealed, "moved under another header")
+	assert.Contains(t, err.Error(), `header "X-Tenant"`)
 	for _, tamper := range []func(string) string{
 		func(s string) string { return s[:len(s)-2] + "AA" },
 		func(s string) string { return s[:len(webhook.SealedPrefix)+12] },

@@ -76,9 +76,10 @@
 //   - time: when the message was stored, RFC 3339 with nanoseconds, UTC.
 //
 // A subscribe is answered by an ack whose id is the cursor the subscription
-// starts after: the given after, or, for an absent after, the topic's top at
-// that moment (for "latest", the cursor its newest message follows) (a client that reconnects before any message arrives resumes
-// from it, and so misses nothing). The ack precedes every message of the
+// starts after: the given after; for an absent after, the topic's top at
+// that moment; for "latest", the cursor its newest message follows. A
+// client that reconnects before any message arrives resumes from it, and
+// so misses nothing. The ack precedes every message of the
 // subscription. Then come the retained messages after the cursor, then live
 // ones, each exactly once, in order. A cursor that cannot be served whole
 // (older than the history, of another epoch, beyond the top) is answered by

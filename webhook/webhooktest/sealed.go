@@ -41,20 +41,24 @@ func RunSealed(t *testing.T, newStorage func(tb testing.TB) SealedStorage) {
 	st := newStorage(t)
 	plain := Config("sealed")
 	plain.Secrets = append(plain.Secrets, webhook.SecretConfig{Secret: "whsec_" + strings.Repeat("QUJD", 8)})
+	plain.Headers = map[string]string{"Authorization": "Bearer receiver-token-5f1d"}
 	put, err := st.Open(ca).PutEndpoint(ctx, plain)
 	require.NoError(t, err)
 	assert.Equal(t, plain.Secrets, put.Secrets, "PutEndpoint answers the secrets in the clear")
+	assert.Equal(t, plain.Headers, put.Headers)
 	raw := string(st.AtRest("sealed"))
 	require.NotEmpty(t, raw, "the endpoint is stored")
 	for _, s := range plain.Secrets {
 		body := strings.TrimPrefix(s.Secret, "whsec_")
 		assert.NotContains(t, raw, body, "a secret at rest in the clear")
 	}
+	assert.NotContains(t, raw, "receiver-token-5f1d", "a header value at rest in the clear")
 	assert.Contains(t, raw, webhook.SealedPrefix)
 
 	got, err := st.Open(ca).GetEndpoint(ctx, "sealed")
 	require.NoError(t, err)
 	assert.Equal(t, plain.Secrets, got.Secrets)
+	assert.Equal(t, plain.Headers, got.Headers)
 	_, err = got.Endpoint()
 	assert.NoError(t, err, "the opened secrets sign")
 	list, err := st.Open(ca).ListEndpoints(ctx)

@@ -36,10 +36,11 @@
 // "<prefix>webhook_attempts", "<prefix>webhook_endpoints",
 // "<prefix>webhook_revision" and "<prefix>webhook_leases".
 //
-// Endpoint secrets are sealed in the JSON of the endpoints table when
-// Store.Secrets is set (a webhook.SecretCipher: AES-256-GCM under keys kept
-// apart from the database), so a dump or a replica holds none in the
-// clear; without it they are stored as they are given.
+// Endpoint secrets and header values are sealed in the JSON of the
+// endpoints table when Store.Secrets is set (a webhook.SecretCipher:
+// AES-256-GCM under keys kept apart from the database), so a dump or a
+// replica holds none in the clear; without it they are stored as they are
+// given.
 //
 // Expired claims are removed by [Idempotency.Sweep], which Idempotency
 // also runs now and then as it claims; old attempts and dead letters by

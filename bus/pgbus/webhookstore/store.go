@@ -25,10 +25,10 @@ type Store struct {
 	Pool *pgxpool.Pool
 	// Prefix starts the table names. Zero means pgbus.DefaultPrefix.
 	Prefix string
-	// Secrets, when set, seals the endpoints' secrets in the table and
-	// opens them on reading (webhook.SecretCipher); secrets stored in
-	// the clear before are read as they are and sealed at their next
-	// write. Nil stores them in the clear.
+	// Secrets, when set, seals the endpoints' secrets and header values
+	// in the table and opens them on reading (webhook.SecretCipher);
+	// values stored in the clear before are read as they are and sealed
+	// at their next write. Nil stores them in the clear.
 	Secrets *webhook.SecretCipher
 }
 

@@ -74,9 +74,10 @@
 // (appendfsync always) for cursors, endpoints and dead letters to survive a
 // Redis restart; without persistence a restart loses them, and the
 // Dispatcher starts each endpoint afresh from its Endpoint.From. Endpoint
-// secrets are sealed when Store.Secrets is set (a webhook.SecretCipher:
-// AES-256-GCM under keys kept apart from Redis), so an RDB or AOF file
-// holds none in the clear; without it they are stored as they are given.
+// secrets and header values are sealed when Store.Secrets is set (a
+// webhook.SecretCipher: AES-256-GCM under keys kept apart from Redis), so
+// an RDB or AOF file holds none in the clear; without it they are stored
+// as they are given.
 //
 // # Concurrency
 //

@@ -25,11 +25,11 @@ type Store struct {
 	// Cluster, put a hash tag in it ("{webhooks}:") so that every key of
 	// the store lives in one slot, as the scripts need.
 	Prefix string
-	// Secrets, when set, seals the endpoints' secrets in Redis and opens
-	// them on reading (webhook.SecretCipher); secrets stored in the
-	// clear before are read as they are and sealed at their next write.
-	// Nil stores them in the clear. It must not be changed after the
-	// first call.
+	// Secrets, when set, seals the endpoints' secrets and header values
+	// in Redis and opens them on reading (webhook.SecretCipher); values
+	// stored in the clear before are read as they are and sealed at their
+	// next write. Nil stores them in the clear. It must not be changed
+	// after the first call.
 	Secrets *webhook.SecretCipher
 
 	client redis.UniversalClient
