@@ -215,9 +215,9 @@
 // [Dispatcher.DisableAfter] (five days, as Svix does; [ErrFailing]): it
 // stops at the message it was trying, which enabling it delivers first.
 // Endpoints given to [Dispatcher.Add] in code work beside them. A
-// [SecretCipher] seals the secrets (and header values) a store keeps (the Redis and
-// PostgreSQL stores' Secrets field), so that no copy of the database
-// holds one in the clear.
+// [SecretCipher] seals the secrets and header values a store keeps (the
+// Redis and PostgreSQL stores' Secrets field), so that no copy of the
+// database holds one in the clear.
 //
 // Several instances. Dispatchers of several processes share one store:
 // each endpoint is delivered by the instance holding its lease
