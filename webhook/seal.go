@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -35,8 +36,9 @@ var ErrSealed = errors.New("webhook: cannot open sealed secret")
 // open. It opens what any of its keys sealed: to rotate, put a new key
 // first and keep the old ones until every endpoint has been written again
 // (every change of an endpoint, a rotation of its secret included, seals
-// it anew under the first key). Secrets stored before a cipher was set
-// are read as they are and sealed at their next write.
+// it anew under the first key; [ResealEndpoints] writes them all at
+// once). Values stored before a cipher was set are read as they are and
+// sealed at their next write.
 //
 // The Redis and PostgreSQL stores take one in their Secrets field. The
 // keys belong in a secret manager, not beside the database. A
@@ -199,4 +201,30 @@ func (c *SecretCipher) open(id, sealed string) (string, error) {
 		return string(plain), nil
 	}
 	return "", fmt.Errorf("%w: %s: sealed under key %s, which the cipher does not have", ErrSealed, sealedWhat(id), trunc(keyID))
+}
+
+// ResealEndpoints writes every endpoint of r back unchanged, so that a
+// store with a SecretCipher seals them all under its first key: the step
+// of a key rotation between putting the new key first and dropping the
+// old one. Each write is an update like any other (its version goes up,
+// and Dispatchers following r restart the endpoint from its cursor); an
+// endpoint changed meanwhile was sealed by that change and is left alone.
+// It returns how many it wrote.
+func ResealEndpoints(ctx context.Context, r Registry) (int, error) {
+	list, err := r.ListEndpoints(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range list {
+		switch _, err := r.PutEndpoint(ctx, c); {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrConflict), errors.Is(err, ErrEndpointNotFound):
+			// Changed or deleted meanwhile: written by that change.
+		default:
+			return n, fmt.Errorf("webhook: reseal %q: %w", c.ID, err)
+		}
+	}
+	return n, nil
 }

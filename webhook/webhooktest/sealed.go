@@ -25,8 +25,9 @@ type SealedStorage struct {
 // another key or none refuses to read them (webhook.ErrSealed) rather
 // than answer a secret that does not sign, secrets stored in the clear
 // before are read and sealed at their next write, and a rotation of the
-// cipher's key reads the old seals and writes new ones. newStorage
-// returns storage shared with nothing else.
+// cipher's key reads the old seals and writes new ones, for every endpoint
+// at once with webhook.ResealEndpoints. newStorage returns storage shared
+// with nothing else.
 func RunSealed(t *testing.T, newStorage func(tb testing.TB) SealedStorage) {
 	t.Helper()
 	ctx := context.Background()
@@ -85,6 +86,18 @@ func RunSealed(t *testing.T, newStorage func(tb testing.TB) SealedStorage) {
 	assert.Equal(t, plain.Secrets, got.Secrets)
 	_, err = st.Open(ca).GetEndpoint(ctx, "sealed")
 	assert.ErrorIs(t, err, webhook.ErrSealed, "no longer under the old key")
+
+	// ResealEndpoints moves every endpoint to the first key at once.
+	other := Config("other")
+	_, err = st.Open(ca).PutEndpoint(ctx, other)
+	require.NoError(t, err)
+	n, err := webhook.ResealEndpoints(ctx, st.Open(rotated))
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	list, err = st.Open(cb).ListEndpoints(ctx)
+	require.NoError(t, err, "every endpoint opens with the new key alone")
+	assert.Len(t, list, 2)
+	require.NoError(t, st.Open(cb).DeleteEndpoint(ctx, "other"))
 
 	// Secrets stored in the clear before a cipher was set.
 	legacy := Config("legacy")
