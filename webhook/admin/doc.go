@@ -16,8 +16,8 @@
 // authorized on the topic "webhooks/<endpoint ID>": reading an endpoint,
 // its attempts, dead letters, deliveries and status needs Subscribe on it;
 // creating, changing, deleting, rotating, disabling, enabling, recovering,
-// replaying and retrying need Publish on it. Listing every endpoint needs
-// Subscribe on "webhooks/*", creating one without an ID Publish on
+// replaying and retrying need Publish on it. Listing every endpoint, or
+// every endpoint's operations, needs Subscribe on "webhooks/*", creating one without an ID Publish on
 // "webhooks/*" (a create is authorized once its body is read, on the ID
 // it names). So a token whose identity has Subscribe and Publish
 // ["webhooks/ep_42"] can use the portal of ep_42 and nothing else, and an
@@ -176,6 +176,7 @@
 //	       "error":{"code":"delivery_failed","message":"webhook: replay …"}}
 //
 //	GET /endpoints/ep_42/operations       → 200 {"operations":[…]}, newest first
+//	GET /operations?state=running         → 200 the same over every endpoint (Subscribe on "webhooks/*")
 //	DELETE /endpoints/ep_42/operations/op_9f3c…  → 200 the operation, "canceled"
 //
 // "state" is "running", "succeeded", "failed" (with the "status" and

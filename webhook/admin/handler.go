@@ -151,6 +151,7 @@ var routes = map[string][]route{
 	"/endpoints/{}/recover":              {{http.MethodPost, auth.Publish, (*Handler).recover}},
 	"/endpoints/{}/replay":               {{http.MethodPost, auth.Publish, (*Handler).replay}},
 	"/endpoints/{}/operations":           {{http.MethodGet, auth.Subscribe, (*Handler).listOperations}},
+	"/operations":                        {{http.MethodGet, auth.Subscribe, (*Handler).listOperations}}, // of every endpoint
 	"/endpoints/{}/operations/{}": {
 		{http.MethodGet, auth.Subscribe, (*Handler).getOperation},
 		{http.MethodDelete, auth.Publish, (*Handler).cancelOperation},
@@ -161,6 +162,9 @@ var routes = map[string][]route{
 func match(path string) (string, params, bool) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	var p params
+	if len(parts) == 1 && parts[0] == "operations" {
+		return "/operations", p, true
+	}
 	if parts[0] != "endpoints" || len(parts) > 5 {
 		return "", p, false
 	}

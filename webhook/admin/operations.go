@@ -334,23 +334,33 @@ func (h *Handler) lookup(endpoint, id string) (*operation, error) {
 	return nil, errorf(http.StatusNotFound, codeNotFound, "no such operation")
 }
 
+// listOperations answers the operations of an endpoint, or of every
+// endpoint on /operations, newest first, those in one state with ?state=.
 func (h *Handler) listOperations(w http.ResponseWriter, r *http.Request, p params) error {
-	if _, err := parseQuery(r); err != nil {
+	if _, err := parseQuery(r, "state"); err != nil {
 		return err
+	}
+	state := r.URL.Query().Get("state")
+	switch state {
+	case "", OpRunning, OpSucceeded, OpFailed, OpCanceled:
+	default:
+		return errorf(http.StatusBadRequest, codeInvalid, "state: %q is not running, succeeded, failed or canceled", state[:min(len(state), 32)])
 	}
 	ops := h.ops()
 	ops.mu.Lock()
 	h.pruneLocked(ops)
 	var list []*operation
 	for _, o := range ops.order {
-		if o.op.Endpoint == p.endpoint {
+		if p.endpoint == "" || o.op.Endpoint == p.endpoint {
 			list = append(list, o)
 		}
 	}
 	ops.mu.Unlock()
 	out := OperationList{Operations: make([]Operation, 0, len(list))}
 	for i := len(list) - 1; i >= 0; i-- { // newest first
-		out.Operations = append(out.Operations, list[i].snapshot())
+		if op := list[i].snapshot(); state == "" || op.State == state {
+			out.Operations = append(out.Operations, op)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -207,6 +207,16 @@ func TestOperationCancelFailLimitClose(t *testing.T) {
 	assert.Equal(t, http.StatusTooManyRequests, r.status, "%s", r.body)
 	assert.Equal(t, "too_many_operations", r.errCode(t))
 	assert.NotEmpty(t, r.header.Get("Retry-After"))
+	// What runs, over every endpoint: an operator's view.
+	r = s.do("GET", "/operations?state=running", tokOperator, nil)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	var running admin.OperationList
+	r.decode(t, &running)
+	require.Len(t, running.Operations, 1)
+	assert.Equal(t, "/endpoints/ep1/operations/"+running.Operations[0].ID, path)
+	assert.Equal(t, http.StatusForbidden, s.do("GET", "/operations", tokEP1, nil).status, "every endpoint's needs webhooks/*")
+	assert.Equal(t, http.StatusBadRequest, s.do("GET", "/operations?state=done", tokOperator, nil).status)
+	assert.Equal(t, http.StatusNotFound, s.do("GET", "/operations/x", tokOperator, nil).status)
 	for _, prefer := range []string{"respond-async", ""} {
 		r = s.do("POST", "/endpoints/ep2/replay", tokOperator, map[string]any{"from": "zzzzzzzz-1"}, "Prefer", prefer)
 		assert.Equal(t, http.StatusGone, r.status, "a position of another epoch, Prefer %q: %s", prefer, r.body)
