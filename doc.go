@@ -10,11 +10,16 @@
 // the transport. When a cursor cannot be served whole (the history moved on,
 // the storage was lost) the client is told so explicitly — an HTTP 410, an
 // SSE reset event, a WebSocket error frame, all mapped back to
-// [bus.ErrCursorExpired] — never a silent skip.
+// [bus.ErrCursorExpired] — never a silent skip. Besides message IDs, every
+// transport takes the same few cursors: "" for what is published from now
+// on, [bus.Oldest] for the whole history, [bus.Latest] for the current value
+// (the newest message) and what follows it.
 //
-// The bus runs in memory ([bus.Memory]) by default, and on Redis or NATS
-// JetStream (the bus/redisbus and bus/natsbus modules) when a service runs on
-// more than one instance.
+// The bus runs in memory ([bus.Memory]) by default, and on Redis, NATS
+// JetStream or PostgreSQL (the bus/redisbus, bus/natsbus and bus/pgbus
+// modules) when a service runs on more than one instance. Package auto
+// serves the four client-facing transports under one prefix, with a Go and
+// a browser client that fall back from one to the next.
 //
 // # Which pattern when
 //
