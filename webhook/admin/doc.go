@@ -181,7 +181,9 @@
 //
 // "state" is "running", "succeeded", "failed" (with the "status" and
 // "error" the request would have had) or "canceled"; "delivered" counts
-// as it goes. DELETE answers once the operation has stopped (202 with it
+// as it goes; "by" is the subject of the token that started it. A POST
+// repeated while its operation runs (a client retrying after a timeout)
+// starts nothing: it is answered 409 with the running one's Location. DELETE answers once the operation has stopped (202 with it
 // still running if the request ends first); an operation that ended
 // already is answered as it is. What would fail at once is answered at
 // once instead of starting: an unknown endpoint 404, a replay from a

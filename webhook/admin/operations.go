@@ -53,6 +53,9 @@ type Operation struct {
 	Since time.Time `json:"since,omitzero"`
 	From  string    `json:"from,omitempty"`
 	To    string    `json:"to,omitempty"`
+	// By is the subject of the identity that started it, when Auth
+	// names one.
+	By string `json:"by,omitempty"`
 	// Started and Ended are when it started and ended.
 	Started time.Time `json:"started"`
 	Ended   time.Time `json:"ended,omitzero"`
@@ -177,6 +180,9 @@ func (h *Handler) operate(w http.ResponseWriter, r *http.Request, op Operation, 
 		if err := check(r.Context(), d, st.Topic); err != nil {
 			return operationError(err)
 		}
+	}
+	if id := identity(r); id != nil {
+		op.By = id.Subject
 	}
 	async := respondAsync(r)
 	parent := context.WithoutCancel(r.Context())

@@ -143,6 +143,7 @@ func TestOperationAsyncReplay(t *testing.T) {
 	assert.Equal(t, admin.OpRunning, op.State)
 	assert.Equal(t, admin.KindReplay, op.Kind)
 	assert.Equal(t, "ep1", op.Endpoint)
+	assert.Equal(t, "shop", op.By, "the subject of ep1's token")
 	assert.Equal(t, msgs[4].ID, op.To)
 	assert.True(t, strings.HasPrefix(op.ID, "op_"), op.ID)
 	s.until(t, path, "two replayed", func(op admin.Operation) bool { return op.Delivered == 2 })
