@@ -4,7 +4,7 @@
 //   import { Client } from "/rt/client.js";
 //   const c = new Client("/rt");
 //   const sub = await c.subscribe("news", {
-//     after: "",                              // "" new only, "0" all retained, or an id
+//     after: "",                              // "" new only, "0" all retained, "latest", or an id
 //     onMessage: (m) => show(m.id, m.data),   // once each, in order
 //     onReset: (r) => reload(r.top),          // messages were lost; it continues after r.top
 //     onTransport: (name) => {},              // "websocket", "sse", "longpoll" or "poll"
