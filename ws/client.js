@@ -206,7 +206,9 @@ export class Client {
         return;
       }
       case "ack":
-        if (s && !s.cursor && (!o || o.sub === s)) {
+        // For a new subscription ("" or "latest") the ack holds the cursor
+        // it starts after: a reconnect before any message resumes there.
+        if (s && (!s.cursor || s.cursor === "latest") && (!o || o.sub === s)) {
           s.cursor = f.id ?? "";
           s.last = parseID(s.cursor);
         }
@@ -266,8 +268,9 @@ export class Client {
   }
 
   // subscribe(topic, {after, onMessage, onReset, onError}) resolves once the
-  // server accepted. after: "" (default) for new messages, "0" for the whole
-  // history, or a message id; it is rejected (code "cursor_expired", with
+  // server accepted. after: "" (default) for new messages, "latest" for the
+  // newest message then what follows, "0" for the whole history, or a
+  // message id; it is rejected (code "cursor_expired", with
   // top) when that cursor cannot be served. Later, onReset(err) reports a
   // reset (err.top, err.cursor) after which the subscription continues
   // after err.top; onError(err) reports an error that ended the
